@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Names shared by winvmd, winvmctl and the tests: the D-Bus contract and the
+ * registered error domain.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define WV_BUS_NAME          "org.winvm1"
+#define WV_MANAGER_PATH      "/org/winvm1"
+#define WV_VM_PATH_PREFIX    "/org/winvm1/vm"
+#define WV_MANAGER_INTERFACE "org.winvm1.Manager"
+#define WV_VM_INTERFACE      "org.winvm1.VM"
+#define WV_ERROR_PREFIX      "org.winvm1.Error"
+
+/* Profile names are used for file names, object paths and libvirt domain
+ * names; this is the one rule for all three. */
+#define WV_NAME_MAX 64
+gboolean wv_name_is_valid(const char *name);
+
+/**
+ * WvError:
+ * Every error winvm reports, over D-Bus as org.winvm1.Error.<Name>.
+ * Keep in sync with the table in wv-error.c and dbus/ documentation.
+ */
+typedef enum
+{
+  WV_ERROR_FAILED,
+  WV_ERROR_NOT_FOUND,
+  WV_ERROR_INVALID_ARGS,
+  WV_ERROR_INVALID_PROFILE,
+  WV_ERROR_PREFLIGHT_FAILED,
+  WV_ERROR_LIBVIRT_UNAVAILABLE,
+  WV_ERROR_BUSY,
+  WV_ERROR_TIMEOUT,
+  WV_ERROR_ACCESS_DENIED,
+} WvError;
+
+#define WV_ERROR (wv_error_quark())
+GQuark wv_error_quark(void);
+
+G_END_DECLS

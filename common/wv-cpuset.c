@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "wv-cpuset.h"
+#include "wv-common.h"
+
+#include <stdlib.h>
+
+static int
+cmp_uint(gconstpointer a, gconstpointer b)
+{
+  guint x = *(const guint *)a, y = *(const guint *)b;
+  return x < y ? -1 : x > y;
+}
+
+WvCpuset *
+wv_cpuset_new(const guint *cpus, guint n)
+{
+  WvCpuset *set = g_new0(WvCpuset, 1);
+  guint out = 0;
+
+  set->cpus = g_new(guint, MAX(n, 1));
+  if (n > 0)
+    memcpy(set->cpus, cpus, n * sizeof(guint));
+  qsort(set->cpus, n, sizeof(guint), cmp_uint);
+  for (guint i = 0; i < n; i++) {
+    if (out == 0 || set->cpus[out - 1] != set->cpus[i])
+      set->cpus[out++] = set->cpus[i];
+  }
+  set->n = out;
+  return set;
+}
+
+void
+wv_cpuset_free(WvCpuset *set)
+{
+  if (set == NULL)
+    return;
+  g_free(set->cpus);
+  g_free(set);
+}
+
+WvCpuset *
+wv_cpuset_copy(const WvCpuset *set)
+{
+  return wv_cpuset_new(set->cpus, set->n);
+}
+
+/* Reads a decimal CPU number at *p, advancing it. */
+static gboolean
+parse_cpu(const char *text, const char **p, guint *out, GError **error)
+{
+  guint64 v = 0;
+  const char *start = *p;
+
+  while (g_ascii_isdigit(**p)) {
+    v = v * 10 + (guint64)(**p - '0');
+    if (v > WV_CPU_MAX) {
+      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
+                  "“%s” is not a CPU list: CPU numbers go up to %u", text, WV_CPU_MAX);
+      return FALSE;
+    }
+    (*p)++;
+  }
+  if (*p == start) {
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
+                "“%s” is not a CPU list: expected a CPU number at offset %d", text,
+                (int)(start - text));
+    return FALSE;
+  }
+  *out = (guint)v;
+  return TRUE;
+}
+
+GArray *
+wv_cpu_list_parse(const char *text, GError **error)
+{
+  g_autoptr(GArray) cpus = g_array_new(FALSE, FALSE, sizeof(guint));
+  g_autofree guint8 *seen = g_new0(guint8, WV_CPU_MAX + 1);
+  g_autofree char *copy = NULL;
+  const char *p;
+
+  if (text == NULL) {
+    g_set_error_literal(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "empty CPU list");
+    return NULL;
+  }
+  copy = g_strstrip(g_strdup(text));
+  if (copy[0] == '\0') {
+    g_set_error_literal(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "empty CPU list");
+    return NULL;
+  }
+  if (!g_utf8_validate(copy, -1, NULL)) {
+    g_set_error_literal(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "CPU list is not valid UTF-8");
+    return NULL;
+  }
+
+  p = copy;
+  for (;;) {
+    guint lo, hi;
+
+    if (!parse_cpu(copy, &p, &lo, error))
+      return NULL;
+    hi = lo;
+    if (*p == '-') {
+      p++;
+      if (!parse_cpu(copy, &p, &hi, error))
+        return NULL;
+      if (hi < lo) {
+        g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
+                    "“%s” is not a CPU list: range %u-%u runs backwards", copy, lo, hi);
+        return NULL;
+      }
+    }
+    for (guint c = lo; c <= hi; c++) {
+      if (seen[c]) {
+        g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
+                    "“%s” is not a CPU list: CPU %u is listed twice", copy, c);
+        return NULL;
+      }
+      seen[c] = 1;
+      g_array_append_val(cpus, c);
+    }
+    if (*p == '\0')
+      break;
+    if (*p != ',') {
+      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
+                  "“%s” is not a CPU list: unexpected “%c” at offset %d", copy, *p,
+                  (int)(p - copy));
+      return NULL;
+    }
+    p++;
+  }
+  return g_steal_pointer(&cpus);
+}
+
+WvCpuset *
+wv_cpuset_parse(const char *text, GError **error)
+{
+  g_autoptr(GArray) cpus = wv_cpu_list_parse(text, error);
+
+  if (cpus == NULL)
+    return NULL;
+  return wv_cpuset_new((const guint *)(gpointer)cpus->data, cpus->len);
+}
+
+char *
+wv_cpuset_format(const WvCpuset *set)
+{
+  GString *s = g_string_new(NULL);
+
+  for (guint i = 0; i < set->n;) {
+    guint j = i;
+
+    while (j + 1 < set->n && set->cpus[j + 1] == set->cpus[j] + 1)
+      j++;
+    if (s->len > 0)
+      g_string_append_c(s, ',');
+    if (j == i)
+      g_string_append_printf(s, "%u", set->cpus[i]);
+    else
+      g_string_append_printf(s, "%u-%u", set->cpus[i], set->cpus[j]);
+    i = j + 1;
+  }
+  return g_string_free(s, FALSE);
+}
+
+gboolean
+wv_cpuset_contains(const WvCpuset *set, guint cpu)
+{
+  guint lo = 0, hi = set->n;
+
+  while (lo < hi) {
+    guint mid = lo + (hi - lo) / 2;
+    if (set->cpus[mid] == cpu)
+      return TRUE;
+    if (set->cpus[mid] < cpu)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return FALSE;
+}
+
+gboolean
+wv_cpuset_is_subset(const WvCpuset *sub, const WvCpuset *super)
+{
+  for (guint i = 0; i < sub->n; i++)
+    if (!wv_cpuset_contains(super, sub->cpus[i]))
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+wv_cpuset_intersects(const WvCpuset *a, const WvCpuset *b)
+{
+  for (guint i = 0; i < a->n; i++)
+    if (wv_cpuset_contains(b, a->cpus[i]))
+      return TRUE;
+  return FALSE;
+}
+
+gboolean
+wv_cpuset_equal(const WvCpuset *a, const WvCpuset *b)
+{
+  return a->n == b->n && memcmp(a->cpus, b->cpus, a->n * sizeof(guint)) == 0;
+}
+
+WvCpuset *
+wv_cpuset_union(const WvCpuset *a, const WvCpuset *b)
+{
+  g_autofree guint *all = g_new(guint, a->n + b->n + 1);
+
+  memcpy(all, a->cpus, a->n * sizeof(guint));
+  memcpy(all + a->n, b->cpus, b->n * sizeof(guint));
+  return wv_cpuset_new(all, a->n + b->n);
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Profile + host facts -> a concrete plan (which host CPU each vCPU, the
+ * emulator and each I/O thread gets, the guest topology, which pages to
+ * reserve, which Hyper-V features to enable) and the preflight findings.
+ * `check` and `start` both call wv_plan_build(), so they can never disagree.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "wv-host.h"
+#include "wv-profile.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  WV_SEVERITY_ERROR,
+  WV_SEVERITY_WARNING,
+  WV_SEVERITY_INFO,
+} WvSeverity;
+
+const char *wv_severity_name(WvSeverity s);
+
+typedef struct
+{
+  WvSeverity severity;
+  char *code;    /* stable, documented in winvm.conf(5) */
+  char *message; /* what is wrong, naming the thing */
+  char *hint;    /* what to do about it, may be NULL */
+} WvFinding;
+
+typedef struct
+{
+  /* What the plan was made against. NULL members mean "unknown": the plan
+   * then leaves those decisions to libvirt and says so. */
+  const WvHost *host;
+  const WvDomcaps *domcaps;
+  /* PCI address ("0000:0f:00.0") -> name of the running domain using it. */
+  GHashTable *devices_in_use;
+  const char *template_dir;
+} WvPlanContext;
+
+typedef struct
+{
+  guint vcpus;
+  guint sockets, dies, cores, threads;
+  GPtrArray *vcpu_pins;     /* WvCpuset*, one per vCPU, or empty: not pinned */
+  WvCpuset *emulator_pin;   /* NULL: not pinned */
+  GPtrArray *iothread_pins; /* WvCpuset*, one per I/O thread, or empty */
+  gint numa_node;           /* >= 0: memory bound to this node */
+  guint hyperv_features;    /* effective WvHypervFeature bit set */
+  char *cpu_model;          /* effective custom model, NULL for host modes */
+  WvCpuMode cpu_mode;
+  guint64 hugepage_kib; /* 0: no hugepages */
+  guint64 hugepages_needed;
+  guint64 hugepages_reserve; /* pages the pool must grow by at start */
+  char *template_path;
+  GPtrArray *findings; /* WvFinding* */
+} WvPlan;
+
+WvPlan *wv_plan_build(const WvProfile *profile, const WvPlanContext *ctx);
+void wv_plan_free(WvPlan *plan);
+gboolean wv_plan_has_errors(const WvPlan *plan);
+/* A GError (WV_ERROR_PREFLIGHT_FAILED) listing every error finding. */
+gboolean wv_plan_check(const WvPlan *plan, GError **error);
+/* Human-readable findings and plan, as `winvmd --check` prints them. */
+char *wv_plan_to_string(const WvPlan *plan, const WvProfile *profile);
+
+/* The template file a profile names ("windows11" -> DIR/windows11.xml). */
+char *wv_template_path(const char *name, const char *template_dir);
+/* $WINVM_TEMPLATE_DIR or the installed directory. */
+const char *wv_default_template_dir(void);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(WvPlan, wv_plan_free)
+
+G_END_DECLS

@@ -1,0 +1,1649 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include "wv-profile.h"
+#include "wv-common.h"
+
+#include <gio/gio.h>
+
+#define WV_PROFILE_MAX_SIZE (1024 * 1024)
+#define WV_SECTION_ID_MAX   32
+
+static const char *const hyperv_names[WV_HV_N_FEATURES] = {
+    [WV_HV_RELAXED] = "relaxed",
+    [WV_HV_VAPIC] = "vapic",
+    [WV_HV_SPINLOCKS] = "spinlocks",
+    [WV_HV_VPINDEX] = "vpindex",
+    [WV_HV_RUNTIME] = "runtime",
+    [WV_HV_SYNIC] = "synic",
+    [WV_HV_STIMER] = "stimer",
+    [WV_HV_STIMER_DIRECT] = "stimer-direct",
+    [WV_HV_RESET] = "reset",
+    [WV_HV_FREQUENCIES] = "frequencies",
+    [WV_HV_REENLIGHTENMENT] = "reenlightenment",
+    [WV_HV_TLBFLUSH] = "tlbflush",
+    [WV_HV_IPI] = "ipi",
+    [WV_HV_EVMCS] = "evmcs",
+    [WV_HV_AVIC] = "avic",
+};
+
+static const char *const clock_timer_names[] = {
+    "platform", "pit", "rtc", "hpet", "tsc", "kvmclock", "hypervclock", NULL,
+};
+
+const char *
+wv_hyperv_feature_name(WvHypervFeature f)
+{
+  return f < WV_HV_N_FEATURES ? hyperv_names[f] : NULL;
+}
+
+guint
+wv_hyperv_auto_set(void)
+{
+  /* Everything that helps Windows on KVM. evmcs (Intel, nested Hyper-V only)
+   * and avic (AMD only) depend on the CPU vendor: the plan adds avic when the
+   * host's capabilities list it, evmcs only when asked for by name. */
+  return ((1u << WV_HV_N_FEATURES) - 1) & ~(1u << WV_HV_EVMCS) & ~(1u << WV_HV_AVIC);
+}
+
+/* ---- parse context ------------------------------------------------------ */
+
+typedef struct
+{
+  const char *path;
+  GKeyFile *kf;
+  GHashTable *lines; /* "group\x1fkey" | "group" -> line */
+  GString *errors;
+  WvProfile *p;
+  const char *group; /* being parsed */
+} Ctx;
+
+static char *
+line_key(const char *group, const char *key)
+{
+  return key ? g_strconcat(group, "\x1f", key, NULL) : g_strdup(group);
+}
+
+guint
+wv_profile_line(const WvProfile *profile, const char *group, const char *key)
+{
+  g_autofree char *k = line_key(group, key);
+  return GPOINTER_TO_UINT(g_hash_table_lookup(profile->lines, k));
+}
+
+G_GNUC_PRINTF(4, 5)
+static void
+ctx_error(Ctx *ctx, const char *group, const char *key, const char *fmt, ...)
+{
+  g_autofree char *k = line_key(group, key);
+  guint line = GPOINTER_TO_UINT(g_hash_table_lookup(ctx->lines, k));
+  g_autofree char *msg = NULL;
+  va_list ap;
+
+  if (line == 0 && key != NULL) {
+    g_autofree char *gk = line_key(group, NULL);
+    line = GPOINTER_TO_UINT(g_hash_table_lookup(ctx->lines, gk));
+  }
+  va_start(ap, fmt);
+  msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+
+  if (ctx->errors->len > 0)
+    g_string_append_c(ctx->errors, '\n');
+  g_string_append_printf(ctx->errors, "%s:%u: [%s]%s%s: %s", ctx->path, line, group, key ? " " : "",
+                         key ? key : "", msg);
+}
+
+static gboolean check_token(const char *text, gsize max, const char *extra, GError **error);
+
+/* ---- line scan: syntax, duplicates, where each key sits ----------------- */
+
+static gboolean
+scan_lines(Ctx *ctx, const char *data, gsize len)
+{
+  g_auto(GStrv) lines = NULL;
+  g_autofree char *copy = g_strndup(data, len);
+  g_autofree char *group = NULL;
+  gboolean ok = TRUE;
+
+  lines = g_strsplit(copy, "\n", -1);
+  for (guint i = 0; lines[i]; i++) {
+    guint lineno = i + 1;
+    char *l = g_strstrip(lines[i]);
+    char *eq;
+
+    if (l[0] == '\0' || l[0] == '#' || l[0] == ';')
+      continue;
+    if (l[0] == '[') {
+      char *end = strchr(l, ']');
+      g_autofree char *name = NULL;
+
+      if (end == NULL || end[1] != '\0' || end == l + 1) {
+        g_string_append_printf(ctx->errors, "%s%s:%u: malformed group header “%s”",
+                               ctx->errors->len ? "\n" : "", ctx->path, lineno, l);
+        ok = FALSE;
+        continue;
+      }
+      name = g_strndup(l + 1, (gsize)(end - l - 1));
+      if (g_hash_table_contains(ctx->lines, name)) {
+        g_string_append_printf(ctx->errors, "%s%s:%u: [%s]: group appears twice (first at line %u)",
+                               ctx->errors->len ? "\n" : "", ctx->path, lineno, name,
+                               GPOINTER_TO_UINT(g_hash_table_lookup(ctx->lines, name)));
+        ok = FALSE;
+      } else {
+        g_hash_table_insert(ctx->lines, g_strdup(name), GUINT_TO_POINTER(lineno));
+      }
+      g_free(group);
+      group = g_steal_pointer(&name);
+      continue;
+    }
+    eq = strchr(l, '=');
+    if (eq == NULL || group == NULL) {
+      g_string_append_printf(ctx->errors, "%s%s:%u: %s", ctx->errors->len ? "\n" : "", ctx->path,
+                             lineno,
+                             group ? "expected “key = value”" : "a key before the first [group]");
+      ok = FALSE;
+      continue;
+    }
+    *eq = '\0';
+    g_strstrip(l);
+    if (!check_token(l, 64, "-", NULL)) {
+      g_string_append_printf(ctx->errors,
+                             "%s%s:%u: [%s] %s: unknown key (keys are letters, "
+                             "digits and “-”)",
+                             ctx->errors->len ? "\n" : "", ctx->path, lineno, group, l);
+      ok = FALSE;
+      continue;
+    }
+    {
+      g_autofree char *k = line_key(group, l);
+      if (g_hash_table_contains(ctx->lines, k)) {
+        g_string_append_printf(ctx->errors, "%s%s:%u: [%s] %s: set twice (first at line %u)",
+                               ctx->errors->len ? "\n" : "", ctx->path, lineno, group, l,
+                               GPOINTER_TO_UINT(g_hash_table_lookup(ctx->lines, k)));
+        ok = FALSE;
+      } else {
+        g_hash_table_insert(ctx->lines, g_steal_pointer(&k), GUINT_TO_POINTER(lineno));
+      }
+    }
+  }
+  return ok;
+}
+
+/* ---- value parsers ------------------------------------------------------ */
+
+static gboolean fail(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static gboolean
+fail(GError **error, const char *fmt, ...)
+{
+  g_autofree char *msg = NULL;
+  va_list ap;
+
+  va_start(ap, fmt);
+  msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_set_error_literal(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, msg);
+  return FALSE;
+}
+
+static gboolean
+parse_uint(const char *text, guint64 min, guint64 max, guint64 *out, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+
+  if (!g_ascii_string_to_unsigned(text, 10, min, max, out, &local))
+    return fail(error,
+                "“%s” is not a whole number from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT, text,
+                min, max);
+  return TRUE;
+}
+
+static gboolean
+parse_bool(const char *text, gboolean *out, GError **error)
+{
+  static const char *const yes[] = {"true", "yes", "on", "1", NULL};
+  static const char *const no[] = {"false", "no", "off", "0", NULL};
+
+  for (guint i = 0; yes[i]; i++) {
+    if (g_ascii_strcasecmp(text, yes[i]) == 0) {
+      *out = TRUE;
+      return TRUE;
+    }
+    if (g_ascii_strcasecmp(text, no[i]) == 0) {
+      *out = FALSE;
+      return TRUE;
+    }
+  }
+  return fail(error, "“%s” is not a boolean (true or false)", text);
+}
+
+/* Looks @text up in a NULL-terminated list; returns the index or -1. */
+static int
+lookup(const char *text, const char *const *names)
+{
+  for (int i = 0; names[i]; i++)
+    if (g_strcmp0(text, names[i]) == 0)
+      return i;
+  return -1;
+}
+
+static gboolean
+parse_choice(const char *text, const char *const *names, int *out, GError **error)
+{
+  g_autofree char *all = NULL;
+
+  *out = lookup(text, names);
+  if (*out >= 0)
+    return TRUE;
+  all = g_strjoinv(", ", (char **)names);
+  return fail(error, "“%s” is not one of: %s", text, all);
+}
+
+gboolean
+wv_parse_size_kib(const char *text, guint64 *out_kib, GError **error)
+{
+  static const struct
+  {
+    const char *suffix;
+    guint shift;
+  } units[] = {
+      {"KiB", 0}, {"K", 0}, {"MiB", 10}, {"M", 10}, {"GiB", 20}, {"G", 20}, {"TiB", 30}, {"T", 30},
+  };
+  const char *p = text;
+  guint64 v = 0;
+
+  while (g_ascii_isdigit(*p)) {
+    if (v > G_MAXUINT32)
+      return fail(error, "“%s” is too large", text);
+    v = v * 10 + (guint64)(*p++ - '0');
+  }
+  if (p == text)
+    return fail(error, "“%s” is not a size (e.g. 16GiB, 512MiB)", text);
+  while (*p == ' ')
+    p++;
+  if (*p == '\0')
+    return fail(error, "“%s” needs a unit: KiB, MiB, GiB or TiB", text);
+  for (guint i = 0; i < G_N_ELEMENTS(units); i++) {
+    if (g_strcmp0(p, units[i].suffix) == 0) {
+      if (v == 0)
+        return fail(error, "a size of zero makes no sense");
+      if (v > ((guint64)1 << 40) >> units[i].shift) /* 1 PiB */
+        return fail(error, "“%s” is too large", text);
+      *out_kib = v << units[i].shift;
+      return TRUE;
+    }
+  }
+  return fail(error, "“%s”: unknown unit “%s” (use KiB, MiB, GiB or TiB)", text, p);
+}
+
+gboolean
+wv_parse_duration_s(const char *text, guint *out_s, GError **error)
+{
+  const char *p = text;
+  guint64 v = 0;
+
+  while (g_ascii_isdigit(*p)) {
+    if (v > 1000000)
+      return fail(error, "“%s” is too long", text);
+    v = v * 10 + (guint64)(*p++ - '0');
+  }
+  if (p == text)
+    return fail(error, "“%s” is not a duration (e.g. 90s, 2min)", text);
+  while (*p == ' ')
+    p++;
+  if (*p == '\0' || g_strcmp0(p, "s") == 0)
+    ;
+  else if (g_strcmp0(p, "min") == 0)
+    v *= 60;
+  else
+    return fail(error, "“%s”: unknown unit “%s” (use s or min)", text, p);
+  if (v > 86400)
+    return fail(error, "“%s” is longer than a day", text);
+  *out_s = (guint)v;
+  return TRUE;
+}
+
+static gboolean
+parse_hex(const char *text, gsize digits, guint max, guint *out)
+{
+  guint64 v;
+  char *end = NULL;
+
+  if (strlen(text) != digits && !(digits == 0 && text[0]))
+    return FALSE;
+  for (const char *p = text; *p; p++)
+    if (!g_ascii_isxdigit(*p))
+      return FALSE;
+  v = g_ascii_strtoull(text, &end, 16);
+  if (*end != '\0' || v > max)
+    return FALSE;
+  *out = (guint)v;
+  return TRUE;
+}
+
+gboolean
+wv_parse_pci_address(const char *text, WvPciAddress *out, GError **error)
+{
+  g_auto(GStrv) colon = g_strsplit(text, ":", -1);
+  guint n = g_strv_length(colon);
+  g_auto(GStrv) dot = NULL;
+  WvPciAddress a = {0};
+  const char *bus, *slotfn;
+
+  if (n == 3) {
+    if (!parse_hex(colon[0], 4, 0xffff, &a.domain))
+      goto bad;
+    bus = colon[1];
+    slotfn = colon[2];
+  } else if (n == 2) {
+    bus = colon[0];
+    slotfn = colon[1];
+  } else {
+    goto bad;
+  }
+  dot = g_strsplit(slotfn, ".", -1);
+  if (g_strv_length(dot) != 2 || !parse_hex(bus, 2, 0xff, &a.bus) ||
+      !parse_hex(dot[0], 2, 0x1f, &a.slot) || !parse_hex(dot[1], 1, 7, &a.function))
+    goto bad;
+  *out = a;
+  return TRUE;
+bad:
+  return fail(error, "“%s” is not a PCI address (DDDD:BB:SS.F, e.g. 0000:0f:00.0)", text);
+}
+
+static gboolean
+check_abs_path(const char *text, GError **error)
+{
+  g_auto(GStrv) parts = NULL;
+
+  if (text[0] != '/')
+    return fail(error, "“%s” is not an absolute path", text);
+  if (strlen(text) > 4096)
+    return fail(error, "path is longer than 4096 bytes");
+  parts = g_strsplit(text, "/", -1);
+  for (guint i = 0; parts[i]; i++)
+    if (g_strcmp0(parts[i], "..") == 0 || g_strcmp0(parts[i], ".") == 0)
+      return fail(error, "“%s” has “.” or “..” components", text);
+  return TRUE;
+}
+
+static gboolean
+check_token(const char *text, gsize max, const char *extra, GError **error)
+{
+  gsize len = strlen(text);
+
+  if (len == 0 || len > max)
+    return fail(error, "must be 1 to %" G_GSIZE_FORMAT " characters", max);
+  for (const char *p = text; *p; p++)
+    if (!g_ascii_isalnum(*p) && strchr(extra, *p) == NULL)
+      return fail(error, "“%s” may only contain letters, digits and “%s”", text, extra);
+  return TRUE;
+}
+
+static gboolean
+parse_cpuset_value(const char *text, WvCpuset **out, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  WvCpuset *set = wv_cpuset_parse(text, &local);
+
+  if (set == NULL)
+    return fail(error, "%s", local->message);
+  wv_cpuset_free(*out);
+  *out = set;
+  return TRUE;
+}
+
+/* "+a,-b,c" -> WvNamedSwitch list; @allowed NULL means any token. */
+static gboolean
+parse_switch_list(const char *text, const char *const *allowed, GPtrArray *out, GError **error)
+{
+  g_auto(GStrv) items = g_strsplit(text, ",", -1);
+
+  g_ptr_array_set_size(out, 0);
+  for (guint i = 0; items[i]; i++) {
+    char *item = g_strstrip(items[i]);
+    gboolean enable = TRUE;
+    WvNamedSwitch *sw;
+
+    if (item[0] == '\0')
+      continue;
+    if (item[0] == '+' || item[0] == '-') {
+      enable = item[0] == '+';
+      item++;
+    }
+    if (allowed ? lookup(item, allowed) < 0 : !check_token(item, 32, "_.-", NULL)) {
+      g_autofree char *all = allowed ? g_strjoinv(", ", (char **)allowed) : NULL;
+      return fail(error, "“%s” is not a known name%s%s", item, all ? "; known: " : "",
+                  all ? all : "");
+    }
+    for (guint j = 0; j < out->len; j++)
+      if (g_strcmp0(((WvNamedSwitch *)out->pdata[j])->name, item) == 0)
+        return fail(error, "“%s” is listed twice", item);
+    sw = g_new0(WvNamedSwitch, 1);
+    sw->name = g_strdup(item);
+    sw->enable = enable;
+    g_ptr_array_add(out, sw);
+  }
+  return TRUE;
+}
+
+static void
+named_switch_free(gpointer p)
+{
+  WvNamedSwitch *sw = p;
+  g_free(sw->name);
+  g_free(sw);
+}
+
+/* ---- key handlers ------------------------------------------------------- */
+
+typedef gboolean (*KeyHandler)(Ctx *ctx, gpointer target, const char *value, GError **error);
+
+typedef struct
+{
+  const char *key;
+  KeyHandler fn;
+} KeyEntry;
+
+#define HANDLER(name) static gboolean name(Ctx *ctx, gpointer target, const char *v, GError **error)
+#define P             (ctx->p)
+
+HANDLER(vm_name)
+{
+  if (!wv_name_is_valid(v))
+    return fail(error,
+                "“%s” is not a valid name: 1 to %d of A-Z a-z 0-9 _ . -, not starting with . or -",
+                v, WV_NAME_MAX);
+  g_free(P->name);
+  P->name = g_strdup(v);
+  return TRUE;
+}
+
+HANDLER(vm_template)
+{
+  if (v[0] == '/') {
+    if (!check_abs_path(v, error))
+      return FALSE;
+  } else if (!wv_name_is_valid(v)) {
+    return fail(error, "“%s” is neither a template name nor an absolute path", v);
+  }
+  g_free(P->template_name);
+  P->template_name = g_strdup(v);
+  return TRUE;
+}
+
+HANDLER(vm_uuid)
+{
+  if (!g_uuid_string_is_valid(v))
+    return fail(error, "“%s” is not a UUID", v);
+  g_free(P->uuid);
+  P->uuid = g_ascii_strdown(v, -1);
+  return TRUE;
+}
+
+HANDLER(vm_memory)
+{
+  guint64 kib;
+
+  if (!wv_parse_size_kib(v, &kib, error))
+    return FALSE;
+  if (kib < 64 * 1024)
+    return fail(error, "%s is less than the 64MiB a guest needs at least", v);
+  P->memory_kib = kib;
+  return TRUE;
+}
+
+HANDLER(vm_vcpus)
+{
+  guint64 n;
+
+  if (!parse_uint(v, 1, 1024, &n, error))
+    return FALSE;
+  P->vcpus = (guint)n;
+  return TRUE;
+}
+
+HANDLER(vm_hypervisor)
+{
+  static const char *const names[] = {"kvm", "qemu", NULL};
+  int i;
+
+  if (!parse_choice(v, names, &i, error))
+    return FALSE;
+  P->hypervisor = (WvHypervisor)i;
+  return TRUE;
+}
+
+HANDLER(vm_autostart)
+{
+  return parse_bool(v, &P->autostart, error);
+}
+
+HANDLER(vm_autostart_order)
+{
+  gint64 n;
+
+  if (!g_ascii_string_to_signed(v, 10, -1000000, 1000000, &n, NULL))
+    return fail(error, "“%s” is not a whole number", v);
+  P->autostart_order = (gint)n;
+  return TRUE;
+}
+
+HANDLER(vm_autostart_delay)
+{
+  return wv_parse_duration_s(v, &P->autostart_delay_s, error);
+}
+
+HANDLER(vm_on_host_shutdown)
+{
+  static const char *const names[] = {"shutdown", "save", "destroy", NULL};
+  int i;
+
+  if (!parse_choice(v, names, &i, error))
+    return FALSE;
+  P->on_host_shutdown = (WvHostShutdownPolicy)i;
+  return TRUE;
+}
+
+HANDLER(vm_shutdown_timeout)
+{
+  guint s;
+
+  if (!wv_parse_duration_s(v, &s, error))
+    return FALSE;
+  if (s == 0)
+    return fail(error, "must be at least 1s");
+  P->shutdown_timeout_s = s;
+  return TRUE;
+}
+
+HANDLER(cpu_mode)
+{
+  if (g_str_equal(v, "host-passthrough")) {
+    P->cpu_mode = WV_CPU_MODE_HOST_PASSTHROUGH;
+  } else if (g_str_equal(v, "host-model")) {
+    P->cpu_mode = WV_CPU_MODE_HOST_MODEL;
+  } else if (g_str_has_prefix(v, "custom:")) {
+    if (!check_token(v + 7, 64, "_.-", error))
+      return FALSE;
+    P->cpu_mode = WV_CPU_MODE_CUSTOM;
+    g_free(P->cpu_model);
+    P->cpu_model = g_strdup(v + 7);
+  } else {
+    return fail(error, "“%s” is not one of: host-passthrough, host-model, custom:<model>", v);
+  }
+  return TRUE;
+}
+
+HANDLER(cpu_topology)
+{
+  g_auto(GStrv) parts = NULL;
+  guint64 n[4];
+
+  if (g_str_equal(v, "auto")) {
+    P->topology_auto = TRUE;
+    return TRUE;
+  }
+  parts = g_strsplit(v, ",", -1);
+  if (g_strv_length(parts) != 4)
+    return fail(error, "“%s” is not “auto” or “sockets,dies,cores,threads”", v);
+  for (guint i = 0; i < 4; i++)
+    if (!parse_uint(g_strstrip(parts[i]), 1, 1024, &n[i], error))
+      return FALSE;
+  P->topology_auto = FALSE;
+  P->sockets = (guint)n[0];
+  P->dies = (guint)n[1];
+  P->cores = (guint)n[2];
+  P->threads = (guint)n[3];
+  return TRUE;
+}
+
+HANDLER(cpu_pin)
+{
+  g_autoptr(GError) local = NULL;
+  GArray *list;
+
+  if (g_str_equal(v, "auto")) {
+    P->pin = WV_PIN_AUTO;
+    return TRUE;
+  }
+  if (g_str_equal(v, "none")) {
+    P->pin = WV_PIN_NONE;
+    return TRUE;
+  }
+  list = wv_cpu_list_parse(v, &local);
+  if (list == NULL)
+    return fail(error, "not auto, none or a CPU list: %s", local->message);
+  g_clear_pointer(&P->pin_cpus, g_array_unref);
+  P->pin_cpus = list;
+  P->pin = WV_PIN_LIST;
+  return TRUE;
+}
+
+HANDLER(cpu_host_reserved)
+{
+  return parse_cpuset_value(v, &P->host_reserved, error);
+}
+
+HANDLER(cpu_emulator_pin)
+{
+  if (g_str_equal(v, "auto")) {
+    g_clear_pointer(&P->emulator_pin, wv_cpuset_free);
+    return TRUE;
+  }
+  return parse_cpuset_value(v, &P->emulator_pin, error);
+}
+
+HANDLER(cpu_iothreads)
+{
+  guint64 n;
+
+  if (!parse_uint(v, 0, 64, &n, error))
+    return FALSE;
+  P->iothreads = (guint)n;
+  return TRUE;
+}
+
+HANDLER(cpu_iothread_pin)
+{
+  g_auto(GStrv) parts = NULL;
+
+  g_clear_pointer(&P->iothread_pins, g_ptr_array_unref);
+  if (g_str_equal(v, "auto"))
+    return TRUE;
+  P->iothread_pins = g_ptr_array_new_with_free_func((GDestroyNotify)wv_cpuset_free);
+  parts = g_strsplit(v, ";", -1);
+  for (guint i = 0; parts[i]; i++) {
+    WvCpuset *set = NULL;
+    if (!parse_cpuset_value(g_strstrip(parts[i]), &set, error))
+      return FALSE;
+    g_ptr_array_add(P->iothread_pins, set);
+  }
+  return TRUE;
+}
+
+HANDLER(cpu_features)
+{
+  return parse_switch_list(v, NULL, P->cpu_features, error);
+}
+
+HANDLER(mem_hugepages)
+{
+  if (g_str_equal(v, "none"))
+    P->hugepage_kib = 0;
+  else if (g_str_equal(v, "2M") || g_str_equal(v, "2MiB"))
+    P->hugepage_kib = 2048;
+  else if (g_str_equal(v, "1G") || g_str_equal(v, "1GiB"))
+    P->hugepage_kib = 1024 * 1024;
+  else
+    return fail(error, "“%s” is not one of: none, 2M, 1G", v);
+  return TRUE;
+}
+
+HANDLER(mem_hugepages_allocate)
+{
+  return parse_bool(v, &P->hugepages_allocate, error);
+}
+
+HANDLER(mem_balloon)
+{
+  gboolean b;
+
+  if (!parse_bool(v, &b, error))
+    return FALSE;
+  P->balloon = b ? WV_TRI_ON : WV_TRI_OFF;
+  return TRUE;
+}
+
+HANDLER(hv_enlightenments)
+{
+  g_auto(GStrv) items = NULL;
+  guint set = 0;
+
+  if (g_str_equal(v, "auto")) {
+    P->hyperv_auto = TRUE;
+    P->hyperv_features = wv_hyperv_auto_set();
+    return TRUE;
+  }
+  P->hyperv_auto = FALSE;
+  if (g_str_equal(v, "none")) {
+    P->hyperv_features = 0;
+    return TRUE;
+  }
+  items = g_strsplit(v, ",", -1);
+  for (guint i = 0; items[i]; i++) {
+    char *item = g_strstrip(items[i]);
+    int f = lookup(item, hyperv_names);
+
+    if (f < 0) {
+      g_autofree char *all = g_strjoinv(", ", (char **)hyperv_names);
+      return fail(error, "“%s” is not a Hyper-V enlightenment; known: auto, none, %s", item, all);
+    }
+    set |= 1u << f;
+  }
+  if ((set & (1u << WV_HV_STIMER_DIRECT)) && !(set & (1u << WV_HV_STIMER)))
+    return fail(error, "stimer-direct needs stimer");
+  P->hyperv_features = set;
+  return TRUE;
+}
+
+HANDLER(hv_spinlocks)
+{
+  guint64 n;
+
+  if (!parse_uint(v, 4095, G_MAXUINT32, &n, error))
+    return FALSE;
+  P->spinlocks = (guint)n;
+  return TRUE;
+}
+
+HANDLER(hv_vendor_id)
+{
+  if (strlen(v) > 12)
+    return fail(error, "“%s” is %zu characters; Hyper-V vendor ids have at most 12", v, strlen(v));
+  if (!check_token(v, 12, "_-", error))
+    return FALSE;
+  g_free(P->vendor_id);
+  P->vendor_id = g_strdup(v);
+  return TRUE;
+}
+
+HANDLER(hv_kvm_hidden)
+{
+  return parse_bool(v, &P->kvm_hidden, error);
+}
+
+HANDLER(fw_type)
+{
+  static const char *const names[] = {"ovmf", "bios", NULL};
+  int i;
+
+  if (!parse_choice(v, names, &i, error))
+    return FALSE;
+  P->firmware = i == 0 ? WV_FIRMWARE_OVMF : WV_FIRMWARE_BIOS;
+  return TRUE;
+}
+
+static gboolean
+parse_tristate(const char *v, WvTristate *out, GError **error)
+{
+  gboolean b;
+
+  if (!parse_bool(v, &b, error))
+    return FALSE;
+  *out = b ? WV_TRI_ON : WV_TRI_OFF;
+  return TRUE;
+}
+
+HANDLER(fw_secure_boot)
+{
+  return parse_tristate(v, &P->secure_boot, error);
+}
+
+HANDLER(fw_tpm)
+{
+  return parse_tristate(v, &P->tpm, error);
+}
+
+HANDLER(fw_nvram)
+{
+  if (!check_abs_path(v, error))
+    return FALSE;
+  g_free(P->nvram);
+  P->nvram = g_strdup(v);
+  return TRUE;
+}
+
+HANDLER(clock_offset)
+{
+  static const char *const names[] = {"localtime", "utc", NULL};
+  int i;
+
+  if (!parse_choice(v, names, &i, error))
+    return FALSE;
+  P->clock_offset = i == 0 ? WV_CLOCK_LOCALTIME : WV_CLOCK_UTC;
+  return TRUE;
+}
+
+HANDLER(clock_timers)
+{
+  return parse_switch_list(v, clock_timer_names, P->timers, error);
+}
+
+HANDLER(graphics_type)
+{
+  static const char *const names[] = {"none", "spice", "vnc", NULL};
+  int i;
+
+  if (!parse_choice(v, names, &i, error))
+    return FALSE;
+  P->graphics = (WvGraphics)(i + WV_GRAPHICS_NONE);
+  return TRUE;
+}
+
+/* sections: target is the WvDisk/WvCdrom/... being filled */
+
+static gboolean
+set_path(char **field, const char *v, GError **error)
+{
+  if (!check_abs_path(v, error))
+    return FALSE;
+  g_free(*field);
+  *field = g_strdup(v);
+  return TRUE;
+}
+
+static gboolean
+set_choice(char **field, const char *v, const char *const *names, GError **error)
+{
+  int i;
+
+  if (!parse_choice(v, names, &i, error))
+    return FALSE;
+  g_free(*field);
+  *field = g_strdup(v);
+  return TRUE;
+}
+
+static gboolean
+parse_boot(const char *v, guint *out, GError **error)
+{
+  guint64 n;
+
+  if (!parse_uint(v, 1, 64, &n, error))
+    return FALSE;
+  *out = (guint)n;
+  return TRUE;
+}
+
+HANDLER(disk_source)
+{
+  return set_path(&((WvDisk *)target)->source, v, error);
+}
+
+HANDLER(disk_format)
+{
+  static const char *const names[] = {"raw", "qcow2", NULL};
+  return set_choice(&((WvDisk *)target)->format, v, names, error);
+}
+
+HANDLER(disk_bus)
+{
+  static const char *const names[] = {"virtio", "virtio-scsi", "sata", NULL};
+  int i;
+
+  if (!parse_choice(v, names, &i, error))
+    return FALSE;
+  ((WvDisk *)target)->bus = (WvDiskBus)i;
+  return TRUE;
+}
+
+HANDLER(disk_discard)
+{
+  static const char *const names[] = {"unmap", "ignore", NULL};
+  return set_choice(&((WvDisk *)target)->discard, v, names, error);
+}
+
+HANDLER(disk_cache)
+{
+  static const char *const names[] = {"none",       "writethrough", "writeback",
+                                      "directsync", "unsafe",       NULL};
+  return set_choice(&((WvDisk *)target)->cache, v, names, error);
+}
+
+HANDLER(disk_io)
+{
+  static const char *const names[] = {"native", "threads", "io_uring", NULL};
+  return set_choice(&((WvDisk *)target)->io, v, names, error);
+}
+
+HANDLER(disk_boot)
+{
+  return parse_boot(v, &((WvDisk *)target)->boot, error);
+}
+
+HANDLER(cdrom_source)
+{
+  return set_path(&((WvCdrom *)target)->source, v, error);
+}
+
+HANDLER(cdrom_boot)
+{
+  return parse_boot(v, &((WvCdrom *)target)->boot, error);
+}
+
+HANDLER(net_type)
+{
+  static const char *const names[] = {"bridge", "network", "user", NULL};
+  int i;
+
+  if (!parse_choice(v, names, &i, error))
+    return FALSE;
+  ((WvNetwork *)target)->type = (WvNetType)i;
+  return TRUE;
+}
+
+HANDLER(net_source)
+{
+  WvNetwork *n = target;
+
+  if (!check_token(v, 64, "_.:-", error))
+    return FALSE;
+  g_free(n->source);
+  n->source = g_strdup(v);
+  return TRUE;
+}
+
+HANDLER(net_model)
+{
+  WvNetwork *n = target;
+
+  if (!check_token(v, 32, "_-", error))
+    return FALSE;
+  g_free(n->model);
+  n->model = g_strdup(v);
+  return TRUE;
+}
+
+HANDLER(net_mac)
+{
+  WvNetwork *n = target;
+  g_auto(GStrv) parts = g_strsplit(v, ":", -1);
+  guint first = 0;
+
+  if (g_strv_length(parts) != 6)
+    goto bad;
+  for (guint i = 0; i < 6; i++) {
+    guint b;
+    if (!parse_hex(parts[i], 2, 0xff, &b))
+      goto bad;
+    if (i == 0)
+      first = b;
+  }
+  if (first & 1)
+    return fail(error, "“%s” is a multicast address", v);
+  g_free(n->mac);
+  n->mac = g_ascii_strdown(v, -1);
+  return TRUE;
+bad:
+  return fail(error, "“%s” is not a MAC address (xx:xx:xx:xx:xx:xx)", v);
+}
+
+HANDLER(hostdev_pci)
+{
+  WvHostdev *h = target;
+  g_auto(GStrv) items = g_strsplit(v, ",", -1);
+
+  g_array_set_size(h->functions, 0);
+  for (guint i = 0; items[i]; i++) {
+    WvPciAddress a;
+
+    if (!wv_parse_pci_address(g_strstrip(items[i]), &a, error))
+      return FALSE;
+    for (guint j = 0; j < h->functions->len; j++) {
+      WvPciAddress *b = &g_array_index(h->functions, WvPciAddress, j);
+      if (b->domain != a.domain || b->bus != a.bus || b->slot != a.slot)
+        return fail(error,
+                    "%s is not a function of the same device as the others; "
+                    "use one [hostdev:ID] per device",
+                    items[i]);
+      if (b->function == a.function)
+        return fail(error, "%s is listed twice", items[i]);
+    }
+    g_array_append_val(h->functions, a);
+  }
+  if (h->functions->len == 0)
+    return fail(error, "no PCI address given");
+  return TRUE;
+}
+
+HANDLER(hostdev_rom)
+{
+  return set_path(&((WvHostdev *)target)->rom, v, error);
+}
+
+HANDLER(usb_device)
+{
+  WvUsb *u = target;
+  g_auto(GStrv) parts = g_strsplit(v, ":", -1);
+
+  if (g_strv_length(parts) != 2 || !parse_hex(parts[0], 4, 0xffff, &u->vendor) ||
+      !parse_hex(parts[1], 4, 0xffff, &u->product))
+    return fail(error, "“%s” is not a USB id (vendor:product, e.g. 046d:c52b)", v);
+  return TRUE;
+}
+
+HANDLER(share_source)
+{
+  return set_path(&((WvShare *)target)->source, v, error);
+}
+
+HANDLER(share_tag)
+{
+  WvShare *s = target;
+
+  if (!check_token(v, 36, "_.-", error))
+    return FALSE;
+  g_free(s->tag);
+  s->tag = g_strdup(v);
+  return TRUE;
+}
+
+#undef HANDLER
+#undef P
+
+static const KeyEntry vm_keys[] = {
+    {"name", vm_name},
+    {"template", vm_template},
+    {"uuid", vm_uuid},
+    {"memory", vm_memory},
+    {"vcpus", vm_vcpus},
+    {"hypervisor", vm_hypervisor},
+    {"autostart", vm_autostart},
+    {"autostart-order", vm_autostart_order},
+    {"autostart-delay", vm_autostart_delay},
+    {"on-host-shutdown", vm_on_host_shutdown},
+    {"shutdown-timeout", vm_shutdown_timeout},
+    {NULL, NULL},
+};
+
+static const KeyEntry cpu_keys[] = {
+    {"mode", cpu_mode},
+    {"topology", cpu_topology},
+    {"pin", cpu_pin},
+    {"host-reserved", cpu_host_reserved},
+    {"emulator-pin", cpu_emulator_pin},
+    {"iothreads", cpu_iothreads},
+    {"iothread-pin", cpu_iothread_pin},
+    {"features", cpu_features},
+    {NULL, NULL},
+};
+
+static const KeyEntry memory_keys[] = {
+    {"hugepages", mem_hugepages},
+    {"hugepages-allocate", mem_hugepages_allocate},
+    {"balloon", mem_balloon},
+    {NULL, NULL},
+};
+
+static const KeyEntry hyperv_keys[] = {
+    {"enlightenments", hv_enlightenments},
+    {"spinlocks", hv_spinlocks},
+    {"vendor-id", hv_vendor_id},
+    {"kvm-hidden", hv_kvm_hidden},
+    {NULL, NULL},
+};
+
+static const KeyEntry firmware_keys[] = {
+    {"type", fw_type}, {"secure-boot", fw_secure_boot}, {"tpm", fw_tpm}, {"nvram", fw_nvram},
+    {NULL, NULL},
+};
+
+static const KeyEntry clock_keys[] = {
+    {"offset", clock_offset},
+    {"timers", clock_timers},
+    {NULL, NULL},
+};
+
+static const KeyEntry graphics_keys[] = {
+    {"type", graphics_type},
+    {NULL, NULL},
+};
+
+static const KeyEntry disk_keys[] = {
+    {"source", disk_source}, {"format", disk_format},
+    {"bus", disk_bus},       {"discard", disk_discard},
+    {"cache", disk_cache},   {"io", disk_io},
+    {"boot", disk_boot},     {NULL, NULL},
+};
+
+static const KeyEntry cdrom_keys[] = {
+    {"source", cdrom_source},
+    {"boot", cdrom_boot},
+    {NULL, NULL},
+};
+
+static const KeyEntry network_keys[] = {
+    {"type", net_type}, {"source", net_source}, {"model", net_model},
+    {"mac", net_mac},   {NULL, NULL},
+};
+
+static const KeyEntry hostdev_keys[] = {
+    {"pci", hostdev_pci},
+    {"rom", hostdev_rom},
+    {NULL, NULL},
+};
+
+static const KeyEntry usb_keys[] = {
+    {"device", usb_device},
+    {NULL, NULL},
+};
+
+static const KeyEntry share_keys[] = {
+    {"source", share_source},
+    {"tag", share_tag},
+    {NULL, NULL},
+};
+
+/* ---- sections ----------------------------------------------------------- */
+
+static void
+disk_free(gpointer p)
+{
+  WvDisk *d = p;
+  g_free(d->id);
+  g_free(d->source);
+  g_free(d->format);
+  g_free(d->discard);
+  g_free(d->cache);
+  g_free(d->io);
+  g_free(d);
+}
+
+static void
+cdrom_free(gpointer p)
+{
+  WvCdrom *c = p;
+  g_free(c->id);
+  g_free(c->source);
+  g_free(c);
+}
+
+static void
+network_free(gpointer p)
+{
+  WvNetwork *n = p;
+  g_free(n->id);
+  g_free(n->source);
+  g_free(n->model);
+  g_free(n->mac);
+  g_free(n);
+}
+
+static void
+hostdev_free(gpointer p)
+{
+  WvHostdev *h = p;
+  g_free(h->id);
+  g_array_unref(h->functions);
+  g_free(h->rom);
+  g_free(h);
+}
+
+static void
+usb_free(gpointer p)
+{
+  WvUsb *u = p;
+  g_free(u->id);
+  g_free(u);
+}
+
+static void
+share_free(gpointer p)
+{
+  WvShare *s = p;
+  g_free(s->id);
+  g_free(s->source);
+  g_free(s->tag);
+  g_free(s);
+}
+
+typedef struct
+{
+  const char *prefix; /* "disk:" ... or a fixed group name */
+  gboolean is_section;
+  const KeyEntry *keys;
+  /* for sections: allocates the item, adds it to its list, returns it */
+  gpointer (*add)(WvProfile *p, const char *id);
+  const char *required; /* key a section must have, or NULL */
+} GroupKind;
+
+static gpointer
+add_disk(WvProfile *p, const char *id)
+{
+  WvDisk *d = g_new0(WvDisk, 1);
+  d->id = g_strdup(id);
+  d->bus = WV_DISK_BUS_VIRTIO;
+  g_ptr_array_add(p->disks, d);
+  return d;
+}
+
+static gpointer
+add_cdrom(WvProfile *p, const char *id)
+{
+  WvCdrom *c = g_new0(WvCdrom, 1);
+  c->id = g_strdup(id);
+  g_ptr_array_add(p->cdroms, c);
+  return c;
+}
+
+static gpointer
+add_network(WvProfile *p, const char *id)
+{
+  WvNetwork *n = g_new0(WvNetwork, 1);
+  n->id = g_strdup(id);
+  n->type = WV_NET_NETWORK;
+  g_ptr_array_add(p->networks, n);
+  return n;
+}
+
+static gpointer
+add_hostdev(WvProfile *p, const char *id)
+{
+  WvHostdev *h = g_new0(WvHostdev, 1);
+  h->id = g_strdup(id);
+  h->functions = g_array_new(FALSE, FALSE, sizeof(WvPciAddress));
+  g_ptr_array_add(p->hostdevs, h);
+  return h;
+}
+
+static gpointer
+add_usb(WvProfile *p, const char *id)
+{
+  WvUsb *u = g_new0(WvUsb, 1);
+  u->id = g_strdup(id);
+  g_ptr_array_add(p->usbs, u);
+  return u;
+}
+
+static gpointer
+add_share(WvProfile *p, const char *id)
+{
+  WvShare *s = g_new0(WvShare, 1);
+  s->id = g_strdup(id);
+  g_ptr_array_add(p->shares, s);
+  return s;
+}
+
+static const GroupKind group_kinds[] = {
+    {"vm", FALSE, vm_keys, NULL, NULL},
+    {"cpu", FALSE, cpu_keys, NULL, NULL},
+    {"memory", FALSE, memory_keys, NULL, NULL},
+    {"hyperv", FALSE, hyperv_keys, NULL, NULL},
+    {"firmware", FALSE, firmware_keys, NULL, NULL},
+    {"clock", FALSE, clock_keys, NULL, NULL},
+    {"graphics", FALSE, graphics_keys, NULL, NULL},
+    {"disk:", TRUE, disk_keys, add_disk, "source"},
+    {"cdrom:", TRUE, cdrom_keys, add_cdrom, NULL},
+    {"network:", TRUE, network_keys, add_network, NULL},
+    {"hostdev:", TRUE, hostdev_keys, add_hostdev, "pci"},
+    {"usb:", TRUE, usb_keys, add_usb, "device"},
+    {"share:", TRUE, share_keys, add_share, "source"},
+};
+
+static const GroupKind *
+find_group_kind(const char *group, const char **id)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(group_kinds); i++) {
+    const GroupKind *k = &group_kinds[i];
+
+    if (k->is_section && g_str_has_prefix(group, k->prefix)) {
+      *id = group + strlen(k->prefix);
+      return k;
+    }
+    if (!k->is_section && g_str_equal(group, k->prefix)) {
+      *id = NULL;
+      return k;
+    }
+  }
+  return NULL;
+}
+
+static const KeyEntry *
+find_key(const KeyEntry *keys, const char *key)
+{
+  for (guint i = 0; keys[i].key; i++)
+    if (g_str_equal(keys[i].key, key))
+      return &keys[i];
+  return NULL;
+}
+
+static void
+parse_group(Ctx *ctx, const char *group)
+{
+  g_auto(GStrv) keys = NULL;
+  const GroupKind *kind;
+  const char *id = NULL;
+  gpointer target = NULL;
+
+  kind = find_group_kind(group, &id);
+  if (kind == NULL) {
+    ctx_error(ctx, group, NULL,
+              "unknown group (known: vm, cpu, memory, hyperv, firmware, clock, graphics, "
+              "disk:ID, cdrom:ID, network:ID, hostdev:ID, usb:ID, share:ID)");
+    return;
+  }
+  if (kind->is_section) {
+    g_autoptr(GError) local = NULL;
+    if (!check_token(id, WV_SECTION_ID_MAX, "_-", &local)) {
+      ctx_error(ctx, group, NULL, "section id: %s", local->message);
+      return;
+    }
+    target = kind->add(ctx->p, id);
+  }
+
+  keys = g_key_file_get_keys(ctx->kf, group, NULL, NULL);
+  for (guint i = 0; keys && keys[i]; i++) {
+    const KeyEntry *entry = find_key(kind->keys, keys[i]);
+    g_autoptr(GError) local = NULL;
+    g_autofree char *value = NULL;
+
+    if (entry == NULL) {
+      g_autoptr(GString) known = g_string_new(NULL);
+      for (guint j = 0; kind->keys[j].key; j++)
+        g_string_append_printf(known, "%s%s", j ? ", " : "", kind->keys[j].key);
+      ctx_error(ctx, group, keys[i], "unknown key (known: %s)", known->str);
+      continue;
+    }
+    value = g_key_file_get_string(ctx->kf, group, keys[i], &local);
+    if (value == NULL) {
+      ctx_error(ctx, group, keys[i], "%s", local->message);
+      continue;
+    }
+    g_strstrip(value);
+    for (const char *p = value; *p; p++) {
+      if ((guchar)*p < 0x20 || *p == 0x7f) {
+        ctx_error(ctx, group, keys[i], "control characters are not allowed");
+        goto next;
+      }
+    }
+    if (value[0] == '\0') {
+      ctx_error(ctx, group, keys[i], "empty value");
+      continue;
+    }
+    if (!entry->fn(ctx, target, value, &local))
+      ctx_error(ctx, group, keys[i], "%s", local->message);
+  next:;
+  }
+  if (kind->required && !g_key_file_has_key(ctx->kf, group, kind->required, NULL))
+    ctx_error(ctx, group, NULL, "“%s” is required", kind->required);
+}
+
+/* ---- checks across keys ------------------------------------------------- */
+
+static void
+check_boot_orders(Ctx *ctx)
+{
+  WvProfile *p = ctx->p;
+  g_autoptr(GHashTable) seen = g_hash_table_new(g_direct_hash, g_direct_equal);
+
+  for (guint i = 0; i < p->disks->len + p->cdroms->len; i++) {
+    gboolean is_disk = i < p->disks->len;
+    guint boot = is_disk ? ((WvDisk *)p->disks->pdata[i])->boot
+                         : ((WvCdrom *)p->cdroms->pdata[i - p->disks->len])->boot;
+    const char *id = is_disk ? ((WvDisk *)p->disks->pdata[i])->id
+                             : ((WvCdrom *)p->cdroms->pdata[i - p->disks->len])->id;
+    g_autofree char *group = g_strconcat(is_disk ? "disk:" : "cdrom:", id, NULL);
+
+    if (boot == 0)
+      continue;
+    if (g_hash_table_contains(seen, GUINT_TO_POINTER(boot)))
+      ctx_error(ctx, group, "boot", "boot order %u is used twice", boot);
+    g_hash_table_add(seen, GUINT_TO_POINTER(boot));
+  }
+}
+
+static void
+check_profile(Ctx *ctx)
+{
+  WvProfile *p = ctx->p;
+
+  if (!p->topology_auto && (guint64)p->sockets * p->dies * p->cores * p->threads != p->vcpus)
+    ctx_error(ctx, "cpu", "topology",
+              "%u sockets × %u dies × %u cores × %u threads is %" G_GUINT64_FORMAT
+              " vCPUs, but vcpus = %u",
+              p->sockets, p->dies, p->cores, p->threads,
+              (guint64)p->sockets * p->dies * p->cores * p->threads, p->vcpus);
+  if (p->pin == WV_PIN_LIST && p->pin_cpus->len != p->vcpus)
+    ctx_error(ctx, "cpu", "pin", "lists %u host CPUs for %u vCPUs", p->pin_cpus->len, p->vcpus);
+  if (p->iothread_pins && p->iothread_pins->len != p->iothreads)
+    ctx_error(ctx, "cpu", "iothread-pin", "gives %u CPU sets for %u I/O threads",
+              p->iothread_pins->len, p->iothreads);
+  if (p->hugepage_kib && p->memory_kib % p->hugepage_kib != 0)
+    ctx_error(ctx, "vm", "memory", "%" G_GUINT64_FORMAT "KiB is not a whole number of %s pages",
+              p->memory_kib, p->hugepage_kib == 2048 ? "2M" : "1G");
+  if (!p->hugepage_kib && p->hugepages_allocate)
+    ctx_error(ctx, "memory", "hugepages-allocate", "is set but hugepages = none");
+  if (p->secure_boot == WV_TRI_ON && p->firmware == WV_FIRMWARE_BIOS)
+    ctx_error(ctx, "firmware", "secure-boot", "needs type = ovmf");
+  if (p->nvram && p->firmware == WV_FIRMWARE_BIOS)
+    ctx_error(ctx, "firmware", "nvram", "needs type = ovmf");
+
+  for (guint i = 0; i < p->networks->len; i++) {
+    WvNetwork *n = p->networks->pdata[i];
+    g_autofree char *group = g_strconcat("network:", n->id, NULL);
+    if (n->type != WV_NET_USER && n->source == NULL)
+      ctx_error(ctx, group, "source", "is required for type = %s",
+                n->type == WV_NET_BRIDGE ? "bridge" : "network");
+    if (n->type == WV_NET_USER && n->source != NULL)
+      ctx_error(ctx, group, "source", "makes no sense for type = user");
+  }
+
+  /* one device may be handed over once */
+  for (guint i = 0; i < p->hostdevs->len; i++) {
+    WvHostdev *a = p->hostdevs->pdata[i];
+    for (guint j = 0; j < i; j++) {
+      WvHostdev *b = p->hostdevs->pdata[j];
+      WvPciAddress *x = &g_array_index(a->functions, WvPciAddress, 0);
+      WvPciAddress *y = &g_array_index(b->functions, WvPciAddress, 0);
+      g_autofree char *group = g_strconcat("hostdev:", a->id, NULL);
+      if (x->domain == y->domain && x->bus == y->bus && x->slot == y->slot)
+        ctx_error(ctx, group, "pci", "device %04x:%02x:%02x is already in [hostdev:%s]", x->domain,
+                  x->bus, x->slot, b->id);
+    }
+  }
+  for (guint i = 0; i < p->usbs->len; i++) {
+    WvUsb *a = p->usbs->pdata[i];
+    for (guint j = 0; j < i; j++) {
+      WvUsb *b = p->usbs->pdata[j];
+      g_autofree char *group = g_strconcat("usb:", a->id, NULL);
+      if (a->vendor == b->vendor && a->product == b->product)
+        ctx_error(ctx, group, "device", "%04x:%04x is already in [usb:%s]", a->vendor, a->product,
+                  b->id);
+    }
+  }
+  for (guint i = 0; i < p->shares->len; i++) {
+    WvShare *a = p->shares->pdata[i];
+    g_autofree char *group = g_strconcat("share:", a->id, NULL);
+    if (a->tag == NULL) {
+      g_free(a->tag);
+      a->tag = g_strdup(a->id);
+    }
+    for (guint j = 0; j < i; j++)
+      if (g_str_equal(a->tag, ((WvShare *)p->shares->pdata[j])->tag))
+        ctx_error(ctx, group, "tag", "tag “%s” is used twice", a->tag);
+  }
+  check_boot_orders(ctx);
+}
+
+/* ---- entry points ------------------------------------------------------- */
+
+static WvProfile *
+profile_new(const char *path)
+{
+  WvProfile *p = g_new0(WvProfile, 1);
+
+  p->path = g_strdup(path);
+  p->template_name = g_strdup("windows11");
+  p->memory_kib = 4 * 1024 * 1024;
+  p->vcpus = 2;
+  p->hypervisor = WV_HYPERVISOR_KVM;
+  p->on_host_shutdown = WV_HOST_SHUTDOWN_SHUTDOWN;
+  p->shutdown_timeout_s = 120;
+  p->cpu_mode = WV_CPU_MODE_HOST_PASSTHROUGH;
+  p->topology_auto = TRUE;
+  p->pin = WV_PIN_AUTO;
+  p->cpu_features = g_ptr_array_new_with_free_func(named_switch_free);
+  p->balloon = WV_TRI_UNSET;
+  p->hyperv_auto = TRUE;
+  p->hyperv_features = wv_hyperv_auto_set();
+  p->spinlocks = 8191;
+  p->firmware = WV_FIRMWARE_UNSET;
+  p->secure_boot = WV_TRI_UNSET;
+  p->tpm = WV_TRI_UNSET;
+  p->clock_offset = WV_CLOCK_UNSET;
+  p->timers = g_ptr_array_new_with_free_func(named_switch_free);
+  p->disks = g_ptr_array_new_with_free_func(disk_free);
+  p->cdroms = g_ptr_array_new_with_free_func(cdrom_free);
+  p->networks = g_ptr_array_new_with_free_func(network_free);
+  p->hostdevs = g_ptr_array_new_with_free_func(hostdev_free);
+  p->usbs = g_ptr_array_new_with_free_func(usb_free);
+  p->shares = g_ptr_array_new_with_free_func(share_free);
+  p->graphics = WV_GRAPHICS_UNSET;
+  p->lines = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  return p;
+}
+
+void
+wv_profile_free(WvProfile *p)
+{
+  if (p == NULL)
+    return;
+  g_free(p->path);
+  g_free(p->name);
+  g_free(p->template_name);
+  g_free(p->uuid);
+  g_free(p->cpu_model);
+  g_clear_pointer(&p->pin_cpus, g_array_unref);
+  wv_cpuset_free(p->host_reserved);
+  wv_cpuset_free(p->emulator_pin);
+  g_clear_pointer(&p->iothread_pins, g_ptr_array_unref);
+  g_ptr_array_unref(p->cpu_features);
+  g_free(p->vendor_id);
+  g_free(p->nvram);
+  g_ptr_array_unref(p->timers);
+  g_ptr_array_unref(p->disks);
+  g_ptr_array_unref(p->cdroms);
+  g_ptr_array_unref(p->networks);
+  g_ptr_array_unref(p->hostdevs);
+  g_ptr_array_unref(p->usbs);
+  g_ptr_array_unref(p->shares);
+  g_hash_table_unref(p->lines);
+  g_free(p);
+}
+
+static char *
+default_name(const char *path)
+{
+  g_autofree char *base = g_path_get_basename(path);
+
+  if (g_str_has_suffix(base, ".conf"))
+    base[strlen(base) - 5] = '\0';
+  return g_steal_pointer(&base);
+}
+
+WvProfile *
+wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
+{
+  g_autoptr(WvProfile) p = profile_new(path);
+  g_autoptr(GKeyFile) kf = g_key_file_new();
+  g_autoptr(GString) errors = g_string_new(NULL);
+  g_auto(GStrv) groups = NULL;
+  g_autoptr(GError) local = NULL;
+  Ctx ctx = {.path = path, .kf = kf, .lines = p->lines, .errors = errors, .p = p};
+
+  if (len > WV_PROFILE_MAX_SIZE) {
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: larger than %d bytes", path,
+                WV_PROFILE_MAX_SIZE);
+    return NULL;
+  }
+  if (memchr(data, '\0', len) != NULL || !g_utf8_validate(data, (gssize)len, NULL)) {
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: not a UTF-8 text file", path);
+    return NULL;
+  }
+  if (!scan_lines(&ctx, data, len) ||
+      !g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &local)) {
+    if (local)
+      g_string_append_printf(errors, "%s%s: %s", errors->len ? "\n" : "", path, local->message);
+    g_set_error_literal(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, errors->str);
+    return NULL;
+  }
+
+  groups = g_key_file_get_groups(kf, NULL);
+  for (guint i = 0; groups[i]; i++)
+    parse_group(&ctx, groups[i]);
+  if (p->name == NULL) {
+    g_autofree char *name = default_name(path);
+    if (!wv_name_is_valid(name))
+      g_string_append_printf(errors,
+                             "%s%s: the file name does not make a valid VM name; set "
+                             "[vm] name",
+                             errors->len ? "\n" : "", path);
+    p->name = g_steal_pointer(&name);
+  }
+  if (errors->len == 0)
+    check_profile(&ctx);
+  if (errors->len > 0) {
+    g_set_error_literal(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, errors->str);
+    return NULL;
+  }
+  return g_steal_pointer(&p);
+}
+
+WvProfile *
+wv_profile_load(const char *path, GError **error)
+{
+  g_autofree char *data = NULL;
+  g_autoptr(GError) local = NULL;
+  gsize len;
+
+  if (!g_file_get_contents(path, &data, &len, &local)) {
+    g_set_error(error, WV_ERROR,
+                g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? WV_ERROR_NOT_FOUND
+                                                                         : WV_ERROR_INVALID_PROFILE,
+                "%s", local->message);
+    return NULL;
+  }
+  return wv_profile_parse(data, len, path, error);
+}
+
+static gint
+compare_paths(gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0(*(char *const *)a, *(char *const *)b);
+}
+
+GHashTable *
+wv_profile_load_dir(const char *dir, GPtrArray **errors)
+{
+  g_autoptr(GHashTable) profiles =
+      g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_profile_free);
+  g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
+  g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+  g_autoptr(GDir) d = NULL;
+  GError *local = NULL;
+  const char *entry;
+
+  d = g_dir_open(dir, 0, &local);
+  if (d == NULL) {
+    g_ptr_array_add(errs, local);
+  } else {
+    while ((entry = g_dir_read_name(d)) != NULL)
+      if (g_str_has_suffix(entry, ".conf") && entry[0] != '.')
+        g_ptr_array_add(files, g_build_filename(dir, entry, NULL));
+  }
+  g_ptr_array_sort(files, compare_paths);
+  for (guint i = 0; i < files->len; i++) {
+    WvProfile *p = wv_profile_load(files->pdata[i], &local);
+    WvProfile *other;
+
+    if (p == NULL) {
+      g_ptr_array_add(errs, local);
+      local = NULL;
+      continue;
+    }
+    other = g_hash_table_lookup(profiles, p->name);
+    if (other != NULL) {
+      g_ptr_array_add(errs, g_error_new(WV_ERROR, WV_ERROR_INVALID_PROFILE,
+                                        "%s: VM name “%s” is already used by %s", p->path, p->name,
+                                        other->path));
+      wv_profile_free(p);
+      continue;
+    }
+    g_hash_table_insert(profiles, p->name, p);
+  }
+  if (errors)
+    *errors = g_steal_pointer(&errs);
+  return g_steal_pointer(&profiles);
+}

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A VM profile: one GKeyFile per VM saying what the user wants. Parsing
+ * yields a typed, validated WvProfile; every error names
+ * "file:line: [group] key: what is wrong".
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "wv-cpuset.h"
+
+G_BEGIN_DECLS
+
+/* A setting the profile may leave to the template. */
+typedef enum
+{
+  WV_TRI_UNSET = -1,
+  WV_TRI_OFF = 0,
+  WV_TRI_ON = 1,
+} WvTristate;
+
+typedef enum
+{
+  WV_HYPERVISOR_KVM,
+  WV_HYPERVISOR_QEMU,
+} WvHypervisor;
+
+typedef enum
+{
+  WV_HOST_SHUTDOWN_SHUTDOWN,
+  WV_HOST_SHUTDOWN_SAVE,
+  WV_HOST_SHUTDOWN_DESTROY,
+} WvHostShutdownPolicy;
+
+typedef enum
+{
+  WV_CPU_MODE_HOST_PASSTHROUGH,
+  WV_CPU_MODE_HOST_MODEL,
+  WV_CPU_MODE_CUSTOM,
+} WvCpuMode;
+
+typedef enum
+{
+  WV_PIN_AUTO,
+  WV_PIN_NONE,
+  WV_PIN_LIST,
+} WvPinMode;
+
+/* Hyper-V enlightenments, in the order libvirt documents them. */
+typedef enum
+{
+  WV_HV_RELAXED,
+  WV_HV_VAPIC,
+  WV_HV_SPINLOCKS,
+  WV_HV_VPINDEX,
+  WV_HV_RUNTIME,
+  WV_HV_SYNIC,
+  WV_HV_STIMER,
+  WV_HV_STIMER_DIRECT,
+  WV_HV_RESET,
+  WV_HV_FREQUENCIES,
+  WV_HV_REENLIGHTENMENT,
+  WV_HV_TLBFLUSH,
+  WV_HV_IPI,
+  WV_HV_EVMCS,
+  WV_HV_AVIC,
+  WV_HV_N_FEATURES,
+} WvHypervFeature;
+
+const char *wv_hyperv_feature_name(WvHypervFeature f);
+/* What "enlightenments = auto" asks for before host capabilities filter it. */
+guint wv_hyperv_auto_set(void);
+
+typedef enum
+{
+  WV_FIRMWARE_UNSET,
+  WV_FIRMWARE_OVMF,
+  WV_FIRMWARE_BIOS,
+} WvFirmware;
+
+typedef enum
+{
+  WV_CLOCK_UNSET,
+  WV_CLOCK_LOCALTIME,
+  WV_CLOCK_UTC,
+} WvClockOffset;
+
+typedef enum
+{
+  WV_GRAPHICS_UNSET,
+  WV_GRAPHICS_NONE,
+  WV_GRAPHICS_SPICE,
+  WV_GRAPHICS_VNC,
+} WvGraphics;
+
+typedef enum
+{
+  WV_DISK_BUS_VIRTIO,
+  WV_DISK_BUS_VIRTIO_SCSI,
+  WV_DISK_BUS_SATA,
+} WvDiskBus;
+
+typedef enum
+{
+  WV_NET_BRIDGE,
+  WV_NET_NETWORK,
+  WV_NET_USER,
+} WvNetType;
+
+typedef struct
+{
+  char *name;
+  gboolean enable;
+} WvNamedSwitch;
+
+typedef struct
+{
+  char *id;
+  char *source;
+  char *format; /* raw | qcow2 */
+  WvDiskBus bus;
+  char *discard; /* unmap | ignore | NULL */
+  char *cache;   /* NULL: libvirt's default */
+  char *io;
+  guint boot; /* 0: no boot order */
+} WvDisk;
+
+typedef struct
+{
+  char *id;
+  char *source; /* NULL: an empty drive */
+  guint boot;
+} WvCdrom;
+
+typedef struct
+{
+  char *id;
+  WvNetType type;
+  char *source;
+  char *model;
+  char *mac;
+} WvNetwork;
+
+typedef struct
+{
+  guint domain, bus, slot, function;
+} WvPciAddress;
+
+typedef struct
+{
+  char *id;
+  GArray *functions; /* WvPciAddress */
+  char *rom;         /* NULL: the device's own ROM */
+} WvHostdev;
+
+typedef struct
+{
+  char *id;
+  guint vendor, product;
+} WvUsb;
+
+typedef struct
+{
+  char *id;
+  char *source;
+  char *tag;
+} WvShare;
+
+typedef struct
+{
+  char *path; /* file the profile came from, or a label */
+
+  /* [vm] */
+  char *name;
+  char *template_name;
+  char *uuid;
+  guint64 memory_kib;
+  guint vcpus;
+  WvHypervisor hypervisor;
+  gboolean autostart;
+  gint autostart_order;
+  guint autostart_delay_s;
+  WvHostShutdownPolicy on_host_shutdown;
+  guint shutdown_timeout_s;
+
+  /* [cpu] */
+  WvCpuMode cpu_mode;
+  char *cpu_model; /* custom:<model> */
+  gboolean topology_auto;
+  guint sockets, dies, cores, threads;
+  WvPinMode pin;
+  GArray *pin_cpus; /* guint, in listed order, for WV_PIN_LIST */
+  WvCpuset *host_reserved;
+  WvCpuset *emulator_pin; /* NULL: auto */
+  guint iothreads;
+  GPtrArray *iothread_pins; /* WvCpuset*, NULL: auto */
+  GPtrArray *cpu_features;  /* WvNamedSwitch* */
+
+  /* [memory] */
+  guint64 hugepage_kib; /* 0: none */
+  gboolean hugepages_allocate;
+  WvTristate balloon;
+
+  /* [hyperv] */
+  gboolean hyperv_auto;
+  guint hyperv_features; /* bit set of WvHypervFeature */
+  guint spinlocks;
+  char *vendor_id;
+  gboolean kvm_hidden;
+
+  /* [firmware] */
+  WvFirmware firmware;
+  WvTristate secure_boot;
+  WvTristate tpm;
+  char *nvram;
+
+  /* [clock] */
+  WvClockOffset clock_offset;
+  GPtrArray *timers; /* WvNamedSwitch* */
+
+  GPtrArray *disks;
+  GPtrArray *cdroms;
+  GPtrArray *networks;
+  GPtrArray *hostdevs;
+  GPtrArray *usbs;
+  GPtrArray *shares;
+
+  /* [graphics] */
+  WvGraphics graphics;
+
+  /* key -> line, for findings that point back into the file */
+  GHashTable *lines;
+} WvProfile;
+
+/* Parses @data (the contents of @path; @path only labels errors and gives the
+ * default name). Errors are WV_ERROR_INVALID_PROFILE. */
+WvProfile *wv_profile_parse(const char *data, gsize len, const char *path, GError **error);
+WvProfile *wv_profile_load(const char *path, GError **error);
+void wv_profile_free(WvProfile *profile);
+
+/* The line in the file that set @group/@key (or the group header when @key is
+ * NULL); 0 when it was not set. */
+guint wv_profile_line(const WvProfile *profile, const char *group, const char *key);
+
+/* Loads every "*.conf" in @dir. Broken profiles land in @errors (one GError
+ * each) and do not stop the rest. Returns name -> WvProfile*. */
+GHashTable *wv_profile_load_dir(const char *dir, GPtrArray **errors);
+
+/* Value parsers shared with the D-Bus layer and tests. */
+gboolean wv_parse_size_kib(const char *text, guint64 *out_kib, GError **error);
+gboolean wv_parse_duration_s(const char *text, guint *out_s, GError **error);
+gboolean wv_parse_pci_address(const char *text, WvPciAddress *out, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(WvProfile, wv_profile_free)
+
+G_END_DECLS

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Profile + plan + template -> libvirt domain XML, through libxml2's tree API
+ * (never by pasting strings). Same input, same bytes.
+ */
+#pragma once
+
+#include <libxml/tree.h>
+
+#include "wv-plan.h"
+#include "wv-profile.h"
+
+G_BEGIN_DECLS
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
+
+xmlDoc *wv_render(const WvProfile *profile, const WvPlan *plan, GError **error);
+char *wv_render_to_string(const WvProfile *profile, const WvPlan *plan, GError **error);
+char *wv_xml_doc_to_string(xmlDoc *doc);
+
+G_END_DECLS

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "wv-common.h"
+#include "wv-test.h"
+
+typedef struct
+{
+  const char *host;    /* fake tree */
+  const char *domcaps; /* NULL: unknown */
+  const char *profile;
+  const char *pins;     /* vCPU pins in vCPU order, "" unpinned */
+  const char *emulator; /* NULL: not pinned */
+  guint cores, threads;
+  gint node;
+  const char *errors; /* comma list of error codes expected, "" none */
+} PinCase;
+
+static WvPlan *
+plan_for(const char *host_name, const char *caps_name, const char *text, GHashTable *in_use)
+{
+  g_autoptr(WvHost) host = host_name ? wv_test_host(host_name) : NULL;
+  g_autoptr(WvDomcaps) caps = caps_name ? wv_test_domcaps(caps_name) : NULL;
+  g_autoptr(WvProfile) p = wv_test_profile(text);
+  WvPlanContext ctx = {
+      .host = host,
+      .domcaps = caps,
+      .devices_in_use = in_use,
+      .template_dir = wv_test_template_dir(),
+  };
+  return wv_plan_build(p, &ctx);
+}
+
+static char *
+codes(const WvPlan *plan, WvSeverity severity)
+{
+  GString *s = g_string_new(NULL);
+  for (guint i = 0; i < plan->findings->len; i++) {
+    const WvFinding *f = plan->findings->pdata[i];
+    if (f->severity == severity)
+      g_string_append_printf(s, "%s%s", s->len ? "," : "", f->code);
+  }
+  return g_string_free(s, FALSE);
+}
+
+static const PinCase pin_cases[] = {
+    /* laptop: 4c/8t, siblings n,n+4; core 0 (0,4) kept for the host */
+    {"laptop", NULL, "[vm]\nvcpus = 4\n", "1,5,2,6", "0,4", 2, 2, -1, ""},
+    {"laptop", NULL, "[vm]\nvcpus = 6\n", "1,5,2,6,3,7", "0,4", 3, 2, -1, ""},
+    {"laptop", NULL, "[vm]\nvcpus = 8\n", "", NULL, 8, 1, -1, "pin-no-room"},
+    {"laptop", NULL, "[vm]\nvcpus = 8\n[cpu]\npin = none\n", "", NULL, 8, 1, -1, ""},
+    {"laptop", NULL, "[vm]\nvcpus = 2\n[cpu]\nhost-reserved = 0-1,4-5\n", "2,6", "0-1,4-5", 1, 2,
+     -1, ""},
+    /* ryzen 1800X: CCX0 = 0-3,8-11, CCX1 = 4-7,12-15; best fit per L3 */
+    {"ryzen", NULL, "[vm]\nvcpus = 8\n", "4,12,5,13,6,14,7,15", "0,8", 4, 2, -1, ""},
+    {"ryzen", NULL, "[vm]\nvcpus = 6\n", "1,9,2,10,3,11", "0,8", 3, 2, -1, ""},
+    {"ryzen", NULL, "[vm]\nvcpus = 2\n", "1,9", "0,8", 1, 2, -1, ""},
+    {"ryzen", NULL, "[vm]\nvcpus = 12\n", "1,9,2,10,3,11,4,12,5,13,6,14", "0,8", 6, 2, -1, ""},
+    {"ryzen", NULL, "[vm]\nvcpus = 5\n", "1,2,3,9,10", "0,8", 5, 1, -1, ""},
+    {"ryzen", NULL, "[vm]\nvcpus = 16\n", "", NULL, 16, 1, -1, "pin-no-room"},
+    {"ryzen", NULL, "[vm]\nvcpus = 4\n[cpu]\npin = 2,10,3,11\n", "2,10,3,11", "0,8", 2, 2, -1, ""},
+    {"ryzen", NULL, "[vm]\nvcpus = 4\n[cpu]\npin = 2,3,10,11\n", "2,3,10,11", "0,8", 4, 1, -1, ""},
+    {"ryzen", NULL, "[vm]\nvcpus = 4\n[cpu]\npin = 2,3,4,99\n", "", NULL, 4, 1, -1, "cpu-unknown"},
+    {"ryzen", NULL, "[vm]\nvcpus = 4\n[cpu]\ntopology = 1,1,4,1\n", "1,9,2,10", "0,8", 4, 1, -1,
+     ""},
+    {"ryzen", NULL, "[vm]\nvcpus = 4\n[cpu]\nemulator-pin = 0\niothreads = 2\n", "1,9,2,10", "0", 2,
+     2, -1, ""},
+    {"ryzen", NULL, "[vm]\nvcpus = 4\n[cpu]\nhost-reserved = 0,8,64\n", "1,9,2,10", "0,8,64", 2, 2,
+     -1, "cpu-unknown"},
+    /* 2-socket server: node0 = 0-7,16-23, node1 = 8-15,24-30 (31 offline) */
+    {"numa2s", NULL, "[vm]\nvcpus = 8\n", "1,17,2,18,3,19,4,20", "0,16", 4, 2, 0, ""},
+    {"numa2s", NULL, "[vm]\nvcpus = 16\n", "1,17,2,18,3,19,4,20,5,21,6,22,7,23,8,24", "0,16", 8, 2,
+     -1, ""},
+    {"numa2s", NULL, "[vm]\nvcpus = 2\n[cpu]\npin = 30,31\n", "", NULL, 2, 1, -1, "cpu-offline"},
+    {"numa2s", NULL, "[vm]\nvcpus = 4\n[cpu]\npin = 8,24,9,25\n", "8,24,9,25", "0,16", 2, 2, 1, ""},
+    /* without host facts nothing is pinned and the plan says so */
+    {NULL, NULL, "[vm]\nvcpus = 4\n", "", NULL, 4, 1, -1, ""},
+};
+
+static void
+test_pins(void)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(pin_cases); i++) {
+    const PinCase *c = &pin_cases[i];
+    g_autoptr(WvPlan) plan = plan_for(c->host, c->domcaps, c->profile, NULL);
+    g_autofree char *pins = wv_test_pins(plan);
+    g_autofree char *emu = plan->emulator_pin ? wv_cpuset_format(plan->emulator_pin) : NULL;
+    g_autofree char *errors = codes(plan, WV_SEVERITY_ERROR);
+
+    if (g_strcmp0(pins, c->pins) != 0 || g_strcmp0(emu, c->emulator) != 0 ||
+        plan->cores != c->cores || plan->threads != c->threads || plan->numa_node != c->node ||
+        g_strcmp0(errors, c->errors) != 0)
+      g_error("case %u (%s, %s): pins “%s” emulator “%s” cores %u threads %u node %d errors "
+              "“%s”; expected “%s” “%s” %u %u %d “%s”",
+              i, c->host, c->profile, pins, emu, plan->cores, plan->threads, plan->numa_node,
+              errors, c->pins, c->emulator, c->cores, c->threads, c->node, c->errors);
+    g_assert_cmpuint(plan->sockets * plan->dies * plan->cores * plan->threads, ==, plan->vcpus);
+  }
+}
+
+static void
+test_warnings(void)
+{
+  g_autoptr(WvPlan) odd = plan_for("ryzen", NULL, "[vm]\nvcpus = 5\n", NULL);
+  g_autoptr(WvPlan) spans = plan_for("numa2s", NULL, "[vm]\nvcpus = 16\n", NULL);
+  g_autoptr(WvPlan) overlap = plan_for("ryzen", NULL, "[vm]\nvcpus = 2\n[cpu]\npin = 0,8\n", NULL);
+  g_autoptr(WvPlan) nohost = plan_for(NULL, NULL, "[vm]\nvcpus = 2\n", NULL);
+  g_autoptr(WvPlan) over = plan_for("laptop", NULL, "[vm]\nvcpus = 12\n[cpu]\npin = none\n", NULL);
+  g_autoptr(WvPlan) io = plan_for("ryzen", NULL, "[vm]\nvcpus = 4\n[cpu]\niothreads = 2\n", NULL);
+  g_autoptr(WvPlan) iopin =
+      plan_for("ryzen", NULL, "[vm]\nvcpus = 2\n[cpu]\niothreads = 2\niothread-pin = 0;8\n", NULL);
+
+  g_assert_nonnull(wv_test_finding(odd, "pin-odd-vcpus"));
+  g_assert_nonnull(wv_test_finding(spans, "pin-spans-nodes"));
+  g_assert_null(wv_test_finding(odd, "pin-spans-nodes"));
+  g_assert_nonnull(wv_test_finding(overlap, "pin-overlaps-reserved"));
+  g_assert_nonnull(wv_test_finding(nohost, "pin-no-host-facts"));
+  g_assert_nonnull(wv_test_finding(over, "vcpus-overcommit"));
+  g_assert_false(wv_plan_has_errors(odd));
+  g_assert_false(wv_plan_has_errors(spans));
+
+  /* I/O threads share the host's reserved core unless pinned explicitly */
+  g_assert_cmpuint(io->iothread_pins->len, ==, 2);
+  {
+    g_autofree char *a = wv_cpuset_format(io->iothread_pins->pdata[0]);
+    g_autofree char *b = wv_cpuset_format(iopin->iothread_pins->pdata[1]);
+    g_assert_cmpstr(a, ==, "0,8");
+    g_assert_cmpstr(b, ==, "8");
+  }
+}
+
+typedef struct
+{
+  const char *host;
+  const char *profile;
+  const char *code;
+  WvSeverity severity;
+  const char *in_message; /* must appear in the finding's message */
+} FindingCase;
+
+#define GPU_RYZEN  "[hostdev:gpu]\npci = 0000:0f:00.0,0000:0f:00.1\n"
+#define GPU_SHARED "[hostdev:gpu]\npci = 0000:0a:00.0,0000:0a:00.1\n"
+
+static const FindingCase finding_cases[] = {
+    /* IOMMU and VFIO */
+    {"ryzen", GPU_RYZEN, NULL, 0, NULL},
+    {"gpu-alone", GPU_SHARED, NULL, 0, NULL},
+    {"gpu-shared", GPU_SHARED, "iommu-group-shared", WV_SEVERITY_ERROR,
+     "shares IOMMU group 20 with 0000:0a:00.2 (class 010601, driver ahci)"},
+    {"gpu-shared", "[hostdev:gpu]\npci = 0000:0a:00.0,0000:0a:00.1,0000:0a:00.2\n",
+     "hostdev-host-driver", WV_SEVERITY_WARNING, "0000:0a:00.2 is bound to ahci"},
+    {"noiommu", "[hostdev:gpu]\npci = 01:00.0\n", "iommu-missing", WV_SEVERITY_ERROR,
+     "no IOMMU groups"},
+    {"noiommu", "[hostdev:gpu]\npci = 01:00.0\n", "hostdev-host-driver", WV_SEVERITY_WARNING,
+     "bound to nouveau"},
+    {"laptop", GPU_RYZEN, "hostdev-missing", WV_SEVERITY_ERROR,
+     "[hostdev:gpu] 0000:0f:00.0: no such PCI device"},
+    /* hugepages */
+    {"ryzen", "[vm]\nmemory = 16GiB\n[memory]\nhugepages = 1G\n", "hugepages-ok", WV_SEVERITY_INFO,
+     "16 of 16 free 1G pages"},
+    {"ryzen", "[vm]\nmemory = 32GiB\n[memory]\nhugepages = 1G\n", "hugepages-short",
+     WV_SEVERITY_ERROR, "32 free 1G pages needed, 16 free"},
+    {"ryzen", "[vm]\nmemory = 32GiB\n[memory]\nhugepages = 1G\nhugepages-allocate = true\n",
+     "hugepages-reserve", WV_SEVERITY_WARNING, "grow by 16 pages"},
+    {"laptop", "[vm]\nmemory = 4GiB\n[memory]\nhugepages = 2M\nhugepages-allocate = true\n",
+     "hugepages-reserve", WV_SEVERITY_INFO, "grow by 2048 pages"},
+    {"laptop", "[vm]\nmemory = 4GiB\n[memory]\nhugepages = 1G\n", "hugepages-unsupported",
+     WV_SEVERITY_ERROR, "no 1G hugepages"},
+    {"noiommu", "[vm]\nmemory = 4GiB\n[memory]\nhugepages = 2M\n", "hugetlbfs-missing",
+     WV_SEVERITY_ERROR, "no hugetlbfs is mounted for 2M pages"},
+    /* node-local: vCPUs on node 1 take node 1's pool (1024 total, 512 free) */
+    {"numa2s", "[vm]\nvcpus = 4\nmemory = 2GiB\n[cpu]\npin = 8,24,9,25\n[memory]\nhugepages = 2M\n",
+     "hugepages-short", WV_SEVERITY_ERROR, "1024 free 2M pages needed, 512 free on the VM's node"},
+    {"numa2s", "[vm]\nvcpus = 4\nmemory = 2GiB\n[memory]\nhugepages = 2M\n", "hugepages-ok",
+     WV_SEVERITY_INFO, "1024 of 2048 free 2M pages on node 0"},
+    /* templates */
+    {"ryzen", "[vm]\ntemplate = windows95\n", "template-missing", WV_SEVERITY_ERROR,
+     "template “windows95” not found"},
+};
+
+static void
+test_findings(void)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(finding_cases); i++) {
+    const FindingCase *c = &finding_cases[i];
+    g_autoptr(WvPlan) plan = plan_for(c->host, NULL, c->profile, NULL);
+    const WvFinding *f;
+
+    if (c->code == NULL) {
+      if (wv_plan_has_errors(plan)) {
+        g_autofree char *errors = codes(plan, WV_SEVERITY_ERROR);
+        g_error("case %u (%s): unexpected errors %s", i, c->host, errors);
+      }
+      continue;
+    }
+    f = wv_test_finding(plan, c->code);
+    if (f == NULL) {
+      g_autofree char *all = codes(plan, c->severity);
+      g_error("case %u (%s): no %s finding (have: %s)", i, c->host, c->code, all);
+    }
+    g_assert_cmpint(f->severity, ==, c->severity);
+    if (strstr(f->message, c->in_message) == NULL)
+      g_error("case %u: “%s” does not contain “%s”", i, f->message, c->in_message);
+    if (f->severity == WV_SEVERITY_ERROR)
+      g_assert_nonnull(f->hint);
+  }
+}
+
+static void
+test_hugepage_counts(void)
+{
+  g_autoptr(WvPlan) plan =
+      plan_for("ryzen", NULL,
+               "[vm]\nmemory = 20GiB\n[memory]\nhugepages = 1G\nhugepages-allocate = yes\n", NULL);
+
+  g_assert_cmpuint(plan->hugepage_kib, ==, 1024 * 1024);
+  g_assert_cmpuint(plan->hugepages_needed, ==, 20);
+  g_assert_cmpuint(plan->hugepages_reserve, ==, 4);
+  g_assert_false(wv_plan_has_errors(plan));
+}
+
+static void
+test_devices_in_use(void)
+{
+  g_autoptr(GHashTable) used = g_hash_table_new(g_str_hash, g_str_equal);
+  g_autoptr(WvPlan) plan = NULL;
+  const WvFinding *f;
+
+  g_hash_table_insert(used, (gpointer) "0000:0f:00.1", (gpointer) "other-vm");
+  plan = plan_for("ryzen", NULL, GPU_RYZEN, used);
+  f = wv_test_finding(plan, "hostdev-in-use");
+  if (f == NULL)
+    g_error("no hostdev-in-use finding");
+  g_assert_cmpint(f->severity, ==, WV_SEVERITY_ERROR);
+  g_assert_nonnull(strstr(f->message, "0000:0f:00.1 is in use by running domain “other-vm”"));
+}
+
+static void
+test_hyperv_capabilities(void)
+{
+  g_autoptr(WvPlan) full = plan_for("ryzen", "kvm.xml", "[vm]\n", NULL);
+  g_autoptr(WvPlan) no_caps = plan_for("ryzen", NULL, "[vm]\n", NULL);
+  g_autoptr(WvPlan) filtered = plan_for("ryzen", "kvm-no-evmcs.xml", "[vm]\n", NULL);
+  g_autoptr(WvPlan) asked =
+      plan_for("ryzen", "kvm-no-evmcs.xml", "[hyperv]\nenlightenments = relaxed,evmcs\n", NULL);
+  g_autoptr(WvPlan) tcg = plan_for("ryzen", NULL, "[vm]\nhypervisor = qemu\n", NULL);
+  g_autoptr(WvPlan) none = plan_for("ryzen", "kvm.xml", "[hyperv]\nenlightenments = none\n", NULL);
+  const WvFinding *f;
+
+  /* auto: everything but the vendor-specific ones; avic once caps list it */
+  g_assert_cmphex(no_caps->hyperv_features, ==, wv_hyperv_auto_set());
+  g_assert_cmphex(full->hyperv_features, ==, wv_hyperv_auto_set() | (1u << WV_HV_AVIC));
+  g_assert_false(full->hyperv_features & (1u << WV_HV_EVMCS));
+  g_assert_null(wv_test_finding(full, "hyperv-unsupported"));
+  g_assert_cmphex(filtered->hyperv_features, ==, wv_hyperv_auto_set());
+
+  f = wv_test_finding(asked, "hyperv-unsupported");
+  if (f == NULL)
+    g_error("no hyperv-unsupported finding");
+  g_assert_cmpint(f->severity, ==, WV_SEVERITY_ERROR);
+  g_assert_nonnull(strstr(f->message, "evmcs"));
+
+  g_assert_cmpint(tcg->cpu_mode, ==, WV_CPU_MODE_CUSTOM);
+  g_assert_cmpstr(tcg->cpu_model, ==, "qemu64");
+  g_assert_false(tcg->hyperv_features & (1u << WV_HV_STIMER));
+  g_assert_cmphex(none->hyperv_features, ==, 0);
+}
+
+static void
+test_check_error(void)
+{
+  g_autoptr(WvPlan) plan = plan_for("gpu-shared", NULL, "[vm]\nvcpus = 24\n" GPU_SHARED, NULL);
+  g_autoptr(WvPlan) good = plan_for("gpu-alone", NULL, GPU_SHARED, NULL);
+  g_autoptr(WvProfile) p = wv_test_profile("[vm]\nname = shared\n");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = wv_plan_to_string(plan, p);
+
+  g_assert_false(wv_plan_check(plan, &error));
+  g_assert_error(error, WV_ERROR, WV_ERROR_PREFLIGHT_FAILED);
+  g_assert_nonnull(strstr(error->message, "pin-no-room"));
+  g_assert_nonnull(strstr(error->message, "iommu-group-shared"));
+  g_assert_true(wv_plan_check(good, NULL));
+
+  g_assert_nonnull(strstr(text, "error   iommu-group-shared:"));
+  g_assert_nonnull(strstr(text, "hint: hand 0000:0a:00.2 over too"));
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/plan/pins", test_pins);
+  g_test_add_func("/plan/warnings", test_warnings);
+  g_test_add_func("/plan/findings", test_findings);
+  g_test_add_func("/plan/hugepage-counts", test_hugepage_counts);
+  g_test_add_func("/plan/devices-in-use", test_devices_in_use);
+  g_test_add_func("/plan/hyperv-capabilities", test_hyperv_capabilities);
+  g_test_add_func("/plan/check-error", test_check_error);
+  return g_test_run();
+}

@@ -1,0 +1,499 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "wv-common.h"
+#include "wv-test.h"
+
+#include <glib/gstdio.h>
+
+static const char full_profile[] = "# every key\n"
+                                   "[vm]\n"
+                                   "name = full-1\n"
+                                   "template = /usr/share/winvm/xml-templates/windows10.xml\n"
+                                   "uuid = 8F3C0E5A-1B2C-4D3E-9F00-112233445566\n"
+                                   "memory = 12GiB\n"
+                                   "vcpus = 6\n"
+                                   "hypervisor = qemu\n"
+                                   "autostart = yes\n"
+                                   "autostart-order = -3\n"
+                                   "autostart-delay = 2min\n"
+                                   "on-host-shutdown = save\n"
+                                   "shutdown-timeout = 45s\n"
+                                   "\n"
+                                   "[cpu]\n"
+                                   "mode = custom:Skylake-Client\n"
+                                   "topology = 1,1,3,2\n"
+                                   "pin = 4,5,6,7,2,3\n"
+                                   "host-reserved = 0-1\n"
+                                   "emulator-pin = 0\n"
+                                   "iothreads = 2\n"
+                                   "iothread-pin = 0;1\n"
+                                   "features = +topoext,-svm,invtsc\n"
+                                   "[memory]\n"
+                                   "hugepages = 2M\n"
+                                   "hugepages-allocate = on\n"
+                                   "balloon = false\n"
+                                   "[hyperv]\n"
+                                   "enlightenments = relaxed,vapic,spinlocks,stimer,stimer-direct\n"
+                                   "spinlocks = 4096\n"
+                                   "vendor-id = AuthenticAMD\n"
+                                   "kvm-hidden = true\n"
+                                   "[firmware]\n"
+                                   "type = ovmf\n"
+                                   "secure-boot = false\n"
+                                   "tpm = true\n"
+                                   "nvram = /var/lib/libvirt/qemu/nvram/full_VARS.fd\n"
+                                   "[clock]\n"
+                                   "offset = utc\n"
+                                   "timers = -hpet,+hypervclock,rtc\n"
+                                   "[disk:a]\n"
+                                   "source = /dev/zvol/tank/full\n"
+                                   "format = raw\n"
+                                   "bus = virtio-scsi\n"
+                                   "discard = unmap\n"
+                                   "cache = none\n"
+                                   "io = io_uring\n"
+                                   "boot = 2\n"
+                                   "[disk:b]\n"
+                                   "source = /var/lib/images/data.qcow2\n"
+                                   "[cdrom:iso]\n"
+                                   "source = /isos/win.iso\n"
+                                   "boot = 1\n"
+                                   "[cdrom:empty]\n"
+                                   "[network:lan]\n"
+                                   "type = bridge\n"
+                                   "source = br0\n"
+                                   "model = e1000e\n"
+                                   "mac = 52:54:00:AA:BB:CC\n"
+                                   "[network:nat]\n"
+                                   "type = user\n"
+                                   "[hostdev:gpu]\n"
+                                   "pci = 0000:0f:00.0, 0f:00.1\n"
+                                   "rom = /usr/share/vbios/gpu.rom\n"
+                                   "[usb:kbd]\n"
+                                   "device = 046D:c31c\n"
+                                   "[share:home]\n"
+                                   "source = /home/user\n"
+                                   "[graphics]\n"
+                                   "type = vnc\n";
+
+static void
+test_full(void)
+{
+  g_autoptr(WvProfile) p = wv_test_profile(full_profile);
+  const WvDisk *d;
+  const WvNetwork *n;
+  const WvHostdev *h;
+  const WvPciAddress *a;
+  g_autofree char *reserved = NULL, *emu = NULL, *io1 = NULL;
+
+  g_assert_cmpstr(p->name, ==, "full-1");
+  g_assert_cmpstr(p->template_name, ==, "/usr/share/winvm/xml-templates/windows10.xml");
+  g_assert_cmpstr(p->uuid, ==, "8f3c0e5a-1b2c-4d3e-9f00-112233445566");
+  g_assert_cmpuint(p->memory_kib, ==, 12 * 1024 * 1024);
+  g_assert_cmpuint(p->vcpus, ==, 6);
+  g_assert_cmpint(p->hypervisor, ==, WV_HYPERVISOR_QEMU);
+  g_assert_true(p->autostart);
+  g_assert_cmpint(p->autostart_order, ==, -3);
+  g_assert_cmpuint(p->autostart_delay_s, ==, 120);
+  g_assert_cmpint(p->on_host_shutdown, ==, WV_HOST_SHUTDOWN_SAVE);
+  g_assert_cmpuint(p->shutdown_timeout_s, ==, 45);
+
+  g_assert_cmpint(p->cpu_mode, ==, WV_CPU_MODE_CUSTOM);
+  g_assert_cmpstr(p->cpu_model, ==, "Skylake-Client");
+  g_assert_false(p->topology_auto);
+  g_assert_cmpuint(p->cores, ==, 3);
+  g_assert_cmpuint(p->threads, ==, 2);
+  g_assert_cmpint(p->pin, ==, WV_PIN_LIST);
+  g_assert_cmpuint(p->pin_cpus->len, ==, 6);
+  g_assert_cmpuint(g_array_index(p->pin_cpus, guint, 0), ==, 4);
+  g_assert_cmpuint(g_array_index(p->pin_cpus, guint, 5), ==, 3);
+  reserved = wv_cpuset_format(p->host_reserved);
+  g_assert_cmpstr(reserved, ==, "0-1");
+  emu = wv_cpuset_format(p->emulator_pin);
+  g_assert_cmpstr(emu, ==, "0");
+  g_assert_cmpuint(p->iothreads, ==, 2);
+  g_assert_cmpuint(p->iothread_pins->len, ==, 2);
+  io1 = wv_cpuset_format(p->iothread_pins->pdata[1]);
+  g_assert_cmpstr(io1, ==, "1");
+  g_assert_cmpuint(p->cpu_features->len, ==, 3);
+  g_assert_false(((WvNamedSwitch *)p->cpu_features->pdata[1])->enable);
+  g_assert_true(((WvNamedSwitch *)p->cpu_features->pdata[2])->enable);
+
+  g_assert_cmpuint(p->hugepage_kib, ==, 2048);
+  g_assert_true(p->hugepages_allocate);
+  g_assert_cmpint(p->balloon, ==, WV_TRI_OFF);
+
+  g_assert_false(p->hyperv_auto);
+  g_assert_cmphex(p->hyperv_features, ==,
+                  (1u << WV_HV_RELAXED) | (1u << WV_HV_VAPIC) | (1u << WV_HV_SPINLOCKS) |
+                      (1u << WV_HV_STIMER) | (1u << WV_HV_STIMER_DIRECT));
+  g_assert_cmpuint(p->spinlocks, ==, 4096);
+  g_assert_cmpstr(p->vendor_id, ==, "AuthenticAMD");
+  g_assert_true(p->kvm_hidden);
+
+  g_assert_cmpint(p->firmware, ==, WV_FIRMWARE_OVMF);
+  g_assert_cmpint(p->secure_boot, ==, WV_TRI_OFF);
+  g_assert_cmpint(p->tpm, ==, WV_TRI_ON);
+  g_assert_cmpstr(p->nvram, ==, "/var/lib/libvirt/qemu/nvram/full_VARS.fd");
+  g_assert_cmpint(p->clock_offset, ==, WV_CLOCK_UTC);
+  g_assert_cmpuint(p->timers->len, ==, 3);
+
+  g_assert_cmpuint(p->disks->len, ==, 2);
+  d = p->disks->pdata[0];
+  g_assert_cmpstr(d->id, ==, "a");
+  g_assert_cmpint(d->bus, ==, WV_DISK_BUS_VIRTIO_SCSI);
+  g_assert_cmpstr(d->discard, ==, "unmap");
+  g_assert_cmpstr(d->io, ==, "io_uring");
+  g_assert_cmpuint(d->boot, ==, 2);
+  d = p->disks->pdata[1];
+  g_assert_cmpint(d->bus, ==, WV_DISK_BUS_VIRTIO);
+  g_assert_null(d->format);
+  g_assert_cmpuint(p->cdroms->len, ==, 2);
+  g_assert_null(((WvCdrom *)p->cdroms->pdata[1])->source);
+
+  g_assert_cmpuint(p->networks->len, ==, 2);
+  n = p->networks->pdata[0];
+  g_assert_cmpint(n->type, ==, WV_NET_BRIDGE);
+  g_assert_cmpstr(n->mac, ==, "52:54:00:aa:bb:cc");
+  g_assert_cmpstr(n->model, ==, "e1000e");
+
+  h = p->hostdevs->pdata[0];
+  g_assert_cmpuint(h->functions->len, ==, 2);
+  a = &g_array_index(h->functions, WvPciAddress, 1);
+  g_assert_cmphex(a->bus, ==, 0x0f);
+  g_assert_cmpuint(a->function, ==, 1);
+  g_assert_cmpstr(h->rom, ==, "/usr/share/vbios/gpu.rom");
+  g_assert_cmphex(((WvUsb *)p->usbs->pdata[0])->vendor, ==, 0x046d);
+  g_assert_cmpstr(((WvShare *)p->shares->pdata[0])->tag, ==, "home");
+  g_assert_cmpint(p->graphics, ==, WV_GRAPHICS_VNC);
+
+  g_assert_cmpuint(wv_profile_line(p, "vm", "memory"), ==, 6);
+  g_assert_cmpuint(wv_profile_line(p, "cpu", NULL), ==, 15);
+  g_assert_cmpuint(wv_profile_line(p, "vm", "nope"), ==, 0);
+}
+
+static void
+test_defaults(void)
+{
+  g_autoptr(WvProfile) p = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *text = "[vm]\n";
+
+  p = wv_profile_parse(text, strlen(text), "/etc/winvm/vms/win11.conf", &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(p->name, ==, "win11");
+  g_assert_cmpstr(p->template_name, ==, "windows11");
+  g_assert_null(p->uuid);
+  g_assert_cmpuint(p->memory_kib, ==, 4 * 1024 * 1024);
+  g_assert_cmpuint(p->vcpus, ==, 2);
+  g_assert_cmpint(p->hypervisor, ==, WV_HYPERVISOR_KVM);
+  g_assert_false(p->autostart);
+  g_assert_cmpint(p->on_host_shutdown, ==, WV_HOST_SHUTDOWN_SHUTDOWN);
+  g_assert_cmpuint(p->shutdown_timeout_s, ==, 120);
+  g_assert_cmpint(p->cpu_mode, ==, WV_CPU_MODE_HOST_PASSTHROUGH);
+  g_assert_true(p->topology_auto);
+  g_assert_cmpint(p->pin, ==, WV_PIN_AUTO);
+  g_assert_cmpuint(p->hugepage_kib, ==, 0);
+  g_assert_true(p->hyperv_auto);
+  g_assert_cmphex(p->hyperv_features, ==, wv_hyperv_auto_set());
+  g_assert_false(p->hyperv_features & (1u << WV_HV_EVMCS));
+  g_assert_cmpuint(p->spinlocks, ==, 8191);
+  g_assert_cmpint(p->firmware, ==, WV_FIRMWARE_UNSET);
+  g_assert_cmpint(p->graphics, ==, WV_GRAPHICS_UNSET);
+  g_assert_cmpuint(p->disks->len, ==, 0);
+}
+
+static void
+test_values(void)
+{
+  static const struct
+  {
+    const char *text;
+    guint64 kib;
+  } sizes[] = {
+      {"64MiB", 65536},     {"1G", 1048576},   {"16GiB", 16777216}, {"512 MiB", 524288},
+      {"1TiB", 1073741824}, {"2048KiB", 2048}, {"3M", 3072},
+  };
+  static const char *const bad_sizes[] = {
+      "", "16", "GiB", "16GB", "-1GiB", "0MiB", "1.5GiB", "99999999999GiB", "2PiB", "16 GiB x"};
+  static const struct
+  {
+    const char *text;
+    guint s;
+  } durations[] = {{"90", 90}, {"90s", 90}, {"2min", 120}, {"0", 0}, {"1 min", 60}};
+  static const char *const bad_durations[] = {"", "s", "1h", "-5", "2 minutes", "99999999"};
+  static const char *const bad_pci[] = {
+      "0f:00",         "0000:0f:00:0", "0000:0f:20.0",  "0000:0f:00.8",
+      "00000:0f:00.0", "g0:00.0",      "0000:100:00.0", ""};
+
+  for (guint i = 0; i < G_N_ELEMENTS(sizes); i++) {
+    guint64 kib = 0;
+    g_autoptr(GError) error = NULL;
+    g_assert_true(wv_parse_size_kib(sizes[i].text, &kib, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(kib, ==, sizes[i].kib);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS(bad_sizes); i++) {
+    guint64 kib = 0;
+    g_autoptr(GError) error = NULL;
+    if (wv_parse_size_kib(bad_sizes[i], &kib, &error))
+      g_error("size “%s” parsed", bad_sizes[i]);
+    g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS(durations); i++) {
+    guint s = 1234;
+    g_assert_true(wv_parse_duration_s(durations[i].text, &s, NULL));
+    g_assert_cmpuint(s, ==, durations[i].s);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS(bad_durations); i++) {
+    guint s;
+    g_autoptr(GError) error = NULL;
+    if (wv_parse_duration_s(bad_durations[i], &s, &error))
+      g_error("duration “%s” parsed", bad_durations[i]);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS(bad_pci); i++) {
+    WvPciAddress a;
+    g_autoptr(GError) error = NULL;
+    if (wv_parse_pci_address(bad_pci[i], &a, &error))
+      g_error("PCI address “%s” parsed", bad_pci[i]);
+  }
+}
+
+/* Each broken profile and the one location + reason it must report. */
+static const struct
+{
+  const char *text;
+  const char *expect;
+} broken[] = {
+    {"[vm]\nmemroy = 4GiB\n", "test.conf:2: [vm] memroy: unknown key"},
+    {"[vms]\nname = x\n", "test.conf:1: [vms]: unknown group"},
+    {"[vm]\nmemory = 16\n", "test.conf:2: [vm] memory: “16” needs a unit"},
+    {"[vm]\nmemory = 1MiB\n", "test.conf:2: [vm] memory: 1MiB is less than"},
+    {"[vm]\nvcpus = 0\n", "test.conf:2: [vm] vcpus: “0” is not a whole number from 1 to 1024"},
+    {"[vm]\nvcpus = many\n", "[vm] vcpus: “many” is not a whole number"},
+    {"[vm]\nname = ../etc\n", "test.conf:2: [vm] name: “../etc” is not a valid name"},
+    {"[vm]\nname = a\"b\n", "[vm] name: “a\"b” is not a valid name"},
+    {"[vm]\nname = <x>\n", "[vm] name: “<x>” is not a valid name"},
+    {"[vm]\ntemplate = ../../etc/passwd\n", "[vm] template: “../../etc/passwd” is neither"},
+    {"[vm]\ntemplate = /a/../b.xml\n", "[vm] template: “/a/../b.xml” has “.” or “..” components"},
+    {"[vm]\nuuid = 1234\n", "[vm] uuid: “1234” is not a UUID"},
+    {"[vm]\nhypervisor = xen\n", "[vm] hypervisor: “xen” is not one of: kvm, qemu"},
+    {"[vm]\nautostart = maybe\n", "[vm] autostart: “maybe” is not a boolean"},
+    {"[vm]\nautostart-order = first\n", "[vm] autostart-order: “first” is not a whole number"},
+    {"[vm]\nautostart-delay = 1h\n", "[vm] autostart-delay: “1h”: unknown unit “h”"},
+    {"[vm]\non-host-shutdown = suspend\n", "[vm] on-host-shutdown: “suspend” is not one of"},
+    {"[vm]\nshutdown-timeout = 0\n", "[vm] shutdown-timeout: must be at least 1s"},
+    {"[cpu]\nmode = host\n", "[cpu] mode: “host” is not one of"},
+    {"[cpu]\nmode = custom:<x>\n", "[cpu] mode: “<x>” may only contain"},
+    {"[cpu]\ntopology = 1,2,3\n", "[cpu] topology: “1,2,3” is not “auto” or"},
+    {"[vm]\nvcpus = 8\n[cpu]\ntopology = 1,1,2,2\n",
+     "test.conf:4: [cpu] topology: 1 sockets × 1 dies × 2 cores × 2 threads is 4 vCPUs, but vcpus "
+     "= 8"},
+    {"[vm]\nvcpus = 4\n[cpu]\npin = 2,3\n",
+     "test.conf:4: [cpu] pin: lists 2 host CPUs for 4 vCPUs"},
+    {"[cpu]\npin = 2,2\n",
+     "[cpu] pin: not auto, none or a CPU list: “2,2” is not a CPU list: CPU 2 is listed twice"},
+    {"[cpu]\npin = 0-\n", "[cpu] pin: not auto, none or a CPU list"},
+    {"[cpu]\nhost-reserved = 0;1\n", "[cpu] host-reserved: “0;1” is not a CPU list"},
+    {"[cpu]\nemulator-pin = x\n", "[cpu] emulator-pin: “x” is not a CPU list"},
+    {"[cpu]\niothreads = 65\n", "[cpu] iothreads: “65” is not a whole number from 0 to 64"},
+    {"[cpu]\niothreads = 2\niothread-pin = 0\n",
+     "test.conf:3: [cpu] iothread-pin: gives 1 CPU sets for 2 I/O threads"},
+    {"[cpu]\nfeatures = +top oext\n", "[cpu] features: “top oext” is not a known name"},
+    {"[cpu]\nfeatures = +a,-a\n", "[cpu] features: “a” is listed twice"},
+    {"[memory]\nhugepages = 4M\n", "[memory] hugepages: “4M” is not one of: none, 2M, 1G"},
+    {"[vm]\nmemory = 1536MiB\n[memory]\nhugepages = 1G\n",
+     "test.conf:2: [vm] memory: 1572864KiB is not a whole number of 1G pages"},
+    {"[memory]\nhugepages-allocate = true\n",
+     "[memory] hugepages-allocate: is set but hugepages = none"},
+    {"[memory]\nballoon = 2\n", "[memory] balloon: “2” is not a boolean"},
+    {"[hyperv]\nenlightenments = relaxed,warp\n",
+     "[hyperv] enlightenments: “warp” is not a Hyper-V enlightenment"},
+    {"[hyperv]\nenlightenments = stimer-direct\n",
+     "[hyperv] enlightenments: stimer-direct needs stimer"},
+    {"[hyperv]\nspinlocks = 100\n", "[hyperv] spinlocks: “100” is not a whole number from 4095"},
+    {"[hyperv]\nvendor-id = 1234567890abc\n", "test.conf:2: [hyperv] vendor-id: “1234567890abc” is "
+                                              "13 characters; Hyper-V vendor ids have at most 12"},
+    {"[hyperv]\nvendor-id = a'b\n", "[hyperv] vendor-id: “a'b” may only contain"},
+    {"[hyperv]\nvendor-id = <b>\n", "[hyperv] vendor-id: “<b>” may only contain"},
+    {"[hyperv]\nkvm-hidden = hidden\n", "[hyperv] kvm-hidden: “hidden” is not a boolean"},
+    {"[firmware]\ntype = uefi\n", "[firmware] type: “uefi” is not one of: ovmf, bios"},
+    {"[firmware]\ntype = bios\nsecure-boot = true\n", "[firmware] secure-boot: needs type = ovmf"},
+    {"[firmware]\ntype = bios\nnvram = /x.fd\n", "[firmware] nvram: needs type = ovmf"},
+    {"[firmware]\ntpm = 2.0\n", "[firmware] tpm: “2.0” is not a boolean"},
+    {"[firmware]\nnvram = vars.fd\n", "[firmware] nvram: “vars.fd” is not an absolute path"},
+    {"[clock]\noffset = gmt\n", "[clock] offset: “gmt” is not one of: localtime, utc"},
+    {"[clock]\ntimers = hpet,lapic\n", "[clock] timers: “lapic” is not a known name"},
+    {"[disk:a]\nbus = virtio\n", "test.conf:1: [disk:a]: “source” is required"},
+    {"[disk:a]\nsource = disk.img\n", "[disk:a] source: “disk.img” is not an absolute path"},
+    {"[disk:a]\nsource = /x\nformat = vmdk\n", "[disk:a] format: “vmdk” is not one of: raw, qcow2"},
+    {"[disk:a]\nsource = /x\nbus = ide\n", "[disk:a] bus: “ide” is not one of"},
+    {"[disk:a]\nsource = /x\ndiscard = on\n",
+     "[disk:a] discard: “on” is not one of: unmap, ignore"},
+    {"[disk:a]\nsource = /x\ncache = fast\n", "[disk:a] cache: “fast” is not one of"},
+    {"[disk:a]\nsource = /x\nio = aio\n", "[disk:a] io: “aio” is not one of"},
+    {"[disk:a]\nsource = /x\nboot = 0\n", "[disk:a] boot: “0” is not a whole number from 1 to 64"},
+    {"[disk:a]\nsource = /x\nboot = 1\n[cdrom:b]\nboot = 1\n",
+     "test.conf:5: [cdrom:b] boot: boot order 1 is used twice"},
+    {"[disk:]\nsource = /x\n", "[disk:]: section id: must be 1 to 32 characters"},
+    {"[disk:a b]\nsource = /x\n", "[disk:a b]: section id: “a b” may only contain"},
+    {"[cdrom:a]\nsource = ../x.iso\n", "[cdrom:a] source: “../x.iso” is not an absolute path"},
+    {"[network:a]\ntype = tap\n", "[network:a] type: “tap” is not one of: bridge, network, user"},
+    {"[network:a]\ntype = bridge\n", "[network:a] source: is required for type = bridge"},
+    {"[network:a]\ntype = user\nsource = br0\n",
+     "[network:a] source: makes no sense for type = user"},
+    {"[network:a]\nsource = br0; rm -rf /\n",
+     "[network:a] source: “br0; rm -rf /” may only contain"},
+    {"[network:a]\nsource = br0\nmac = 52:54:00:00:00\n",
+     "[network:a] mac: “52:54:00:00:00” is not a MAC address"},
+    {"[network:a]\nsource = br0\nmac = 01:00:5e:00:00:01\n",
+     "[network:a] mac: “01:00:5e:00:00:01” is a multicast address"},
+    {"[hostdev:g]\nrom = /x.rom\n", "[hostdev:g]: “pci” is required"},
+    {"[hostdev:g]\npci = 0000:0f:00.0,0000:10:00.0\n",
+     "[hostdev:g] pci: 0000:10:00.0 is not a function of the same device"},
+    {"[hostdev:g]\npci = 0f:00.0,0f:00.0\n", "[hostdev:g] pci: 0f:00.0 is listed twice"},
+    {"[hostdev:g]\npci = 0f:00.0\n[hostdev:h]\npci = 0f:00.1\n",
+     "test.conf:4: [hostdev:h] pci: device 0000:0f:00 is already in [hostdev:g]"},
+    {"[usb:k]\ndevice = 46d:c52b\n", "[usb:k] device: “46d:c52b” is not a USB id"},
+    {"[usb:k]\ndevice = 046d:c52b\n[usb:l]\ndevice = 046d:c52b\n",
+     "[usb:l] device: 046d:c52b is already in [usb:k]"},
+    {"[share:s]\ntag = x\n", "[share:s]: “source” is required"},
+    {"[share:s]\nsource = /a\ntag = x\n[share:t]\nsource = /b\ntag = x\n",
+     "[share:t] tag: tag “x” is used twice"},
+    {"[share:s]\nsource = /a\ntag = a/b\n", "[share:s] tag: “a/b” may only contain"},
+    {"[graphics]\ntype = sdl\n", "[graphics] type: “sdl” is not one of: none, spice, vnc"},
+    {"[vm]\nname = x\nname = y\n", "test.conf:3: [vm] name: set twice (first at line 2)"},
+    {"[vm]\n[cpu]\n[vm]\n", "test.conf:3: [vm]: group appears twice (first at line 1)"},
+    {"name = x\n", "test.conf:1: a key before the first [group]"},
+    {"[vm]\njust words\n", "test.conf:2: expected “key = value”"},
+    {"[vm\n", "test.conf:1: malformed group header “[vm”"},
+    {"[vm]\nname =\n", "test.conf:2: [vm] name: empty value"},
+    {"[vm]\nname = a\\nb\n", "test.conf:2: [vm] name: control characters are not allowed"},
+    {"[vm]\nname[de] = x\n", "[vm] name[de]: unknown key"},
+};
+
+static void
+test_errors(void)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(broken); i++) {
+    g_autofree char *msg = wv_test_profile_error(broken[i].text);
+    if (strstr(msg, broken[i].expect) == NULL)
+      g_error("case %u:\n%s\nreported:\n  %s\nexpected it to contain:\n  %s", i, broken[i].text,
+              msg, broken[i].expect);
+  }
+}
+
+static void
+test_all_errors_reported(void)
+{
+  g_autofree char *msg =
+      wv_test_profile_error("[vm]\nmemory = lots\nvcpus = -1\n[cpu]\nmode = fast\n");
+  g_auto(GStrv) lines = g_strsplit(msg, "\n", -1);
+
+  g_assert_cmpuint(g_strv_length(lines), ==, 3);
+  g_assert_true(g_str_has_prefix(lines[0], "test.conf:2: [vm] memory:"));
+  g_assert_true(g_str_has_prefix(lines[1], "test.conf:3: [vm] vcpus:"));
+  g_assert_true(g_str_has_prefix(lines[2], "test.conf:5: [cpu] mode:"));
+}
+
+static void
+test_binary_input(void)
+{
+  static const char nul[] = "[vm]\nname = a\0b\n";
+  static const char latin1[] = "[vm]\nname = \xe9t\xe9\n";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WvProfile) p = wv_profile_parse(nul, sizeof(nul) - 1, "bin.conf", &error);
+  g_autoptr(GError) error2 = NULL;
+  g_autoptr(WvProfile) p2 = wv_profile_parse(latin1, strlen(latin1), "bin.conf", &error2);
+  g_autofree char *huge = g_malloc0(2 * 1024 * 1024);
+  g_autoptr(GError) error3 = NULL;
+  g_autoptr(WvProfile) p3 = NULL;
+
+  g_assert_null(p);
+  g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE);
+  g_assert_nonnull(strstr(error->message, "bin.conf: not a UTF-8 text file"));
+  g_assert_null(p2);
+  g_assert_error(error2, WV_ERROR, WV_ERROR_INVALID_PROFILE);
+  memset(huge, '#', 2 * 1024 * 1024 - 1);
+  p3 = wv_profile_parse(huge, strlen(huge), "huge.conf", &error3);
+  g_assert_null(p3);
+  g_assert_nonnull(strstr(error3->message, "larger than"));
+}
+
+static void
+test_bad_file_name(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WvProfile) p = wv_profile_parse("[vm]\n", 5, "/etc/winvm/vms/my vm.conf", &error);
+
+  g_assert_null(p);
+  g_assert_nonnull(strstr(error->message, "does not make a valid VM name"));
+}
+
+static void
+test_load_dir(void)
+{
+  g_autofree char *dir = g_dir_make_tmp("winvm-test-XXXXXX", NULL);
+  g_autofree char *a = g_build_filename(dir, "a.conf", NULL);
+  g_autofree char *b = g_build_filename(dir, "b.conf", NULL);
+  g_autofree char *c = g_build_filename(dir, "c.conf", NULL);
+  g_autofree char *d = g_build_filename(dir, "notes.txt", NULL);
+  g_autofree char *missing = g_build_filename(dir, "nope.conf", NULL);
+  g_autoptr(GPtrArray) errors = NULL;
+  g_autoptr(GHashTable) profiles = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WvProfile) none = NULL;
+
+  g_assert_true(g_file_set_contents(a, "[vm]\nvcpus = 2\n", -1, NULL));
+  g_assert_true(g_file_set_contents(b, "[vm]\nvcpus = lots\n", -1, NULL));
+  g_assert_true(g_file_set_contents(c, "[vm]\nname = a\n", -1, NULL));
+  g_assert_true(g_file_set_contents(d, "not a profile", -1, NULL));
+
+  profiles = wv_profile_load_dir(dir, &errors);
+  g_assert_cmpuint(g_hash_table_size(profiles), ==, 1);
+  g_assert_nonnull(g_hash_table_lookup(profiles, "a"));
+  g_assert_cmpuint(errors->len, ==, 2);
+  g_assert_nonnull(strstr(((GError *)errors->pdata[0])->message, "b.conf:2: [vm] vcpus:"));
+  g_assert_nonnull(strstr(((GError *)errors->pdata[1])->message, "VM name “a” is already used"));
+
+  none = wv_profile_load(missing, &error);
+  g_assert_null(none);
+  g_assert_error(error, WV_ERROR, WV_ERROR_NOT_FOUND);
+
+  g_remove(a);
+  g_remove(b);
+  g_remove(c);
+  g_remove(d);
+  g_rmdir(dir);
+}
+
+static void
+test_examples_parse(void)
+{
+  static const char *const examples[] = {"gaming", "work", "install"};
+
+  for (guint i = 0; i < G_N_ELEMENTS(examples); i++) {
+    g_autofree char *file = g_strconcat(examples[i], ".conf", NULL);
+    g_autofree char *path = g_build_filename(WV_SOURCE_ROOT, "examples", file, NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(WvProfile) p = wv_profile_load(path, &error);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(p);
+  }
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/profile/full", test_full);
+  g_test_add_func("/profile/defaults", test_defaults);
+  g_test_add_func("/profile/values", test_values);
+  g_test_add_func("/profile/errors", test_errors);
+  g_test_add_func("/profile/all-errors-reported", test_all_errors_reported);
+  g_test_add_func("/profile/binary-input", test_binary_input);
+  g_test_add_func("/profile/bad-file-name", test_bad_file_name);
+  g_test_add_func("/profile/load-dir", test_load_dir);
+  g_test_add_func("/profile/examples", test_examples_parse);
+  return g_test_run();
+}
