@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Rendered documents are accepted by libvirt itself: defined into the
+ * built-in test driver, read back with the planned pins, started, stopped.
+ */
+#include "wv-common.h"
+#include "wv-libvirt.h"
+#include "../unit/wv-test.h"
+
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <libvirt/virterror.h>
+
+static virConnectPtr
+open_test_driver(void)
+{
+  g_autoptr(GError) error = NULL;
+  virConnectPtr conn = wv_libvirt_open("test:///default", FALSE, &error);
+
+  g_assert_no_error(error);
+  return conn;
+}
+
+static WvPlan *
+plan_example(const char *example, WvProfile **profile_out)
+{
+  g_autofree char *file = g_strconcat(example, ".conf", NULL);
+  g_autofree char *path = g_build_filename(WV_SOURCE_ROOT, "examples", file, NULL);
+  g_autoptr(WvHost) host = wv_test_host("ryzen");
+  g_autoptr(WvDomcaps) caps = wv_test_domcaps("kvm.xml");
+  g_autoptr(GError) error = NULL;
+  WvProfile *p = wv_profile_load(path, &error);
+  WvPlanContext ctx = {.host = host, .domcaps = caps, .template_dir = wv_test_template_dir()};
+
+  g_assert_no_error(error);
+  *profile_out = p;
+  return wv_plan_build(p, &ctx);
+}
+
+static void
+assert_pins_read_back(virDomainPtr dom, const WvPlan *plan, unsigned int flags)
+{
+  int ncpus = 16; /* the test driver's host */
+  int maplen = VIR_CPU_MAPLEN(ncpus);
+  g_autofree unsigned char *maps = g_malloc0((gsize)(maplen * (int)plan->vcpus));
+  int n = virDomainGetVcpuPinInfo(dom, (int)plan->vcpus, maps, maplen, flags);
+
+  g_assert_cmpint(n, ==, (int)plan->vcpus);
+  for (guint v = 0; v < plan->vcpu_pins->len; v++) {
+    const WvCpuset *want = plan->vcpu_pins->pdata[v];
+    for (int cpu = 0; cpu < ncpus; cpu++) {
+      gboolean has = VIR_CPU_USED(VIR_GET_CPUMAP(maps, maplen, (int)v), cpu) != 0;
+      if (has != wv_cpuset_contains(want, (guint)cpu))
+        g_error("vCPU %u: libvirt says CPU %d is %s", v, cpu, has ? "in" : "out");
+    }
+  }
+}
+
+static void
+test_define_examples(void)
+{
+  static const char *const examples[] = {"gaming", "work", "install"};
+  g_autoptr(virConnect) conn = open_test_driver();
+
+  for (guint i = 0; i < G_N_ELEMENTS(examples); i++) {
+    g_autoptr(WvProfile) p = NULL;
+    g_autoptr(WvPlan) plan = plan_example(examples[i], &p);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = wv_render_to_string(p, plan, &error);
+    g_autoptr(virDomain) dom = NULL;
+    g_autofree char *back = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    xmlXPathContext *ctx;
+    xmlXPathObject *obj;
+
+    g_assert_no_error(error);
+    dom = virDomainDefineXML(conn, xml);
+    if (dom == NULL)
+      g_error("libvirt refused %s: %s\n%s", examples[i], virGetLastErrorMessage(), xml);
+    g_assert_cmpstr(virDomainGetName(dom), ==, p->name);
+
+    back = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+    g_assert_nonnull(back);
+    doc = xmlReadMemory(back, (int)strlen(back), NULL, NULL, XML_PARSE_NONET);
+    g_assert_nonnull(doc);
+    wv_test_assert_schema_valid(doc);
+    ctx = xmlXPathNewContext(doc);
+    obj = xmlXPathEvalExpression(BAD_CAST "count(/domain/cputune/vcpupin)", ctx);
+    g_assert_cmpint((int)obj->floatval, ==, (int)plan->vcpu_pins->len);
+    xmlXPathFreeObject(obj);
+    obj = xmlXPathEvalExpression(BAD_CAST "count(/domain/devices/hostdev)", ctx);
+    g_assert_cmpint((int)obj->floatval, ==, (int)(p->usbs->len + (p->hostdevs->len ? 2 : 0)));
+    xmlXPathFreeObject(obj);
+    obj = xmlXPathEvalExpression(BAD_CAST "string(/domain/memory)", ctx);
+    g_assert_cmpuint(g_ascii_strtoull((const char *)obj->stringval, NULL, 10), ==, p->memory_kib);
+    xmlXPathFreeObject(obj);
+    xmlXPathFreeContext(ctx);
+
+    if (plan->vcpu_pins->len > 0) {
+      assert_pins_read_back(dom, plan, VIR_DOMAIN_AFFECT_CONFIG);
+      /* and live, once the test driver runs it */
+      g_assert_cmpint(virDomainCreate(dom), ==, 0);
+      assert_pins_read_back(dom, plan, VIR_DOMAIN_AFFECT_LIVE);
+      g_assert_cmpint(virDomainDestroy(dom), ==, 0);
+    }
+    g_assert_cmpint(virDomainUndefine(dom), ==, 0);
+  }
+}
+
+/* A Ryzen plan for every vCPU count that fits: libvirt reads back exactly the
+ * pins the planner chose. */
+static void
+test_ryzen_pins_round_trip(void)
+{
+  g_autoptr(virConnect) conn = open_test_driver();
+  g_autoptr(WvHost) host = wv_test_host("ryzen");
+
+  for (guint vcpus = 1; vcpus <= 14; vcpus++) {
+    g_autofree char *text = g_strdup_printf(
+        "[vm]\nname = ryzen-%u\nvcpus = %u\nmemory = 1GiB\n[cpu]\niothreads = 1\n", vcpus, vcpus);
+    g_autoptr(WvProfile) p = wv_test_profile(text);
+    WvPlanContext ctx = {.host = host, .template_dir = wv_test_template_dir()};
+    g_autoptr(WvPlan) plan = wv_plan_build(p, &ctx);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = wv_render_to_string(p, plan, &error);
+    g_autoptr(virDomain) dom = NULL;
+
+    g_assert_false(wv_plan_has_errors(plan));
+    g_assert_cmpuint(plan->vcpu_pins->len, ==, vcpus);
+    dom = virDomainDefineXML(conn, xml);
+    if (dom == NULL)
+      g_error("libvirt refused %u vCPUs: %s", vcpus, virGetLastErrorMessage());
+    assert_pins_read_back(dom, plan, VIR_DOMAIN_AFFECT_CONFIG);
+    g_assert_cmpint(virDomainUndefine(dom), ==, 0);
+  }
+}
+
+static void
+test_domcaps_unsupported_is_clean(void)
+{
+  g_autoptr(virConnect) conn = open_test_driver();
+  g_autoptr(WvProfile) p = wv_test_profile("[vm]\n");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WvDomcaps) caps = wv_libvirt_domcaps(conn, p, NULL, &error);
+  g_autoptr(GHashTable) used = NULL;
+
+  /* the test driver has no domain capabilities: a clean error, not a crash */
+  g_assert_null(caps);
+  g_assert_error(error, WV_ERROR, WV_ERROR_FAILED);
+  g_assert_nonnull(strstr(error->message, "cannot read domain capabilities"));
+
+  g_clear_error(&error);
+  used = wv_libvirt_devices_in_use(conn, NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(g_hash_table_size(used), ==, 0);
+}
+
+static void
+test_unreachable_libvirt(void)
+{
+  g_autoptr(GError) error = NULL;
+  virConnectPtr conn =
+      wv_libvirt_open("qemu+unix:///system?socket=/nonexistent/sock", TRUE, &error);
+
+  g_assert_null(conn);
+  g_assert_error(error, WV_ERROR, WV_ERROR_LIBVIRT_UNAVAILABLE);
+  g_assert_nonnull(strstr(error->message, "cannot connect to"));
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  wv_libvirt_init();
+  g_test_add_func("/libvirt/define-examples", test_define_examples);
+  g_test_add_func("/libvirt/ryzen-pins-round-trip", test_ryzen_pins_round_trip);
+  g_test_add_func("/libvirt/domcaps-unsupported", test_domcaps_unsupported_is_clean);
+  g_test_add_func("/libvirt/unreachable", test_unreachable_libvirt);
+  return g_test_run();
+}

@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""winvmd --render / --check as a user runs them: exit codes, output, and
+every rendered document validated against libvirt's RelaxNG schema."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+WINVMD = os.environ["WINVMD"]
+SRC = os.environ["WV_SOURCE_ROOT"]
+BUILD = os.environ.get("WV_BUILD_ROOT")
+HOSTS = os.path.join(SRC, "tests", "data", "hosts")
+EXAMPLES = os.path.join(SRC, "examples")
+RNG = "/usr/share/libvirt/schemas/domain.rng"
+
+
+def host_args(name):
+    return ["--sysfs-root", os.path.join(HOSTS, name, "sys"),
+            "--proc-root", os.path.join(HOSTS, name, "proc")]
+
+
+def run(*args, env=None):
+    return subprocess.run([WINVMD, *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def assert_schema_valid(test, xml):
+    with tempfile.NamedTemporaryFile("w", suffix=".xml") as f:
+        f.write(xml)
+        f.flush()
+        r = subprocess.run(["xmllint", "--noout", "--relaxng", RNG, f.name],
+                           capture_output=True, text=True)
+        test.assertEqual(r.returncode, 0, r.stderr + xml)
+
+
+class Render(unittest.TestCase):
+    def test_examples_render_valid(self):
+        for ex in ("gaming", "work", "install"):
+            r = run("--render", os.path.join(EXAMPLES, ex + ".conf"), *host_args("ryzen"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(r.stdout.startswith('<domain type="kvm">'), r.stdout[:80])
+            assert_schema_valid(self, r.stdout)
+
+    def test_render_matches_golden(self):
+        # no libvirt here, so no capabilities: only avic may differ from the
+        # golden file (rendered with KVM capabilities)
+        r = run("--render", os.path.join(EXAMPLES, "work.conf"), *host_args("ryzen"))
+        with open(os.path.join(SRC, "tests", "data", "golden", "work.xml")) as f:
+            golden = f.read()
+        self.assertEqual(r.stdout, golden.replace('      <avic state="on"/>\n', ""))
+
+    def test_findings_go_to_stderr(self):
+        r = run("--render", os.path.join(EXAMPLES, "gaming.conf"), *host_args("laptop"))
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("winvmd: error: hostdev-missing: [hostdev:gpu] 0000:0f:00.0", r.stderr)
+        assert_schema_valid(self, r.stdout)
+
+    def test_broken_profile(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+            f.write("[vm]\nmemory = 16\n[cpus]\n")
+            f.flush()
+            r = run("--render", f.name, *host_args("ryzen"))
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout, "")
+        self.assertIn(f.name + ":2: [vm] memory: “16” needs a unit", r.stderr)
+        self.assertIn(f.name + ":3: [cpus]: unknown group", r.stderr)
+
+    def test_missing_profile(self):
+        r = run("--render", "/nonexistent/x.conf")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("/nonexistent/x.conf", r.stderr)
+
+    def test_env_seams(self):
+        env = dict(os.environ, WINVM_SYSFS_ROOT=os.path.join(HOSTS, "ryzen", "sys"),
+                   WINVM_PROC_ROOT=os.path.join(HOSTS, "ryzen", "proc"))
+        a = run("--render", os.path.join(EXAMPLES, "gaming.conf"), env=env)
+        b = run("--render", os.path.join(EXAMPLES, "gaming.conf"), *host_args("ryzen"))
+        self.assertEqual(a.returncode, 0)
+        self.assertEqual(a.stdout, b.stdout)
+        self.assertIn('<vcpupin vcpu="0" cpuset="4"/>', a.stdout)
+
+    def test_missing_sysfs_root_degrades(self):
+        r = run("--render", os.path.join(EXAMPLES, "gaming.conf"), "--sysfs-root", "/nonexistent")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("host facts unavailable", r.stderr)
+        self.assertIn("pin-no-host-facts", r.stderr)
+        assert_schema_valid(self, r.stdout)
+
+    @unittest.skipIf(BUILD is None, "needs WV_BUILD_ROOT")
+    def test_meson_devenv(self):
+        env = {k: v for k, v in os.environ.items() if k != "WINVM_TEMPLATE_DIR"}
+        r = subprocess.run(["meson", "devenv", "-C", BUILD, "winvmd", "--render",
+                            os.path.join(EXAMPLES, "install.conf"), *host_args("ryzen")],
+                           capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        assert_schema_valid(self, r.stdout)
+
+
+class Check(unittest.TestCase):
+    def test_gaming_on_ryzen_passes(self):
+        r = run("--check", os.path.join(EXAMPLES, "gaming.conf"), *host_args("ryzen"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("topology: 1 socket(s), 1 die(s), 4 core(s), 2 thread(s)", r.stdout)
+        self.assertIn("vcpu 0   -> host CPU 4", r.stdout)
+        self.assertIn("vcpu 7   -> host CPU 15", r.stdout)
+        self.assertIn("emulator -> host CPU 0,8", r.stdout)
+        self.assertIn("iothread 1 -> host CPU 0,8", r.stdout)
+        self.assertIn("hugepages: 16 x 1G, 0 to reserve at start", r.stdout)
+
+    def test_shared_group_fails(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+            f.write("[vm]\nname = shared\n[hostdev:gpu]\npci = 0000:0a:00.0,0000:0a:00.1\n")
+            f.flush()
+            r = run("--check", f.name, *host_args("gpu-shared"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("error   iommu-group-shared:", r.stdout)
+        self.assertIn("0000:0a:00.2 (class 010601, driver ahci)", r.stdout)
+        self.assertIn("hint: hand 0000:0a:00.2 over too", r.stdout)
+
+    def test_with_test_driver(self):
+        r = run("--check", os.path.join(EXAMPLES, "work.conf"), *host_args("ryzen"),
+                "--libvirt-uri", "test:///default")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_unreachable_libvirt_is_a_warning(self):
+        r = run("--check", os.path.join(EXAMPLES, "work.conf"), *host_args("ryzen"),
+                "--libvirt-uri", "qemu+unix:///system?socket=/nonexistent")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("warning: cannot connect to", r.stderr)
+
+
+class Usage(unittest.TestCase):
+    def test_version(self):
+        r = run("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^winvmd \d+\.\d+\.\d+\n$")
+
+    def test_usage_errors(self):
+        ex = os.path.join(EXAMPLES, "work.conf")
+        self.assertEqual(run("--render", ex, "--check", ex).returncode, 2)
+        self.assertEqual(run("--bogus").returncode, 2)
+        self.assertEqual(run().returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
