@@ -9,7 +9,7 @@
 #define WV_PROFILE_MAX_SIZE (1024 * 1024)
 #define WV_SECTION_ID_MAX   32
 
-static const char *const hyperv_names[WV_HV_N_FEATURES] = {
+static const char *const hyperv_names[WV_HV_N_FEATURES + 1] = {
     [WV_HV_RELAXED] = "relaxed",
     [WV_HV_VAPIC] = "vapic",
     [WV_HV_SPINLOCKS] = "spinlocks",
@@ -25,6 +25,7 @@ static const char *const hyperv_names[WV_HV_N_FEATURES] = {
     [WV_HV_IPI] = "ipi",
     [WV_HV_EVMCS] = "evmcs",
     [WV_HV_AVIC] = "avic",
+    [WV_HV_N_FEATURES] = NULL, /* for lookup() and g_strjoinv() */
 };
 
 static const char *const clock_timer_names[] = {

@@ -1,0 +1,36 @@
+#!/bin/bash
+# Installs the Debian 12 packages winvm needs, only those missing.
+#   scripts/install-deps.sh          build + run (README command 1)
+#   scripts/install-deps.sh --tests  also what the full test suite needs
+set -euo pipefail
+
+build=(
+  meson ninja-build pkg-config gcc libc6-dev
+  libglib2.0-dev libglib2.0-bin libxml2-dev libxml2-utils libvirt-dev libsystemd-dev
+  libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
+)
+tests=(
+  libvirt-daemon-system qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
+  linux-image-amd64 busybox-static xz-utils cpio
+  dbus python3 python3-gi python3-dbus python3-dbusmock
+  valgrind clang-format
+)
+
+want=("${build[@]}")
+[ "${1:-}" = "--tests" ] && want+=("${tests[@]}")
+
+missing=()
+for pkg in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "winvm: missing packages: ${missing[*]}" >&2
+  echo "winvm: run this as root (or install them with apt-get) and try again" >&2
+  exit 1
+fi
+echo "winvm: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,70 @@
+#!/bin/bash
+# README command 2: install what is missing, build with -Werror, and run the
+# whole test suite: unit, integration (libvirt test driver) and e2e (real
+# libvirtd + a QEMU guest; needs root), then unit + integration again under
+# ASan/UBSan, the unit suite under valgrind, and the clang-format check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh --tests
+
+configure() { # dir, options...
+  local dir=$1
+  shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson configure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+  ninja -C "$dir" >/dev/null
+}
+
+failed=0
+step() { # name, command...
+  local name=$1
+  shift
+  echo "== $name"
+  if ! "$@"; then
+    echo "== $name: FAILED"
+    failed=1
+  fi
+}
+
+configure build -Dwerror=true -Db_sanitize=none
+step "tests" meson test -C build --print-errorlogs --num-processes 1
+
+configure build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
+step "asan+ubsan" meson test -C build-asan --print-errorlogs --suite unit --suite integration
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+
+step "valgrind" meson test -C build --print-errorlogs --suite unit \
+  --wrapper "valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+--suppressions=/usr/share/glib-2.0/valgrind/glib.supp"
+
+check_format() {
+  local bad
+  bad=$(git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror 2>&1 | grep -c "error:" || true)
+  [ "$bad" -eq 0 ] || { git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror; return 1; }
+}
+step "clang-format" check_format
+
+# One closing line over every run: a skipped test is a failure here.
+/usr/bin/python3 - build build-asan <<'PY'
+import json, sys
+counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
+for d in sys.argv[1:]:
+    try:
+        lines = open(f"{d}/meson-logs/testlog.json").read().splitlines()
+    except OSError:
+        continue
+    for line in lines:
+        r = json.loads(line)["result"]
+        key = "OK" if r in ("OK", "EXPECTEDFAIL") else "SKIP" if r == "SKIP" else "FAIL"
+        counts[key] += 1
+print(f"{counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+sys.exit(1 if counts["FAIL"] or counts["SKIP"] else 0)
+PY
+[ $failed -eq 0 ]
