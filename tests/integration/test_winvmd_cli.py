@@ -131,6 +131,19 @@ class Check(unittest.TestCase):
         self.assertIn("warning: cannot connect to", r.stderr)
 
 
+class Docs(unittest.TestCase):
+    def test_every_finding_code_is_documented(self):
+        import re
+        with open(os.path.join(SRC, "daemon", "wv-plan.c")) as f:
+            code = f.read()
+        with open(os.path.join(SRC, "docs", "winvm.conf.5")) as f:
+            man = f.read().replace("\\-", "-")
+        codes = set(re.findall(r'WV_SEVERITY_\w+,\s*"([a-z0-9-]+)"', code))
+        self.assertGreater(len(codes), 20)
+        for c in sorted(codes):
+            self.assertIn(c, man, f"finding code {c} missing from winvm.conf(5)")
+
+
 class Usage(unittest.TestCase):
     def test_version(self):
         r = run("--version")
