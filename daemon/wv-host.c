@@ -505,29 +505,36 @@ probe_hugepages(WvHost *host)
   }
 }
 
-/* "Hugepagesize:       2048 kB" in @meminfo_path; 0 when unknown. */
+/* The kB value of @field ("Hugepagesize:") in a meminfo text; 0 when unknown. */
 static guint64
-read_default_hugepage_kib(const char *meminfo_path)
+meminfo_kib(GStrv lines, const char *field)
 {
-  g_autofree char *text = NULL;
-  g_auto(GStrv) lines = NULL;
-
-  if (!g_file_get_contents(meminfo_path, &text, NULL, NULL))
-    return 0;
-  lines = g_strsplit(text, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++) {
     g_auto(GStrv) words = NULL;
     guint64 v;
 
-    if (!g_str_has_prefix(lines[i], "Hugepagesize:"))
+    if (!g_str_has_prefix(lines[i], field))
       continue;
-    words = g_strsplit_set(lines[i] + strlen("Hugepagesize:"), " \t", -1);
+    words = g_strsplit_set(lines[i] + strlen(field), " \t", -1);
     for (guint w = 0; words[w] != NULL; w++) {
       if (words[w][0] != '\0')
         return g_ascii_string_to_unsigned(words[w], 10, 1, G_MAXUINT64, &v, NULL) ? v : 0;
     }
   }
   return 0;
+}
+
+static void
+read_meminfo(WvHost *host, const char *meminfo_path)
+{
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  if (!g_file_get_contents(meminfo_path, &text, NULL, NULL))
+    return;
+  lines = g_strsplit(text, "\n", -1);
+  host->default_hugepage_kib = meminfo_kib(lines, "Hugepagesize:");
+  host->mem_available_kib = meminfo_kib(lines, "MemAvailable:");
 }
 
 /* Undoes the octal escapes (\040 for a space) of /proc/self/mounts. */
@@ -622,7 +629,7 @@ wv_host_probe(const char *sysfs_root, const char *mounts_path, GError **error)
     mounts_path = "/proc/self/mounts";
     meminfo_path = g_strdup("/proc/meminfo");
   }
-  host->default_hugepage_kib = read_default_hugepage_kib(meminfo_path);
+  read_meminfo(host, meminfo_path);
   probe_hugetlbfs(host, mounts_path);
 
   g_debug("host %s: %u CPUs (%u online), %u NUMA nodes, %u L3 groups, %u PCI devices, "

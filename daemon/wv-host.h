@@ -64,6 +64,7 @@ typedef struct
   GPtrArray *hugepages;         /* WvHugepagePool*, global pools then per-node */
   GPtrArray *hugetlbfs;         /* WvHugetlbfsMount* */
   guint64 default_hugepage_kib; /* from /proc/meminfo Hugepagesize, 0 unknown */
+  guint64 mem_available_kib;    /* from /proc/meminfo MemAvailable, 0 unknown */
 } WvHost;
 
 /* Reads the host below @sysfs_root (NULL: "/sys") and the mount table in

@@ -522,6 +522,16 @@ plan_hugepages(WvPlan *plan, const WvProfile *p, const WvHost *host)
   }
   if (p->hugepages_allocate) {
     plan->hugepages_reserve = plan->hugepages_needed - avail;
+    if (host->mem_available_kib &&
+        plan->hugepages_reserve * p->hugepage_kib > host->mem_available_kib) {
+      add_finding(plan, WV_SEVERITY_ERROR, "hugepages-cannot-grow",
+                  "free memory on the host, lower memory, or reserve the pages at boot",
+                  "growing the %s pool by %" G_GUINT64_FORMAT " pages needs %" G_GUINT64_FORMAT
+                  " MiB; the host has %" G_GUINT64_FORMAT " MiB available",
+                  page_name(p->hugepage_kib), plan->hugepages_reserve,
+                  plan->hugepages_reserve * p->hugepage_kib / 1024, host->mem_available_kib / 1024);
+      return;
+    }
     add_finding(plan, p->hugepage_kib > 2048 ? WV_SEVERITY_WARNING : WV_SEVERITY_INFO,
                 "hugepages-reserve",
                 p->hugepage_kib > 2048

@@ -194,6 +194,7 @@ test_laptop(void)
 
   /* No pagesize option: the size comes from meminfo. */
   g_assert_cmpuint(host->default_hugepage_kib, ==, 2048);
+  g_assert_cmpuint(host->mem_available_kib, >, 0);
   g_assert_cmpuint(host->hugetlbfs->len, ==, 1);
   m = wv_host_hugetlbfs(host, 2048);
   g_assert_nonnull(m);
@@ -212,6 +213,7 @@ test_ryzen(void)
 
   assert_cpus_sane(host, 16);
   assert_cpuset(host->online, "0-15");
+  g_assert_cmpuint(host->mem_available_kib, ==, 16 * 1024 * 1024);
   for (guint i = 0; i < 8; i++) {
     g_autofree char *sib = g_strdup_printf("%u,%u", i, i + 8);
     gint ccx = i < 4 ? 0 : 1;
@@ -522,6 +524,7 @@ test_fallbacks(void)
   g_assert_cmpuint(host->pci->len, ==, 0);
   g_assert_cmpuint(host->hugepages->len, ==, 0);
   g_assert_cmpuint(host->hugetlbfs->len, ==, 0);
+  g_assert_cmpuint(host->mem_available_kib, ==, 0);
   g_assert_cmpuint(host->default_hugepage_kib, ==, 0);
   g_clear_pointer(&host, wv_host_free);
 
