@@ -432,37 +432,46 @@ target_name(const char *prefix, guint index)
   return g_strconcat(prefix, &suffix[i], NULL);
 }
 
+/* Whether @devices has a <controller type=@type> (of @model when not NULL);
+ * the next free index for that type in *@next_index. */
 static gboolean
-has_controller(xmlNode *devices, const char *type, const char *model)
+find_controller(xmlNode *devices, const char *type, const char *model, guint *next_index)
 {
+  gboolean found = FALSE;
+  guint next = 0;
+
   for (xmlNode *c = devices->children; c; c = c->next) {
-    g_autofree xmlChar *t = NULL, *m = NULL;
+    g_autofree xmlChar *t = NULL, *m = NULL, *idx = NULL;
+
     if (!is_element(c, "controller"))
       continue;
     t = xmlGetProp(c, BAD_CAST "type");
+    if (t == NULL || !g_str_equal((const char *)t, type))
+      continue;
     m = xmlGetProp(c, BAD_CAST "model");
-    if (t && g_str_equal((const char *)t, type) &&
-        (model == NULL || (m && g_str_equal((const char *)m, model))))
-      return TRUE;
+    idx = xmlGetProp(c, BAD_CAST "index");
+    next = MAX(next, (idx ? (guint)g_ascii_strtoull((const char *)idx, NULL, 10) : 0) + 1);
+    found |= model == NULL || (m && g_str_equal((const char *)m, model));
   }
-  return FALSE;
+  if (next_index)
+    *next_index = next;
+  return found;
 }
 
-static guint
-max_controller_index(xmlNode *devices, const char *type)
+/* A <controller type=@type model=@model> unless one is there already. */
+static xmlNode *
+ensure_controller(xmlNode *devices, const char *type, const char *model)
 {
-  guint max = 0;
+  xmlNode *ctrl;
+  guint index;
 
-  for (xmlNode *c = devices->children; c; c = c->next) {
-    g_autofree xmlChar *t = NULL, *idx = NULL;
-    if (!is_element(c, "controller"))
-      continue;
-    t = xmlGetProp(c, BAD_CAST "type");
-    idx = xmlGetProp(c, BAD_CAST "index");
-    if (t && idx && g_str_equal((const char *)t, type))
-      max = MAX(max, (guint)g_ascii_strtoull((const char *)idx, NULL, 10));
-  }
-  return max;
+  if (find_controller(devices, type, model, &index))
+    return NULL;
+  ctrl = append(devices, "controller");
+  set_prop(ctrl, "type", type);
+  set_propf(ctrl, "index", "%u", index);
+  set_prop(ctrl, "model", model);
+  return ctrl;
 }
 
 static const char *
@@ -543,14 +552,9 @@ render_disks(xmlNode *devices, const WvProfile *p)
       set_propf(append(disk, "boot"), "order", "%u", c->boot);
   }
 
-  if (need_scsi && !has_controller(devices, "scsi", "virtio-scsi")) {
-    xmlNode *ctrl = append(devices, "controller");
-    set_prop(ctrl, "type", "scsi");
-    set_propf(ctrl, "index", "%u",
-              has_controller(devices, "scsi", NULL) ? max_controller_index(devices, "scsi") + 1
-                                                    : 0);
-    set_prop(ctrl, "model", "virtio-scsi");
-    if (p->iothreads > 0)
+  if (need_scsi) {
+    xmlNode *ctrl = ensure_controller(devices, "scsi", "virtio-scsi");
+    if (ctrl && p->iothreads > 0)
       set_prop(append(ctrl, "driver"), "iothread", "1");
   }
 }
@@ -610,8 +614,11 @@ render_hostdevs(xmlNode *dom, xmlNode *devices, const WvProfile *p)
   xmlNode *type = os ? find_child(os, "type") : NULL;
   g_autofree xmlChar *machine = type ? xmlGetProp(type, BAD_CAST "machine") : NULL;
   gboolean q35 = machine && strstr((const char *)machine, "q35") != NULL;
-  guint next_port = max_controller_index(devices, "pci") + 1;
+  guint next_port;
   guint next_slot = 0x10;
+
+  find_controller(devices, "pci", NULL, &next_port);
+  next_port = MAX(next_port, 1); /* index 0 is the root bus */
 
   for (guint i = 0; i < p->hostdevs->len; i++) {
     const WvHostdev *h = p->hostdevs->pdata[i];
@@ -653,13 +660,10 @@ render_hostdevs(xmlNode *dom, xmlNode *devices, const WvProfile *p)
     }
   }
 
-  if (p->usbs->len > 0 && !has_controller(devices, "usb", "qemu-xhci")) {
-    xmlNode *ctrl = append(devices, "controller");
-    set_prop(ctrl, "type", "usb");
-    set_propf(ctrl, "index", "%u",
-              has_controller(devices, "usb", NULL) ? max_controller_index(devices, "usb") + 1 : 0);
-    set_prop(ctrl, "model", "qemu-xhci");
-    set_prop(ctrl, "ports", "15");
+  if (p->usbs->len > 0) {
+    xmlNode *ctrl = ensure_controller(devices, "usb", "qemu-xhci");
+    if (ctrl)
+      set_prop(ctrl, "ports", "15");
   }
   for (guint i = 0; i < p->usbs->len; i++) {
     const WvUsb *u = p->usbs->pdata[i];

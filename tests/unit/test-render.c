@@ -264,6 +264,9 @@ test_variants(void)
   assert_xpath(scsi, "/domain/devices/disk[@device='cdrom']/target/@dev", "sdc");
   g_assert_cmpint(xpath_count(scsi, "/domain/devices/disk[@device='cdrom']/source"), ==, 0);
   assert_xpath(scsi, "/domain/devices/controller[@type='scsi']/@model", "virtio-scsi");
+  /* index 0, or libvirt adds an LSI controller 0 Windows has no driver for */
+  assert_xpath(scsi, "/domain/devices/controller[@type='scsi']/@index", "0");
+  g_assert_cmpint(xpath_count(scsi, "/domain/devices/controller[@type='scsi']"), ==, 1);
   assert_xpath(scsi, "/domain/devices/controller[@type='scsi']/driver/@iothread", "1");
   assert_xpath(scsi, "/domain/devices/filesystem/driver/@type", "virtiofs");
   assert_xpath(scsi, "/domain/devices/filesystem/target/@dir", "srv");
@@ -282,6 +285,7 @@ test_variants(void)
   assert_xpath(i440, "/domain/devices/hostdev[source/address/@function='0x0']/rom/@file",
                "/roms/g.rom");
   assert_xpath(i440, "/domain/devices/controller[@type='usb']/@model", "qemu-xhci");
+  assert_xpath(i440, "/domain/devices/controller[@type='usb']/@index", "0");
   assert_xpath(i440, "/domain/devices/hostdev[@type='usb']/source/product/@id", "0xabcd");
 }
 

@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""End to end: documents rendered by winvmd defined and run by a real
+libvirtd on qemu:///system, booting the tiny busybox guest under TCG."""
+
+import os
+import re
+import sys
+import tempfile
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture as fx  # noqa: E402
+
+WINVMD = os.environ["WINVMD"]
+RNG = "/usr/share/libvirt/schemas/domain.rng"
+HOST = os.path.join(fx.SRC, "tests", "data", "hosts", "ryzen")
+READY = "WINVM-GUEST-READY"
+PAGES = 128  # the test guest's 256 MiB in 2M pages
+
+PROFILE = """\
+[vm]
+name = {name}
+hypervisor = qemu
+template = {template}
+vcpus = 2
+memory = 256MiB
+
+[cpu]
+pin = 0,1
+iothreads = 1
+iothread-pin = 0
+emulator-pin = 1
+
+[memory]
+hugepages = 2M
+
+[hyperv]
+enlightenments = none
+
+[graphics]
+type = none
+"""
+
+
+def setUpModule():
+    fx.setup(hugepages=PAGES)
+
+
+def tearDownModule():
+    fx.teardown()
+
+
+def render(profile, *args):
+    return fx.run(WINVMD, "--render", profile, *args)
+
+
+def table(text):
+    """virsh's two-column tables (vcpupin, iothreadinfo) as a dict."""
+    return dict(line.split() for line in text.splitlines() if line.strip())
+
+
+def pins(xml):
+    cputune = ET.fromstring(xml).find("cputune")
+    return sorted((e.tag, sorted(e.attrib.items())) for e in cputune) if cputune is not None else []
+
+
+class E2ETestCase(unittest.TestCase):
+    def define(self, xml):
+        name = ET.fromstring(xml).findtext("name")
+        self.addCleanup(fx.remove_domain, name)
+        with tempfile.NamedTemporaryFile("w", suffix=".xml") as f:
+            f.write(xml)
+            f.flush()
+            fx.run("xmllint", "--noout", "--relaxng", RNG, f.name)
+            fx.virsh("define", f.name)
+        return name
+
+    def define_guest(self, name, acpi=True):
+        fx.remove_domain(name)  # left over by an interrupted run
+        template = fx.write_template(name, acpi=acpi)
+        profile = fx.write_profile(name, PROFILE.format(name=name, template=template))
+        return self.define(render(profile))
+
+    def boot(self, name):
+        start = time.monotonic()
+        fx.virsh("start", name)
+        try:
+            fx.wait_for(lambda: READY in fx.read_serial(name), 60, what=READY)
+        except TimeoutError:
+            self.fail(f"{name} did not boot; serial console:\n{fx.read_serial(name)}")
+        return time.monotonic() - start
+
+
+class Guest(E2ETestCase):
+    def test_pinned_hugepage_guest_powers_off_on_acpi(self):
+        name = self.define_guest("winvm-e2e-acpi")
+        free = fx.free_hugepages()
+        boot = self.boot(name)
+
+        self.assertEqual(table(fx.virsh("vcpupin", name)), {"0": "0", "1": "1"})
+        self.assertEqual(table(fx.virsh("iothreadinfo", name)), {"1": "0"})
+        self.assertEqual(re.search(r"\*:\s*(\S+)", fx.virsh("emulatorpin", name))[1], "1")
+        self.assertEqual(free - fx.free_hugepages(), PAGES)
+
+        start = time.monotonic()
+        fx.virsh("shutdown", name)
+        fx.wait_for(lambda: fx.domstate(name) == "shut off", 30, what="ACPI power-off")
+        poweroff = time.monotonic() - start
+        self.assertEqual(fx.free_hugepages(), free)
+        print(f"\nboot {boot:.1f} s, ACPI power-off {poweroff:.1f} s", file=sys.stderr)
+
+    def test_guest_without_button_ignores_acpi(self):
+        name = self.define_guest("winvm-e2e-noacpi", acpi=False)
+        self.boot(name)
+        fx.virsh("shutdown", name)
+        time.sleep(5)
+        self.assertEqual(fx.domstate(name), "running")
+        fx.virsh("destroy", name)
+        self.assertEqual(fx.domstate(name), "shut off")
+
+
+class Examples(E2ETestCase):
+    def test_examples_define(self):
+        env = ["--sysfs-root", os.path.join(HOST, "sys"), "--proc-root", os.path.join(HOST, "proc")]
+        for example in ("gaming", "work", "install"):
+            with self.subTest(example=example):
+                with open(os.path.join(fx.SRC, "examples", example + ".conf")) as f:
+                    text = re.sub(r"(?m)^name = ", "name = winvm-e2e-", f.read(), count=1)
+                xml = render(fx.write_profile("example-" + example, text), *env)
+                name = self.define(xml)
+                self.assertEqual(pins(fx.virsh("dumpxml", "--inactive", name)), pins(xml))
+
+
+if __name__ == "__main__":
+    unittest.main()
