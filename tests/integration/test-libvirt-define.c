@@ -155,6 +155,50 @@ test_domcaps_unsupported_is_clean(void)
   g_assert_cmpuint(g_hash_table_size(used), ==, 0);
 }
 
+/* A running domain holding the GPU makes another profile's start fail
+ * preflight; its own profile (same name) does not count against itself. */
+static void
+test_devices_in_use(void)
+{
+  g_autoptr(virConnect) conn = open_test_driver();
+  g_autoptr(WvHost) host = wv_test_host("ryzen");
+  g_autoptr(WvProfile) holder = wv_test_profile(
+      "[vm]\nname = holder\nvcpus = 2\nmemory = 1GiB\n[hostdev:gpu]\npci = 0f:00.0,0f:00.1\n");
+  g_autoptr(WvProfile) other = wv_test_profile(
+      "[vm]\nname = other\nvcpus = 2\nmemory = 1GiB\n[hostdev:gpu]\npci = 0f:00.0\n");
+  WvPlanContext ctx = {.host = host, .template_dir = wv_test_template_dir()};
+  g_autoptr(WvPlan) plan = wv_plan_build(holder, &ctx);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *xml = wv_render_to_string(holder, plan, &error);
+  g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
+  g_autoptr(GHashTable) used = NULL, used_self = NULL;
+  g_autoptr(WvPlan) other_plan = NULL, self_plan = NULL;
+
+  g_assert_nonnull(dom);
+  used = wv_libvirt_devices_in_use(conn, "other", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(g_hash_table_size(used), ==, 0); /* not running yet */
+  g_clear_pointer(&used, g_hash_table_unref);
+
+  g_assert_cmpint(virDomainCreate(dom), ==, 0);
+  used = wv_libvirt_devices_in_use(conn, "other", &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(g_hash_table_lookup(used, "0000:0f:00.0"), ==, "holder");
+  g_assert_cmpstr(g_hash_table_lookup(used, "0000:0f:00.1"), ==, "holder");
+  ctx.devices_in_use = used;
+  other_plan = wv_plan_build(other, &ctx);
+  g_assert_nonnull(wv_test_finding(other_plan, "hostdev-in-use"));
+
+  used_self = wv_libvirt_devices_in_use(conn, "holder", &error);
+  g_assert_cmpuint(g_hash_table_size(used_self), ==, 0);
+  ctx.devices_in_use = used_self;
+  self_plan = wv_plan_build(holder, &ctx);
+  g_assert_false(wv_plan_has_errors(self_plan));
+
+  g_assert_cmpint(virDomainDestroy(dom), ==, 0);
+  g_assert_cmpint(virDomainUndefine(dom), ==, 0);
+}
+
 static void
 test_unreachable_libvirt(void)
 {
@@ -175,6 +219,7 @@ main(int argc, char **argv)
   g_test_add_func("/libvirt/define-examples", test_define_examples);
   g_test_add_func("/libvirt/ryzen-pins-round-trip", test_ryzen_pins_round_trip);
   g_test_add_func("/libvirt/domcaps-unsupported", test_domcaps_unsupported_is_clean);
+  g_test_add_func("/libvirt/devices-in-use", test_devices_in_use);
   g_test_add_func("/libvirt/unreachable", test_unreachable_libvirt);
   return g_test_run();
 }
