@@ -719,6 +719,30 @@ render_graphics(xmlNode *devices, const WvProfile *p)
   }
 }
 
+static gboolean
+attr_is(xmlNode *node, const char *name, const char *value)
+{
+  g_autofree xmlChar *v = xmlGetProp(node, BAD_CAST name);
+  return v && g_str_equal((const char *)v, value);
+}
+
+/* spicevmc channels and USB redirection need a SPICE display; libvirt
+ * refuses the domain when a template keeps them without one. */
+static void
+drop_spice_only_devices(xmlNode *devices)
+{
+  for (xmlNode *c = devices->children; c; c = c->next)
+    if (is_element(c, "graphics") && attr_is(c, "type", "spice"))
+      return;
+  for (xmlNode *c = devices->children, *next; c; c = next) {
+    next = c->next;
+    if ((is_element(c, "channel") || is_element(c, "redirdev")) && attr_is(c, "type", "spicevmc")) {
+      xmlUnlinkNode(c);
+      xmlFreeNode(c);
+    }
+  }
+}
+
 static void
 render_devices(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
 {
@@ -741,6 +765,7 @@ render_devices(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
   }
 
   render_graphics(devices, p);
+  drop_spice_only_devices(devices);
 
   /* A balloon cannot take back hugepages or pinned DMA memory. */
   if (balloon == WV_TRI_UNSET && (plan->hugepage_kib || p->hostdevs->len > 0))

@@ -88,13 +88,14 @@ def ensure_libvirtd():
 
 def ensure_hugetlbfs():
     """Mounts hugetlbfs on /dev/hugepages; libvirtd only looks for it when
-    it starts, so a fresh mount restarts libvirtd."""
+    it starts, so a fresh mount restarts a running libvirtd."""
     with open("/proc/mounts") as f:
         if any(line.split()[2] == "hugetlbfs" for line in f):
             return
     os.makedirs("/dev/hugepages", exist_ok=True)
     run("mount", "-t", "hugetlbfs", "none", "/dev/hugepages")
-    _restart_libvirtd()
+    if _pid_alive(LIBVIRTD_PID):
+        _restart_libvirtd()
 
 
 def free_hugepages():
@@ -195,8 +196,8 @@ def setup(hugepages=0):
                            "hugetlbfs and reserves hugepages")
     if _workdir is None:
         _workdir = tempfile.mkdtemp(prefix="winvm-e2e-")
-    ensure_libvirtd()
     ensure_hugetlbfs()
+    ensure_libvirtd()
     if hugepages:
         reserve_hugepages(hugepages)
     build_guest()

@@ -102,13 +102,14 @@ class Guest(E2ETestCase):
 
         self.assertEqual(table(fx.virsh("vcpupin", name)), {"0": "0", "1": "1"})
         self.assertEqual(table(fx.virsh("iothreadinfo", name)), {"1": "0"})
-        self.assertEqual(re.search(r"\*:\s*(\S+)", fx.virsh("emulatorpin", name))[1], "1")
+        self.assertEqual(fx.virsh("emulatorpin", name).split()[-1], "1")
         self.assertEqual(free - fx.free_hugepages(), PAGES)
 
         start = time.monotonic()
         fx.virsh("shutdown", name)
         fx.wait_for(lambda: fx.domstate(name) == "shut off", 30, what="ACPI power-off")
         poweroff = time.monotonic() - start
+        self.assertEqual(fx.virsh("domstate", "--reason", name).strip(), "shut off (shutdown)")
         self.assertEqual(fx.free_hugepages(), free)
         print(f"\nboot {boot:.1f} s, ACPI power-off {poweroff:.1f} s", file=sys.stderr)
 
@@ -119,7 +120,7 @@ class Guest(E2ETestCase):
         time.sleep(5)
         self.assertEqual(fx.domstate(name), "running")
         fx.virsh("destroy", name)
-        self.assertEqual(fx.domstate(name), "shut off")
+        self.assertEqual(fx.virsh("domstate", "--reason", name).strip(), "shut off (destroyed)")
 
 
 class Examples(E2ETestCase):

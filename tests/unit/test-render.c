@@ -143,6 +143,7 @@ test_gaming_details(void)
   assert_xpath(doc, "/domain/devices/hostdev[@type='usb']/source/vendor/@id", "0x046d");
   assert_xpath(doc, "/domain/devices/video/model/@type", "none");
   g_assert_cmpint(xpath_count(doc, "/domain/devices/graphics"), ==, 0);
+  g_assert_cmpint(xpath_count(doc, "/domain/devices/channel[@type='spicevmc']"), ==, 0);
   assert_xpath(doc, "/domain/devices/memballoon/@model", "none");
   assert_xpath(doc, "/domain/devices/tpm/backend/@version", "2.0");
 }
@@ -236,6 +237,8 @@ test_variants(void)
   g_assert_cmpint(xpath_count(bios, "/domain/os/loader"), ==, 0);
   g_assert_cmpint(xpath_count(bios, "/domain/devices/tpm"), ==, 0);
   assert_xpath(bios, "/domain/devices/graphics/@type", "vnc");
+  g_assert_cmpint(xpath_count(bios, "/domain/devices/channel[@type='spicevmc']"), ==, 0);
+  g_assert_cmpint(xpath_count(sb, "/domain/devices/channel[@type='spicevmc']"), ==, 1);
   g_assert_cmpint(xpath_count(bios, "/domain/devices/graphics"), ==, 1);
   assert_xpath(bios, "/domain/devices/memballoon/@model", "virtio");
   assert_xpath(bios, "/domain/devices/video/model/@type", "virtio");
