@@ -45,7 +45,8 @@ gather_context(const Options *opt, const WvProfile *profile, WvPlanContext *ctx,
   ctx->template_dir = wv_default_template_dir();
 
   if (opt->libvirt_uri) {
-    g_autoptr(virConnect) conn = wv_libvirt_open(opt->libvirt_uri, TRUE, &error);
+    /* read-only connections may not read domain capabilities */
+    g_autoptr(virConnect) conn = wv_libvirt_open(opt->libvirt_uri, FALSE, &error);
     g_autofree char *tpl = wv_template_path(profile->template_name, ctx->template_dir);
 
     if (conn == NULL) {
@@ -54,7 +55,7 @@ gather_context(const Options *opt, const WvProfile *profile, WvPlanContext *ctx,
     }
     *caps = wv_libvirt_domcaps(conn, profile, tpl, &error);
     if (*caps == NULL) {
-      g_debug("no domain capabilities: %s", error->message);
+      g_printerr("winvmd: warning: Hyper-V, firmware and TPM checks skipped: %s\n", error->message);
       g_clear_error(&error);
     }
     *in_use = wv_libvirt_devices_in_use(conn, profile->name, &error);

@@ -5,6 +5,7 @@ libvirtd on qemu:///system, booting the tiny busybox guest under TCG."""
 
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -121,6 +122,29 @@ class Guest(E2ETestCase):
         self.assertEqual(fx.domstate(name), "running")
         fx.virsh("destroy", name)
         self.assertEqual(fx.virsh("domstate", "--reason", name).strip(), "shut off (destroyed)")
+
+
+class Check(E2ETestCase):
+    def test_check_reads_real_capabilities(self):
+        template = fx.write_template("winvm-e2e-check")
+        text = PROFILE.format(name="winvm-e2e-check", template=template)
+        auto = text.replace("enlightenments = none", "enlightenments = auto")
+        auto = auto.replace("hypervisor = qemu", "hypervisor = kvm")
+        r = subprocess.run([WINVMD, "--check", fx.write_profile("winvm-e2e-check", auto),
+                            "--libvirt-uri", fx.URI], capture_output=True, text=True, timeout=60)
+        self.assertNotIn("checks skipped", r.stderr)
+        # whatever this host's KVM offers, the plan only keeps what it offers
+        caps = fx.virsh("domcapabilities", "--virttype", "kvm")
+        offered = set(re.findall(r"<value>([a-z_-]+)</value>",
+                                 caps.split("<hyperv")[1].split("</hyperv>")[0]))
+        planned = r.stdout.split("hyper-v: ")[1].split("\n")[0].split(", ") \
+            if "hyper-v: " in r.stdout else []
+        for feature in planned:
+            self.assertIn(feature.replace("stimer-direct", "stimer"), offered)
+        if offered != set(["relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic",
+                           "stimer", "reset", "vendor_id", "frequencies", "reenlightenment",
+                           "tlbflush", "ipi", "evmcs", "avic"]):
+            self.assertIn("hyperv-unsupported", r.stdout)
 
 
 class Examples(E2ETestCase):

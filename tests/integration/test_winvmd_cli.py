@@ -123,6 +123,8 @@ class Check(unittest.TestCase):
         r = run("--check", os.path.join(EXAMPLES, "work.conf"), *host_args("ryzen"),
                 "--libvirt-uri", "test:///default")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # the test driver has no domain capabilities: said, not hidden
+        self.assertIn("Hyper-V, firmware and TPM checks skipped", r.stderr)
 
     def test_unreachable_libvirt_is_a_warning(self):
         r = run("--check", os.path.join(EXAMPLES, "work.conf"), *host_args("ryzen"),
