@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * winvmd: renders and checks VM profiles. `--render` prints the domain XML a
- * profile becomes on this host; `--check` prints the preflight findings and
- * the plan (pins, topology, pages).
+ * winvmd: the service that owns the VMs' lives on the system bus
+ * (org.winvm1). `--render` and `--check` work on one profile offline: the
+ * domain XML it becomes on this host, and the preflight findings and plan.
  */
 #include "config.h"
 
+#include <glib-unix.h>
 #include <locale.h>
 #include <stdio.h>
+#include <systemd/sd-daemon.h>
+
+#include "wv-daemon.h"
 
 #include "wv-common.h"
 #include "wv-host.h"
@@ -23,6 +27,11 @@ typedef struct
   char *sysfs_root;
   char *proc_root;
   char *libvirt_uri;
+  char *config_dir;
+  char *runtime_dir;
+  char *state_dir;
+  char *bus_address;
+  gboolean session;
   gboolean verbose;
   gboolean version;
 } Options;
@@ -110,6 +119,159 @@ run_offline(const Options *opt, const char *path, gboolean render)
   return 0;
 }
 
+/* ---- the service ---------------------------------------------------------- */
+
+typedef struct
+{
+  GMainLoop *loop;
+  WvDaemon *daemon;
+  int exit_code;
+  gboolean had_name;
+} Service;
+
+static void
+notify(const char *state)
+{
+  if (sd_notify(0, state) < 0)
+    g_debug("sd_notify(%s) failed", state);
+}
+
+static void
+on_ready(gpointer data)
+{
+  Service *svc = data;
+  g_autofree char *status =
+      g_strdup_printf("STATUS=Serving %u VMs; libvirt %s", g_hash_table_size(svc->daemon->vms),
+                      wv_libvirt_is_connected(svc->daemon->libvirt) ? "connected" : "unreachable");
+
+  notify("READY=1");
+  notify(status);
+  g_message("ready: %s", status + 7);
+}
+
+static gboolean
+on_watchdog(gpointer data)
+{
+  notify("WATCHDOG=1");
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_quit_signal(gpointer data)
+{
+  Service *svc = data;
+
+  /* running VMs stay running: shutting them down is the host's decision */
+  g_message("stopping; running VMs are left running");
+  notify("STOPPING=1");
+  g_main_loop_quit(svc->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_hangup(gpointer data)
+{
+  Service *svc = data;
+  g_autoptr(GPtrArray) errors = NULL;
+
+  g_message("SIGHUP: reloading profiles");
+  errors = wv_daemon_reload(svc->daemon);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_bus_acquired(GDBusConnection *bus, const char *name, gpointer data)
+{
+  Service *svc = data;
+  g_autoptr(GError) error = NULL;
+
+  if (!wv_daemon_export(svc->daemon, bus, &error)) {
+    g_critical("cannot export the D-Bus objects: %s", error->message);
+    svc->exit_code = 1;
+    g_main_loop_quit(svc->loop);
+  }
+}
+
+static void
+on_name_acquired(GDBusConnection *bus, const char *name, gpointer data)
+{
+  Service *svc = data;
+
+  svc->had_name = TRUE;
+  g_info("owning %s", name);
+}
+
+static void
+on_name_lost(GDBusConnection *bus, const char *name, gpointer data)
+{
+  Service *svc = data;
+
+  if (bus == NULL)
+    g_critical("cannot connect to the bus");
+  else
+    g_critical("%s %s", svc->had_name ? "lost the name" : "cannot own", name);
+  svc->exit_code = 1;
+  g_main_loop_quit(svc->loop);
+}
+
+static int
+run_service(const Options *opt)
+{
+  Service svc = {0};
+  WvConfig config = {
+      .config_dir = opt->config_dir ? opt->config_dir : (char *)WV_CONFIG_DIR,
+      .libvirt_uri = opt->libvirt_uri ? opt->libvirt_uri : (char *)"qemu:///system",
+      .sysfs_root = opt->sysfs_root,
+      .proc_root = opt->proc_root,
+      .runtime_dir = opt->runtime_dir ? opt->runtime_dir : (char *)"/run/winvm",
+      .state_dir = opt->state_dir ? opt->state_dir : (char *)"/var/lib/winvm",
+      .template_dir = (char *)wv_default_template_dir(),
+  };
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GError) error = NULL;
+  guint owner, watchdog = 0;
+  guint64 watchdog_usec = 0;
+
+  svc.loop = g_main_loop_new(NULL, FALSE);
+  svc.daemon = wv_daemon_new(&config);
+  svc.daemon->on_ready = on_ready;
+  svc.daemon->on_ready_data = &svc;
+
+  if (opt->bus_address) {
+    bus = g_dbus_connection_new_for_address_sync(opt->bus_address,
+                                                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                     G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                 NULL, NULL, &error);
+    if (bus == NULL) {
+      g_printerr("winvmd: cannot connect to %s: %s\n", opt->bus_address, error->message);
+      wv_daemon_free(svc.daemon);
+      g_main_loop_unref(svc.loop);
+      return 1;
+    }
+    owner = g_bus_own_name_on_connection(bus, WV_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,
+                                         on_name_acquired, on_name_lost, &svc, NULL);
+    on_bus_acquired(bus, WV_BUS_NAME, &svc);
+  } else {
+    owner = g_bus_own_name(opt->session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, WV_BUS_NAME,
+                           G_BUS_NAME_OWNER_FLAGS_NONE, on_bus_acquired, on_name_acquired,
+                           on_name_lost, &svc, NULL);
+  }
+
+  g_unix_signal_add(SIGTERM, on_quit_signal, &svc);
+  g_unix_signal_add(SIGINT, on_quit_signal, &svc);
+  g_unix_signal_add(SIGHUP, on_hangup, &svc);
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
+    watchdog = g_timeout_add((guint)(watchdog_usec / 2 / 1000), on_watchdog, NULL);
+
+  g_main_loop_run(svc.loop);
+
+  g_clear_handle_id(&watchdog, g_source_remove);
+  g_bus_unown_name(owner);
+  wv_daemon_free(svc.daemon);
+  g_main_loop_unref(svc.loop);
+  return svc.exit_code;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -126,7 +288,16 @@ main(int argc, char **argv)
       {"proc-root", 0, 0, G_OPTION_ARG_FILENAME, &opt.proc_root,
        "Read mounts and meminfo from DIR instead of /proc ($WINVM_PROC_ROOT)", "DIR"},
       {"libvirt-uri", 0, 0, G_OPTION_ARG_STRING, &opt.libvirt_uri,
-       "Also ask this libvirt for capabilities and devices in use", "URI"},
+       "libvirt to use (service: qemu:///system; --check: none)", "URI"},
+      {"config-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt.config_dir,
+       "VM profiles (" WV_CONFIG_DIR ", $WINVM_CONFIG_DIR)", "DIR"},
+      {"runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt.runtime_dir,
+       "Hugepage reservations (/run/winvm)", "DIR"},
+      {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt.state_dir,
+       "Tuning set over D-Bus (/var/lib/winvm)", "DIR"},
+      {"session", 0, 0, G_OPTION_ARG_NONE, &opt.session, "Use the session bus", NULL},
+      {"bus-address", 0, 0, G_OPTION_ARG_STRING, &opt.bus_address, "Use the bus at ADDRESS",
+       "ADDRESS"},
       {"verbose", 'v', 0, G_OPTION_ARG_NONE, &opt.verbose, "Print debug messages", NULL},
       {"version", 0, 0, G_OPTION_ARG_NONE, &opt.version, "Print the version and exit", NULL},
       G_OPTION_ENTRY_NULL,
@@ -158,9 +329,9 @@ main(int argc, char **argv)
   } else if (opt.render || opt.check) {
     ret = run_offline(&opt, opt.render ? opt.render : opt.check, opt.render != NULL);
   } else {
-    g_printerr("winvmd: nothing to do: use --render PROFILE or --check PROFILE\n"
-               "(the D-Bus service is not part of this build yet)\n");
-    ret = 2;
+    if (opt.config_dir == NULL && g_getenv("WINVM_CONFIG_DIR"))
+      opt.config_dir = g_strdup(g_getenv("WINVM_CONFIG_DIR"));
+    ret = run_service(&opt);
   }
 
   g_free(opt.render);
@@ -168,5 +339,9 @@ main(int argc, char **argv)
   g_free(opt.sysfs_root);
   g_free(opt.proc_root);
   g_free(opt.libvirt_uri);
+  g_free(opt.config_dir);
+  g_free(opt.runtime_dir);
+  g_free(opt.state_dir);
+  g_free(opt.bus_address);
   return ret;
 }

@@ -33,3 +33,40 @@ WvDomcaps *wv_libvirt_domcaps(virConnectPtr conn, const WvProfile *profile,
 GHashTable *wv_libvirt_devices_in_use(virConnectPtr conn, const char *except, GError **error);
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+
+/* ---- the daemon's connection ---------------------------------------------
+ *
+ * One connection shared by every worker thread (libvirt connections are
+ * thread-safe), opened and re-opened with backoff off the main thread.
+ * libvirt's event loop runs in its own thread; lifecycle events and the loss
+ * of the connection reach the main thread through its GMainContext.
+ */
+
+typedef struct _WvLibvirt WvLibvirt;
+
+typedef struct
+{
+  /* main thread: the connection came up (after every reconnect) */
+  void (*connected)(gpointer user_data);
+  /* main thread: the connection is gone; a reconnect is scheduled */
+  void (*disconnected)(gpointer user_data, const char *reason);
+  /* main thread: a domain lifecycle event (virDomainEventType, detail) */
+  void (*lifecycle)(gpointer user_data, const char *domain, int event, int detail);
+  /* main thread: a domain's tunables (pins) changed */
+  void (*tunables)(gpointer user_data, const char *domain);
+} WvLibvirtCallbacks;
+
+/* Starts the event thread; call before any connection is opened. */
+WvLibvirt *wv_libvirt_new(const char *uri, const WvLibvirtCallbacks *callbacks, gpointer user_data);
+/* Starts connecting (now, then with backoff until it succeeds). */
+void wv_libvirt_start(WvLibvirt *lv);
+void wv_libvirt_free(WvLibvirt *lv);
+const char *wv_libvirt_uri(WvLibvirt *lv);
+gboolean wv_libvirt_is_connected(WvLibvirt *lv);
+/* A reference to the connection for a worker thread (virConnectClose it
+ * when done), or NULL with WV_ERROR_LIBVIRT_UNAVAILABLE. Any thread. */
+virConnectPtr wv_libvirt_get(WvLibvirt *lv, GError **error);
+
+G_END_DECLS

@@ -754,8 +754,9 @@ wv_plan_to_string(const WvPlan *plan, const WvProfile *p)
                          "plan:\n  topology: %u socket(s), %u die(s), %u core(s), %u thread(s)\n",
                          plan->sockets, plan->dies, plan->cores, plan->threads);
   for (guint i = 0; i < plan->vcpu_pins->len; i++) {
-    g_autofree char *set = wv_cpuset_format(plan->vcpu_pins->pdata[i]);
-    g_string_append_printf(s, "  vcpu %-3u -> host CPU %s\n", i, set);
+    g_autofree char *set =
+        plan->vcpu_pins->pdata[i] ? wv_cpuset_format(plan->vcpu_pins->pdata[i]) : NULL;
+    g_string_append_printf(s, "  vcpu %-3u -> host CPU %s\n", i, set ? set : "any");
   }
   if (plan->vcpu_pins->len == 0)
     g_string_append(s, "  vcpus: not pinned\n");
@@ -764,8 +765,9 @@ wv_plan_to_string(const WvPlan *plan, const WvProfile *p)
     g_string_append_printf(s, "  emulator -> host CPU %s\n", set);
   }
   for (guint i = 0; i < plan->iothread_pins->len; i++) {
-    g_autofree char *set = wv_cpuset_format(plan->iothread_pins->pdata[i]);
-    g_string_append_printf(s, "  iothread %u -> host CPU %s\n", i + 1, set);
+    g_autofree char *set =
+        plan->iothread_pins->pdata[i] ? wv_cpuset_format(plan->iothread_pins->pdata[i]) : NULL;
+    g_string_append_printf(s, "  iothread %u -> host CPU %s\n", i + 1, set ? set : "any");
   }
   if (plan->numa_node >= 0)
     g_string_append_printf(s, "  memory: NUMA node %d\n", plan->numa_node);

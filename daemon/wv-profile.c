@@ -1493,13 +1493,21 @@ profile_new(const char *path)
   p->shares = g_ptr_array_new_with_free_func(share_free);
   p->graphics = WV_GRAPHICS_UNSET;
   p->lines = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  p->refcount = 1;
+  return p;
+}
+
+WvProfile *
+wv_profile_ref(WvProfile *p)
+{
+  g_atomic_int_inc(&p->refcount);
   return p;
 }
 
 void
 wv_profile_free(WvProfile *p)
 {
-  if (p == NULL)
+  if (p == NULL || !g_atomic_int_dec_and_test(&p->refcount))
     return;
   g_free(p->path);
   g_free(p->name);

@@ -231,12 +231,15 @@ typedef struct
 
   /* key -> line, for findings that point back into the file */
   GHashTable *lines;
+  gint refcount;
 } WvProfile;
 
 /* Parses @data (the contents of @path; @path only labels errors and gives the
  * default name). Errors are WV_ERROR_INVALID_PROFILE. */
 WvProfile *wv_profile_parse(const char *data, gsize len, const char *path, GError **error);
 WvProfile *wv_profile_load(const char *path, GError **error);
+/* Profiles are shared with worker threads: free drops one reference. */
+WvProfile *wv_profile_ref(WvProfile *profile);
 void wv_profile_free(WvProfile *profile);
 
 /* The line in the file that set @group/@key (or the group header when @key is

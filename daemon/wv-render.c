@@ -76,16 +76,21 @@ order_index(const char *const *order, const char *name)
 /* Adds a new <name> under @parent at its place in @order (after every
  * sibling that sorts before or with it). */
 static xmlNode *
-add_child(xmlNode *parent, const char *name, const char *const *order)
+insert_ordered(xmlNode *parent, xmlNode *node, const char *const *order)
 {
-  xmlNode *node = xmlNewNode(NULL, BAD_CAST name);
-  int idx = order_index(order, name);
+  int idx = order_index(order, NAME(node));
 
   for (xmlNode *c = parent->children; c; c = c->next) {
     if (is_element(c, NULL) && order_index(order, NAME(c)) > idx)
       return xmlAddPrevSibling(c, node);
   }
   return xmlAddChild(parent, node);
+}
+
+static xmlNode *
+add_child(xmlNode *parent, const char *name, const char *const *order)
+{
+  return insert_ordered(parent, xmlNewNode(NULL, BAD_CAST name), order);
 }
 
 static xmlNode *
@@ -208,8 +213,13 @@ render_cpus(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
   remove_children(tune, "emulatorpin");
   remove_children(tune, "iothreadpin");
   for (guint i = 0; i < plan->vcpu_pins->len; i++) {
-    g_autofree char *set = format_cpuset(plan->vcpu_pins->pdata[i]);
-    xmlNode *pin = append(tune, "vcpupin");
+    g_autofree char *set = NULL;
+    xmlNode *pin;
+
+    if (plan->vcpu_pins->pdata[i] == NULL)
+      continue; /* left to the scheduler */
+    set = format_cpuset(plan->vcpu_pins->pdata[i]);
+    pin = append(tune, "vcpupin");
     set_propf(pin, "vcpu", "%u", i);
     set_prop(pin, "cpuset", set);
   }
@@ -218,8 +228,13 @@ render_cpus(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
     set_prop(append(tune, "emulatorpin"), "cpuset", set);
   }
   for (guint i = 0; i < plan->iothread_pins->len; i++) {
-    g_autofree char *set = format_cpuset(plan->iothread_pins->pdata[i]);
-    xmlNode *pin = append(tune, "iothreadpin");
+    g_autofree char *set = NULL;
+    xmlNode *pin;
+
+    if (plan->iothread_pins->pdata[i] == NULL)
+      continue;
+    set = format_cpuset(plan->iothread_pins->pdata[i]);
+    pin = append(tune, "iothreadpin");
     set_propf(pin, "iothread", "%u", i + 1);
     set_prop(pin, "cpuset", set);
   }
@@ -852,4 +867,33 @@ wv_render_to_string(const WvProfile *p, const WvPlan *plan, GError **error)
   g_autoptr(xmlDoc) doc = wv_render(p, plan, error);
 
   return doc ? wv_xml_doc_to_string(doc) : NULL;
+}
+
+gboolean
+wv_render_keep_identity(xmlDoc *doc, const char *existing_xml, GError **error)
+{
+  g_autoptr(xmlDoc) old = xmlReadMemory(existing_xml, (int)strlen(existing_xml), NULL, NULL,
+                                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  xmlNode *dom = xmlDocGetRootElement(doc);
+  xmlNode *old_dom = old ? xmlDocGetRootElement(old) : NULL;
+  xmlNode *uuid, *old_os, *nvram;
+
+  if (old_dom == NULL) {
+    g_set_error_literal(error, WV_ERROR, WV_ERROR_FAILED,
+                        "libvirt returned an unreadable domain definition");
+    return FALSE;
+  }
+  uuid = find_child(old_dom, "uuid");
+  if (uuid) {
+    g_autofree xmlChar *text = xmlNodeGetContent(uuid);
+    set_text(ensure_child(dom, "uuid", domain_order), (const char *)text);
+  }
+  old_os = find_child(old_dom, "os");
+  nvram = old_os ? find_child(old_os, "nvram") : NULL;
+  if (nvram) {
+    xmlNode *os = ensure_child(dom, "os", domain_order);
+    if (find_child(os, "nvram") == NULL && xmlHasProp(os, BAD_CAST "firmware"))
+      insert_ordered(os, xmlCopyNode(nvram, 1), os_order);
+  }
+  return TRUE;
 }

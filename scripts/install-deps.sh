@@ -6,13 +6,13 @@ set -euo pipefail
 
 build=(
   meson ninja-build pkg-config gcc libc6-dev
-  libglib2.0-dev libglib2.0-bin libxml2-dev libxml2-utils libvirt-dev libsystemd-dev
+  libglib2.0-dev libglib2.0-bin libxml2-dev libxml2-utils libvirt-dev libsystemd-dev libpolkit-gobject-1-dev
   libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
 )
 tests=(
   libvirt-daemon-system qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
   linux-image-amd64 busybox-static xz-utils cpio
-  dbus python3 python3-gi python3-dbus python3-dbusmock
+  dbus polkitd python3 python3-gi python3-dbus python3-dbusmock
   valgrind clang-format
 )
 

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Authorization of D-Bus callers. Each check is a small chain of async
+ * steps on the caller's main context, carried by one GTask:
+ *
+ *   GetConnectionUnixUser(sender) ── uid 0 ──────────────────────► allowed
+ *            │ other uid
+ *            ▼
+ *   polkit_authority_get_async (once; cached) ─► CheckAuthorization ─► allowed / denied
+ *
+ * Any failure on the way (the bus cannot say who the caller is, polkit is
+ * not on the bus, polkit says no) is a denial with WV_ERROR_ACCESS_DENIED.
+ */
+#include "config.h"
+
+#include "wv-auth.h"
+#include "wv-common.h"
+
+#include <polkit/polkit.h>
+
+typedef struct
+{
+  GDBusConnection *connection;
+  char *sender;
+  char *action_id;
+} WvAuthCheck;
+
+/* The authority, once polkit_authority_get_async() has given us one. Only
+ * touched from the main context the daemon runs its D-Bus objects on. */
+static PolkitAuthority *cached_authority;
+
+static void
+wv_auth_check_free(gpointer data)
+{
+  WvAuthCheck *check = data;
+
+  g_clear_object(&check->connection);
+  g_free(check->sender);
+  g_free(check->action_id);
+  g_free(check);
+}
+
+static void
+auth_allow(GTask *task, const char *why)
+{
+  WvAuthCheck *check = g_task_get_task_data(task);
+
+  g_debug("auth: %s may do %s (%s)", check->sender, check->action_id, why);
+  g_task_return_boolean(task, TRUE);
+}
+
+/* Ends @task with a denial. @reason, when not NULL, is why the question
+ * could not be answered (not why the answer was no). Takes @reason. */
+static void
+auth_deny(GTask *task, char *reason)
+{
+  WvAuthCheck *check = g_task_get_task_data(task);
+  g_autofree char *owned_reason = reason;
+
+  if (owned_reason != NULL) {
+    g_debug("auth: %s may not do %s: %s", check->sender, check->action_id, owned_reason);
+    g_task_return_new_error(task, WV_ERROR, WV_ERROR_ACCESS_DENIED, "not authorized for %s: %s",
+                            check->action_id, owned_reason);
+  } else {
+    g_debug("auth: %s may not do %s", check->sender, check->action_id);
+    g_task_return_new_error(task, WV_ERROR, WV_ERROR_ACCESS_DENIED, "not authorized for %s",
+                            check->action_id);
+  }
+}
+
+/* Ends @task with @error when it is a cancellation, and returns TRUE. */
+static gboolean
+auth_return_if_cancelled(GTask *task, GError **error)
+{
+  if (!g_error_matches(*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return FALSE;
+  g_task_return_error(task, g_steal_pointer(error));
+  return TRUE;
+}
+
+/* The message of @error without the "GDBus.Error:org.x.Y: " prefix. */
+static char *
+auth_error_message(const GError *error)
+{
+  g_autoptr(GError) copy = g_error_copy(error);
+
+  g_dbus_error_strip_remote_error(copy);
+  return g_strdup(copy->message);
+}
+
+static void
+on_authorization_checked(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PolkitAuthorizationResult) auth_result = NULL;
+
+  auth_result =
+      polkit_authority_check_authorization_finish(POLKIT_AUTHORITY(source), result, &error);
+  if (auth_result == NULL) {
+    g_autofree char *message = NULL;
+
+    if (auth_return_if_cancelled(task, &error))
+      return;
+    message = auth_error_message(error);
+    auth_deny(task, g_strdup_printf("polkit is not available: %s", message));
+    return;
+  }
+
+  if (polkit_authorization_result_get_is_authorized(auth_result))
+    auth_allow(task, "polkit");
+  else if (polkit_authorization_result_get_is_challenge(auth_result))
+    auth_deny(task, g_strdup("authentication is required"));
+  else
+    auth_deny(task, NULL);
+}
+
+/* Asks @authority about the caller of @task; takes @task. */
+static void
+auth_check_with(GTask *task, PolkitAuthority *authority)
+{
+  WvAuthCheck *check = g_task_get_task_data(task);
+  g_autoptr(PolkitSubject) subject = polkit_system_bus_name_new(check->sender);
+
+  polkit_authority_check_authorization(authority, subject, check->action_id, NULL,
+                                       POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION,
+                                       g_task_get_cancellable(task), on_authorization_checked,
+                                       task);
+}
+
+static void
+on_authority_ready(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PolkitAuthority) authority = NULL;
+
+  authority = polkit_authority_get_finish(result, &error);
+  if (authority == NULL) {
+    g_autofree char *message = NULL;
+
+    if (auth_return_if_cancelled(task, &error))
+      return;
+    message = auth_error_message(error);
+    auth_deny(task, g_strdup_printf("polkit is not available: %s", message));
+    return;
+  }
+
+  /* Two checks may have raced here; keep the first authority. */
+  if (cached_authority == NULL)
+    cached_authority = g_object_ref(authority);
+  auth_check_with(g_steal_pointer(&task), cached_authority);
+}
+
+static void
+on_unix_user(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  GCancellable *cancellable;
+  guint32 uid;
+
+  reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &error);
+  if (reply == NULL) {
+    g_autofree char *message = NULL;
+
+    if (auth_return_if_cancelled(task, &error))
+      return;
+    message = auth_error_message(error);
+    auth_deny(task, g_strdup_printf("cannot tell who the caller is: %s", message));
+    return;
+  }
+
+  g_variant_get(reply, "(u)", &uid);
+  if (uid == 0) {
+    auth_allow(task, "uid 0");
+    return;
+  }
+
+  if (cached_authority != NULL) {
+    auth_check_with(g_steal_pointer(&task), cached_authority);
+    return;
+  }
+  cancellable = g_task_get_cancellable(task);
+  polkit_authority_get_async(cancellable, on_authority_ready, g_steal_pointer(&task));
+}
+
+void
+wv_auth_check_async(GDBusMethodInvocation *invocation, const char *action_id,
+                    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  WvAuthCheck *check;
+  const char *sender;
+
+  g_return_if_fail(G_IS_DBUS_METHOD_INVOCATION(invocation));
+  g_return_if_fail(action_id != NULL);
+
+  task = g_task_new(NULL, cancellable, callback, user_data);
+  g_task_set_source_tag(task, wv_auth_check_async);
+
+  sender = g_dbus_method_invocation_get_sender(invocation);
+  check = g_new0(WvAuthCheck, 1);
+  check->connection = g_object_ref(g_dbus_method_invocation_get_connection(invocation));
+  check->sender = g_strdup(sender != NULL ? sender : "(no sender)");
+  check->action_id = g_strdup(action_id);
+  g_task_set_task_data(task, check, wv_auth_check_free);
+
+  /* A peer-to-peer connection has no bus to ask who is calling. */
+  if (sender == NULL) {
+    auth_deny(task, g_strdup("the caller has no bus name"));
+    return;
+  }
+
+  g_dbus_connection_call(
+      check->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      "GetConnectionUnixUser", g_variant_new("(s)", sender), G_VARIANT_TYPE("(u)"),
+      G_DBUS_CALL_FLAGS_NONE, -1, cancellable, on_unix_user, g_steal_pointer(&task));
+}
+
+gboolean
+wv_auth_check_finish(GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, NULL), FALSE);
+  g_return_val_if_fail(g_task_get_source_tag(G_TASK(result)) == wv_auth_check_async, FALSE);
+
+  return g_task_propagate_boolean(G_TASK(result), error);
+}

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The service core: profiles become VM objects, libvirt's state is mirrored
+ * into them, and the plan every call acts on is made in one place.
+ */
+#include "config.h"
+
+#include "wv-common.h"
+#include "wv-daemon.h"
+#include "wv-resources.h"
+#include "wv-tuning.h"
+
+void wv_manager_export(WvDaemon *daemon, GError **error);
+void wv_manager_unexport(WvDaemon *daemon);
+void wv_manager_vm_added(WvDaemon *daemon, WvVm *vm);
+void wv_manager_vm_removed(WvDaemon *daemon, WvVm *vm);
+void wv_manager_changed(WvDaemon *daemon);
+
+static GDBusNodeInfo *
+load_interface(const char *resource, GError **error)
+{
+  g_autoptr(GBytes) data = g_resources_lookup_data(resource, G_RESOURCE_LOOKUP_FLAGS_NONE, error);
+
+  return data ? g_dbus_node_info_new_for_xml(g_bytes_get_data(data, NULL), error) : NULL;
+}
+
+WvPlan *
+wv_daemon_plan(const WvConfig *config, const WvProfile *profile, virConnectPtr conn,
+               WvHost **host_out)
+{
+  g_autofree char *mounts =
+      config->proc_root ? g_build_filename(config->proc_root, "mounts", NULL) : NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WvHost) host = wv_host_probe(config->sysfs_root, mounts, &error);
+  g_autoptr(WvDomcaps) caps = NULL;
+  g_autoptr(GHashTable) in_use = NULL;
+  g_autofree char *tpl = wv_template_path(profile->template_name, config->template_dir);
+  WvPlanContext ctx = {.host = host, .template_dir = config->template_dir};
+  WvPlan *plan;
+
+  if (host == NULL)
+    g_warning("host facts unavailable: %s", error->message);
+  g_clear_error(&error);
+  if (conn) {
+    caps = wv_libvirt_domcaps(conn, profile, tpl, &error);
+    if (caps == NULL)
+      g_debug("%s: no domain capabilities: %s", profile->name, error->message);
+    g_clear_error(&error);
+    in_use = wv_libvirt_devices_in_use(conn, profile->name, NULL);
+  }
+  ctx.domcaps = caps;
+  ctx.devices_in_use = in_use;
+  plan = wv_plan_build(profile, &ctx);
+  wv_tuning_apply(plan, profile, config->state_dir);
+  if (host_out)
+    *host_out = g_steal_pointer(&host);
+  return plan;
+}
+
+void
+wv_daemon_emit_properties_changed(WvDaemon *daemon, const char *path, const char *iface,
+                                  GVariant *changed)
+{
+  g_dbus_connection_emit_signal(daemon->bus, NULL, path, "org.freedesktop.DBus.Properties",
+                                "PropertiesChanged",
+                                g_variant_new("(s@a{sv}as)", iface, changed, NULL), NULL);
+}
+
+static gint
+compare_names(gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
+GPtrArray *
+wv_daemon_vm_names(WvDaemon *daemon)
+{
+  GPtrArray *names = g_ptr_array_sized_new(g_hash_table_size(daemon->vms));
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init(&iter, daemon->vms);
+  while (g_hash_table_iter_next(&iter, &key, NULL))
+    g_ptr_array_add(names, key);
+  g_ptr_array_sort(names, compare_names);
+  return names;
+}
+
+WvVm *
+wv_daemon_lookup(WvDaemon *daemon, const char *name, GError **error)
+{
+  WvVm *vm;
+
+  if (!wv_name_is_valid(name)) {
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "“%.80s%s” is not a valid VM name", name,
+                strlen(name) > 80 ? "…" : "");
+    return NULL;
+  }
+  vm = g_hash_table_lookup(daemon->vms, name);
+  if (vm == NULL)
+    g_set_error(error, WV_ERROR, WV_ERROR_NOT_FOUND, "no VM named “%s”", name);
+  return vm;
+}
+
+/* ---- profiles ------------------------------------------------------------- */
+
+GPtrArray *
+wv_daemon_reload(WvDaemon *daemon)
+{
+  g_autoptr(GPtrArray) errors = NULL;
+  g_autoptr(GHashTable) profiles = wv_profile_load_dir(daemon->config.config_dir, &errors);
+  g_autoptr(GHashTable) broken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func(g_free);
+  g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  /* A profile that broke keeps its VM and last good settings: a typo in an
+   * edit must not make a running VM vanish. Its file name is its key. */
+  for (guint i = 0; i < errors->len; i++) {
+    const GError *e = errors->pdata[i];
+    g_autofree char *file = NULL;
+    const char *colon = strstr(e->message, ".conf:");
+
+    g_ptr_array_add(messages, g_strdup(e->message));
+    g_warning("%s", e->message);
+    if (colon) {
+      g_autofree char *path = g_strndup(e->message, (gsize)(colon - e->message) + 5);
+      g_hash_table_add(broken, g_path_get_basename(path));
+    }
+  }
+
+  for (guint i = 0; i < names->len; i++) {
+    WvVm *vm = g_hash_table_lookup(daemon->vms, names->pdata[i]);
+    g_autofree char *file = g_path_get_basename(wv_vm_profile(vm)->path);
+
+    if (g_hash_table_contains(profiles, names->pdata[i]) || g_hash_table_contains(broken, file))
+      continue;
+    if (wv_vm_busy(vm)) {
+      g_warning("%s: profile removed, but a call is running; it goes on the next reload",
+                wv_vm_name(vm));
+      continue;
+    }
+    g_message("%s: profile removed", wv_vm_name(vm));
+    wv_manager_vm_removed(daemon, vm);
+    g_hash_table_remove(daemon->vms, names->pdata[i]); /* the domain is left alone */
+  }
+
+  g_hash_table_iter_init(&iter, profiles);
+  while (g_hash_table_iter_next(&iter, &key, &value)) {
+    WvProfile *profile = value;
+    WvVm *vm = g_hash_table_lookup(daemon->vms, key);
+    g_autoptr(GError) error = NULL;
+
+    g_hash_table_iter_steal(&iter);
+    if (vm) {
+      wv_vm_set_profile(vm, profile);
+      continue;
+    }
+    vm = wv_vm_new(daemon, profile);
+    if (!wv_vm_export(vm, &error)) {
+      g_ptr_array_add(messages, g_strdup_printf("%s: %s", profile->path, error->message));
+      wv_vm_free(vm);
+      continue;
+    }
+    g_hash_table_insert(daemon->vms, (gpointer)wv_vm_name(vm), vm);
+    wv_manager_vm_added(daemon, vm);
+    wv_vm_refresh(vm);
+  }
+
+  g_ptr_array_unref(daemon->profile_errors);
+  daemon->profile_errors = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < messages->len; i++)
+    g_ptr_array_add(daemon->profile_errors, g_strdup(messages->pdata[i]));
+  wv_manager_changed(daemon);
+  g_info("%u VM profiles, %u broken", g_hash_table_size(daemon->vms), messages->len);
+  return g_steal_pointer(&messages);
+}
+
+/* ---- libvirt ------------------------------------------------------------- */
+
+typedef struct
+{
+  WvDaemon *daemon;
+  GPtrArray *names; /* char* */
+  GPtrArray *infos; /* per name, NULL when it could not be read */
+  virConnectPtr conn;
+} Resync;
+
+static void
+resync_free(Resync *r)
+{
+  g_ptr_array_unref(r->names);
+  g_ptr_array_unref(r->infos);
+  virConnectClose(r->conn);
+  g_free(r);
+}
+
+static void
+resync_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  Resync *r = data;
+
+  for (guint i = 0; i < r->names->len; i++)
+    g_ptr_array_add(r->infos, wv_vm_info_read(r->conn, r->names->pdata[i], NULL));
+  g_task_return_boolean(task, TRUE);
+}
+
+static void
+become_ready(WvDaemon *daemon)
+{
+  if (daemon->ready)
+    return;
+  daemon->ready = TRUE;
+  if (daemon->on_ready)
+    daemon->on_ready(daemon->on_ready_data);
+}
+
+static void
+resync_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+  Resync *r = g_task_get_task_data(G_TASK(result));
+
+  for (guint i = 0; i < r->names->len; i++) {
+    WvVm *vm = g_hash_table_lookup(r->daemon->vms, r->names->pdata[i]);
+    if (vm && r->infos->pdata[i])
+      wv_vm_info_apply(vm, r->infos->pdata[i]);
+  }
+  g_info("resynced %u VMs with %s", r->names->len, wv_libvirt_uri(r->daemon->libvirt));
+  become_ready(r->daemon);
+}
+
+static void
+on_connected(gpointer data)
+{
+  WvDaemon *daemon = data;
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
+  Resync *r = g_new0(Resync, 1);
+
+  r->daemon = daemon;
+  r->names = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < names->len; i++)
+    g_ptr_array_add(r->names, g_strdup(names->pdata[i]));
+  r->infos = g_ptr_array_new_with_free_func(wv_vm_info_free);
+  r->conn = wv_libvirt_get(daemon->libvirt, NULL);
+  wv_manager_changed(daemon);
+  if (r->conn == NULL) {
+    resync_free(r);
+    return;
+  }
+  task = g_task_new(NULL, NULL, resync_done, NULL);
+  g_task_set_task_data(task, r, (GDestroyNotify)resync_free);
+  g_task_run_in_thread(task, resync_thread);
+}
+
+static void
+on_disconnected(gpointer data, const char *reason)
+{
+  WvDaemon *daemon = data;
+  GHashTableIter iter;
+  gpointer vm;
+
+  g_hash_table_iter_init(&iter, daemon->vms);
+  while (g_hash_table_iter_next(&iter, NULL, &vm))
+    wv_vm_set_unknown(vm);
+  wv_manager_changed(daemon);
+  /* serve what we can without libvirt rather than hang the boot */
+  become_ready(daemon);
+}
+
+static void
+on_lifecycle(gpointer data, const char *domain, int event, int detail)
+{
+  WvDaemon *daemon = data;
+  WvVm *vm = g_hash_table_lookup(daemon->vms, domain);
+
+  if (vm)
+    wv_vm_lifecycle(vm, event, detail);
+}
+
+static void
+on_tunables(gpointer data, const char *domain)
+{
+  WvDaemon *daemon = data;
+  WvVm *vm = g_hash_table_lookup(daemon->vms, domain);
+
+  if (vm)
+    wv_vm_refresh(vm);
+}
+
+/* ---- life ----------------------------------------------------------------- */
+
+WvDaemon *
+wv_daemon_new(const WvConfig *config)
+{
+  static const WvLibvirtCallbacks callbacks = {
+      .connected = on_connected,
+      .disconnected = on_disconnected,
+      .lifecycle = on_lifecycle,
+      .tunables = on_tunables,
+  };
+  WvDaemon *daemon = g_new0(WvDaemon, 1);
+
+  wv_register_resource();
+  daemon->config.config_dir = g_strdup(config->config_dir);
+  daemon->config.libvirt_uri = g_strdup(config->libvirt_uri);
+  daemon->config.sysfs_root = g_strdup(config->sysfs_root);
+  daemon->config.proc_root = g_strdup(config->proc_root);
+  daemon->config.runtime_dir = g_strdup(config->runtime_dir);
+  daemon->config.state_dir = g_strdup(config->state_dir);
+  daemon->config.template_dir = g_strdup(config->template_dir);
+  daemon->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_vm_free);
+  daemon->profile_errors = g_ptr_array_new_with_free_func(g_free);
+  daemon->libvirt = wv_libvirt_new(config->libvirt_uri, &callbacks, daemon);
+  return daemon;
+}
+
+gboolean
+wv_daemon_export(WvDaemon *daemon, GDBusConnection *bus, GError **error)
+{
+  g_autoptr(GPtrArray) errors = NULL;
+
+  daemon->bus = g_object_ref(bus);
+  if ((daemon->manager_info = load_interface("/org/winvm1/org.winvm1.Manager.xml", error)) ==
+          NULL ||
+      (daemon->vm_info = load_interface("/org/winvm1/org.winvm1.VM.xml", error)) == NULL)
+    return FALSE;
+  wv_manager_export(daemon, error);
+  if (error && *error)
+    return FALSE;
+  if ((daemon->vms_id = wv_vm_register_subtree(daemon, error)) == 0)
+    return FALSE;
+  errors = wv_daemon_reload(daemon);
+  wv_libvirt_start(daemon->libvirt);
+  return TRUE;
+}
+
+void
+wv_daemon_free(WvDaemon *daemon)
+{
+  if (daemon == NULL)
+    return;
+  /* libvirt first: no event may reach a freed VM */
+  wv_libvirt_free(daemon->libvirt);
+  g_hash_table_unref(daemon->vms);
+  if (daemon->bus) {
+    wv_manager_unexport(daemon);
+    if (daemon->vms_id)
+      g_dbus_connection_unregister_subtree(daemon->bus, daemon->vms_id);
+  }
+  g_clear_pointer(&daemon->manager_info, g_dbus_node_info_unref);
+  g_clear_pointer(&daemon->vm_info, g_dbus_node_info_unref);
+  g_clear_object(&daemon->bus);
+  g_ptr_array_unref(daemon->profile_errors);
+  g_free(daemon->config.config_dir);
+  g_free(daemon->config.libvirt_uri);
+  g_free(daemon->config.sysfs_root);
+  g_free(daemon->config.proc_root);
+  g_free(daemon->config.runtime_dir);
+  g_free(daemon->config.state_dir);
+  g_free(daemon->config.template_dir);
+  g_free(daemon);
+  wv_unregister_resource();
+}
