@@ -156,7 +156,12 @@ class Usage(unittest.TestCase):
         ex = os.path.join(EXAMPLES, "work.conf")
         self.assertEqual(run("--render", ex, "--check", ex).returncode, 2)
         self.assertEqual(run("--bogus").returncode, 2)
-        self.assertEqual(run().returncode, 2)
+
+    def test_service_without_a_bus(self):
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS="unix:path=/nonexistent/bus")
+        r = run("--libvirt-uri", "test:///default", "--config-dir", EXAMPLES, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot connect to the bus", r.stderr)
 
 
 if __name__ == "__main__":
