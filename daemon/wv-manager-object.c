@@ -336,6 +336,13 @@ manage_authorized(GObject *source, GAsyncResult *result, gpointer data)
     manage_call_free(c);
     return;
   }
+  if (!wv_libvirt_is_connected(c->daemon->libvirt)) {
+    g_dbus_method_invocation_return_error(c->invocation, WV_ERROR, WV_ERROR_LIBVIRT_UNAVAILABLE,
+                                          "libvirt (%s) is not reachable",
+                                          wv_libvirt_uri(c->daemon->libvirt));
+    manage_call_free(c);
+    return;
+  }
   g_message("shutting down every running VM%s", c->timeout ? " (timeout capped)" : "");
   wv_manager_shutdown_all(c->daemon, c->timeout, shutdown_all_replied, c);
 }

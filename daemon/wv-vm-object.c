@@ -705,6 +705,13 @@ start_run(Op *op, GError **error)
 static void
 start_start(Op *op)
 {
+  GError *error = NULL;
+
+  if ((op->conn = wv_libvirt_get(op->vm->daemon->libvirt, &error)) == NULL) {
+    op_finish(op, error);
+    g_error_free(error);
+    return;
+  }
   set_state(op->vm, "starting");
   default_start(op);
 }
@@ -1389,6 +1396,9 @@ wv_vm_info_apply(WvVm *vm, gpointer info)
 {
   vm->refresh_serial++; /* anything older in flight is stale now */
   apply_info(vm, info);
+  /* it stopped while we were not looking (daemon restart, libvirtd down) */
+  if (!wv_vm_is_running(vm) && !wv_vm_busy(vm))
+    release_pages(vm);
 }
 
 void
