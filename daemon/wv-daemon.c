@@ -228,6 +228,11 @@ resync_done(GObject *source, GAsyncResult *result, gpointer data)
   }
   g_info("resynced %u VMs with %s", r->names->len, wv_libvirt_uri(r->daemon->libvirt));
   become_ready(r->daemon);
+  /* at the first resync, once libvirt says what already runs */
+  if (!r->daemon->autostarted) {
+    r->daemon->autostarted = TRUE;
+    wv_autostart_run(r->daemon);
+  }
 }
 
 static void
@@ -332,6 +337,7 @@ wv_daemon_export(WvDaemon *daemon, GDBusConnection *bus, GError **error)
   if ((daemon->vms_id = wv_vm_register_subtree(daemon, error)) == 0)
     return FALSE;
   errors = wv_daemon_reload(daemon);
+  daemon->logind = wv_logind_new(daemon);
   wv_libvirt_start(daemon->libvirt);
   return TRUE;
 }
@@ -343,6 +349,7 @@ wv_daemon_free(WvDaemon *daemon)
     return;
   /* libvirt first: no event may reach a freed VM */
   wv_libvirt_free(daemon->libvirt);
+  wv_logind_free(daemon->logind);
   g_hash_table_unref(daemon->vms);
   if (daemon->bus) {
     wv_manager_unexport(daemon);

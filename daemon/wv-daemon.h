@@ -14,6 +14,7 @@
 G_BEGIN_DECLS
 
 typedef struct _WvVm WvVm;
+typedef struct _WvLogind WvLogind;
 
 typedef struct
 {
@@ -36,7 +37,9 @@ typedef struct
   GHashTable *vms;           /* name -> WvVm*, sorted view via wv_daemon_vm_names() */
   GPtrArray *profile_errors; /* char* */
   guint manager_id, object_manager_id, vms_id;
-  gboolean ready; /* READY=1 sent */
+  gboolean ready;       /* READY=1 sent */
+  gboolean autostarted; /* boot autostart was run */
+  WvLogind *logind;
   void (*on_ready)(gpointer data);
   gpointer on_ready_data;
 } WvDaemon;
@@ -56,6 +59,20 @@ WvPlan *wv_daemon_plan(const WvConfig *config, const WvProfile *profile, virConn
                        WvHost **host_out);
 void wv_daemon_emit_properties_changed(WvDaemon *daemon, const char *path, const char *iface,
                                        GVariant *changed);
+
+/* ---- Manager (wv-manager-object.c) --------------------------------------- */
+
+typedef void (*WvShutdownAllDone)(WvDaemon *daemon, const GError *error, gpointer data);
+/* Every running VM at once, each by its on-host-shutdown policy and
+ * timeout (capped by @cap_s when not 0); @done once all are off, with
+ * WV_ERROR_TIMEOUT naming those that had to be forced. */
+void wv_manager_shutdown_all(WvDaemon *daemon, guint cap_s, WvShutdownAllDone done, gpointer data);
+
+/* ---- host integration (wv-shutdown.c, wv-autostart.c) --------------------- */
+
+WvLogind *wv_logind_new(WvDaemon *daemon);
+void wv_logind_free(WvLogind *logind);
+void wv_autostart_run(WvDaemon *daemon);
 
 /* ---- VM objects (wv-vm-object.c) ---------------------------------------- */
 
@@ -90,6 +107,8 @@ void wv_vm_info_free(gpointer info);
  * WV_ERROR_TIMEOUT when it had to be forced. Used by Shutdown and
  * ShutdownAll. */
 typedef void (*WvVmDone)(WvVm *vm, const GError *error, gpointer data);
+/* Start without a D-Bus caller (autostart); Busy when a call runs. */
+void wv_vm_start(WvVm *vm, WvVmDone done, gpointer data);
 void wv_vm_shutdown(WvVm *vm, WvHostShutdownPolicy policy, guint timeout_s, WvVmDone done,
                     gpointer data);
 

@@ -78,8 +78,6 @@ wv_manager_changed(WvDaemon *daemon)
 
 /* ---- ShutdownAll ---------------------------------------------------------- */
 
-typedef void (*WvShutdownAllDone)(WvDaemon *daemon, const GError *error, gpointer data);
-
 typedef struct
 {
   WvDaemon *daemon;

@@ -1108,6 +1108,7 @@ set_autostart_start(Op *op)
 /* ---- dispatch --------------------------------------------------------------- */
 
 static const Method methods[] = {
+    /* Start first: wv_vm_start() uses it */
     {"Start", WV_ACTION_LIFECYCLE, TRUE, NULL, start_start, start_run},
     {"Shutdown", WV_ACTION_LIFECYCLE, TRUE, shutdown_prepare, shutdown_start, NULL},
     {"ForceOff", WV_ACTION_LIFECYCLE, TRUE, NULL, default_start, force_off_run},
@@ -1118,6 +1119,24 @@ static const Method methods[] = {
     {"PinIOThread", WV_ACTION_TUNE, FALSE, pin_iothread_prepare, default_start, pin_run},
     {"PinEmulator", WV_ACTION_TUNE, FALSE, pin_emulator_prepare, default_start, pin_run},
 };
+
+void
+wv_vm_start(WvVm *vm, WvVmDone done, gpointer data)
+{
+  Op *op;
+
+  if (vm->busy) {
+    g_autoptr(GError) error =
+        g_error_new(WV_ERROR, WV_ERROR_BUSY, "“%s” is busy with another call", vm->name);
+    done(vm, error, data);
+    return;
+  }
+  op = op_new(vm, &methods[0], NULL); /* Start */
+  op->done = done;
+  op->done_data = data;
+  vm->busy = TRUE;
+  start_start(op);
+}
 
 static const Method set_property_method = {
     "Set", WV_ACTION_TUNE, FALSE, set_property_prepare, set_autostart_start, NULL,

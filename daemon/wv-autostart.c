@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Boot autostart: VMs with autostart = true start in autostart-order (then
+ * name), each waiting its autostart-delay after the previous one is
+ * running. A VM that fails is logged and skipped; one already running is
+ * left alone. It happens once per boot: a marker in the runtime directory
+ * (a tmpfs) keeps a restarted daemon from starting VMs the user stopped.
+ */
+#include "config.h"
+
+#include <glib/gstdio.h>
+
+#include "wv-common.h"
+#include "wv-daemon.h"
+
+typedef struct
+{
+  WvDaemon *daemon;
+  GPtrArray *queue; /* names */
+  guint next;
+  gboolean previous_started;
+  guint started, failed;
+} Autostart;
+
+static void autostart_next(Autostart *a);
+
+static gint
+by_order(gconstpointer pa, gconstpointer pb, gpointer data)
+{
+  WvDaemon *daemon = data;
+  const char *na = *(const char *const *)pa, *nb = *(const char *const *)pb;
+  const WvProfile *a = wv_vm_profile(g_hash_table_lookup(daemon->vms, na));
+  const WvProfile *b = wv_vm_profile(g_hash_table_lookup(daemon->vms, nb));
+
+  if (a->autostart_order != b->autostart_order)
+    return a->autostart_order < b->autostart_order ? -1 : 1;
+  return g_strcmp0(na, nb);
+}
+
+static void
+autostart_free(Autostart *a)
+{
+  g_message("autostart done: %u started, %u failed", a->started, a->failed);
+  g_ptr_array_unref(a->queue);
+  g_free(a);
+}
+
+static void
+started(WvVm *vm, const GError *error, gpointer data)
+{
+  Autostart *a = data;
+
+  if (error) {
+    a->failed++;
+    a->previous_started = FALSE;
+    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "WINVM_VM", wv_vm_name(vm),
+                     "WINVM_AUTOSTART", "failed", "MESSAGE", "%s: autostart failed: %s",
+                     wv_vm_name(vm), error->message);
+  } else {
+    a->started++;
+    a->previous_started = TRUE;
+    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "WINVM_VM", wv_vm_name(vm),
+                     "WINVM_AUTOSTART", "started", "MESSAGE", "%s: started at boot",
+                     wv_vm_name(vm));
+  }
+  autostart_next(a);
+}
+
+static gboolean
+start_now(gpointer data)
+{
+  Autostart *a = data;
+  WvVm *vm = g_hash_table_lookup(a->daemon->vms, a->queue->pdata[a->next - 1]);
+
+  if (vm == NULL) /* removed by a reload meanwhile */
+    autostart_next(a);
+  else
+    wv_vm_start(vm, started, a);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+autostart_next(Autostart *a)
+{
+  while (a->next < a->queue->len) {
+    WvVm *vm = g_hash_table_lookup(a->daemon->vms, a->queue->pdata[a->next++]);
+    guint delay;
+
+    if (vm == NULL)
+      continue;
+    if (wv_vm_is_running(vm)) {
+      g_info("%s: already running; autostart leaves it alone", wv_vm_name(vm));
+      continue;
+    }
+    delay = a->previous_started ? wv_vm_profile(vm)->autostart_delay_s : 0;
+    if (delay > 0) {
+      g_info("%s: starting in %u s", wv_vm_name(vm), delay);
+      g_timeout_add_seconds(delay, start_now, a);
+    } else {
+      start_now(a);
+    }
+    return;
+  }
+  autostart_free(a);
+}
+
+void
+wv_autostart_run(WvDaemon *daemon)
+{
+  g_autofree char *marker = g_build_filename(daemon->config.runtime_dir, "autostart-done", NULL);
+  g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
+  Autostart *a;
+
+  if (g_file_test(marker, G_FILE_TEST_EXISTS)) {
+    g_info("autostart already ran since boot (%s)", marker);
+    return;
+  }
+  if (g_mkdir_with_parents(daemon->config.runtime_dir, 0755) < 0 ||
+      !g_file_set_contents(marker, "", 0, NULL))
+    g_warning("cannot write %s: autostart may run again after a daemon restart", marker);
+
+  a = g_new0(Autostart, 1);
+  a->daemon = daemon;
+  a->queue = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < names->len; i++)
+    if (wv_vm_profile(g_hash_table_lookup(daemon->vms, names->pdata[i]))->autostart)
+      g_ptr_array_add(a->queue, g_strdup(names->pdata[i]));
+  g_ptr_array_sort_with_data(a->queue, by_order, daemon);
+  g_message("autostart: %u VMs", a->queue->len);
+  autostart_next(a);
+}
