@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 URI = "qemu:///system"
@@ -119,6 +120,101 @@ def reserve_hugepages(count):
     if free_hugepages() < count:
         raise RuntimeError(f"could not reserve {count} 2M hugepages, "
                            f"{free_hugepages()} free")
+
+
+def nr_hugepages():
+    with open(os.path.join(HUGEPAGES_2M, "nr_hugepages")) as f:
+        return int(f.read())
+
+
+def set_nr_hugepages(count):
+    with open(os.path.join(HUGEPAGES_2M, "nr_hugepages"), "w") as f:
+        f.write(str(count))
+
+
+def set_free_hugepages(count):
+    """Sizes the 2M pool so that exactly @count pages are free: pages in use
+    stay, free ones beyond @count go back (0: whoever needs pages must grow
+    the pool). teardown() restores the size the pool had before."""
+    global _saved_nr_hugepages
+    total = nr_hugepages()
+    if _saved_nr_hugepages is None:
+        _saved_nr_hugepages = total
+    set_nr_hugepages(total - free_hugepages() + count)
+    if free_hugepages() != count:
+        raise RuntimeError(f"could not leave exactly {count} 2M hugepages free, "
+                           f"{free_hugepages()} are")
+
+
+def start_libvirtd():
+    """Starts virtlogd and libvirtd if they are not running; returns once
+    libvirtd answers."""
+    _start_libvirtd()
+
+
+def stop_libvirtd():
+    """SIGTERMs libvirtd and waits until it is gone (its QEMU guests keep
+    running). Returns its pid."""
+    with open(LIBVIRTD_PID) as f:
+        pid = int(f.read().strip())
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 30, what="libvirtd to exit")
+    return pid
+
+
+class PoolWatcher:
+    """Records every value the 2M pool's nr_hugepages takes (polled every
+    20 ms), to tell on failure who changed it when."""
+
+    def __init__(self):
+        self.history = [(time.monotonic(), nr_hugepages())]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.wait(0.02):
+            value = nr_hugepages()
+            if value != self.history[-1][1]:
+                self.history.append((time.monotonic(), value))
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+
+    def format(self, since):
+        return ", ".join(f"{t - since:+.2f} s: {v}" for t, v in self.history)
+
+
+def real_pool_users(mine=()):
+    """Command lines of winvmd processes other than @mine that act on the
+    real /sys (no --sysfs-root) and so may grow or shrink the real pools."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) in mine:
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if args and os.path.basename(args[0]) == "winvmd" and "--sysfs-root" not in args \
+                and "--render" not in args and "--check" not in args:
+            found.append(f"{pid}: {' '.join(args).strip()}")
+    return found
+
+
+def qemu_pid(name):
+    """The pid and start time (in clock ticks since boot) of @name's QEMU
+    process, or None when it does not run."""
+    try:
+        with open(f"/run/libvirt/qemu/{name}.pid") as f:
+            pid = int(f.read().strip())
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except (OSError, ValueError):
+        return None
+    return pid, int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def build_guest():

@@ -1,0 +1,1197 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * winvmctl: the command-line client of winvmd (org.winvm1 on the system
+ * bus). A thin client: each command is a D-Bus call or two, never libvirt.
+ * Exit statuses are documented in winvmctl(1) and in exit_status().
+ */
+#include "config.h"
+
+#include <glib-unix.h>
+#include <json-glib/json-glib.h>
+#include <locale.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "wv-common.h"
+
+#define PROPERTIES_INTERFACE "org.freedesktop.DBus.Properties"
+#define OBJECT_MANAGER_IFACE "org.freedesktop.DBus.ObjectManager"
+
+/* Errors of the client itself; each code is the exit status. */
+typedef enum
+{
+  CTL_ERROR_USAGE = 2,
+  CTL_ERROR_UNREACHABLE = 6,
+} CtlError;
+
+#define CTL_ERROR (g_quark_from_static_string("winvmctl-error-quark"))
+
+typedef enum
+{
+  OPT_WAIT = 1 << 0,
+  OPT_TIMEOUT = 1 << 1,
+  OPT_FORCE = 1 << 2,
+} CmdOptions;
+
+typedef struct _Command Command;
+
+typedef struct
+{
+  GDBusConnection *bus;
+  GError *bus_error; /* why there is no bus (for version) */
+  gboolean json, wait, force, tty;
+  int timeout;      /* --timeout, -1 when not given */
+  guint timeout_s;  /* the same, 0 when not given */
+  const char *name; /* the VM, for commands that need one */
+  char *path;
+  char **args; /* what follows the command and the VM name */
+  guint n_args;
+} Ctl;
+
+struct _Command
+{
+  const char *name;
+  gboolean (*run)(Ctl *ctl, const Command *cmd, GError **error);
+  const char *usage;
+  gboolean needs_vm;
+  guint min_args, max_args; /* after the VM name */
+  CmdOptions options;
+  const char *method; /* for the plain lifecycle calls */
+};
+
+/* ---- D-Bus ------------------------------------------------------------------ */
+
+/* Calls that change something may wait for a polkit password prompt. */
+static GVariant *
+call(Ctl *ctl, const char *path, const char *iface, const char *method, GVariant *params,
+     const char *reply, gboolean changes, GError **error)
+{
+  return g_dbus_connection_call_sync(
+      ctl->bus, WV_BUS_NAME, path, iface, method, params, reply ? G_VARIANT_TYPE(reply) : NULL,
+      changes ? G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION : G_DBUS_CALL_FLAGS_NONE,
+      changes ? G_MAXINT : -1, NULL, error);
+}
+
+static char *
+vm_path(Ctl *ctl, const char *name, GError **error)
+{
+  g_autoptr(GVariant) reply =
+      call(ctl, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "ListVMs", NULL, "(a(so))", FALSE, error);
+  g_autoptr(GVariantIter) iter = NULL;
+  const char *n, *path;
+
+  if (reply == NULL)
+    return NULL;
+  g_variant_get(reply, "(a(so))", &iter);
+  while (g_variant_iter_next(iter, "(&s&o)", &n, &path))
+    if (g_str_equal(n, name))
+      return g_strdup(path);
+  g_set_error(error, WV_ERROR, WV_ERROR_NOT_FOUND, "no VM named “%s”", name);
+  return NULL;
+}
+
+typedef struct
+{
+  char *path;
+  char *name;
+  char *state;
+  gboolean reached; /* a Wait's state, since the call */
+  GVariant *props;  /* a{sv} */
+} Vm;
+
+static void
+vm_free(Vm *vm)
+{
+  g_free(vm->path);
+  g_free(vm->name);
+  g_free(vm->state);
+  g_variant_unref(vm->props);
+  g_free(vm);
+}
+
+static Vm *
+vm_new(const char *path, const char *name, GVariant *props)
+{
+  Vm *vm = g_new0(Vm, 1);
+
+  vm->path = g_strdup(path);
+  vm->props = g_variant_ref_sink(props);
+  if (name || !g_variant_lookup(props, "Name", "s", &vm->name))
+    vm->name = g_strdup(name ? name : path);
+  if (!g_variant_lookup(props, "State", "s", &vm->state))
+    vm->state = g_strdup("unknown");
+  return vm;
+}
+
+static int
+vm_compare(gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0((*(Vm *const *)a)->name, (*(Vm *const *)b)->name);
+}
+
+/* Every VM with its properties in one call, sorted by name. */
+static GPtrArray *
+list_vms(Ctl *ctl, GError **error)
+{
+  g_autoptr(GVariant) reply = call(ctl, WV_MANAGER_PATH, OBJECT_MANAGER_IFACE, "GetManagedObjects",
+                                   NULL, "(a{oa{sa{sv}}})", FALSE, error);
+  g_autoptr(GVariantIter) iter = NULL;
+  GPtrArray *vms;
+  const char *path;
+  GVariant *ifaces;
+
+  if (reply == NULL)
+    return NULL;
+  vms = g_ptr_array_new_with_free_func((GDestroyNotify)vm_free);
+  g_variant_get(reply, "(a{oa{sa{sv}}})", &iter);
+  while (g_variant_iter_next(iter, "{&o@a{sa{sv}}}", &path, &ifaces)) {
+    g_autoptr(GVariant) props = g_variant_lookup_value(ifaces, WV_VM_INTERFACE, NULL);
+    if (props)
+      g_ptr_array_add(vms, vm_new(path, NULL, props));
+    g_variant_unref(ifaces);
+  }
+  g_ptr_array_sort(vms, vm_compare);
+  return vms;
+}
+
+/* A string property, or NULL with @error set. */
+static char *
+get_string(Ctl *ctl, const char *path, const char *iface, const char *prop, GError **error)
+{
+  g_autoptr(GVariant) reply = call(ctl, path, PROPERTIES_INTERFACE, "Get",
+                                   g_variant_new("(ss)", iface, prop), "(v)", FALSE, error);
+  g_autoptr(GVariant) value = NULL;
+
+  if (reply == NULL)
+    return NULL;
+  g_variant_get(reply, "(v)", &value);
+  if (g_variant_is_of_type(value, G_VARIANT_TYPE_STRING))
+    return g_variant_dup_string(value, NULL);
+  g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "%s is not a string", prop);
+  return NULL;
+}
+
+static Vm *
+get_vm(Ctl *ctl, GError **error)
+{
+  g_autoptr(GVariant) reply = call(ctl, ctl->path, PROPERTIES_INTERFACE, "GetAll",
+                                   g_variant_new("(s)", WV_VM_INTERFACE), "(a{sv})", FALSE, error);
+  g_autoptr(GVariant) props = NULL;
+
+  if (reply == NULL)
+    return NULL;
+  props = g_variant_get_child_value(reply, 0);
+  return vm_new(ctl->path, ctl->name, props);
+}
+
+/* ---- output ----------------------------------------------------------------- */
+
+/* D-Bus property → JSON member; a(us) pins become [{KEY: n, "cpuset": s}]. */
+static const struct
+{
+  const char *prop, *key, *pin_key;
+} json_names[] = {
+    {"Name", "name"},
+    {"UUID", "uuid"},
+    {"State", "state"},
+    {"VCPUs", "vcpus"},
+    {"MemoryKiB", "memory_kib"},
+    {"Hugepages", "hugepages"},
+    {"HostDevices", "host_devices"},
+    {"Autostart", "autostart"},
+    {"VCPUPins", "vcpu_pins", "vcpu"},
+    {"IOThreadPins", "iothread_pins", "iothread"},
+    {"EmulatorPin", "emulator_pin"},
+    {"Version", "version"},
+    {"LibvirtConnected", "libvirt_connected"},
+    {"LibvirtURI", "libvirt_uri"},
+    {"ProfileErrors", "profile_errors"},
+};
+
+static JsonNode *
+json_value(GVariant *value, const char *pin_key)
+{
+  JsonArray *pins;
+  GVariantIter iter;
+  const char *cpus;
+  guint32 n;
+
+  if (!g_variant_is_of_type(value, G_VARIANT_TYPE("a(us)")))
+    return json_gvariant_serialize(value);
+  pins = json_array_new();
+  g_variant_iter_init(&iter, value);
+  while (g_variant_iter_next(&iter, "(u&s)", &n, &cpus)) {
+    JsonObject *pin = json_object_new();
+    json_object_set_int_member(pin, pin_key ? pin_key : "index", n);
+    json_object_set_string_member(pin, "cpuset", cpus);
+    json_array_add_object_element(pins, pin);
+  }
+  return json_node_init_array(json_node_alloc(), pins);
+}
+
+/* Unknown properties (a newer daemon) keep their D-Bus name. */
+static JsonObject *
+json_props(GVariant *props)
+{
+  JsonObject *obj = json_object_new();
+  GVariantIter iter;
+  const char *prop;
+  GVariant *value;
+
+  g_variant_iter_init(&iter, props);
+  while (g_variant_iter_next(&iter, "{&sv}", &prop, &value)) {
+    const char *key = prop, *pin_key = NULL;
+    for (guint i = 0; i < G_N_ELEMENTS(json_names); i++)
+      if (g_str_equal(prop, json_names[i].prop)) {
+        key = json_names[i].key;
+        pin_key = json_names[i].pin_key;
+      }
+    json_object_set_member(obj, key, json_value(value, pin_key));
+    g_variant_unref(value);
+  }
+  return obj;
+}
+
+/* Prints one JSON document; takes @root. Pretty unless it is a stream. */
+static void
+print_json(JsonNode *root, gboolean pretty)
+{
+  g_autoptr(JsonNode) owned = root;
+  g_autoptr(JsonGenerator) gen = json_generator_new();
+  g_autofree char *text = NULL;
+
+  json_generator_set_pretty(gen, pretty);
+  json_generator_set_root(gen, owned);
+  text = json_generator_to_data(gen, NULL);
+  g_print("%s\n", text);
+  fflush(stdout);
+}
+
+static void
+print_json_object(JsonObject *obj, gboolean pretty)
+{
+  print_json(json_node_init_object(json_node_alloc(), obj), pretty);
+  json_object_unref(obj);
+}
+
+/* Human form of a property value. */
+static char *
+format_value(const char *prop, GVariant *v)
+{
+  if (g_str_equal(prop, "MemoryKiB") && g_variant_is_of_type(v, G_VARIANT_TYPE_UINT64)) {
+    g_autofree char *size =
+        g_format_size_full(g_variant_get_uint64(v) * 1024, G_FORMAT_SIZE_IEC_UNITS);
+    GString *s = g_string_new(size);
+    g_string_replace(s, "\u00a0", " ", 0); /* a plain space, for scripts */
+    return g_string_free(s, FALSE);
+  }
+  if (g_variant_is_of_type(v, G_VARIANT_TYPE_BOOLEAN))
+    return g_strdup(g_variant_get_boolean(v) ? "yes" : "no");
+  if (g_variant_is_of_type(v, G_VARIANT_TYPE_STRING)) {
+    const char *s = g_variant_get_string(v, NULL);
+    return g_strdup(*s ? s : "-");
+  }
+  if (g_variant_is_of_type(v, G_VARIANT_TYPE_STRING_ARRAY)) {
+    g_autofree const char **strv = g_variant_get_strv(v, NULL);
+    return strv[0] ? g_strjoinv(", ", (char **)strv) : g_strdup("-");
+  }
+  if (g_variant_is_of_type(v, G_VARIANT_TYPE("a(us)"))) {
+    g_autoptr(GString) s = g_string_new(NULL);
+    GVariantIter iter;
+    const char *cpus;
+    guint32 n;
+
+    g_variant_iter_init(&iter, v);
+    while (g_variant_iter_next(&iter, "(u&s)", &n, &cpus))
+      g_string_append_printf(s, "%s%u:%s", s->len ? " " : "", n, cpus);
+    return g_strdup(s->len ? s->str : "-");
+  }
+  return g_variant_print(v, FALSE);
+}
+
+static char *
+prop_text(GVariant *props, const char *prop)
+{
+  g_autoptr(GVariant) v = g_variant_lookup_value(props, prop, NULL);
+  return v ? format_value(prop, v) : g_strdup("?");
+}
+
+/* A row of strings for print_table(); takes the strings, NULL ends. */
+static void
+row_add(GPtrArray *rows, ...)
+{
+  GPtrArray *row = g_ptr_array_new();
+  va_list ap;
+  char *s;
+
+  va_start(ap, rows);
+  while ((s = va_arg(ap, char *)) != NULL)
+    g_ptr_array_add(row, s);
+  va_end(ap);
+  g_ptr_array_add(row, NULL);
+  g_ptr_array_add(rows, g_ptr_array_free(row, FALSE));
+}
+
+/* Columns padded to their widest cell; the last one is not padded. */
+static void
+print_table(GPtrArray *rows, const char *indent)
+{
+  guint widths[8] = {0};
+
+  for (guint r = 0; r < rows->len; r++) {
+    char **row = rows->pdata[r];
+    for (guint c = 0; row[c] && c < G_N_ELEMENTS(widths); c++)
+      widths[c] = MAX(widths[c], g_utf8_strlen(row[c], -1));
+  }
+  for (guint r = 0; r < rows->len; r++) {
+    char **row = rows->pdata[r];
+    g_autoptr(GString) line = g_string_new(indent);
+    for (guint c = 0; row[c]; c++) {
+      g_string_append(line, row[c]);
+      if (row[c + 1] != NULL)
+        for (guint pad = g_utf8_strlen(row[c], -1); pad < widths[c] + 2; pad++)
+          g_string_append_c(line, ' ');
+    }
+    g_print("%s\n", line->str);
+  }
+}
+
+static GPtrArray *
+table_new(void)
+{
+  return g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+}
+
+/* ---- waiting, with progress on a TTY -----------------------------------------
+ *
+ * A Wait runs one asynchronous call while following the VMs it affects
+ * through PropertiesChanged; on a TTY it redraws one line per VM each second
+ * ("win11: shutting-down, 37 s left"). With @until, it also waits until every
+ * VM reached that state after the call returned.
+ */
+
+typedef struct
+{
+  Ctl *ctl;
+  GPtrArray *vms; /* Vm */
+  const char *until;
+  guint timeout_s; /* 0: no deadline known */
+  gint64 started;
+  gboolean pending;
+  GError *error;
+  guint drawn;
+  GMainLoop *loop;
+  GCancellable *cancellable;
+} Wait;
+
+static void
+wait_draw(Wait *w, gboolean final)
+{
+  guint s = (guint)((g_get_monotonic_time() - w->started) / G_USEC_PER_SEC);
+
+  if (!w->ctl->tty || w->ctl->json)
+    return;
+  if (w->drawn)
+    g_print("\033[%uA", w->drawn);
+  for (guint i = 0; i < w->vms->len; i++) {
+    Vm *vm = w->vms->pdata[i];
+    g_autofree char *when =
+        final          ? g_strdup("")
+        : w->timeout_s ? g_strdup_printf(", %u s left", w->timeout_s > s ? w->timeout_s - s : 0)
+                       : g_strdup_printf(" (%u s)", s);
+    g_print("\r\033[K%s: %s%s\n", vm->name, vm->state, when);
+  }
+  w->drawn = w->vms->len;
+  fflush(stdout);
+}
+
+/* Done when the call returned and, with @until, every VM has been in that
+ * state since (it may have moved on: a guest can power off at once). Whether
+ * the VM started is the call's answer, not a guess from intermediate states. */
+static void
+wait_check(Wait *w)
+{
+  if (w->pending)
+    return;
+  for (guint i = 0; w->error == NULL && w->until && i < w->vms->len; i++)
+    if (!((Vm *)w->vms->pdata[i])->reached)
+      return;
+  g_main_loop_quit(w->loop);
+}
+
+static void
+wait_properties_changed(GDBusConnection *bus, const char *sender, const char *path,
+                        const char *iface, const char *signal, GVariant *params, gpointer data)
+{
+  Wait *w = data;
+  g_autoptr(GVariant) changed = NULL;
+  const char *changed_iface, *state;
+
+  g_variant_get(params, "(&s@a{sv}@as)", &changed_iface, &changed, NULL);
+  if (!g_str_equal(changed_iface, WV_VM_INTERFACE) ||
+      !g_variant_lookup(changed, "State", "&s", &state))
+    return;
+  for (guint i = 0; i < w->vms->len; i++) {
+    Vm *vm = w->vms->pdata[i];
+    if (g_str_equal(vm->path, path)) {
+      g_free(vm->state);
+      vm->state = g_strdup(state);
+      vm->reached |= g_strcmp0(state, w->until) == 0;
+    }
+  }
+  wait_draw(w, FALSE);
+  wait_check(w);
+}
+
+static void
+wait_call_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+  Wait *w = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish(w->ctl->bus, result, &error);
+
+  w->pending = FALSE;
+  if (w->error == NULL)
+    w->error = g_steal_pointer(&error);
+  wait_check(w);
+}
+
+static gboolean
+wait_tick(gpointer data)
+{
+  Wait *w = data;
+
+  wait_draw(w, FALSE);
+  if (w->until && w->timeout_s &&
+      g_get_monotonic_time() - w->started >= (gint64)w->timeout_s * G_USEC_PER_SEC) {
+    g_set_error(&w->error, WV_ERROR, WV_ERROR_TIMEOUT, "“%s” is not %s after %u s",
+                ((Vm *)w->vms->pdata[0])->name, w->until, w->timeout_s);
+    g_cancellable_cancel(w->cancellable);
+    g_main_loop_quit(w->loop);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+/* Takes @vms; calls @method on @path and waits as described above. */
+static gboolean
+wait_run(Ctl *ctl, GPtrArray *vms, const char *path, const char *iface, const char *method,
+         GVariant *params, const char *until, guint timeout_s, GError **error)
+{
+  Wait w = {.ctl = ctl, .vms = vms, .until = until, .timeout_s = timeout_s, .pending = TRUE};
+  guint sub, tick;
+
+  w.loop = g_main_loop_new(NULL, FALSE);
+  w.cancellable = g_cancellable_new();
+  sub = g_dbus_connection_signal_subscribe(
+      ctl->bus, WV_BUS_NAME, PROPERTIES_INTERFACE, "PropertiesChanged", NULL, WV_VM_INTERFACE,
+      G_DBUS_SIGNAL_FLAGS_NONE, wait_properties_changed, &w, NULL);
+  /* the state as of now: changes from here on arrive as signals */
+  for (guint i = 0; i < vms->len; i++) {
+    Vm *vm = vms->pdata[i];
+    char *state = get_string(ctl, vm->path, WV_VM_INTERFACE, "State", NULL);
+    if (state) {
+      g_free(vm->state);
+      vm->state = state;
+    }
+  }
+  w.started = g_get_monotonic_time();
+  g_dbus_connection_call(ctl->bus, WV_BUS_NAME, path, iface, method, params, NULL,
+                         G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, G_MAXINT, w.cancellable,
+                         wait_call_done, &w);
+  wait_draw(&w, FALSE);
+  tick = g_timeout_add_seconds(1, wait_tick, &w);
+  g_main_loop_run(w.loop);
+  wait_draw(&w, TRUE);
+
+  g_source_remove(tick);
+  g_dbus_connection_signal_unsubscribe(ctl->bus, sub);
+  /* a call still pending (start --wait timed out) must not call back into w */
+  g_cancellable_cancel(w.cancellable);
+  while (w.pending)
+    g_main_context_iteration(NULL, TRUE);
+  g_object_unref(w.cancellable);
+  g_main_loop_unref(w.loop);
+  g_ptr_array_unref(vms);
+  if (w.error) {
+    g_propagate_error(error, w.error);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static GPtrArray *
+one_vm(Ctl *ctl)
+{
+  GPtrArray *vms = g_ptr_array_new_with_free_func((GDestroyNotify)vm_free);
+
+  g_ptr_array_add(vms, vm_new(ctl->path, ctl->name, g_variant_new("a{sv}", NULL)));
+  return vms;
+}
+
+/* ---- commands --------------------------------------------------------------- */
+
+static gboolean
+cmd_list(Ctl *ctl, const Command *cmd, GError **error)
+{
+  g_autoptr(GPtrArray) vms = list_vms(ctl, error);
+  g_autoptr(GPtrArray) rows = table_new();
+
+  if (vms == NULL)
+    return FALSE;
+  if (ctl->json) {
+    JsonArray *array = json_array_new();
+    for (guint i = 0; i < vms->len; i++)
+      json_array_add_object_element(array, json_props(((Vm *)vms->pdata[i])->props));
+    print_json(json_node_init_array(json_node_alloc(), array), TRUE);
+    json_array_unref(array);
+    return TRUE;
+  }
+  row_add(rows, g_strdup("NAME"), g_strdup("STATE"), g_strdup("VCPUS"), g_strdup("MEMORY"),
+          g_strdup("HUGEPAGES"), g_strdup("DEVICES"), g_strdup("AUTOSTART"), NULL);
+  for (guint i = 0; i < vms->len; i++) {
+    Vm *vm = vms->pdata[i];
+    row_add(rows, g_strdup(vm->name), g_strdup(vm->state), prop_text(vm->props, "VCPUs"),
+            prop_text(vm->props, "MemoryKiB"), prop_text(vm->props, "Hugepages"),
+            prop_text(vm->props, "HostDevices"), prop_text(vm->props, "Autostart"), NULL);
+  }
+  print_table(rows, "");
+  return TRUE;
+}
+
+static void
+add_pin_rows(GPtrArray *rows, GVariant *props, const char *prop, const char *label)
+{
+  g_autoptr(GVariant) pins = g_variant_lookup_value(props, prop, G_VARIANT_TYPE("a(us)"));
+  GVariantIter iter;
+  const char *cpus;
+  guint32 n;
+
+  if (pins == NULL)
+    return;
+  g_variant_iter_init(&iter, pins);
+  while (g_variant_iter_next(&iter, "(u&s)", &n, &cpus))
+    row_add(rows, g_strdup_printf("%s %u", label, n), g_strdup(cpus), NULL);
+}
+
+static gboolean
+cmd_status(Ctl *ctl, const Command *cmd, GError **error)
+{
+  static const struct
+  {
+    const char *prop, *label;
+  } fields[] = {
+      {"Name", "Name:"},           {"State", "State:"},         {"UUID", "UUID:"},
+      {"VCPUs", "vCPUs:"},         {"MemoryKiB", "Memory:"},    {"Hugepages", "Hugepages:"},
+      {"HostDevices", "Devices:"}, {"Autostart", "Autostart:"},
+  };
+  g_autoptr(GPtrArray) rows = table_new();
+  g_autoptr(GPtrArray) pins = table_new();
+  Vm *vm = get_vm(ctl, error);
+  const char *emulator = NULL;
+
+  if (vm == NULL)
+    return FALSE;
+  if (ctl->json) {
+    print_json_object(json_props(vm->props), TRUE);
+    vm_free(vm);
+    return TRUE;
+  }
+  row_add(pins, g_strdup("PIN"), g_strdup("HOST CPUS"), NULL);
+  add_pin_rows(pins, vm->props, "VCPUPins", "vcpu");
+  add_pin_rows(pins, vm->props, "IOThreadPins", "iothread");
+  if (g_variant_lookup(vm->props, "EmulatorPin", "&s", &emulator) && *emulator)
+    row_add(pins, g_strdup("emulator"), g_strdup(emulator), NULL);
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
+    row_add(rows, g_strdup(fields[i].label), prop_text(vm->props, fields[i].prop), NULL);
+  if (pins->len == 1)
+    row_add(rows, g_strdup("Pins:"), g_strdup("none"), NULL);
+  print_table(rows, "");
+  if (pins->len > 1) {
+    g_print("\n");
+    print_table(pins, "");
+  }
+  vm_free(vm);
+  return TRUE;
+}
+
+/* Adds the hints of the error findings under a PreflightFailed message. */
+static void
+add_hints(Ctl *ctl, GError *error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariantIter) iter = NULL;
+  g_autoptr(GString) msg = NULL;
+  const char *severity, *hint;
+
+  if (!g_error_matches(error, WV_ERROR, WV_ERROR_PREFLIGHT_FAILED))
+    return;
+  reply = call(ctl, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "Check", g_variant_new("(s)", ctl->name),
+               "(a(ssss))", FALSE, NULL);
+  if (reply == NULL)
+    return;
+  g_dbus_error_strip_remote_error(error);
+  msg = g_string_new(error->message);
+  g_variant_get(reply, "(a(ssss))", &iter);
+  while (g_variant_iter_next(iter, "(&s&s&s&s)", &severity, NULL, NULL, &hint))
+    if (g_str_equal(severity, "error") && *hint)
+      g_string_append_printf(msg, "\n  hint: %s", hint);
+  g_free(error->message);
+  error->message = g_string_free(g_steal_pointer(&msg), FALSE);
+}
+
+static gboolean
+cmd_start(Ctl *ctl, const Command *cmd, GError **error)
+{
+  GError *local = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  if (ctl->timeout >= 0 && !ctl->wait) {
+    g_set_error_literal(error, CTL_ERROR, CTL_ERROR_USAGE, "--timeout needs --wait");
+    return FALSE;
+  }
+  if (ctl->wait)
+    wait_run(ctl, one_vm(ctl), ctl->path, WV_VM_INTERFACE, "Start", NULL, "running", ctl->timeout_s,
+             &local);
+  else
+    reply = call(ctl, ctl->path, WV_VM_INTERFACE, "Start", NULL, NULL, TRUE, &local);
+  if (local == NULL)
+    return TRUE;
+  add_hints(ctl, local);
+  g_propagate_error(error, local);
+  return FALSE;
+}
+
+static gboolean
+cmd_stop(Ctl *ctl, const Command *cmd, GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+
+  if (ctl->force) {
+    reply = call(ctl, ctl->path, WV_VM_INTERFACE, "ForceOff", NULL, NULL, TRUE, error);
+    return reply != NULL;
+  }
+  return wait_run(ctl, one_vm(ctl), ctl->path, WV_VM_INTERFACE, "Shutdown",
+                  g_variant_new("(u)", ctl->timeout_s), NULL, ctl->timeout_s, error);
+}
+
+static gboolean
+cmd_lifecycle(Ctl *ctl, const Command *cmd, GError **error)
+{
+  g_autoptr(GVariant) reply =
+      call(ctl, ctl->path, WV_VM_INTERFACE, cmd->method, NULL, NULL, TRUE, error);
+  return reply != NULL;
+}
+
+static gboolean
+parse_number(const char *text, guint *n, GError **error)
+{
+  guint64 v;
+
+  if (!g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT32, &v, NULL)) {
+    g_set_error(error, CTL_ERROR, CTL_ERROR_USAGE, "“%s” is not a number", text);
+    return FALSE;
+  }
+  *n = (guint)v;
+  return TRUE;
+}
+
+static gboolean
+cmd_pin(Ctl *ctl, const Command *cmd, GError **error)
+{
+  const char *what = ctl->args[0];
+  g_autoptr(GVariant) reply = NULL;
+  GVariant *params;
+  const char *method;
+  guint n;
+
+  if (g_str_equal(what, "emulator") && ctl->n_args == 2) {
+    method = "PinEmulator";
+    params = g_variant_new("(s)", ctl->args[1]);
+  } else if ((g_str_equal(what, "vcpu") || g_str_equal(what, "iothread")) && ctl->n_args == 3) {
+    if (!parse_number(ctl->args[1], &n, error))
+      return FALSE;
+    method = g_str_equal(what, "vcpu") ? "PinVCPU" : "PinIOThread";
+    params = g_variant_new("(us)", n, ctl->args[2]);
+  } else {
+    g_set_error_literal(error, CTL_ERROR, CTL_ERROR_USAGE,
+                        "pin what: vcpu N CPUSET, iothread N CPUSET or emulator CPUSET");
+    return FALSE;
+  }
+  reply = call(ctl, ctl->path, WV_VM_INTERFACE, method, params, NULL, TRUE, error);
+  return reply != NULL;
+}
+
+static gboolean
+cmd_autostart(Ctl *ctl, const Command *cmd, GError **error)
+{
+  const char *value = ctl->args[0];
+  g_autoptr(GVariant) reply = NULL;
+
+  if (!g_str_equal(value, "on") && !g_str_equal(value, "off")) {
+    g_set_error(error, CTL_ERROR, CTL_ERROR_USAGE, "“%s” is neither on nor off", value);
+    return FALSE;
+  }
+  reply = call(ctl, ctl->path, PROPERTIES_INTERFACE, "Set",
+               g_variant_new("(ssv)", WV_VM_INTERFACE, "Autostart",
+                             g_variant_new_boolean(g_str_equal(value, "on"))),
+               NULL, TRUE, error);
+  return reply != NULL;
+}
+
+static gboolean
+cmd_render(Ctl *ctl, const Command *cmd, GError **error)
+{
+  g_autoptr(GVariant) reply = call(ctl, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "Render",
+                                   g_variant_new("(s)", ctl->name), "(s)", FALSE, error);
+  const char *xml;
+
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get(reply, "(&s)", &xml);
+  g_print("%s%s", xml, g_str_has_suffix(xml, "\n") ? "" : "\n");
+  return TRUE;
+}
+
+static gboolean
+cmd_check(Ctl *ctl, const Command *cmd, GError **error)
+{
+  g_autoptr(GVariant) reply = call(ctl, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "Check",
+                                   g_variant_new("(s)", ctl->name), "(a(ssss))", FALSE, error);
+  g_autoptr(GPtrArray) rows = table_new();
+  g_autoptr(GVariantIter) iter = NULL;
+  const char *severity, *code, *message, *hint;
+  JsonArray *findings = json_array_new();
+  guint errors = 0;
+
+  if (reply == NULL) {
+    json_array_unref(findings);
+    return FALSE;
+  }
+  row_add(rows, g_strdup("SEVERITY"), g_strdup("CODE"), g_strdup("MESSAGE"), NULL);
+  g_variant_get(reply, "(a(ssss))", &iter);
+  while (g_variant_iter_next(iter, "(&s&s&s&s)", &severity, &code, &message, &hint)) {
+    JsonObject *f = json_object_new();
+    json_object_set_string_member(f, "severity", severity);
+    json_object_set_string_member(f, "code", code);
+    json_object_set_string_member(f, "message", message);
+    json_object_set_string_member(f, "hint", hint);
+    json_array_add_object_element(findings, f);
+    row_add(rows, g_strdup(severity), g_strdup(code), g_strdup(message), NULL);
+    if (*hint)
+      row_add(rows, g_strdup(""), g_strdup(""), g_strdup_printf("hint: %s", hint), NULL);
+    errors += g_str_equal(severity, "error");
+  }
+  if (ctl->json) {
+    JsonObject *obj = json_object_new();
+    json_object_set_string_member(obj, "name", ctl->name);
+    json_object_set_boolean_member(obj, "ok", errors == 0);
+    json_object_set_array_member(obj, "findings", findings);
+    print_json_object(obj, TRUE);
+  } else {
+    json_array_unref(findings);
+    if (rows->len > 1)
+      print_table(rows, "");
+    else
+      g_print("no findings\n");
+  }
+  if (errors == 0)
+    return TRUE;
+  g_set_error(error, WV_ERROR, WV_ERROR_PREFLIGHT_FAILED, "“%s” would not start: %u error%s",
+              ctl->name, errors, errors == 1 ? "" : "s");
+  return FALSE;
+}
+
+static gboolean
+cmd_reload(Ctl *ctl, const Command *cmd, GError **error)
+{
+  g_autoptr(GVariant) reply =
+      call(ctl, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "Reload", NULL, "(as)", TRUE, error);
+  g_autofree const char **errors = NULL;
+  g_autofree char *joined = NULL;
+  guint n;
+
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get(reply, "(^a&s)", &errors);
+  n = g_strv_length((char **)errors);
+  if (ctl->json) {
+    g_autoptr(GVariant) list = g_variant_get_child_value(reply, 0);
+    JsonObject *obj = json_object_new();
+    json_object_set_member(obj, "errors", json_gvariant_serialize(list));
+    print_json_object(obj, TRUE);
+  }
+  if (n == 0)
+    return TRUE;
+  joined = g_strjoinv("\n  ", (char **)errors);
+  g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%u profile%s could not be read:\n  %s", n,
+              n == 1 ? "" : "s", joined);
+  return FALSE;
+}
+
+static gboolean
+is_active(const char *state)
+{
+  static const char *const active[] = {"running",  "paused",    "shutting-down",
+                                       "starting", "suspended", NULL};
+  return g_strv_contains(active, state);
+}
+
+static gboolean
+cmd_shutdown_all(Ctl *ctl, const Command *cmd, GError **error)
+{
+  g_autoptr(GPtrArray) all = list_vms(ctl, error);
+  GPtrArray *active;
+
+  if (all == NULL)
+    return FALSE;
+  active = g_ptr_array_new_with_free_func((GDestroyNotify)vm_free);
+  for (guint i = 0; i < all->len; i++) {
+    Vm *vm = all->pdata[i];
+    if (is_active(vm->state))
+      g_ptr_array_add(active, vm_new(vm->path, vm->name, vm->props));
+  }
+  return wait_run(ctl, active, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "ShutdownAll",
+                  g_variant_new("(u)", ctl->timeout_s), NULL, ctl->timeout_s, error);
+}
+
+/* ---- monitor ---------------------------------------------------------------- */
+
+typedef struct
+{
+  Ctl *ctl;
+  GHashTable *names; /* path → VM name */
+  GMainLoop *loop;
+  gboolean seen_daemon;
+} Monitor;
+
+/* One line per event: JSON with --json, else one line per property. */
+static void
+monitor_event(Monitor *m, const char *event, const char *path, GVariant *props)
+{
+  const char *vm = g_hash_table_lookup(m->names, path);
+  const char *label = vm ? vm : g_str_equal(path, WV_MANAGER_PATH) ? "winvmd" : path;
+
+  if (m->ctl->json) {
+    JsonObject *obj = json_object_new();
+    json_object_set_string_member(obj, "event", event);
+    json_object_set_string_member(obj, "path", path);
+    if (vm)
+      json_object_set_string_member(obj, "vm", vm);
+    if (props)
+      json_object_set_object_member(obj, "properties", json_props(props));
+    print_json_object(obj, FALSE);
+    return;
+  }
+  if (g_str_equal(event, "changed")) {
+    GVariantIter iter;
+    const char *prop;
+    GVariant *value;
+
+    g_variant_iter_init(&iter, props);
+    while (g_variant_iter_next(&iter, "{&sv}", &prop, &value)) {
+      g_autofree char *text = format_value(prop, value);
+      g_print("%s: %s %s\n", label, prop, text);
+      g_variant_unref(value);
+    }
+  } else {
+    g_print("%s: %s\n", label, event);
+  }
+  fflush(stdout);
+}
+
+static void
+monitor_signal(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+               const char *signal, GVariant *params, gpointer data)
+{
+  Monitor *m = data;
+  g_autoptr(GVariant) props = NULL;
+  g_autoptr(GVariant) ifaces = NULL;
+  const char *object, *name;
+
+  if (g_str_equal(signal, "PropertiesChanged") &&
+      g_variant_is_of_type(params, G_VARIANT_TYPE("(sa{sv}as)"))) {
+    g_variant_get(params, "(&s@a{sv}@as)", &name, &props, NULL);
+    if (g_str_equal(name, WV_VM_INTERFACE) || g_str_equal(name, WV_MANAGER_INTERFACE))
+      monitor_event(m, "changed", path, props);
+  } else if (g_str_equal(signal, "InterfacesAdded") &&
+             g_variant_is_of_type(params, G_VARIANT_TYPE("(oa{sa{sv}})"))) {
+    g_variant_get(params, "(&o@a{sa{sv}})", &object, &ifaces);
+    props = g_variant_lookup_value(ifaces, WV_VM_INTERFACE, NULL);
+    if (props == NULL)
+      return;
+    if (g_variant_lookup(props, "Name", "&s", &name))
+      g_hash_table_insert(m->names, g_strdup(object), g_strdup(name));
+    monitor_event(m, "added", object, props);
+  } else if (g_str_equal(signal, "InterfacesRemoved") &&
+             g_variant_is_of_type(params, G_VARIANT_TYPE("(oas)"))) {
+    g_variant_get(params, "(&o@as)", &object, NULL);
+    monitor_event(m, "removed", object, NULL);
+    g_hash_table_remove(m->names, object);
+  }
+}
+
+static gboolean
+monitor_read_names(Monitor *m, GError **error)
+{
+  g_autoptr(GPtrArray) vms = list_vms(m->ctl, error);
+
+  if (vms == NULL)
+    return FALSE;
+  for (guint i = 0; i < vms->len; i++) {
+    Vm *vm = vms->pdata[i];
+    g_hash_table_insert(m->names, g_strdup(vm->path), g_strdup(vm->name));
+  }
+  return TRUE;
+}
+
+static void
+monitor_daemon(GDBusConnection *bus, const char *name, const char *owner, gpointer data)
+{
+  Monitor *m = data;
+
+  if (owner && m->seen_daemon)
+    monitor_read_names(m, NULL); /* restarted: the objects may differ */
+  if (owner == NULL || m->seen_daemon)
+    monitor_event(m, owner ? "started" : "stopped", WV_MANAGER_PATH, NULL);
+  m->seen_daemon = TRUE;
+}
+
+static void
+monitor_daemon_vanished(GDBusConnection *bus, const char *name, gpointer data)
+{
+  monitor_daemon(bus, name, NULL, data);
+}
+
+static gboolean
+monitor_quit(gpointer data)
+{
+  g_main_loop_quit(((Monitor *)data)->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+cmd_monitor(Ctl *ctl, const Command *cmd, GError **error)
+{
+  Monitor m = {.ctl = ctl, .names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free)};
+  guint sub, watch, sigs[2];
+  gboolean ok;
+
+  /* every signal of the daemon: PropertiesChanged, InterfacesAdded/Removed */
+  sub = g_dbus_connection_signal_subscribe(ctl->bus, WV_BUS_NAME, NULL, NULL, NULL, NULL,
+                                           G_DBUS_SIGNAL_FLAGS_NONE, monitor_signal, &m, NULL);
+  /* after subscribing: no change is missed between the two */
+  ok = monitor_read_names(&m, error);
+  if (ok) {
+    m.loop = g_main_loop_new(NULL, FALSE);
+    watch = g_bus_watch_name_on_connection(ctl->bus, WV_BUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                           monitor_daemon, monitor_daemon_vanished, &m, NULL);
+    sigs[0] = g_unix_signal_add(SIGINT, monitor_quit, &m);
+    sigs[1] = g_unix_signal_add(SIGTERM, monitor_quit, &m);
+    g_main_loop_run(m.loop);
+    g_source_remove(sigs[0]);
+    g_source_remove(sigs[1]);
+    g_bus_unwatch_name(watch);
+    g_main_loop_unref(m.loop);
+  }
+  g_dbus_connection_signal_unsubscribe(ctl->bus, sub);
+  g_hash_table_unref(m.names);
+  return ok;
+}
+
+static gboolean
+cmd_version(Ctl *ctl, const Command *cmd, GError **error)
+{
+  g_autofree char *daemon = NULL;
+
+  if (ctl->bus == NULL)
+    g_propagate_error(error, g_error_copy(ctl->bus_error));
+  else
+    daemon = get_string(ctl, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "Version", error);
+  if (ctl->json) {
+    JsonObject *obj = json_object_new();
+    json_object_set_string_member(obj, "client", WV_VERSION);
+    json_object_set_string_member(obj, "daemon", daemon); /* null when unreachable */
+    print_json_object(obj, TRUE);
+  } else {
+    g_print("winvmctl %s\n", WV_VERSION);
+    if (daemon)
+      g_print("winvmd   %s\n", daemon);
+  }
+  return daemon != NULL;
+}
+
+static const Command commands[] = {
+    {"list", cmd_list, "", FALSE, 0, 0},
+    {"status", cmd_status, "NAME", TRUE, 0, 0},
+    {"start", cmd_start, "NAME [--wait [--timeout S]]", TRUE, 0, 0, OPT_WAIT | OPT_TIMEOUT},
+    {"stop", cmd_stop, "NAME [--timeout S] [--force]", TRUE, 0, 0, OPT_TIMEOUT | OPT_FORCE},
+    {"reboot", cmd_lifecycle, "NAME", TRUE, 0, 0, 0, "Reboot"},
+    {"suspend", cmd_lifecycle, "NAME", TRUE, 0, 0, 0, "Suspend"},
+    {"resume", cmd_lifecycle, "NAME", TRUE, 0, 0, 0, "Resume"},
+    {"pin", cmd_pin, "NAME vcpu N CPUSET | iothread N CPUSET | emulator CPUSET", TRUE, 2, 3},
+    {"autostart", cmd_autostart, "NAME on|off", TRUE, 1, 1},
+    {"render", cmd_render, "NAME", TRUE, 0, 0},
+    {"check", cmd_check, "NAME", TRUE, 0, 0},
+    {"reload", cmd_reload, "", FALSE, 0, 0},
+    {"shutdown-all", cmd_shutdown_all, "[--timeout S]", FALSE, 0, 0, OPT_TIMEOUT},
+    {"monitor", cmd_monitor, "", FALSE, 0, 0},
+    {"version", cmd_version, "", FALSE, 0, 0},
+};
+
+/* ---- main ------------------------------------------------------------------- */
+
+static int
+exit_status(const GError *error)
+{
+  if (error->domain == CTL_ERROR)
+    return error->code;
+  if (error->domain == G_OPTION_ERROR)
+    return 2;
+  if (error->domain == WV_ERROR) /* the rest (Busy, LibvirtUnavailable, …) are failures */
+    return error->code == WV_ERROR_NOT_FOUND          ? 3
+           : error->code == WV_ERROR_PREFLIGHT_FAILED ? 4
+           : error->code == WV_ERROR_TIMEOUT          ? 5
+           : error->code == WV_ERROR_ACCESS_DENIED    ? 7
+                                                      : 1;
+  if (g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
+      g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER))
+    return 6;
+  if (g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED))
+    return 7;
+  return 1;
+}
+
+static const Command *
+find_command(const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(commands); i++)
+    if (g_str_equal(commands[i].name, name))
+      return &commands[i];
+  return NULL;
+}
+
+/* @n: the arguments after the command */
+static gboolean
+check_usage(Ctl *ctl, const Command *cmd, int n, GError **error)
+{
+  const struct
+  {
+    gboolean given;
+    CmdOptions flag;
+    const char *name;
+  } opts[] = {
+      {ctl->wait, OPT_WAIT, "--wait"},
+      {ctl->timeout != G_MININT, OPT_TIMEOUT, "--timeout"},
+      {ctl->force, OPT_FORCE, "--force"},
+  };
+  const char *why = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS(opts); i++)
+    if (opts[i].given && !(cmd->options & opts[i].flag)) {
+      g_set_error(error, CTL_ERROR, CTL_ERROR_USAGE, "%s does not apply to %s", opts[i].name,
+                  cmd->name);
+      return FALSE;
+    }
+  if (cmd->needs_vm && n-- < 1)
+    why = "which VM?";
+  else if (n < (int)cmd->min_args)
+    why = "missing arguments";
+  else if (n > (int)cmd->max_args)
+    why = "too many arguments";
+  else if (ctl->timeout != G_MININT && ctl->timeout < 0)
+    why = "--timeout must be 0 or more seconds";
+  if (why)
+    g_set_error_literal(error, CTL_ERROR, CTL_ERROR_USAGE, why);
+  if (ctl->timeout == G_MININT)
+    ctl->timeout = -1;
+  ctl->timeout_s = MAX(ctl->timeout, 0);
+  return why == NULL;
+}
+
+static char *
+summary(void)
+{
+  GString *s = g_string_new("Commands:");
+
+  for (guint i = 0; i < G_N_ELEMENTS(commands); i++)
+    g_string_append_printf(s, "\n  %s%s%s", commands[i].name, *commands[i].usage ? " " : "",
+                           commands[i].usage);
+  return g_string_free(s, FALSE);
+}
+
+int
+main(int argc, char **argv)
+{
+  Ctl ctl = {.timeout = G_MININT};
+  g_autoptr(GOptionContext) octx = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *help = summary();
+  const Command *cmd = NULL;
+  const GOptionEntry entries[] = {
+      {"json", 'j', 0, G_OPTION_ARG_NONE, &ctl.json, "Print JSON", NULL},
+      {"wait", 'w', 0, G_OPTION_ARG_NONE, &ctl.wait, "start: wait until the VM runs", NULL},
+      {"timeout", 't', 0, G_OPTION_ARG_INT, &ctl.timeout,
+       "stop, shutdown-all: force off after S seconds; start --wait: give up after S seconds", "S"},
+      {"force", 'f', 0, G_OPTION_ARG_NONE, &ctl.force, "stop: force off at once", NULL},
+      G_OPTION_ENTRY_NULL,
+  };
+  int status = 0;
+
+  setlocale(LC_ALL, "");
+  wv_error_quark(); /* remote org.winvm1.Error.* become WV_ERROR codes */
+  octx = g_option_context_new("[COMMAND [ARGS…]] - control the winvm daemon");
+  g_option_context_set_summary(octx, help);
+  g_option_context_set_description(
+      octx, "Exit status: 0 success, 1 failure, 2 usage, 3 no such VM, 4 preflight failed,\n"
+            "5 timeout, 6 daemon not reachable, 7 access denied. See winvmctl(1).");
+  g_option_context_add_main_entries(octx, entries, NULL);
+
+  if (!g_option_context_parse(octx, &argc, &argv, &error))
+    goto out;
+  cmd = find_command(argc > 1 ? argv[1] : "list");
+  if (cmd == NULL) {
+    g_set_error(&error, CTL_ERROR, CTL_ERROR_USAGE, "unknown command “%s”", argv[1]);
+    goto out;
+  }
+  if (!check_usage(&ctl, cmd, argc > 1 ? argc - 2 : 0, &error))
+    goto out;
+  ctl.tty = isatty(STDOUT_FILENO);
+  if (cmd->needs_vm) {
+    ctl.name = argv[2];
+    ctl.args = argv + 3;
+    ctl.n_args = argc - 3;
+  }
+
+  ctl.bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
+  if (ctl.bus == NULL) {
+    ctl.bus_error = g_error_new(
+        CTL_ERROR, CTL_ERROR_UNREACHABLE,
+        "the winvm daemon is not running (cannot connect to the system bus: %s)", error->message);
+    g_clear_error(&error);
+    if (cmd->run != cmd_version) {
+      error = g_steal_pointer(&ctl.bus_error);
+      goto out;
+    }
+  }
+  if (cmd->needs_vm && (ctl.path = vm_path(&ctl, ctl.name, &error)) == NULL)
+    goto out;
+  cmd->run(&ctl, cmd, &error);
+
+out:
+  if (error) {
+    status = exit_status(error);
+    g_dbus_error_strip_remote_error(error);
+    if (status == 6 && error->domain != CTL_ERROR)
+      g_printerr("winvmctl: error: the winvm daemon is not running (%s)\n", error->message);
+    else
+      g_printerr("winvmctl: error: %s\n", error->message);
+    if (status == 2 && cmd)
+      g_printerr("usage: winvmctl %s%s%s\n", cmd->name, *cmd->usage ? " " : "", cmd->usage);
+    else if (status == 2)
+      g_printerr("Try “winvmctl --help”.\n");
+  }
+  g_clear_error(&ctl.bus_error);
+  g_clear_object(&ctl.bus);
+  g_free(ctl.path);
+  return status;
+}

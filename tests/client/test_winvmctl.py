@@ -1,0 +1,676 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""winvmctl as users and scripts run it: the real CLI (a subprocess, no TTY
+unless said) against the real winvmd on a private system bus with libvirt's
+test:///default driver and a copy of the fake "ryzen" sysfs tree. Checks
+output, --json documents and every documented exit status.
+
+Exit status 5 needs a VM that ignores ACPI, which the test driver cannot
+give (its domains stop at once): those tests put a python-dbusmock stand-in
+for winvmd on the bus that answers with org.winvm1.Error.Timeout."""
+
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from gi.repository import Gio, GLib
+
+WINVMCTL = os.environ["WINVMCTL"]
+WINVMD = os.environ["WINVMD"]
+SRC = os.environ["WV_SOURCE_ROOT"]
+PYTHON = "/usr/bin/python3"
+NOBODY = 65534
+
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:dir={dir}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
+TINY = """[vm]
+name = tiny
+template = minimal
+hypervisor = qemu
+vcpus = 2
+memory = 512MiB
+[cpu]
+pin = 2,3
+[hyperv]
+enlightenments = none
+"""
+
+# 16 vCPUs on a 16-thread host that reserves 0,8: pin-no-room
+BIG = TINY.replace("name = tiny", "name = big").replace("vcpus = 2", "vcpus = 16") \
+          .replace("pin = 2,3", "pin = auto")
+
+VM_NAMES = ["big", "gaming", "tiny", "win11-install", "work"]
+
+
+def require(path, what):
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise RuntimeError(f"{what} is missing ({path}): these tests need it")
+
+
+def wait_for(predicate, what, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def stop_process(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Bus:
+    """A private dbus-daemon of type system that any uid may use."""
+
+    def __init__(self, workdir):
+        require("/usr/bin/dbus-daemon", "dbus-daemon")
+        bus_dir = os.path.join(workdir, "bus")
+        os.makedirs(bus_dir)
+        os.chmod(workdir, 0o755)
+        os.chmod(bus_dir, 0o755)
+        conf = os.path.join(workdir, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(BUS_CONFIG.format(dir=bus_dir))
+        self.proc = subprocess.Popen(["/usr/bin/dbus-daemon", "--config-file", conf, "--nofork",
+                                      "--print-address"], stdout=subprocess.PIPE, text=True,
+                                     stderr=subprocess.DEVNULL)  # "cannot set fd limit"
+        self.address = self.proc.stdout.readline().strip()
+        if not self.address:
+            raise RuntimeError("dbus-daemon did not start")
+        self.conn = Gio.DBusConnection.new_for_address_sync(
+            self.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+
+    def has_owner(self, name):
+        reply = self.conn.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                    "org.freedesktop.DBus", "NameHasOwner",
+                                    GLib.Variant("(s)", (name,)), None, 0, -1, None)
+        return reply.unpack()[0]
+
+    def stop(self):
+        self.conn.close_sync(None)
+        stop_process(self.proc)
+        self.proc.stdout.close()
+
+
+class Daemon:
+    """winvmd on @bus with the example profiles, tiny and big."""
+
+    def __init__(self, bus, workdir):
+        require(WINVMD, "winvmd")
+        self.bus = bus
+        self.conf = os.path.join(workdir, "vms")
+        os.makedirs(self.conf)
+        for ex in ("gaming", "work", "install"):
+            with open(os.path.join(SRC, "examples", ex + ".conf")) as f:
+                text = f.read()
+            # no autostart: the tests decide what runs
+            with open(os.path.join(self.conf, ex + ".conf"), "w") as f:
+                f.write(re.sub(r"(?m)^autostart = true$", "autostart = false", text))
+        for name, text in (("tiny", TINY), ("big", BIG)):
+            with open(os.path.join(self.conf, name + ".conf"), "w") as f:
+                f.write(text)
+        # the daemon writes hugepage pools: a copy, not the source tree
+        host = os.path.join(workdir, "host")
+        shutil.copytree(os.path.join(SRC, "tests", "data", "hosts", "ryzen"), host, symlinks=True)
+        self.log = open(os.path.join(workdir, "winvmd.log"), "w")
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address)
+        self.proc = subprocess.Popen(
+            [WINVMD, "--config-dir", self.conf, "--libvirt-uri", "test:///default",
+             "--runtime-dir", os.path.join(workdir, "run"),
+             "--state-dir", os.path.join(workdir, "state"),
+             "--sysfs-root", os.path.join(host, "sys"), "--proc-root", os.path.join(host, "proc")],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: bus.has_owner("org.winvm1") or self.proc.poll() is not None,
+                 "winvmd on the bus")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"winvmd exited with {self.proc.returncode}")
+
+    def stop(self):
+        stop_process(self.proc)
+        self.log.close()
+
+
+def run(address, *args, user=None, timeout=60):
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address, LC_ALL="C.UTF-8")
+    cmd = [WINVMCTL, *args]
+    if user is not None:
+        require("/usr/bin/setpriv", "setpriv (util-linux)")
+        cmd = ["/usr/bin/setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def on_a_tty(address, command):
+    """@command in a pseudo-terminal (util-linux script); its output with
+    the \r and escape sequences kept."""
+    require("/usr/bin/script", "script (util-linux)")
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address, LC_ALL="C.UTF-8")
+    r = subprocess.run(["/usr/bin/script", "-qec", command, "/dev/null"],
+                       capture_output=True, env=env, timeout=60)
+    r.stdout, r.stderr = r.stdout.decode(), r.stderr.decode()
+    return r
+
+
+class Monitor:
+    """`winvmctl monitor` in the background, its lines read as they come."""
+
+    def __init__(self, test, address, json_lines=False):
+        self.test = test
+        self.address = address
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address)
+        self.proc = subprocess.Popen([WINVMCTL, "monitor"] + (["--json"] if json_lines else []),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.lines = []  # complete lines so far
+        self.seen = 0  # how many of them saw() looked at
+        self.partial = b""
+
+    def saw(self, pattern, toggle=None, timeout=20):
+        """The next line matching @pattern; calls @toggle while waiting."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while self.seen < len(self.lines):
+                self.seen += 1
+                if re.search(pattern, self.lines[self.seen - 1]):
+                    return self.lines[self.seen - 1]
+            if toggle:
+                toggle()
+            if select.select([self.proc.stdout], [], [], 0.2)[0]:
+                data = os.read(self.proc.stdout.fileno(), 65536)
+                self.test.assertNotEqual(data, b"", "monitor exited")
+                *done, self.partial = (self.partial + data).split(b"\n")
+                self.lines.extend(line.decode() + "\n" for line in done)
+        self.test.fail(f"monitor printed no line matching {pattern!r}: {self.lines}")
+
+    def wait_subscribed(self):
+        """Flips tiny's autostart until the monitor reports it."""
+        flip = iter(["on", "off"] * 100)
+        self.saw(r"tiny.*[Aa]utostart",
+                 toggle=lambda: run(self.address, "autostart", "tiny", next(flip)))
+        self.test.assertEqual(run(self.address, "autostart", "tiny", "off").returncode, 0)
+
+    def stop(self, sig):
+        """Signals it; returns all its lines and its stderr."""
+        self.proc.send_signal(sig)
+        out, err = self.proc.communicate(timeout=10)
+        rest = (self.partial + out).decode().splitlines(keepends=True)
+        return self.lines + rest, err.decode()
+
+
+class Fixture(unittest.TestCase):
+    """One bus and one daemon for the class."""
+
+    @classmethod
+    def setUpClass(cls):
+        require(WINVMCTL, "winvmctl")
+        cls.workdir = tempfile.mkdtemp(prefix="winvmctl-test-")
+        cls.bus = Bus(cls.workdir)
+        cls.daemon = Daemon(cls.bus, cls.workdir)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+        cls.bus.stop()
+        shutil.rmtree(cls.workdir, ignore_errors=True)
+
+    def ctl(self, *args, status=0, **kw):
+        r = run(self.bus.address, *args, **kw)
+        self.assertEqual(r.returncode, status,
+                         f"winvmctl {' '.join(args)}: {r.returncode}\n{r.stdout}{r.stderr}")
+        if status == 0:
+            self.assertEqual(r.stderr, "")
+        else:
+            self.assertTrue(r.stderr.startswith("winvmctl: error: "), r.stderr)
+            self.assertNotIn("GDBus.Error", r.stderr)
+        return r
+
+    def json(self, *args, status=0):
+        return json.loads(self.ctl("--json", *args, status=status).stdout)
+
+    def state(self, name):
+        return self.json("status", name)["state"]
+
+    def ensure_off(self, *names):
+        for name in names:
+            if self.state(name) not in ("shut-off", "undefined"):
+                self.ctl("stop", name, "--force")
+            self.assertIn(self.state(name), ("shut-off", "undefined"))
+
+
+class Read(Fixture):
+    def test_list_is_the_default_and_aligned(self):
+        out = self.ctl("list").stdout
+        self.assertEqual(self.ctl().stdout, out)
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split(), ["NAME", "STATE", "VCPUS", "MEMORY", "HUGEPAGES",
+                                            "DEVICES", "AUTOSTART"])
+        self.assertEqual([line.split()[0] for line in lines[1:]], VM_NAMES)
+        # every column starts where its heading does
+        for heading in ("STATE", "VCPUS", "MEMORY", "HUGEPAGES", "DEVICES", "AUTOSTART"):
+            col = lines[0].index(heading)
+            for line in lines[1:]:
+                self.assertNotEqual(line[col], " ", f"{heading} in {line!r}")
+                self.assertEqual(line[col - 1], " ", f"{heading} in {line!r}")
+        gaming = next(line for line in lines if line.startswith("gaming "))
+        self.assertRegex(gaming, r"^gaming +\S+ +8 +16\.0 GiB +1G +0000:0f:00\.0, 0000:0f:00\.1 +no$")
+        tiny = next(line for line in lines if line.startswith("tiny "))
+        self.assertRegex(tiny, r"^tiny +\S+ +2 +512\.0 MiB +none +- +no$")
+
+    def test_list_json(self):
+        vms = self.json("list")
+        self.assertIsInstance(vms, list)
+        self.assertEqual([vm["name"] for vm in vms], VM_NAMES)
+        gaming = vms[1]
+        self.assertEqual(gaming["vcpus"], 8)
+        self.assertEqual(gaming["memory_kib"], 16 * 1024 * 1024)
+        self.assertEqual(gaming["hugepages"], "1G")
+        self.assertEqual(gaming["host_devices"], ["0000:0f:00.0", "0000:0f:00.1"])
+        self.assertIs(gaming["autostart"], False)
+        for vm in vms:
+            self.assertEqual(set(vm), {"name", "uuid", "state", "vcpus", "memory_kib",
+                                       "vcpu_pins", "iothread_pins", "emulator_pin", "hugepages",
+                                       "host_devices", "autostart"})
+
+    def test_status(self):
+        self.ctl("start", "tiny")
+        try:
+            out = self.ctl("status", "tiny").stdout
+            self.assertRegex(out, r"(?m)^Name: +tiny$")
+            self.assertRegex(out, r"(?m)^State: +running$")
+            self.assertRegex(out, r"(?m)^Memory: +512\.0 MiB$")
+            self.assertRegex(out, r"(?m)^UUID: +[0-9a-f-]{36}$")
+            self.assertRegex(out, r"(?m)^PIN +HOST CPUS$")
+            self.assertRegex(out, r"(?m)^vcpu 0 +2$")
+            self.assertRegex(out, r"(?m)^vcpu 1 +3$")
+            self.assertRegex(out, r"(?m)^emulator +0,8$")
+            vm = self.json("status", "tiny")
+            self.assertEqual(vm["state"], "running")
+            self.assertEqual(vm["vcpu_pins"], [{"vcpu": 0, "cpuset": "2"},
+                                               {"vcpu": 1, "cpuset": "3"}])
+            self.assertEqual(vm["emulator_pin"], "0,8")
+        finally:
+            self.ensure_off("tiny")
+        out = self.ctl("status", "gaming").stdout
+        self.assertRegex(out, r"(?m)^Devices: +0000:0f:00\.0, 0000:0f:00\.1$")
+
+    def test_render(self):
+        out = self.ctl("render", "tiny").stdout
+        self.assertTrue(out.startswith('<domain type="qemu">'), out[:80])
+        self.assertIn("<name>tiny</name>", out)
+        self.assertIn('<vcpupin vcpu="1" cpuset="3"/>', out)
+        self.assertTrue(out.endswith("</domain>\n"))
+
+    def test_check(self):
+        out = self.ctl("check", "tiny").stdout
+        self.assertRegex(out, r"^SEVERITY +CODE +MESSAGE\n")
+        self.assertRegex(out, r"(?m)^info +cpu-mode-emulated +hypervisor = qemu")
+        doc = self.json("check", "tiny")
+        self.assertEqual(doc["name"], "tiny")
+        self.assertIs(doc["ok"], True)
+        self.assertIn("cpu-mode-emulated", [f["code"] for f in doc["findings"]])
+
+    def test_check_errors(self):
+        r = self.ctl("check", "big", status=4)
+        self.assertRegex(r.stdout, r"(?m)^error +pin-no-room +16 vCPUs need 16 host CPUs")
+        self.assertRegex(r.stdout, r"(?m)^ +hint: lower vcpus")
+        self.assertEqual(r.stderr, "winvmctl: error: “big” would not start: 1 error\n")
+        doc = self.json("check", "big", status=4)
+        self.assertIs(doc["ok"], False)
+        err = [f for f in doc["findings"] if f["severity"] == "error"]
+        self.assertEqual([f["code"] for f in err], ["pin-no-room"])
+        self.assertTrue(err[0]["hint"].startswith("lower vcpus"))
+
+    def test_version(self):
+        out = self.ctl("version").stdout
+        self.assertRegex(out, r"^winvmctl \d+\.\d+\.\d+\nwinvmd +\d+\.\d+\.\d+\n$")
+        doc = self.json("version")
+        self.assertEqual(doc["client"], doc["daemon"])
+
+    def test_unknown_vm(self):
+        for args in (["status"], ["start"], ["stop"], ["stop", "--force"], ["reboot"],
+                     ["suspend"], ["resume"], ["render"], ["check"], ["autostart", "nope", "on"],
+                     ["pin", "nope", "emulator", "0"]):
+            cmd = [args[0], "nope", *args[1:]] if "nope" not in args else args
+            r = self.ctl(*cmd, status=3)
+            self.assertEqual(r.stderr, "winvmctl: error: no VM named “nope”\n")
+            self.assertEqual(r.stdout, "")
+
+    def test_usage_errors(self):
+        for args in (["bogus"], ["--bogus"], ["start"], ["status", "tiny", "extra"],
+                     ["stop", "tiny", "--wait"], ["list", "--force"], ["stop", "tiny", "-t", "x"],
+                     ["stop", "tiny", "--timeout", "-3"], ["start", "tiny", "--timeout", "5"],
+                     ["pin", "tiny", "vcpu", "x", "4"], ["pin", "tiny", "vcpu", "1"],
+                     ["pin", "tiny", "disk", "1", "4"], ["pin", "tiny"],
+                     ["autostart", "tiny", "maybe"], ["autostart", "tiny"], ["reload", "x"]):
+            r = self.ctl(*args, status=2)
+            self.assertEqual(r.stdout, "", args)
+            self.assertRegex(r.stderr, r"\n(usage: winvmctl |Try “winvmctl --help”)", args)
+        r = self.ctl("pin", "tiny", "vcpu", "x", "4", status=2)
+        self.assertEqual(r.stderr, "winvmctl: error: “x” is not a number\n"
+                         "usage: winvmctl pin NAME vcpu N CPUSET | iothread N CPUSET"
+                         " | emulator CPUSET\n")
+
+    def test_help(self):
+        r = self.ctl("--help")
+        for cmd in ("list", "status NAME", "start NAME", "stop NAME", "pin NAME vcpu N CPUSET",
+                    "shutdown-all", "monitor", "version", "--json", "--timeout"):
+            self.assertIn(cmd, r.stdout)
+
+    def test_access_denied(self):
+        """No polkit on this bus: the daemon denies every caller but root."""
+        for args in (["start", "tiny"], ["stop", "tiny"], ["autostart", "tiny", "on"],
+                     ["pin", "tiny", "emulator", "0"], ["reload"], ["shutdown-all"]):
+            r = self.ctl(*args, status=7, user=NOBODY)
+            self.assertIn("not authorized for org.winvm1.", r.stderr)
+        # reads are open
+        self.assertEqual(self.json("list"), json.loads(
+            self.ctl("--json", "list", user=NOBODY).stdout))
+
+
+class Change(Fixture):
+    def test_start_stop(self):
+        self.ensure_off("tiny")
+        r = self.ctl("start", "tiny", "--wait")
+        self.assertEqual(r.stdout, "")  # no TTY: no progress
+        self.assertEqual(self.state("tiny"), "running")
+        r = self.ctl("start", "tiny", status=1)
+        self.assertEqual(r.stderr, "winvmctl: error: “tiny” is already running\n")
+        self.assertEqual(self.ctl("stop", "tiny", "--timeout", "30").stdout, "")
+        self.assertEqual(self.state("tiny"), "shut-off")
+        self.ctl("start", "tiny", "--wait", "--timeout", "30")
+        self.ctl("stop", "tiny", "--force")
+        self.assertEqual(self.state("tiny"), "shut-off")
+        self.ctl("stop", "tiny")  # already off
+
+    def test_preflight_failure_shows_hints(self):
+        r = self.ctl("start", "big", status=4)
+        self.assertEqual(r.stdout, "")
+        self.assertRegex(r.stderr, r"^winvmctl: error: pin-no-room: 16 vCPUs need 16 host CPUs"
+                         r"[^\n]*\n  hint: lower vcpus, shrink host-reserved, or set pin = none\n$")
+        r = self.ctl("start", "big", "--wait", status=4)
+        self.assertIn("\n  hint: lower vcpus", r.stderr)
+        self.assertNotEqual(self.state("big"), "running")
+
+    def test_suspend_resume_reboot(self):
+        self.ctl("start", "win11-install")
+        try:
+            self.ctl("suspend", "win11-install")
+            self.assertEqual(self.state("win11-install"), "paused")
+            self.ctl("resume", "win11-install")
+            self.assertEqual(self.state("win11-install"), "running")
+            self.ctl("reboot", "win11-install")
+        finally:
+            self.ensure_off("win11-install")
+        r = self.ctl("suspend", "win11-install", status=1)
+        self.assertIn("not running", r.stderr)
+
+    def test_pin(self):
+        self.ctl("start", "work")
+        try:
+            self.ctl("pin", "work", "vcpu", "0", "4-5")
+            self.ctl("pin", "work", "iothread", "1", "6")
+            self.ctl("pin", "work", "emulator", "0")
+            vm = self.json("status", "work")
+            self.assertIn({"vcpu": 0, "cpuset": "4-5"}, vm["vcpu_pins"])
+            self.assertEqual(vm["iothread_pins"], [{"iothread": 1, "cpuset": "6"}])
+            self.assertEqual(vm["emulator_pin"], "0")
+            out = self.ctl("status", "work").stdout
+            self.assertRegex(out, r"(?m)^vcpu 0 +4-5$")
+            self.assertRegex(out, r"(?m)^iothread 1 +6$")
+            self.assertRegex(out, r"(?m)^emulator +0$")
+            r = self.ctl("pin", "work", "vcpu", "9", "4", status=1)
+            self.assertEqual(r.stderr, "winvmctl: error: “work” has vCPUs 0 to 3, not 9\n")
+            self.ctl("pin", "work", "vcpu", "0", "banana", status=1)
+        finally:
+            self.ensure_off("work")
+
+    def test_autostart(self):
+        self.ctl("autostart", "tiny", "on")
+        self.assertIs(self.json("status", "tiny")["autostart"], True)
+        self.assertRegex(self.ctl("list").stdout, r"(?m)^tiny .* yes$")
+        self.ctl("autostart", "tiny", "off")
+        self.assertIs(self.json("status", "tiny")["autostart"], False)
+
+    def test_shutdown_all(self):
+        self.ctl("start", "tiny")
+        self.ctl("start", "win11-install")
+        r = self.ctl("shutdown-all", "--timeout", "20")
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(self.state("tiny"), "shut-off")
+        self.assertEqual(self.state("win11-install"), "shut-off")
+        self.ctl("shutdown-all")  # nothing runs
+
+    def test_reload(self):
+        broken = os.path.join(self.daemon.conf, "broken.conf")
+        extra = os.path.join(self.daemon.conf, "extra.conf")
+        with open(broken, "w") as f:
+            f.write("[vm]\nname = broken\nmemory = 16\n")
+        with open(extra, "w") as f:
+            f.write(TINY.replace("name = tiny", "name = extra"))
+        try:
+            r = self.ctl("reload", status=1)
+            self.assertEqual(r.stderr, "winvmctl: error: 1 profile could not be read:\n"
+                             f"  {broken}:3: [vm] memory: “16” needs a unit: KiB, MiB, GiB or TiB\n")
+            self.assertIn("extra", [vm["name"] for vm in self.json("list")])
+            doc = self.json("reload", status=1)
+            self.assertEqual(len(doc["errors"]), 1)
+            self.assertTrue(doc["errors"][0].startswith(broken + ":3:"))
+        finally:
+            os.unlink(broken)
+            os.unlink(extra)
+        self.assertEqual(self.ctl("reload").stdout, "")
+        self.assertEqual(self.json("reload"), {"errors": []})
+        self.assertEqual([vm["name"] for vm in self.json("list")], VM_NAMES)
+
+    def test_progress_on_a_tty(self):
+        self.ctl("start", "tiny")
+
+        def script(command):
+            return on_a_tty(self.bus.address, command)
+
+        r = script(f"{WINVMCTL} stop tiny --timeout 30")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"\r\x1b\[Ktiny: [a-z-]+, 30 s left\r?\n")
+        self.assertTrue(r.stdout.endswith("\r\x1b[Ktiny: shut-off\r\n"), repr(r.stdout))
+        r = script(f"{WINVMCTL} start tiny --wait")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"tiny: [a-z-]+ \(0 s\)\r?\n")
+        self.assertTrue(r.stdout.endswith("tiny: running\r\n"), repr(r.stdout))
+        self.ensure_off("tiny")
+
+    def test_monitor(self):
+        self.ensure_off("tiny")
+        for fmt in ("text", "json"):
+            with self.subTest(fmt):
+                mon = Monitor(self, self.bus.address, json_lines=fmt == "json")
+                try:
+                    mon.wait_subscribed()
+                    self.ctl("start", "tiny")
+                    line = mon.saw(r"tiny.*running")
+                    if fmt == "json":
+                        event = json.loads(line)
+                        self.assertEqual(event["event"], "changed")
+                        self.assertEqual(event["vm"], "tiny")
+                        self.assertEqual(event["path"], "/org/winvm1/vm/tiny")
+                        self.assertEqual(event["properties"]["state"], "running")
+                    else:
+                        self.assertEqual(line, "tiny: State running\n")
+                    self.ctl("stop", "tiny")
+                    mon.saw(r"tiny.*shut-off")
+                finally:
+                    lines, err = mon.stop(signal.SIGINT if fmt == "text" else signal.SIGTERM)
+                self.assertEqual(mon.proc.returncode, 0, err)
+                self.assertEqual(err, "")
+                if fmt == "json":
+                    for line in lines:
+                        json.loads(line)
+
+    def test_completion(self):
+        require("/bin/bash", "bash")
+        script = os.path.join(SRC, "client", "winvmctl.bash")
+
+        def complete(*words):
+            env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
+            quoted = " ".join(f"'{w}'" for w in words)
+            r = subprocess.run(
+                ["/bin/bash", "-c", f'source "{script}"; COMP_WORDS=({quoted}); '
+                 f'COMP_CWORD={len(words) - 1}; _winvmctl; echo "${{COMPREPLY[@]}}"'],
+                capture_output=True, text=True, env=env, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stderr, "")
+            return r.stdout.split()
+
+        self.assertEqual(complete("winvmctl", "st"), ["status", "start", "stop"])
+        self.assertIn("shutdown-all", complete("winvmctl", ""))
+        self.assertEqual(complete(WINVMCTL, "start", ""), VM_NAMES)
+        self.assertEqual(complete(WINVMCTL, "--json", "status", "g"), ["gaming"])
+        self.assertEqual(complete(WINVMCTL, "pin", "tiny", ""), ["vcpu", "iothread", "emulator"])
+        self.assertEqual(complete(WINVMCTL, "autostart", "tiny", ""), ["on", "off"])
+        self.assertEqual(complete(WINVMCTL, "stop", "tiny", "--"),
+                         ["--json", "--help", "--timeout", "--force"])
+        self.assertEqual(complete(WINVMCTL, "stop", "--timeout", ""), [])
+        self.assertEqual(complete(WINVMCTL, "list", ""), [])
+
+
+class Unreachable(unittest.TestCase):
+    """Exit status 6: no daemon on the bus, a daemon that stopped, no bus."""
+
+    def setUp(self):
+        require(WINVMCTL, "winvmctl")
+        self.workdir = tempfile.mkdtemp(prefix="winvmctl-test-")
+        self.bus = Bus(self.workdir)
+
+    def tearDown(self):
+        self.bus.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def check_unreachable(self, address):
+        for args in (["list"], ["status", "tiny"], ["start", "tiny"], ["monitor"], ["reload"],
+                     ["shutdown-all"], ["--json", "list"]):
+            r = run(address, *args)
+            self.assertEqual(r.returncode, 6, f"{args}: {r.stdout}{r.stderr}")
+            self.assertEqual(r.stdout, "")
+            self.assertRegex(r.stderr, r"^winvmctl: error: the winvm daemon is not running \(.+\)\n$")
+        r = run(address, "version")
+        self.assertEqual(r.returncode, 6)
+        self.assertRegex(r.stdout, r"^winvmctl \d+\.\d+\.\d+\n$")
+        r = run(address, "--json", "version")
+        self.assertEqual(r.returncode, 6)
+        self.assertIsNone(json.loads(r.stdout)["daemon"])
+        # usage errors are found before the bus is asked
+        self.assertEqual(run(address, "start").returncode, 2)
+
+    def test_daemon_stopped(self):
+        daemon = Daemon(self.bus, self.workdir)
+        self.assertEqual(run(self.bus.address, "list").returncode, 0)
+        mon = Monitor(self, self.bus.address, json_lines=True)
+        try:
+            mon.wait_subscribed()
+            daemon.stop()
+            # the monitor says so and stays
+            self.assertEqual(json.loads(mon.saw(r"stopped")),
+                             {"event": "stopped", "path": "/org/winvm1"})
+            self.assertIsNone(mon.proc.poll())
+        finally:
+            daemon.stop()
+            mon.stop(signal.SIGTERM)
+        self.assertEqual(mon.proc.returncode, 0)
+        wait_for(lambda: not self.bus.has_owner("org.winvm1"), "winvmd to leave the bus")
+        self.check_unreachable(self.bus.address)
+
+    def test_no_bus(self):
+        self.check_unreachable("unix:path=" + os.path.join(self.workdir, "nonexistent"))
+
+
+class Timeout(unittest.TestCase):
+    """Exit status 5, with a python-dbusmock winvmd whose VM takes 2 s to be
+    forced off; the real daemon's test driver stops domains at once."""
+
+    FORCED = ("import time; time.sleep(2); raise dbus.exceptions.DBusException("
+              "'{msg}', name='org.winvm1.Error.Timeout')")
+
+    def setUp(self):
+        require(WINVMCTL, "winvmctl")
+        self.workdir = tempfile.mkdtemp(prefix="winvmctl-test-")
+        self.bus = Bus(self.workdir)
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
+        self.mock = subprocess.Popen([PYTHON, "-m", "dbusmock", "--system", "-m", "org.winvm1",
+                                      "/org/winvm1", "org.winvm1.Manager"], env=env,
+                                     stdout=subprocess.DEVNULL)
+        wait_for(lambda: self.bus.has_owner("org.winvm1"), "the mock winvmd")
+        self.mock_call("/org/winvm1", "AddMethod", "(sssss)",
+                       ("org.winvm1.Manager", "ListVMs", "", "a(so)",
+                        "ret = [('slow', dbus.ObjectPath('/org/winvm1/vm/slow'))]"))
+        self.mock_call("/org/winvm1", "AddMethod", "(sssss)",
+                       ("org.winvm1.Manager", "ShutdownAll", "u", "",
+                        self.FORCED.format(msg="forced off at the deadline: slow")))
+        props = {"Name": GLib.Variant("s", "slow"), "State": GLib.Variant("s", "running")}
+        self.mock_call("/org/winvm1", "AddObject", "(ssa{sv}a(ssss))",
+                       ("/org/winvm1/vm/slow", "org.winvm1.VM", props,
+                        [("Shutdown", "u", "", self.FORCED.format(
+                            msg="“slow” did not shut down within 2 s and was forced off")),
+                         ("Start", "", "", "")]))  # and it never runs
+
+    def mock_call(self, path, method, sig, args):
+        self.bus.conn.call_sync("org.winvm1", path, "org.freedesktop.DBus.Mock", method,
+                                GLib.Variant(sig, args), None, 0, -1, None)
+
+    def tearDown(self):
+        stop_process(self.mock)
+        self.bus.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def test_stop_forced(self):
+        r = run(self.bus.address, "stop", "slow", "--timeout", "2")
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(r.stderr, "winvmctl: error: “slow” did not shut down within 2 s and "
+                         "was forced off\n")
+
+    def test_shutdown_all_forced(self):
+        r = run(self.bus.address, "shutdown-all")
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertEqual(r.stderr, "winvmctl: error: forced off at the deadline: slow\n")
+
+    def test_start_wait_gives_up(self):
+        r = run(self.bus.address, "start", "slow", "--wait", "--timeout", "1")
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertEqual(r.stderr, "winvmctl: error: “slow” is not running after 1 s\n")
+
+    def test_countdown_on_a_tty(self):
+        r = on_a_tty(self.bus.address, f"{WINVMCTL} stop slow --timeout 3")
+        self.assertEqual(r.returncode, 5, r.stdout)
+        self.assertIn("slow: running, 3 s left\r\n", r.stdout)
+        self.assertIn("slow: running, 2 s left\r\n", r.stdout)  # redrawn each second
+        self.assertTrue(r.stdout.endswith("\r\x1b[Kslow: running\r\nwinvmctl: error: “slow” did not "
+                                          "shut down within 2 s and was forced off\r\n"),
+                        repr(r.stdout))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,669 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""End to end through the service: the real winvmd on a private system bus
+(dbus-daemon) against the real libvirtd on qemu:///system, driving the tiny
+busybox TCG guests over org.winvm1: start with hugepages and pins, ACPI
+shutdown, forced shutdown at the deadline, ShutdownAll in parallel,
+libvirtd restarting under the daemon, the daemon killed and restarted
+while a guest runs, and guests that stop while the daemon or libvirtd is
+away (their hugepages must still be given back).
+
+A failing test prints the daemon's output, the guests' serial consoles and
+the history of the 2M pool; WV_E2E_SHOW_LOG=1 prints them always."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from gi.repository import Gio, GLib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture as fx  # noqa: E402
+
+WINVMD = os.environ["WINVMD"]
+READY = "WINVM-GUEST-READY"
+BUS_NAME = "org.winvm1"
+MANAGER = "/org/winvm1"
+MANAGER_IFACE = "org.winvm1.Manager"
+VM_IFACE = "org.winvm1.VM"
+PREFIX = "winvm-e2e-d-"
+
+BUS_CONFIG = """\
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:dir={dir}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+def profile(name, template, vcpus=2, pin="0,1", memory="256MiB", hugepages=False,
+            timeout=None):
+    text = f"""\
+[vm]
+name = {name}
+hypervisor = qemu
+template = {template}
+vcpus = {vcpus}
+memory = {memory}
+{f"shutdown-timeout = {timeout}" if timeout else ""}
+
+[cpu]
+pin = {pin}
+iothreads = 1
+iothread-pin = 0
+emulator-pin = 1
+
+[hyperv]
+enlightenments = none
+
+[graphics]
+type = none
+"""
+    if hugepages:
+        text += "\n[memory]\nhugepages = 2M\nhugepages-allocate = true\n"
+    return text
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---- the private bus ---------------------------------------------------------
+
+class Bus:
+    """A dbus-daemon with the system bus type that lets everybody do
+    everything: polkit is not on it, and the daemon (uid 0) needs none."""
+
+    def __init__(self, tmp):
+        conf = os.path.join(tmp, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(BUS_CONFIG.format(dir=tmp))
+        with open(os.path.join(tmp, "dbus-daemon.log"), "w") as err:
+            self.proc = subprocess.Popen(["dbus-daemon", "--config-file", conf, "--nofork",
+                                          "--print-address=1"],
+                                         stdout=subprocess.PIPE, stderr=err, text=True)
+        self.address = self.proc.stdout.readline().strip()
+        self.proc.stdout.close()
+        if not self.address:
+            raise RuntimeError("dbus-daemon did not print its address")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class Winvmd:
+    """One run of the daemon, its output in a file, READY=1 read from a
+    NOTIFY_SOCKET of our own."""
+
+    def __init__(self, tmp, bus, config_dir):
+        self.tmp = tmp
+        self.bus = bus
+        self.config_dir = config_dir
+        self.runtime_dir = os.path.join(tmp, "run")
+        self.state_dir = os.path.join(tmp, "state")
+        self.log_path = os.path.join(tmp, "winvmd.log")
+        self.proc = None
+        self.runs = 0
+        self.notify = None
+        self.notices = []  # sd_notify lines of the current run
+
+    def start(self, timeout=60):
+        self.runs += 1
+        self.close_notify()
+        notify_path = os.path.join(self.tmp, f"notify-{self.runs}")
+        self.notify = notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(notify_path)
+        self.notices = []
+        env = dict(os.environ,
+                   DBUS_SYSTEM_BUS_ADDRESS=self.bus.address,
+                   WINVM_TEMPLATE_DIR=os.path.join(fx.SRC, "xml-templates"),
+                   NOTIFY_SOCKET=notify_path)
+        env.pop("WATCHDOG_USEC", None)
+        with open(self.log_path, "a") as out:
+            out.write(f"---- winvmd run {self.runs} ----\n")
+            out.flush()
+            self.proc = subprocess.Popen(
+                [WINVMD, "--config-dir", self.config_dir, "--libvirt-uri", fx.URI,
+                 "--runtime-dir", self.runtime_dir, "--state-dir", self.state_dir, "-v"],
+                stdout=out, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while "READY=1" not in self.notices:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"winvmd sent no READY=1 within {timeout} s")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"winvmd exited with {self.proc.returncode}")
+            notify.settimeout(min(remaining, 0.5))
+            try:
+                self.notices += notify.recv(4096).decode().split("\n")
+            except socket.timeout:
+                continue
+
+    def close_notify(self):
+        """Reads what is left on the notify socket, then closes it."""
+        if self.notify is None:
+            return
+        self.notify.setblocking(False)
+        try:
+            while True:
+                self.notices += self.notify.recv(4096).decode().split("\n")
+        except BlockingIOError:
+            pass
+        path = self.notify.getsockname()
+        self.notify.close()
+        self.notify = None
+        os.unlink(path)
+
+    def kill(self, sig):
+        self.proc.send_signal(sig)
+        self.proc.wait(30)
+        self.close_notify()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.close_notify()
+
+    def output(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+class DBusError(Exception):
+    def __init__(self, error):
+        self.name = Gio.DBusError.get_remote_error(error)
+        msg = error.message
+        Gio.DBusError.strip_remote_error(error)
+        self.message = error.message
+        super().__init__(f"{self.name}: {self.message} ({msg})")
+
+
+class Client:
+    """A Gio connection to the private bus. Calls are asynchronous while the
+    main context is iterated, so PropertiesChanged signals are dispatched
+    (and timestamped) as they arrive, during long calls too."""
+
+    def __init__(self, address):
+        self.conn = Gio.DBusConnection.new_for_address_sync(
+            address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
+            Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.ctx = GLib.MainContext.default()
+        self.events = []  # (monotonic time, path, {property: value})
+        self.sub = self.conn.signal_subscribe(
+            None, "org.freedesktop.DBus.Properties", "PropertiesChanged", None, None,
+            Gio.DBusSignalFlags.NONE, self._on_changed)
+
+    def _on_changed(self, conn, sender, path, iface, signal_name, params):
+        _, changed, _ = params.unpack()
+        self.events.append((time.monotonic(), path, changed))
+
+    def close(self):
+        self.conn.signal_unsubscribe(self.sub)
+        self.conn.close_sync(None)
+
+    def pump(self, seconds=0.0):
+        deadline = time.monotonic() + seconds
+        while True:
+            while self.ctx.iteration(False):
+                pass
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.02)
+
+    def call(self, path, iface, method, args=None, timeout=120):
+        result = {}
+
+        def done(conn, res, _data):
+            try:
+                result["value"] = conn.call_finish(res)
+            except GLib.Error as e:
+                result["error"] = e
+
+        self.conn.call(BUS_NAME, path, iface, method, args, None, Gio.DBusCallFlags.NONE,
+                       int(timeout * 1000), None, done, None)
+        while not result:
+            if not self.ctx.iteration(False):
+                time.sleep(0.01)
+        if "error" in result:
+            raise DBusError(result["error"])
+        return result["value"].unpack() if result["value"] is not None else ()
+
+    def vm_call(self, path, method, args=None, timeout=120):
+        return self.call(path, VM_IFACE, method, args, timeout)
+
+    def get(self, path, iface, prop):
+        return self.call(path, "org.freedesktop.DBus.Properties", "Get",
+                         GLib.Variant("(ss)", (iface, prop)))[0]
+
+    def state(self, path):
+        return self.get(path, VM_IFACE, "State")
+
+    def mark(self):
+        return len(self.events)
+
+    def seen(self, path, prop, value, since=0):
+        """The time of the first PropertiesChanged at or after event @since
+        that set @prop of @path to @value, or None."""
+        for t, p, changed in self.events[since:]:
+            if p == path and prop in changed and changed[prop] == value:
+                return t
+        return None
+
+    def wait_change(self, path, prop, value, timeout, since=0):
+        deadline = time.monotonic() + timeout
+        while True:
+            t = self.seen(path, prop, value, since)
+            if t is not None:
+                return t
+            if time.monotonic() > deadline:
+                got = [(round(t, 2), c[prop]) for t, p, c in self.events[since:]
+                       if p == path and prop in c]
+                raise AssertionError(f"no PropertiesChanged {prop}={value!r} on {path} "
+                                     f"within {timeout} s; saw {got}")
+            self.pump(0.05)
+
+
+# ---- the tests ---------------------------------------------------------------
+
+def setUpModule():
+    fx.setup()  # no pages reserved: the daemon grows the pool itself
+
+
+def tearDownModule():
+    fx.teardown()
+
+
+class DaemonE2E(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="winvm-e2e-d-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.config_dir = os.path.join(self.tmp, "vms")
+        os.makedirs(self.config_dir)
+        self.names = []
+        self.nr_before_test = fx.nr_hugepages()
+        self.t_start = time.monotonic()
+        self.pool = fx.PoolWatcher()
+        self.addCleanup(self.pool.stop)
+        # cleanups run last-in first-out: domains go before the pool shrinks
+        self.addCleanup(self.restore_pool)
+        self.addCleanup(self.remove_domains)
+        self.bus = Bus(self.tmp)
+        self.addCleanup(self.bus.stop)
+        self.daemon = Winvmd(self.tmp, self.bus, self.config_dir)
+        self.addCleanup(self.daemon.stop)
+        self.client = None
+        self.addCleanup(self.close_client)
+
+    def tearDown(self):
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        failed = result is not None and any(
+            getattr(test, "test_case", test) is self
+            for test, _ in result.failures + result.errors)
+        if failed or os.environ.get("WV_E2E_SHOW_LOG"):
+            log(f"\n---- winvmd output ({self.id()}) ----\n{self.daemon.output()}"
+                "---- end of winvmd output ----")
+            for name in self.names:
+                log(f"---- serial console of {name} ----\n{fx.read_serial(name)}")
+            log(f"---- 2M nr_hugepages since the test began: {self.pool.format(self.t_start)}")
+            others = fx.real_pool_users(mine=[self.daemon.proc.pid] if self.daemon.proc else [])
+            if others:
+                log("---- other winvmd processes on the real /sys (they may have changed the "
+                    "pool too):\n" + "\n".join(others))
+
+    def close_client(self):
+        if self.client:
+            self.client.close()
+
+    def remove_domains(self):
+        fx.ensure_libvirtd()  # a test may have left it stopped
+        for name in self.names:
+            try:
+                fx.remove_domain(name)
+            except Exception as e:  # noqa: BLE001 - clean the others up too
+                log(f"cleanup of {name}: {e}")
+
+    def restore_pool(self):
+        if fx.nr_hugepages() != self.nr_before_test:
+            fx.set_nr_hugepages(self.nr_before_test)
+
+    # -- helpers --
+
+    def add_vm(self, short, acpi=True, **kw):
+        name = PREFIX + short
+        fx.remove_domain(name)  # left over by an interrupted run
+        self.names.append(name)
+        template = fx.write_template(name, acpi=acpi)
+        with open(os.path.join(self.config_dir, name + ".conf"), "w") as f:
+            f.write(profile(name, template, **kw))
+        return name
+
+    def start_daemon(self):
+        self.daemon.start()
+        if self.client is None:
+            self.client = Client(self.bus.address)
+        self.assertTrue(self.client.get(MANAGER, MANAGER_IFACE, "LibvirtConnected"))
+        vms = dict(self.client.call(MANAGER, MANAGER_IFACE, "ListVMs")[0])
+        self.assertEqual(sorted(vms), sorted(self.names))
+        return vms
+
+    def wait_ready(self, name, timeout=90):
+        try:
+            fx.wait_for(lambda: READY in fx.read_serial(name), timeout, what=READY)
+        except TimeoutError:
+            self.fail(f"{name} did not boot; serial console:\n{fx.read_serial(name)}")
+
+    def start_vm(self, path, name):
+        """Start over D-Bus until the guest prints READY; returns the boot time."""
+        mark = self.client.mark()
+        t0 = time.monotonic()
+        self.client.vm_call(path, "Start")
+        self.client.wait_change(path, "State", "running", 60, since=mark)
+        self.assertEqual(fx.domstate(name), "running")
+        self.wait_ready(name)
+        return time.monotonic() - t0
+
+    def record(self, name):
+        return os.path.join(self.daemon.runtime_dir, name + ".hugepages")
+
+    def read_record(self, name):
+        with open(self.record(name)) as f:
+            return f.read()
+
+    def assertDBusError(self, name, fn, *args, **kw):
+        with self.assertRaises(DBusError) as cm:
+            fn(*args, **kw)
+        self.assertEqual(cm.exception.name, name, str(cm.exception))
+        return cm.exception
+
+    # -- 1 --
+
+    def test_1_hugepages_pins_acpi_shutdown(self):
+        name = self.add_vm("huge", hugepages=True, timeout="60s")
+        fx.set_free_hugepages(0)
+        nr = fx.nr_hugepages()
+        vms = self.start_daemon()
+        path = vms[name]
+        self.assertEqual(self.client.state(path), "undefined")
+
+        boot = self.start_vm(path, name)
+        self.assertEqual(fx.nr_hugepages(), nr + 128, "the pool grew by the guest's 128 pages")
+        self.assertTrue(os.path.exists(self.record(name)), "reservation recorded")
+        self.assertIn("added=128", self.read_record(name))
+
+        self.assertEqual(table(fx.virsh("vcpupin", name)), {"0": "0", "1": "1"})
+        self.assertEqual(table(fx.virsh("iothreadinfo", name)), {"1": "0"})
+        self.assertEqual(fx.virsh("emulatorpin", name).split()[-1], "1")
+        self.client.pump(0.5)
+        self.assertEqual(self.client.get(path, VM_IFACE, "VCPUPins"), [(0, "0"), (1, "1")])
+        self.assertEqual(self.client.get(path, VM_IFACE, "IOThreadPins"), [(1, "0")])
+        self.assertEqual(self.client.get(path, VM_IFACE, "EmulatorPin"), "1")
+        self.assertEqual(self.client.get(path, VM_IFACE, "Hugepages"), "2M")
+        self.assertEqual(self.client.get(path, VM_IFACE, "MemoryKiB"), 256 * 1024)
+        self.assertEqual(self.client.get(path, VM_IFACE, "UUID"),
+                         fx.virsh("domuuid", name).strip())
+
+        mark = self.client.mark()
+        t0 = time.monotonic()
+        self.client.vm_call(path, "Shutdown", GLib.Variant("(u)", (0,)))
+        acpi_off = time.monotonic() - t0
+        self.assertEqual(fx.virsh("domstate", "--reason", name).strip(), "shut off (shutdown)")
+        self.client.wait_change(path, "State", "shut-off", 10, since=mark)
+        self.assertEqual(self.client.state(path), "shut-off")
+        self.assertEqual(fx.nr_hugepages(), nr, "the pool shrank back")
+        self.assertFalse(os.path.exists(self.record(name)), "reservation record removed")
+        log(f"\nboot over D-Bus {boot:.1f} s, Shutdown (ACPI) {acpi_off:.1f} s")
+
+    # -- 2 --
+
+    def test_2_deaf_guest_forced_at_deadline(self):
+        name = self.add_vm("deaf", acpi=False, timeout="5s")
+        path = self.start_daemon()[name]
+        self.start_vm(path, name)
+
+        mark = self.client.mark()
+        t0 = time.monotonic()
+        err = self.assertDBusError("org.winvm1.Error.Timeout", self.client.vm_call, path,
+                                   "Shutdown", GLib.Variant("(u)", (0,)))
+        forced = time.monotonic() - t0
+        self.assertIn(name, err.message)
+        self.assertGreaterEqual(forced, 4.5)
+        self.assertLessEqual(forced, 15)
+        self.assertEqual(fx.virsh("domstate", "--reason", name).strip(), "shut off (destroyed)")
+        self.client.wait_change(path, "State", "shut-off", 10, since=mark)
+        log(f"\nShutdown of the ACPI-deaf guest: Timeout after {forced:.1f} s")
+
+    # -- 3 --
+
+    def test_3_shutdown_all_in_parallel(self):
+        # one ACPI guest and the deaf one with hugepages: both the graceful
+        # and the forced path must give their pages back
+        fx.set_free_hugepages(0)
+        nr = fx.nr_hugepages()
+        a1 = self.add_vm("all-a1", vcpus=1, pin="0", memory="128MiB", hugepages=True,
+                         timeout="20s")
+        a2 = self.add_vm("all-a2", vcpus=1, pin="1", memory="128MiB", timeout="20s")
+        d = self.add_vm("all-deaf", acpi=False, vcpus=1, pin="0", memory="128MiB",
+                        hugepages=True, timeout="5s")
+        vms = self.start_daemon()
+        for name in (a1, a2, d):
+            self.start_vm(vms[name], name)
+        self.assertEqual(fx.nr_hugepages(), nr + 128)
+
+        mark = self.client.mark()
+        t0 = time.monotonic()
+        err = self.assertDBusError("org.winvm1.Error.Timeout", self.client.call, MANAGER,
+                                   MANAGER_IFACE, "ShutdownAll", GLib.Variant("(u)", (0,)))
+        total = time.monotonic() - t0
+        self.client.pump(0.5)
+        took = {}
+        for name in (a1, a2, d):
+            t = self.client.seen(vms[name], "State", "shut-off", mark)
+            self.assertIsNotNone(t, f"{name}: no State shut-off")
+            took[name] = t - t0
+        self.assertIn(d, err.message)
+        self.assertNotIn(a1, err.message)
+        self.assertNotIn(a2, err.message)
+        self.assertEqual(fx.virsh("domstate", "--reason", a1).strip(), "shut off (shutdown)")
+        self.assertEqual(fx.virsh("domstate", "--reason", a2).strip(), "shut off (shutdown)")
+        self.assertEqual(fx.virsh("domstate", "--reason", d).strip(), "shut off (destroyed)")
+        self.assertGreaterEqual(took[d], 4.5)
+        self.assertLess(took[a1], 5)
+        self.assertLess(took[a2], 5)
+        serial = sum(took.values())
+        log("\nShutdownAll: " + ", ".join(f"{n[len(PREFIX):]} off after {t:.1f} s"
+                                          for n, t in took.items())
+            + f"; total {total:.1f} s vs {serial:.1f} s one after another")
+        self.assertLess(total, serial)
+        self.assertLess(total, max(took.values()) + 2)
+        self.assertEqual(fx.nr_hugepages(), nr, "all reservations released")
+        self.assertFalse(os.path.exists(self.record(a1)))
+        self.assertFalse(os.path.exists(self.record(d)))
+
+    # -- 4 --
+
+    def test_4_libvirtd_restart(self):
+        name = self.add_vm("lv", timeout="30s")
+        idle = self.add_vm("lv-idle", timeout="30s")
+        vms = self.start_daemon()
+        path, idle_path = vms[name], vms[idle]
+        self.start_vm(path, name)
+        qemu = fx.qemu_pid(name)
+        self.assertIsNotNone(qemu)
+
+        mark = self.client.mark()
+        fx.stop_libvirtd()
+        self.addCleanup(fx.ensure_libvirtd)
+        self.client.wait_change(MANAGER, "LibvirtConnected", False, 20, since=mark)
+        self.assertFalse(self.client.get(MANAGER, MANAGER_IFACE, "LibvirtConnected"))
+        self.assertEqual(self.client.state(path), "unknown")
+
+        # what needs libvirt says so; what does not keeps working
+        self.assertDBusError("org.winvm1.Error.LibvirtUnavailable", self.client.vm_call,
+                             idle_path, "Start")
+        self.assertDBusError("org.winvm1.Error.LibvirtUnavailable", self.client.vm_call,
+                             path, "ForceOff")
+        self.assertEqual(sorted(dict(self.client.call(MANAGER, MANAGER_IFACE, "ListVMs")[0])),
+                         sorted([name, idle]))
+        self.assertDBusError("org.winvm1.Error.LibvirtUnavailable", self.client.call, MANAGER,
+                             MANAGER_IFACE, "ShutdownAll", GLib.Variant("(u)", (0,)))
+        self.assertIn("<domain", self.client.call(MANAGER, MANAGER_IFACE, "Render",
+                                                  GLib.Variant("(s)", (name,)))[0])
+        with self.subTest("a Start refused for want of libvirt leaves State alone"):
+            self.client.pump(0.5)
+            self.assertEqual(self.client.state(idle_path), "unknown")
+
+        mark = self.client.mark()
+        fx.start_libvirtd()
+        up = time.monotonic()
+        connected = self.client.wait_change(MANAGER, "LibvirtConnected", True, 35, since=mark)
+        reconnect = connected - up
+        self.client.wait_change(path, "State", "running", 10, since=mark)
+        self.assertEqual(self.client.state(path), "running")
+        self.assertEqual(fx.qemu_pid(name), qemu, "the guest kept running")
+        self.client.pump(1)
+        self.assertEqual(self.client.state(idle_path), "undefined")
+
+        # events flow again: changes made behind the daemon's back show up
+        mark = self.client.mark()
+        fx.virsh("suspend", name)
+        self.client.wait_change(path, "State", "paused", 10, since=mark)
+        fx.virsh("resume", name)
+        self.client.wait_change(path, "State", "running", 10, since=mark)
+        mark = self.client.mark()
+        self.client.vm_call(path, "ForceOff")
+        self.client.wait_change(path, "State", "shut-off", 10, since=mark)
+        self.assertEqual(fx.domstate(name), "shut off")
+        log(f"\nreconnected {reconnect:.1f} s after libvirtd answered again")
+
+    # -- 5 --
+
+    def test_5_daemon_killed_and_restarted(self):
+        name = self.add_vm("kill", hugepages=True, timeout="30s")
+        # a few free pages, so that a second release would show (the pool
+        # would drop below them), and the daemon grows the pool by the rest
+        fx.set_free_hugepages(16)
+        nr = fx.nr_hugepages()
+        path = self.start_daemon()[name]
+        self.start_vm(path, name)
+        self.assertEqual(fx.nr_hugepages(), nr + 112)
+        record = self.read_record(name)
+        self.assertIn("added=112", record)
+        qemu = fx.qemu_pid(name)
+        self.assertIsNotNone(qemu)
+
+        self.daemon.kill(signal.SIGKILL)
+        self.client.close()
+        self.client = None
+        self.start_daemon()
+        self.assertEqual(self.client.state(path), "running")
+        self.assertEqual(fx.qemu_pid(name), qemu, "the guest is untouched")
+        self.assertEqual(fx.domstate(name), "running")
+        self.assertEqual(fx.nr_hugepages(), nr + 112, "not reserved twice")
+        self.assertEqual(self.read_record(name), record)
+        self.assertEqual(fx.read_serial(name).count(READY), 1, "the guest did not reboot")
+
+        # starting it again changes nothing
+        mark = self.client.mark()
+        err = self.assertDBusError("org.winvm1.Error.Failed", self.client.vm_call, path, "Start")
+        self.assertIn("already running", err.message)
+        self.assertEqual(fx.nr_hugepages(), nr + 112)
+        self.client.pump(1)
+        self.assertEqual(self.client.state(path), "running")
+        with self.subTest("a refused Start announces no State change"):
+            self.assertEqual([c["State"] for _, p, c in self.client.events[mark:]
+                              if p == path and "State" in c], [])
+
+        mark = self.client.mark()
+        self.client.vm_call(path, "ForceOff")
+        self.client.wait_change(path, "State", "shut-off", 10, since=mark)
+        self.client.pump(2)
+        self.assertEqual(fx.nr_hugepages(), nr, "released exactly once")
+        self.assertEqual(fx.free_hugepages(), 16)
+        self.assertFalse(os.path.exists(self.record(name)))
+
+    # -- 6 --
+
+    def test_6_guest_stops_while_daemon_is_down(self):
+        """The reservation of a guest that stopped while the daemon was not
+        running is released once the restarted daemon sees it stopped."""
+        name = self.add_vm("gone", hugepages=True, timeout="30s")
+        fx.set_free_hugepages(16)
+        nr = fx.nr_hugepages()
+        path = self.start_daemon()[name]
+        self.start_vm(path, name)
+        self.assertEqual(fx.nr_hugepages(), nr + 112)
+
+        self.daemon.kill(signal.SIGKILL)
+        self.client.close()
+        self.client = None
+        fx.virsh("destroy", name)
+        self.start_daemon()
+        self.assertEqual(self.client.state(path), "shut-off")
+        self.client.pump(2)
+        self.assertEqual(fx.nr_hugepages(), nr, "the stopped guest's pages were released")
+        self.assertFalse(os.path.exists(self.record(name)))
+
+    # -- 7 --
+
+    def test_7_guest_dies_while_libvirtd_is_down(self):
+        """The daemon misses the stop event while libvirtd is away; the
+        resync after reconnecting puts State right and gives the pages back."""
+        name = self.add_vm("lvdie", hugepages=True, timeout="30s")
+        fx.set_free_hugepages(16)
+        nr = fx.nr_hugepages()
+        path = self.start_daemon()[name]
+        self.start_vm(path, name)
+        self.assertEqual(fx.nr_hugepages(), nr + 112)
+        pid, _ = fx.qemu_pid(name)
+
+        mark = self.client.mark()
+        fx.stop_libvirtd()
+        self.addCleanup(fx.ensure_libvirtd)
+        self.client.wait_change(MANAGER, "LibvirtConnected", False, 20, since=mark)
+        os.kill(pid, signal.SIGKILL)
+        fx.wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, what="QEMU to die")
+        self.assertEqual(fx.nr_hugepages(), nr + 112, "nothing released while nobody knows")
+
+        mark = self.client.mark()
+        fx.start_libvirtd()
+        self.client.wait_change(MANAGER, "LibvirtConnected", True, 35, since=mark)
+        fx.wait_for(lambda: fx.domstate(name) == "shut off", 30, what="libvirtd to notice")
+        fx.wait_for(lambda: self.client.pump(0.1) or self.client.state(path) != "running", 10,
+                    what="State to leave running")
+        self.client.pump(1)
+        self.assertIn(self.client.state(path), ("shut-off", "crashed"))
+        self.assertEqual(fx.nr_hugepages(), nr, "the dead guest's pages were released")
+        self.assertFalse(os.path.exists(self.record(name)))
+
+
+def table(text):
+    """virsh's two-column tables (vcpupin, iothreadinfo) as a dict."""
+    return dict(line.split() for line in text.splitlines() if line.strip())
+
+
+if __name__ == "__main__":
+    unittest.main()
