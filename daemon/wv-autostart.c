@@ -19,6 +19,8 @@ typedef struct
   GPtrArray *queue; /* names */
   guint next;
   gboolean previous_started;
+  gboolean cancelled; /* the host is shutting down */
+  guint timer;
   guint started, failed;
 } Autostart;
 
@@ -50,6 +52,10 @@ started(WvVm *vm, const GError *error, gpointer data)
 {
   Autostart *a = data;
 
+  if (a->cancelled) { /* its shutdown was queued behind this start */
+    autostart_free(a);
+    return;
+  }
   if (error) {
     a->failed++;
     a->previous_started = FALSE;
@@ -70,6 +76,8 @@ static gboolean
 start_now(gpointer data)
 {
   Autostart *a = data;
+
+  a->timer = 0;
   WvVm *vm = g_hash_table_lookup(a->daemon->vms, a->queue->pdata[a->next - 1]);
 
   if (vm == NULL) /* removed by a reload meanwhile */
@@ -82,6 +90,7 @@ start_now(gpointer data)
 static void
 autostart_next(Autostart *a)
 {
+  a->daemon->autostart = a;
   while (a->next < a->queue->len) {
     WvVm *vm = g_hash_table_lookup(a->daemon->vms, a->queue->pdata[a->next++]);
     guint delay;
@@ -95,19 +104,36 @@ autostart_next(Autostart *a)
     delay = a->previous_started ? wv_vm_profile(vm)->autostart_delay_s : 0;
     if (delay > 0) {
       g_info("%s: starting in %u s", wv_vm_name(vm), delay);
-      g_timeout_add_seconds(delay, start_now, a);
+      a->timer = g_timeout_add(delay * 1000, start_now, a);
     } else {
       start_now(a);
     }
     return;
   }
+  a->daemon->autostart = NULL;
   autostart_free(a);
+}
+
+void
+wv_autostart_cancel(WvDaemon *daemon)
+{
+  Autostart *a = daemon->autostart;
+
+  if (a == NULL)
+    return;
+  g_message("host shutdown: autostart stops with %u VMs left", a->queue->len - a->next);
+  daemon->autostart = NULL;
+  a->cancelled = TRUE;
+  if (a->timer) { /* waiting for a delay: nothing in flight */
+    g_clear_handle_id(&a->timer, g_source_remove);
+    autostart_free(a);
+  }
 }
 
 void
 wv_autostart_run(WvDaemon *daemon)
 {
-  g_autofree char *marker = g_build_filename(daemon->config.runtime_dir, "autostart-done", NULL);
+  g_autofree char *marker = g_build_filename(daemon->config->runtime_dir, "autostart-done", NULL);
   g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
   Autostart *a;
 
@@ -115,7 +141,7 @@ wv_autostart_run(WvDaemon *daemon)
     g_info("autostart already ran since boot (%s)", marker);
     return;
   }
-  if (g_mkdir_with_parents(daemon->config.runtime_dir, 0755) < 0 ||
+  if (g_mkdir_with_parents(daemon->config->runtime_dir, 0755) < 0 ||
       !g_file_set_contents(marker, "", 0, NULL))
     g_warning("cannot write %s: autostart may run again after a daemon restart", marker);
 

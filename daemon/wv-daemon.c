@@ -108,7 +108,7 @@ GPtrArray *
 wv_daemon_reload(WvDaemon *daemon)
 {
   g_autoptr(GPtrArray) errors = NULL;
-  g_autoptr(GHashTable) profiles = wv_profile_load_dir(daemon->config.config_dir, &errors);
+  g_autoptr(GHashTable) profiles = wv_profile_load_dir(daemon->config->config_dir, &errors);
   g_autoptr(GHashTable) broken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func(g_free);
   g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
@@ -296,6 +296,48 @@ on_tunables(gpointer data, const char *domain)
 
 /* ---- life ----------------------------------------------------------------- */
 
+static void
+config_clear(gpointer data)
+{
+  WvConfig *c = data;
+
+  g_free(c->config_dir);
+  g_free(c->libvirt_uri);
+  g_free(c->sysfs_root);
+  g_free(c->proc_root);
+  g_free(c->runtime_dir);
+  g_free(c->state_dir);
+  g_free(c->template_dir);
+}
+
+WvConfig *
+wv_config_copy(const WvConfig *config)
+{
+  WvConfig *c = g_atomic_rc_box_new0(WvConfig);
+
+  c->config_dir = g_strdup(config->config_dir);
+  c->libvirt_uri = g_strdup(config->libvirt_uri);
+  c->sysfs_root = g_strdup(config->sysfs_root);
+  c->proc_root = g_strdup(config->proc_root);
+  c->runtime_dir = g_strdup(config->runtime_dir);
+  c->state_dir = g_strdup(config->state_dir);
+  c->template_dir = g_strdup(config->template_dir);
+  return c;
+}
+
+WvConfig *
+wv_config_ref(WvConfig *config)
+{
+  return g_atomic_rc_box_acquire(config);
+}
+
+void
+wv_config_unref(WvConfig *config)
+{
+  if (config)
+    g_atomic_rc_box_release_full(config, config_clear);
+}
+
 WvDaemon *
 wv_daemon_new(const WvConfig *config)
 {
@@ -308,13 +350,7 @@ wv_daemon_new(const WvConfig *config)
   WvDaemon *daemon = g_new0(WvDaemon, 1);
 
   wv_register_resource();
-  daemon->config.config_dir = g_strdup(config->config_dir);
-  daemon->config.libvirt_uri = g_strdup(config->libvirt_uri);
-  daemon->config.sysfs_root = g_strdup(config->sysfs_root);
-  daemon->config.proc_root = g_strdup(config->proc_root);
-  daemon->config.runtime_dir = g_strdup(config->runtime_dir);
-  daemon->config.state_dir = g_strdup(config->state_dir);
-  daemon->config.template_dir = g_strdup(config->template_dir);
+  daemon->config = wv_config_copy(config);
   daemon->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_vm_free);
   daemon->profile_errors = g_ptr_array_new_with_free_func(g_free);
   daemon->libvirt = wv_libvirt_new(config->libvirt_uri, &callbacks, daemon);
@@ -360,13 +396,7 @@ wv_daemon_free(WvDaemon *daemon)
   g_clear_pointer(&daemon->vm_info, g_dbus_node_info_unref);
   g_clear_object(&daemon->bus);
   g_ptr_array_unref(daemon->profile_errors);
-  g_free(daemon->config.config_dir);
-  g_free(daemon->config.libvirt_uri);
-  g_free(daemon->config.sysfs_root);
-  g_free(daemon->config.proc_root);
-  g_free(daemon->config.runtime_dir);
-  g_free(daemon->config.state_dir);
-  g_free(daemon->config.template_dir);
+  wv_config_unref(daemon->config);
   g_free(daemon);
   wv_unregister_resource();
 }

@@ -27,9 +27,16 @@ typedef struct
   char *template_dir;
 } WvConfig;
 
+/* Shared, immutable, reference counted: worker threads keep their own
+ * reference, so a task still running at exit never reads freed memory. */
+WvConfig *wv_config_copy(const WvConfig *config);
+WvConfig *wv_config_ref(WvConfig *config);
+void wv_config_unref(WvConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(WvConfig, wv_config_unref)
+
 typedef struct
 {
-  WvConfig config;
+  WvConfig *config;
   GDBusConnection *bus;
   GDBusNodeInfo *manager_info;
   GDBusNodeInfo *vm_info;
@@ -40,6 +47,7 @@ typedef struct
   gboolean ready;       /* READY=1 sent */
   gboolean autostarted; /* boot autostart was run */
   WvLogind *logind;
+  gpointer autostart; /* the running boot autostart, if any */
   void (*on_ready)(gpointer data);
   gpointer on_ready_data;
 } WvDaemon;
@@ -73,6 +81,8 @@ void wv_manager_shutdown_all(WvDaemon *daemon, guint cap_s, WvShutdownAllDone do
 WvLogind *wv_logind_new(WvDaemon *daemon);
 void wv_logind_free(WvLogind *logind);
 void wv_autostart_run(WvDaemon *daemon);
+/* The host is going down: start nothing more. */
+void wv_autostart_cancel(WvDaemon *daemon);
 
 /* ---- VM objects (wv-vm-object.c) ---------------------------------------- */
 
@@ -89,6 +99,8 @@ void wv_vm_set_profile(WvVm *vm, WvProfile *profile);
 /* All properties, for GetManagedObjects and InterfacesAdded. */
 GVariant *wv_vm_get_all(WvVm *vm);
 gboolean wv_vm_is_running(WvVm *vm);
+/* A Start is under way (a shutdown asked for now waits for it). */
+gboolean wv_vm_is_starting(WvVm *vm);
 /* libvirt told us something about this VM's domain. */
 void wv_vm_lifecycle(WvVm *vm, int event, int detail);
 /* Re-reads state, UUID, pins... from libvirt (async). */

@@ -164,13 +164,14 @@ wv_manager_shutdown_all(WvDaemon *daemon, guint cap_s, WvShutdownAllDone done, g
   all->done = done;
   all->data = data;
   all->pending = 1; /* held until every VM was asked */
+  wv_autostart_cancel(daemon);
   for (guint i = 0; i < names->len; i++) {
     WvVm *vm = g_hash_table_lookup(daemon->vms, names->pdata[i]);
     const WvProfile *p = wv_vm_profile(vm);
     ShutdownOne *one;
     guint timeout = p->shutdown_timeout_s;
 
-    if (!wv_vm_is_running(vm))
+    if (!wv_vm_is_running(vm) && !wv_vm_is_starting(vm))
       continue;
     if (cap_s && cap_s < timeout)
       timeout = cap_s;
@@ -201,6 +202,7 @@ vm_interfaces(WvVm *vm)
 typedef struct
 {
   WvDaemon *daemon;
+  WvConfig *config;
   GDBusMethodInvocation *invocation;
   WvProfile *profile;
   virConnectPtr conn;
@@ -212,6 +214,7 @@ plan_call_free(PlanCall *c)
 {
   g_object_unref(c->invocation);
   wv_profile_free(c->profile);
+  wv_config_unref(c->config);
   if (c->conn)
     virConnectClose(c->conn);
   g_free(c);
@@ -221,7 +224,7 @@ static void
 plan_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
   PlanCall *c = data;
-  g_autoptr(WvPlan) plan = wv_daemon_plan(&c->daemon->config, c->profile, c->conn, NULL);
+  g_autoptr(WvPlan) plan = wv_daemon_plan(c->config, c->profile, c->conn, NULL);
   GError *error = NULL;
 
   if (c->check) {
@@ -277,6 +280,7 @@ handle_plan(WvDaemon *daemon, GVariant *params, GDBusMethodInvocation *invocatio
   }
   c = g_new0(PlanCall, 1);
   c->daemon = daemon;
+  c->config = wv_config_ref(daemon->config);
   c->invocation = g_object_ref(invocation);
   c->profile = wv_profile_ref((WvProfile *)wv_vm_profile(vm));
   c->conn = wv_libvirt_get(daemon->libvirt, NULL); /* optional: plans work offline */

@@ -4,7 +4,9 @@
 #include "wv-profile.h"
 #include "wv-common.h"
 
+#include <errno.h>
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 
 #define WV_PROFILE_MAX_SIZE (1024 * 1024)
 #define WV_SECTION_ID_MAX   32
@@ -1655,4 +1657,66 @@ wv_profile_load_dir(const char *dir, GPtrArray **errors)
   if (errors)
     *errors = g_steal_pointer(&errs);
   return g_steal_pointer(&profiles);
+}
+
+gboolean
+wv_profile_set_value(const char *path, const char *group, const char *key, const char *value,
+                     GError **error)
+{
+  g_autofree char *data = NULL;
+  g_autoptr(GError) local = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(GString) out = g_string_new(NULL);
+  g_autofree char *setting = g_strdup_printf("%s = %s", key, value);
+  gboolean in_group = FALSE, done = FALSE;
+  gint insert_after = -1; /* last line of the group */
+  GStatBuf st;
+  guint n;
+
+  if (!g_file_get_contents(path, &data, NULL, &local) || g_stat(path, &st) < 0) {
+    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "cannot read %s: %s", path,
+                local ? local->message : g_strerror(errno));
+    return FALSE;
+  }
+  lines = g_strsplit(data, "\n", -1);
+  n = g_strv_length(lines);
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *t = g_strstrip(g_strdup(lines[i]));
+    char *eq;
+
+    if (t[0] == '[') {
+      g_autofree char *name = g_strndup(t + 1, strlen(t) > 2 ? strlen(t) - 2 : 0);
+      in_group = g_str_equal(name, group);
+      if (in_group)
+        insert_after = (gint)i;
+      continue;
+    }
+    if (!in_group || t[0] == '#' || t[0] == ';' || t[0] == '\0')
+      continue;
+    insert_after = (gint)i;
+    eq = strchr(t, '=');
+    if (eq && !done) {
+      *eq = '\0';
+      if (g_str_equal(g_strstrip(t), key)) {
+        g_free(lines[i]);
+        lines[i] = g_strdup(setting);
+        done = TRUE;
+      }
+    }
+  }
+  if (!done && insert_after < 0)
+    g_string_append_printf(out, "[%s]\n%s\n\n", group, setting);
+  for (guint i = 0; i < n; i++) {
+    g_string_append(out, lines[i]);
+    if (i + 1 < n)
+      g_string_append_c(out, '\n');
+    if (!done && (gint)i == insert_after)
+      g_string_append_printf(out, "%s\n", setting);
+  }
+  if (!g_file_set_contents_full(path, out->str, (gssize)out->len, G_FILE_SET_CONTENTS_CONSISTENT,
+                                (int)(st.st_mode & 07777), &local)) {
+    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "cannot update %s: %s", path, local->message);
+    return FALSE;
+  }
+  return TRUE;
 }

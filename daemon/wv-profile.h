@@ -250,6 +250,12 @@ guint wv_profile_line(const WvProfile *profile, const char *group, const char *k
  * each) and do not stop the rest. Returns name -> WvProfile*. */
 GHashTable *wv_profile_load_dir(const char *dir, GPtrArray **errors);
 
+/* Sets @group/@key = @value in the profile file at @path, changing only that
+ * line (or adding it, and the group, when missing): comments, layout and the
+ * file's mode stay as they were. */
+gboolean wv_profile_set_value(const char *path, const char *group, const char *key,
+                              const char *value, GError **error);
+
 /* Value parsers shared with the D-Bus layer and tests. */
 gboolean wv_parse_size_kib(const char *text, guint64 *out_kib, GError **error);
 gboolean wv_parse_duration_s(const char *text, guint *out_s, GError **error);

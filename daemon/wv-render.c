@@ -324,7 +324,13 @@ render_os(xmlNode *dom, const WvProfile *p)
     f = append(fw, "feature");
     set_prop(f, "enabled", p->secure_boot == WV_TRI_ON ? "yes" : "no");
     set_prop(f, "name", "secure-boot");
-    set_prop(loader, "secure", p->secure_boot == WV_TRI_ON ? "yes" : "no");
+    /* with firmware autoselection libvirt refuses secure='no' */
+    if (p->secure_boot == WV_TRI_ON) {
+      set_prop(loader, "secure", "yes");
+    } else {
+      xmlUnsetProp(loader, BAD_CAST "secure");
+      remove_if_empty(loader);
+    }
   }
   if (p->nvram)
     set_text(ensure_child(os, "nvram", os_order), p->nvram);

@@ -8,6 +8,10 @@
 
 static const char *const groups[] = {"vcpupin", "iothreadpin", "emulatorpin"};
 
+/* Pins arrive in parallel worker threads; each read-modify-write of a
+ * tuning file must see the others' results. */
+static GMutex save_lock;
+
 static char *
 tuning_path(const char *state_dir, const char *vm)
 {
@@ -25,6 +29,8 @@ wv_tuning_save(const char *state_dir, const char *vm, WvTuneTarget target, guint
       target == WV_TUNE_EMULATOR ? g_strdup("cpuset") : g_strdup_printf("%u", index);
   g_autofree char *value = wv_cpuset_format(set);
   g_autoptr(GError) local = NULL;
+
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&save_lock);
 
   g_return_val_if_fail(wv_name_is_valid(vm), FALSE);
   if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_COMMENTS, &local) &&

@@ -221,11 +221,13 @@ struct _WvVm
   char *path;
   gboolean exported;
   VmInfo info;
-  gboolean busy;        /* a lifecycle call is running */
-  guint calls;          /* Ops in flight: the object must outlive them */
-  guint stopped_serial; /* counts stop events */
-  guint refresh_serial; /* newest refresh asked for */
-  GPtrArray *waiters;   /* StopWaiter*: Shutdown calls waiting for the stop */
+  gboolean busy;          /* a lifecycle call is running */
+  const char *transition; /* "starting", "shutting-down": shown over libvirt's state */
+  GPtrArray *after_start; /* Op*: shutdowns asked for while starting */
+  guint calls;            /* Ops in flight: the object must outlive them */
+  guint stopped_serial;   /* counts stop events */
+  guint refresh_serial;   /* newest refresh asked for */
+  GPtrArray *waiters;     /* StopWaiter*: Shutdown calls waiting for the stop */
 };
 
 const char *
@@ -244,6 +246,12 @@ const WvProfile *
 wv_vm_profile(WvVm *vm)
 {
   return vm->profile;
+}
+
+gboolean
+wv_vm_is_starting(WvVm *vm)
+{
+  return g_strcmp0(vm->transition, "starting") == 0;
 }
 
 gboolean
@@ -288,7 +296,7 @@ get_property_value(WvVm *vm, const char *name)
   if (g_str_equal(name, "UUID"))
     return g_variant_new_string(i->uuid ? i->uuid : "");
   if (g_str_equal(name, "State"))
-    return g_variant_new_string(i->state ? i->state : "unknown");
+    return g_variant_new_string(vm->transition ? vm->transition : i->state ? i->state : "unknown");
   if (g_str_equal(name, "VCPUs"))
     return g_variant_new_uint32(i->exists ? i->vcpus : p->vcpus);
   if (g_str_equal(name, "MemoryKiB"))
@@ -487,7 +495,7 @@ struct _Op
   /* for the worker */
   char *name;
   WvProfile *profile;
-  const WvConfig *config;
+  WvConfig *config;
   virConnectPtr conn;
   guint index;
   guint timeout_s;
@@ -495,7 +503,11 @@ struct _Op
   WvCpuset *set;
   WvHostShutdownPolicy policy;
   guint stopped_serial;
-  gboolean stopped; /* the worker saw the domain stop */
+  gboolean stopped;        /* the worker saw the domain stop */
+  gboolean locked;         /* holds the VM's lifecycle lock */
+  gboolean ran;            /* got past validation and authorization */
+  const char *transition;  /* set while this Op runs */
+  const char *final_state; /* libvirt's state once it succeeded */
   /* for internal callers (ShutdownAll) instead of an invocation */
   WvVmDone done;
   gpointer done_data;
@@ -511,7 +523,7 @@ op_new(WvVm *vm, const Method *method, GDBusMethodInvocation *invocation)
   op->invocation = invocation ? g_object_ref(invocation) : NULL;
   op->name = g_strdup(vm->name);
   op->profile = wv_profile_ref(vm->profile);
-  op->config = &vm->daemon->config;
+  op->config = wv_config_ref(vm->daemon->config);
   vm->calls++;
   return op;
 }
@@ -523,6 +535,7 @@ op_free(Op *op)
   g_clear_object(&op->invocation);
   g_free(op->name);
   wv_profile_free(op->profile);
+  wv_config_unref(op->config);
   if (op->conn)
     virConnectClose(op->conn);
   wv_cpuset_free(op->set);
@@ -530,13 +543,42 @@ op_free(Op *op)
 }
 
 /* Replies (or reports to the internal caller) and ends the Op. */
+/* Takes the VM's lifecycle lock, or fails with Busy. */
+static gboolean
+take_lock(Op *op, GError **error)
+{
+  if (op->vm->busy) {
+    g_set_error(error, WV_ERROR, WV_ERROR_BUSY, "“%s” is busy with another call", op->name);
+    return FALSE;
+  }
+  op->vm->busy = op->locked = TRUE;
+  return TRUE;
+}
+
+static void shutdown_start(Op *op);
+
 static void
 op_finish(Op *op, GError *error)
 {
   WvVm *vm = op->vm;
+  GPtrArray *deferred = NULL;
 
-  if (op->method && op->method->lifecycle)
+  if (op->locked)
     vm->busy = FALSE;
+  /* the final state goes out before the reply does */
+  if (op->transition && vm->transition == op->transition) {
+    GVariant *before = wv_vm_get_all(vm);
+    vm->transition = NULL;
+    if (error == NULL && op->final_state) {
+      g_free(vm->info.state);
+      vm->info.state = g_strdup(op->final_state);
+    }
+    emit_changes(vm, before);
+  }
+  if (op->transition && g_str_equal(op->transition, "starting") && vm->after_start->len > 0) {
+    deferred = vm->after_start;
+    vm->after_start = g_ptr_array_new();
+  }
   if (op->invocation) {
     if (error)
       g_dbus_method_invocation_return_gerror(op->invocation, error);
@@ -545,8 +587,22 @@ op_finish(Op *op, GError *error)
   }
   if (op->done)
     op->done(vm, error, op->done_data);
-  wv_vm_refresh(vm);
+  if (op->ran)
+    wv_vm_refresh(vm);
   op_free(op);
+  for (guint i = 0; deferred && i < deferred->len; i++)
+    shutdown_start(deferred->pdata[i]);
+  g_clear_pointer(&deferred, g_ptr_array_unref);
+}
+
+static void
+begin_transition(Op *op, const char *transition)
+{
+  GVariant *before = wv_vm_get_all(op->vm);
+
+  op->transition = transition;
+  op->vm->transition = transition;
+  emit_changes(op->vm, before);
 }
 
 static void
@@ -599,6 +655,7 @@ op_run_in_thread(Op *op, OpRun run, GAsyncReadyCallback done)
 static void
 default_start(Op *op)
 {
+  op->ran = TRUE;
   op_run_in_thread(op, op->method->run, op_thread_done);
 }
 
@@ -712,7 +769,14 @@ start_start(Op *op)
     g_error_free(error);
     return;
   }
-  set_state(op->vm, "starting");
+  if (wv_vm_is_running(op->vm)) { /* the worker checks again */
+    error = g_error_new(WV_ERROR, WV_ERROR_FAILED, "“%s” is already running", op->name);
+    op_finish(op, error);
+    g_error_free(error);
+    return;
+  }
+  op->final_state = "running";
+  begin_transition(op, "starting");
   default_start(op);
 }
 
@@ -835,19 +899,25 @@ shutdown_sent(GObject *source, GAsyncResult *result, gpointer data)
     op_finish(op, NULL);
     return;
   }
-  set_state(vm, "shutting-down");
+  if (vm->transition == NULL)
+    begin_transition(op, "shutting-down");
   w = g_new0(StopWaiter, 1);
   w->vm = vm;
   w->done = stopped_in_time;
   w->data = op;
   w->timeout_s = op->timeout_s;
-  w->source = g_timeout_add_seconds(op->timeout_s, shutdown_deadline, op);
+  w->source = g_timeout_add(op->timeout_s * 1000, shutdown_deadline, op);
   g_ptr_array_add(vm->waiters, w);
 }
 
 static void
 shutdown_start(Op *op)
 {
+  op->ran = TRUE;
+  if (g_strcmp0(op->vm->transition, "starting") == 0) {
+    g_ptr_array_add(op->vm->after_start, op); /* once it runs, or failed to */
+    return;
+  }
   if (!wv_vm_is_running(op->vm)) {
     op_finish(op, NULL); /* already off */
     return;
@@ -894,9 +964,14 @@ wv_vm_shutdown(WvVm *vm, WvHostShutdownPolicy policy, guint timeout_s, WvVmDone 
 static void
 force_off_run(Op *op, GError **error)
 {
-  g_autoptr(virDomain) dom = lookup_domain(op, error);
+  g_autoptr(virDomain) dom = virDomainLookupByName(op->conn, op->name);
 
-  if (dom && virDomainIsActive(dom) == 1 &&
+  if (dom == NULL) { /* never defined: it is off */
+    if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
+      wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
+    return;
+  }
+  if (virDomainIsActive(dom) == 1 &&
       libvirt_call(virDomainDestroy(dom), "cannot force it off", error))
     wv_log_vm(op->name, G_LOG_LEVEL_MESSAGE, "forced off");
 }
@@ -997,7 +1072,7 @@ pin_domain(virDomainPtr dom, WvTuneTarget target, guint index, unsigned char *ma
   }
 }
 
-/* worker */
+/* worker: libvirt first, so a refused pin is never saved */
 static void
 pin_run(Op *op, GError **error)
 {
@@ -1005,10 +1080,7 @@ pin_run(Op *op, GError **error)
       op->config->proc_root ? g_build_filename(op->config->proc_root, "mounts", NULL) : NULL;
   g_autoptr(WvHost) host = wv_host_probe(op->config->sysfs_root, mounts, NULL);
   g_autoptr(virDomain) dom = NULL;
-  g_autofree unsigned char *map = NULL;
-  guint maplen = VIR_CPU_MAPLEN(op->set->cpus[op->set->n - 1] + 1);
-  unsigned int flags = VIR_DOMAIN_AFFECT_CONFIG;
-  int rc;
+  g_autofree char *set = wv_cpuset_format(op->set);
 
   for (guint i = 0; host && i < op->set->n; i++) {
     if (!wv_cpuset_contains(host->online, op->set->cpus[i])) {
@@ -1017,31 +1089,32 @@ pin_run(Op *op, GError **error)
       return;
     }
   }
+  dom = virDomainLookupByName(op->conn, op->name);
+  if (dom && virDomainIsActive(dom) == 1) {
+    guint maplen = VIR_CPU_MAPLEN(op->set->cpus[op->set->n - 1] + 1);
+    g_autofree unsigned char *map = g_malloc0(maplen);
+    int rc;
+
+    for (guint i = 0; i < op->set->n; i++)
+      VIR_USE_CPU(map, op->set->cpus[i]);
+    rc = pin_domain(dom, (WvTuneTarget)op->flag, op->index, map, (int)maplen,
+                    VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG);
+    /* drivers that take no flags (the test driver) pin the current state */
+    if (rc < 0 && virGetLastErrorCode() == VIR_ERR_INVALID_ARG)
+      rc = pin_domain(dom, (WvTuneTarget)op->flag, op->index, map, (int)maplen,
+                      VIR_DOMAIN_AFFECT_CURRENT);
+    if (!libvirt_call(rc, "cannot pin", error))
+      return;
+  }
+  /* every later start defines the domain with it */
   if (!wv_tuning_save(op->config->state_dir, op->name, (WvTuneTarget)op->flag, op->index, op->set,
                       error))
     return;
-
-  dom = virDomainLookupByName(op->conn, op->name);
-  if (dom == NULL)
-    return; /* not defined yet: the next start uses it */
-  if (virDomainIsActive(dom) == 1)
-    flags |= VIR_DOMAIN_AFFECT_LIVE;
-  map = g_malloc0(maplen);
-  for (guint i = 0; i < op->set->n; i++)
-    VIR_USE_CPU(map, op->set->cpus[i]);
-  rc = pin_domain(dom, (WvTuneTarget)op->flag, op->index, map, (int)maplen, flags);
-  /* drivers that take no flags (the test driver) pin the current state */
-  if (rc < 0 && virGetLastErrorCode() == VIR_ERR_INVALID_ARG)
-    rc = pin_domain(dom, (WvTuneTarget)op->flag, op->index, map, (int)maplen,
-                    VIR_DOMAIN_AFFECT_CURRENT);
-  if (libvirt_call(rc, "cannot pin", error)) {
-    g_autofree char *set = wv_cpuset_format(op->set);
-    wv_log_vm(op->name, G_LOG_LEVEL_INFO, "%s %u pinned to %s",
-              op->flag == WV_TUNE_VCPU       ? "vCPU"
-              : op->flag == WV_TUNE_IOTHREAD ? "I/O thread"
-                                             : "emulator",
-              op->index, set);
-  }
+  wv_log_vm(op->name, G_LOG_LEVEL_INFO, "%s %u pinned to %s",
+            op->flag == WV_TUNE_VCPU       ? "vCPU"
+            : op->flag == WV_TUNE_IOTHREAD ? "I/O thread"
+                                           : "emulator",
+            op->index, set);
 }
 
 /* ---- Autostart (org.freedesktop.DBus.Properties.Set) ---------------------- */
@@ -1070,18 +1143,11 @@ set_property_prepare(Op *op, GVariant *params, GError **error)
   return TRUE;
 }
 
-/* worker: rewrite [vm] autostart, keeping the rest of the file */
+/* worker: change the one line of [vm] autostart */
 static void
 set_autostart_run(Op *op, GError **error)
 {
-  g_autoptr(GKeyFile) kf = g_key_file_new();
-  g_autoptr(GError) local = NULL;
-
-  if (!g_key_file_load_from_file(kf, op->profile->path, G_KEY_FILE_KEEP_COMMENTS, &local) ||
-      (g_key_file_set_boolean(kf, "vm", "autostart", op->flag),
-       !g_key_file_save_to_file(kf, op->profile->path, &local)))
-    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "cannot update %s: %s", op->profile->path,
-                local->message);
+  wv_profile_set_value(op->profile->path, "vm", "autostart", op->flag ? "true" : "false", error);
 }
 
 static void
@@ -1102,6 +1168,7 @@ autostart_saved(GObject *source, GAsyncResult *result, gpointer data)
 static void
 set_autostart_start(Op *op)
 {
+  op->ran = TRUE;
   op_run_in_thread(op, set_autostart_run, autostart_saved);
 }
 
@@ -1125,16 +1192,15 @@ wv_vm_start(WvVm *vm, WvVmDone done, gpointer data)
 {
   Op *op;
 
-  if (vm->busy) {
-    g_autoptr(GError) error =
-        g_error_new(WV_ERROR, WV_ERROR_BUSY, "“%s” is busy with another call", vm->name);
-    done(vm, error, data);
-    return;
-  }
+  g_autoptr(GError) error = NULL;
+
   op = op_new(vm, &methods[0], NULL); /* Start */
   op->done = done;
   op->done_data = data;
-  vm->busy = TRUE;
+  if (!take_lock(op, &error)) {
+    op_finish(op, error);
+    return;
+  }
   start_start(op);
 }
 
@@ -1148,7 +1214,9 @@ authorized(GObject *source, GAsyncResult *result, gpointer data)
   Op *op = data;
   g_autoptr(GError) error = NULL;
 
-  if (!wv_auth_check_finish(result, &error)) {
+  /* the lock is taken only now: a caller waiting for polkit (or for a
+   * password) holds nothing */
+  if (!wv_auth_check_finish(result, &error) || (op->method->lifecycle && !take_lock(op, &error))) {
     op_finish(op, error);
     return;
   }
@@ -1162,18 +1230,8 @@ dispatch(WvVm *vm, const Method *m, GVariant *params, GDBusMethodInvocation *inv
   g_autoptr(GError) error = NULL;
 
   if (m->prepare && !m->prepare(op, params, &error)) {
-    op->method = NULL; /* did not take the lock */
     op_finish(op, error);
     return;
-  }
-  if (m->lifecycle) {
-    if (vm->busy) {
-      g_set_error(&error, WV_ERROR, WV_ERROR_BUSY, "“%s” is busy with another call", vm->name);
-      op->method = NULL;
-      op_finish(op, error);
-      return;
-    }
-    vm->busy = TRUE;
   }
   wv_auth_check_async(invocation, m->action, NULL, authorized, op);
 }
@@ -1220,13 +1278,13 @@ static const GDBusInterfaceVTable vm_vtable = {
 static void
 release_pages(WvVm *vm)
 {
-  g_autoptr(WvReservation) r = wv_hugepages_lookup(vm->daemon->config.runtime_dir, vm->name);
+  g_autoptr(WvReservation) r = wv_hugepages_lookup(vm->daemon->config->runtime_dir, vm->name);
   g_autoptr(GError) error = NULL;
 
   if (r == NULL)
     return;
   /* a quick sysfs write: shrinking never compacts memory */
-  if (wv_hugepages_release(vm->daemon->config.runtime_dir, vm->name, &error))
+  if (wv_hugepages_release(vm->daemon->config->runtime_dir, vm->name, &error))
     wv_vm_log(vm, G_LOG_LEVEL_INFO, "released %" G_GUINT64_FORMAT " hugepages", r->added);
   else
     wv_vm_log(vm, G_LOG_LEVEL_WARNING, "cannot release hugepages: %s", error->message);
@@ -1286,6 +1344,7 @@ wv_vm_new(WvDaemon *daemon, WvProfile *profile)
   }
   vm->info.state = g_strdup(wv_libvirt_is_connected(daemon->libvirt) ? "undefined" : "unknown");
   vm->waiters = g_ptr_array_new();
+  vm->after_start = g_ptr_array_new();
   return vm;
 }
 
@@ -1307,6 +1366,7 @@ wv_vm_free(WvVm *vm)
     g_free(w);
   }
   g_ptr_array_unref(vm->waiters);
+  g_ptr_array_unref(vm->after_start); /* Ops in it are freed with their tasks */
   vm_info_clear(&vm->info);
   wv_profile_free(vm->profile);
   g_free(vm->name);

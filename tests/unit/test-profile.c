@@ -467,6 +467,54 @@ test_load_dir(void)
 }
 
 static void
+test_set_value(void)
+{
+  g_autofree char *dir = g_dir_make_tmp("winvm-set-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename(dir, "vm.conf", NULL);
+  g_autofree char *text = NULL;
+  g_autoptr(GError) error = NULL;
+  GStatBuf st;
+  static const char original[] = "# my gaming VM\n[vm]\nmemory = 16GiB   # lots\n"
+                                 "autostart=false\n\n[cpu]\npin = auto\n";
+
+  g_assert_true(g_file_set_contents(path, original, -1, NULL));
+  g_assert_cmpint(g_chmod(path, 0640), ==, 0);
+
+  /* replace: only that line changes */
+  g_assert_true(wv_profile_set_value(path, "vm", "autostart", "true", &error));
+  g_assert_no_error(error);
+  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+  g_assert_cmpstr(text, ==,
+                  "# my gaming VM\n[vm]\nmemory = 16GiB   # lots\nautostart = true\n\n"
+                  "[cpu]\npin = auto\n");
+  g_assert_cmpint(g_stat(path, &st), ==, 0);
+  g_assert_cmpint(st.st_mode & 0777, ==, 0640);
+  g_clear_pointer(&text, g_free);
+
+  /* insert into an existing group, after its last setting */
+  g_assert_true(wv_profile_set_value(path, "cpu", "iothreads", "1", NULL));
+  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+  g_assert_nonnull(strstr(text, "[cpu]\npin = auto\niothreads = 1\n"));
+  g_clear_pointer(&text, g_free);
+
+  /* a missing group is added */
+  g_assert_true(g_file_set_contents(path, "[cpu]\npin = none\n", -1, NULL));
+  g_assert_true(wv_profile_set_value(path, "vm", "autostart", "false", NULL));
+  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+  g_assert_cmpstr(text, ==, "[vm]\nautostart = false\n\n[cpu]\npin = none\n");
+  {
+    g_autoptr(WvProfile) p = wv_profile_load(path, &error);
+    g_assert_no_error(error);
+    g_assert_false(p->autostart);
+  }
+
+  g_assert_false(wv_profile_set_value("/nonexistent/x.conf", "vm", "autostart", "true", &error));
+  g_assert_error(error, WV_ERROR, WV_ERROR_FAILED);
+  g_remove(path);
+  g_rmdir(dir);
+}
+
+static void
 test_examples_parse(void)
 {
   static const char *const examples[] = {"gaming", "work", "install"};
@@ -495,5 +543,6 @@ main(int argc, char **argv)
   g_test_add_func("/profile/bad-file-name", test_bad_file_name);
   g_test_add_func("/profile/load-dir", test_load_dir);
   g_test_add_func("/profile/examples", test_examples_parse);
+  g_test_add_func("/profile/set-value", test_set_value);
   return g_test_run();
 }
