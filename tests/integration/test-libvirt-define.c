@@ -155,6 +155,45 @@ test_domcaps_unsupported_is_clean(void)
   g_assert_cmpuint(g_hash_table_size(used), ==, 0);
 }
 
+/* Every template, with secure boot on, off and as the template says: what
+ * libvirt itself accepts (it refuses loader secure='no' with firmware
+ * autoselection, for one). */
+static void
+test_templates_define(void)
+{
+  static const char *const templates[] = {"windows11", "windows10", "minimal"};
+  static const char *const firmware[] = {"", "[firmware]\nsecure-boot = true\n",
+                                         "[firmware]\nsecure-boot = false\n",
+                                         "[firmware]\ntype = bios\n"};
+  g_autoptr(virConnect) conn = open_test_driver();
+
+  for (guint t = 0; t < G_N_ELEMENTS(templates); t++) {
+    for (guint f = 0; f < G_N_ELEMENTS(firmware); f++) {
+      g_autofree char *text = g_strdup_printf("[vm]\nname = t%u-%u\ntemplate = %s\n"
+                                              "[cpu]\npin = none\n%s",
+                                              t, f, templates[t], firmware[f]);
+      g_autoptr(WvProfile) p = NULL;
+      g_autoptr(WvPlan) plan = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *xml = NULL;
+      g_autoptr(virDomain) dom = NULL;
+      WvPlanContext ctx = {.template_dir = wv_test_template_dir()};
+
+      if (g_str_equal(templates[t], "minimal") && f == 1)
+        continue; /* secure boot needs UEFI; minimal is BIOS */
+      p = wv_test_profile(text);
+      plan = wv_plan_build(p, &ctx);
+      xml = wv_render_to_string(p, plan, &error);
+      g_assert_no_error(error);
+      dom = virDomainDefineXML(conn, xml);
+      if (dom == NULL)
+        g_error("libvirt refused %s with “%s”: %s", templates[t], firmware[f],
+                virGetLastErrorMessage());
+      g_assert_cmpint(virDomainUndefine(dom), ==, 0);
+    }
+  }
+}
+
 /* A running domain holding the GPU makes another profile's start fail
  * preflight; its own profile (same name) does not count against itself. */
 static void
@@ -219,6 +258,7 @@ main(int argc, char **argv)
   g_test_add_func("/libvirt/define-examples", test_define_examples);
   g_test_add_func("/libvirt/ryzen-pins-round-trip", test_ryzen_pins_round_trip);
   g_test_add_func("/libvirt/domcaps-unsupported", test_domcaps_unsupported_is_clean);
+  g_test_add_func("/libvirt/templates-define", test_templates_define);
   g_test_add_func("/libvirt/devices-in-use", test_devices_in_use);
   g_test_add_func("/libvirt/unreachable", test_unreachable_libvirt);
   return g_test_run();
