@@ -199,6 +199,7 @@ static const struct
     {"Hugepages", "hugepages"},
     {"HostDevices", "host_devices"},
     {"Autostart", "autostart"},
+    {"ShutdownTimeout", "shutdown_timeout"},
     {"VCPUPins", "vcpu_pins", "vcpu"},
     {"IOThreadPins", "iothread_pins", "iothread"},
     {"EmulatorPin", "emulator_pin"},
@@ -665,13 +666,26 @@ static gboolean
 cmd_stop(Ctl *ctl, const Command *cmd, GError **error)
 {
   g_autoptr(GVariant) reply = NULL;
+  guint timeout;
 
   if (ctl->force) {
     reply = call(ctl, ctl->path, WV_VM_INTERFACE, "ForceOff", NULL, NULL, TRUE, error);
     return reply != NULL;
   }
+  timeout = ctl->timeout_s;
+  if (timeout == 0) { /* the VM's own: then progress can count down */
+    g_autoptr(GVariant) value =
+        call(ctl, ctl->path, PROPERTIES_INTERFACE, "Get",
+             g_variant_new("(ss)", WV_VM_INTERFACE, "ShutdownTimeout"), "(v)", FALSE, NULL);
+    g_autoptr(GVariant) inner = NULL;
+    if (value) {
+      g_variant_get(value, "(v)", &inner);
+      if (g_variant_is_of_type(inner, G_VARIANT_TYPE_UINT32))
+        timeout = g_variant_get_uint32(inner);
+    }
+  }
   return wait_run(ctl, one_vm(ctl), ctl->path, WV_VM_INTERFACE, "Shutdown",
-                  g_variant_new("(u)", ctl->timeout_s), NULL, ctl->timeout_s, error);
+                  g_variant_new("(u)", ctl->timeout_s), NULL, timeout, error);
 }
 
 static gboolean
@@ -752,9 +766,60 @@ cmd_render(Ctl *ctl, const Command *cmd, GError **error)
   return TRUE;
 }
 
+/* The plan lines of `check`: what Start would do on this host. */
+static void
+print_plan(GVariant *plan)
+{
+  g_autoptr(GPtrArray) rows = table_new();
+  guint32 sockets = 0, dies = 0, cores = 0, threads = 0, n;
+  guint64 needed = 0, reserve = 0;
+  gint32 node = -1;
+  const char *emulator = "", *size = "none", *set;
+  g_autoptr(GVariantIter) vcpus = NULL, iothreads = NULL;
+  g_autofree const char **hyperv = NULL;
+
+  g_variant_lookup(plan, "sockets", "u", &sockets);
+  g_variant_lookup(plan, "dies", "u", &dies);
+  g_variant_lookup(plan, "cores", "u", &cores);
+  g_variant_lookup(plan, "threads", "u", &threads);
+  g_variant_lookup(plan, "emulator-pin", "&s", &emulator);
+  g_variant_lookup(plan, "numa-node", "i", &node);
+  g_variant_lookup(plan, "hugepage-size", "&s", &size);
+  g_variant_lookup(plan, "hugepages-needed", "t", &needed);
+  g_variant_lookup(plan, "hugepages-reserve", "t", &reserve);
+  g_variant_lookup(plan, "hyperv", "^a&s", &hyperv);
+  row_add(rows, g_strdup("topology"),
+          g_strdup_printf("%u socket(s), %u die(s), %u core(s), %u thread(s)", sockets, dies, cores,
+                          threads),
+          NULL);
+  if (g_variant_lookup(plan, "vcpu-pins", "a(us)", &vcpus))
+    while (g_variant_iter_next(vcpus, "(u&s)", &n, &set))
+      row_add(rows, g_strdup_printf("vcpu %u", n), g_strdup(set), NULL);
+  if (g_variant_lookup(plan, "iothread-pins", "a(us)", &iothreads))
+    while (g_variant_iter_next(iothreads, "(u&s)", &n, &set))
+      row_add(rows, g_strdup_printf("iothread %u", n), g_strdup(set), NULL);
+  if (*emulator)
+    row_add(rows, g_strdup("emulator"), g_strdup(emulator), NULL);
+  if (node >= 0)
+    row_add(rows, g_strdup("memory"), g_strdup_printf("NUMA node %d", node), NULL);
+  if (!g_str_equal(size, "none"))
+    row_add(rows, g_strdup("hugepages"),
+            g_strdup_printf("%" G_GUINT64_FORMAT " x %s, %" G_GUINT64_FORMAT " to reserve at start",
+                            needed, size, reserve),
+            NULL);
+  if (hyperv && hyperv[0]) {
+    g_autofree char *list = g_strjoinv(", ", (char **)hyperv);
+    row_add(rows, g_strdup("hyper-v"), g_steal_pointer(&list), NULL);
+  }
+  g_print("\nplan:\n");
+  print_table(rows, "  ");
+}
+
 static gboolean
 cmd_check(Ctl *ctl, const Command *cmd, GError **error)
 {
+  g_autoptr(GVariant) plan_reply = NULL;
+  g_autoptr(GVariant) plan = NULL;
   g_autoptr(GVariant) reply = call(ctl, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "Check",
                                    g_variant_new("(s)", ctl->name), "(a(ssss))", FALSE, error);
   g_autoptr(GPtrArray) rows = table_new();
@@ -781,11 +846,19 @@ cmd_check(Ctl *ctl, const Command *cmd, GError **error)
       row_add(rows, g_strdup(""), g_strdup(""), g_strdup_printf("hint: %s", hint), NULL);
     errors += g_str_equal(severity, "error");
   }
+  plan_reply = call(ctl, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "Plan",
+                    g_variant_new("(s)", ctl->name), "(a{sv})", FALSE, error);
+  if (plan_reply == NULL) {
+    json_array_unref(findings);
+    return FALSE;
+  }
+  g_variant_get(plan_reply, "(@a{sv})", &plan);
   if (ctl->json) {
     JsonObject *obj = json_object_new();
     json_object_set_string_member(obj, "name", ctl->name);
     json_object_set_boolean_member(obj, "ok", errors == 0);
     json_object_set_array_member(obj, "findings", findings);
+    json_object_set_member(obj, "plan", json_gvariant_serialize(plan));
     print_json_object(obj, TRUE);
   } else {
     json_array_unref(findings);
@@ -793,6 +866,7 @@ cmd_check(Ctl *ctl, const Command *cmd, GError **error)
       print_table(rows, "");
     else
       g_print("no findings\n");
+    print_plan(plan);
   }
   if (errors == 0)
     return TRUE;

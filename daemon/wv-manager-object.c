@@ -206,7 +206,7 @@ typedef struct
   GDBusMethodInvocation *invocation;
   WvProfile *profile;
   virConnectPtr conn;
-  gboolean check; /* Check, else Render */
+  const char *method; /* Render, Check or Plan */
 } PlanCall;
 
 static void
@@ -220,6 +220,50 @@ plan_call_free(PlanCall *c)
   g_free(c);
 }
 
+static GVariant *
+pins_variant(GPtrArray *pins, guint first)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a(us)"));
+  for (guint i = 0; i < pins->len; i++) {
+    g_autofree char *set = pins->pdata[i] ? wv_cpuset_format(pins->pdata[i]) : NULL;
+    if (set)
+      g_variant_builder_add(&b, "(us)", i + first, set);
+  }
+  return g_variant_builder_end(&b);
+}
+
+static GVariant *
+plan_dict(const WvPlan *plan)
+{
+  GVariantBuilder b, hv;
+  g_autofree char *emulator = plan->emulator_pin ? wv_cpuset_format(plan->emulator_pin) : NULL;
+
+  g_variant_builder_init(&hv, G_VARIANT_TYPE("as"));
+  for (guint f = 0; f < WV_HV_N_FEATURES; f++)
+    if (plan->hyperv_features & (1u << f))
+      g_variant_builder_add(&hv, "s", wv_hyperv_feature_name(f));
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+  g_variant_builder_add(&b, "{sv}", "sockets", g_variant_new_uint32(plan->sockets));
+  g_variant_builder_add(&b, "{sv}", "dies", g_variant_new_uint32(plan->dies));
+  g_variant_builder_add(&b, "{sv}", "cores", g_variant_new_uint32(plan->cores));
+  g_variant_builder_add(&b, "{sv}", "threads", g_variant_new_uint32(plan->threads));
+  g_variant_builder_add(&b, "{sv}", "vcpu-pins", pins_variant(plan->vcpu_pins, 0));
+  g_variant_builder_add(&b, "{sv}", "iothread-pins", pins_variant(plan->iothread_pins, 1));
+  g_variant_builder_add(&b, "{sv}", "emulator-pin", g_variant_new_string(emulator ? emulator : ""));
+  g_variant_builder_add(&b, "{sv}", "numa-node", g_variant_new_int32(plan->numa_node));
+  g_variant_builder_add(&b, "{sv}", "hugepage-size",
+                        g_variant_new_string(plan->hugepage_kib == 0      ? "none"
+                                             : plan->hugepage_kib == 2048 ? "2M"
+                                                                          : "1G"));
+  g_variant_builder_add(&b, "{sv}", "hugepages-needed", g_variant_new_uint64(plan->hugepages_needed));
+  g_variant_builder_add(&b, "{sv}", "hugepages-reserve",
+                        g_variant_new_uint64(plan->hugepages_reserve));
+  g_variant_builder_add(&b, "{sv}", "hyperv", g_variant_builder_end(&hv));
+  return g_variant_builder_end(&b);
+}
+
 static void
 plan_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
@@ -227,7 +271,12 @@ plan_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
   g_autoptr(WvPlan) plan = wv_daemon_plan(c->config, c->profile, c->conn, NULL);
   GError *error = NULL;
 
-  if (c->check) {
+  if (g_str_equal(c->method, "Plan")) {
+    g_task_return_pointer(task, g_variant_ref_sink(g_variant_new("(@a{sv})", plan_dict(plan))),
+                          (GDestroyNotify)g_variant_unref);
+    return;
+  }
+  if (g_str_equal(c->method, "Check")) {
     GVariantBuilder b;
     g_variant_builder_init(&b, G_VARIANT_TYPE("a(ssss)"));
     for (guint i = 0; i < plan->findings->len; i++) {
@@ -265,7 +314,8 @@ plan_done(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
-handle_plan(WvDaemon *daemon, GVariant *params, GDBusMethodInvocation *invocation, gboolean check)
+handle_plan(WvDaemon *daemon, GVariant *params, GDBusMethodInvocation *invocation,
+            const char *method)
 {
   const char *name;
   GError *error = NULL;
@@ -284,7 +334,7 @@ handle_plan(WvDaemon *daemon, GVariant *params, GDBusMethodInvocation *invocatio
   c->invocation = g_object_ref(invocation);
   c->profile = wv_profile_ref((WvProfile *)wv_vm_profile(vm));
   c->conn = wv_libvirt_get(daemon->libvirt, NULL); /* optional: plans work offline */
-  c->check = check;
+  c->method = method; /* static: the introspection data's own string */
   task = g_task_new(NULL, NULL, plan_done, NULL);
   g_task_set_task_data(task, c, (GDestroyNotify)plan_call_free);
   g_task_run_in_thread(task, plan_thread);
@@ -378,8 +428,12 @@ method_call(GDBusConnection *bus, const char *sender, const char *path, const ch
       g_variant_builder_add(&b, "(so)", wv_vm_name(vm), wv_vm_path(vm));
     }
     g_dbus_method_invocation_return_value(invocation, g_variant_new("(a(so))", &b));
-  } else if (g_str_equal(method, "Render") || g_str_equal(method, "Check")) {
-    handle_plan(daemon, params, invocation, g_str_equal(method, "Check"));
+  } else if (g_str_equal(method, "Render") || g_str_equal(method, "Check") ||
+             g_str_equal(method, "Plan")) {
+    handle_plan(daemon, params, invocation,
+                g_str_equal(method, "Plan")    ? "Plan"
+                : g_str_equal(method, "Check") ? "Check"
+                                               : "Render");
   } else if (g_str_equal(method, "Reload") || g_str_equal(method, "ShutdownAll")) {
     ManageCall *c = g_new0(ManageCall, 1);
 

@@ -314,12 +314,14 @@ get_property_value(WvVm *vm, const char *name)
                      : profile_hostdevs(p);
   if (g_str_equal(name, "Autostart"))
     return g_variant_new_boolean(p->autostart);
+  if (g_str_equal(name, "ShutdownTimeout"))
+    return g_variant_new_uint32(p->shutdown_timeout_s);
   return NULL;
 }
 
 static const char *const property_names[] = {
     "Name",         "UUID",        "State",     "VCPUs",       "MemoryKiB", "VCPUPins",
-    "IOThreadPins", "EmulatorPin", "Hugepages", "HostDevices", "Autostart", NULL,
+    "IOThreadPins", "EmulatorPin", "Hugepages", "HostDevices", "Autostart", "ShutdownTimeout", NULL,
 };
 
 GVariant *

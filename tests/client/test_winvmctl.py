@@ -294,7 +294,7 @@ class Read(Fixture):
         for vm in vms:
             self.assertEqual(set(vm), {"name", "uuid", "state", "vcpus", "memory_kib",
                                        "vcpu_pins", "iothread_pins", "emulator_pin", "hugepages",
-                                       "host_devices", "autostart"})
+                                       "host_devices", "autostart", "shutdown_timeout"})
 
     def test_status(self):
         self.ctl("start", "tiny")
@@ -329,7 +329,12 @@ class Read(Fixture):
         out = self.ctl("check", "tiny").stdout
         self.assertRegex(out, r"^SEVERITY +CODE +MESSAGE\n")
         self.assertRegex(out, r"(?m)^info +cpu-mode-emulated +hypervisor = qemu")
+        # and the plan: tiny pins vCPUs 0 and 1 to host CPUs 2 and 3
+        self.assertRegex(out, r"(?m)^plan:\n  topology +1 socket\(s\), 1 die\(s\), 2 core\(s\)")
+        self.assertRegex(out, r"(?m)^  vcpu 0 +2$")
+        self.assertRegex(out, r"(?m)^  vcpu 1 +3$")
         doc = self.json("check", "tiny")
+        self.assertEqual(doc["plan"]["vcpu-pins"], [[0, "2"], [1, "3"]])
         self.assertEqual(doc["name"], "tiny")
         self.assertIs(doc["ok"], True)
         self.assertIn("cpu-mode-emulated", [f["code"] for f in doc["findings"]])

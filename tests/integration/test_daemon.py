@@ -129,7 +129,7 @@ vcpus = 2
 VM_PROPERTIES = {
     "Name": "s", "UUID": "s", "State": "s", "VCPUs": "u", "MemoryKiB": "t", "VCPUPins": "a(us)",
     "IOThreadPins": "a(us)", "EmulatorPin": "s", "Hugepages": "s", "HostDevices": "as",
-    "Autostart": "b",
+    "Autostart": "b", "ShutdownTimeout": "u",
 }
 MANAGER_PROPERTIES = {"Version": "s", "LibvirtConnected": "b", "LibvirtURI": "s",
                       "ProfileErrors": "as"}
@@ -365,6 +365,28 @@ class ManagerTest(DaemonTest):
         self.assertIn("hugepages-reserve", codes)
         self.assertIn("512 pages", codes["hugepages-reserve"][2])
 
+    def test_plan(self):
+        # alpha on the Ryzen tree: 4 vCPUs best fit on CCX0 (6 free threads),
+        # sibling pairs, the host's core 0 for the emulator and I/O thread
+        plan = self.client.manager("Plan", v("(s)", "alpha"), "(a{sv})")[0]
+        self.assertEqual((plan["sockets"], plan["dies"], plan["cores"], plan["threads"]),
+                         (1, 1, 2, 2))
+        self.assertEqual(plan["vcpu-pins"], [(0, "1"), (1, "9"), (2, "2"), (3, "10")])
+        self.assertEqual(plan["iothread-pins"], [(1, "0,8")])
+        self.assertEqual(plan["emulator-pin"], "0,8")
+        self.assertEqual(plan["numa-node"], -1)
+        self.assertEqual(plan["hugepage-size"], "none")
+        self.assertIn("relaxed", plan["hyperv"])
+        hp = self.client.manager("Plan", v("(s)", "hp"), "(a{sv})")[0]
+        self.assertEqual((hp["hugepage-size"], hp["hugepages-needed"], hp["hugepages-reserve"]),
+                         ("2M", 512, 512))
+        # the plan follows pins set over D-Bus, like the next start will
+        self.client.call(self.path("alpha"), VM_IFACE, "PinVCPU", v("(us)", 3, "7"))
+        plan = self.client.manager("Plan", v("(s)", "alpha"), "(a{sv})")[0]
+        self.assertEqual(plan["vcpu-pins"][3], (3, "7"))
+        self.assert_error(E + "NotFound", MANAGER_PATH, MANAGER_IFACE, "Plan", v("(s)", "nope"))
+        self.assert_error(E + "InvalidArgs", MANAGER_PATH, MANAGER_IFACE, "Plan", v("(s)", "x/y"))
+
     def test_check_reports_preflight_errors(self):
         write_file(os.path.join(self.config_dir, "big.conf"), TOO_BIG)
         write_file(os.path.join(self.config_dir, "huge.conf"), HUGE_1G)
@@ -455,7 +477,7 @@ class VmPropertiesTest(DaemonTest):
         self.assertEqual(alpha, {
             "Name": "alpha", "UUID": "", "State": "undefined", "VCPUs": 4,
             "MemoryKiB": 1024 * 1024, "VCPUPins": [], "IOThreadPins": [], "EmulatorPin": "",
-            "Hugepages": "none", "HostDevices": [], "Autostart": False})
+            "Hugepages": "none", "HostDevices": [], "Autostart": False, "ShutdownTimeout": 120})
         gpu = self.client.get_all(self.path("my-vm.2"))
         self.assertEqual(gpu["Name"], "my-vm.2")
         self.assertEqual(gpu["MemoryKiB"], 512 * 1024)
