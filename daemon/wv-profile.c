@@ -439,18 +439,108 @@ named_switch_free(gpointer p)
   g_free(sw);
 }
 
-/* ---- key handlers ------------------------------------------------------- */
+/* ---- keys ---------------------------------------------------------------- *
+ *
+ * Most keys are a typed field of the profile or of a section's item, filled
+ * by apply_key(); the rest have a handler of their own.
+ */
 
 typedef gboolean (*KeyHandler)(Ctx *ctx, gpointer target, const char *value, GError **error);
+
+typedef enum
+{
+  KEY_CUSTOM,
+  KEY_BOOL,     /* gboolean */
+  KEY_TRISTATE, /* WvTristate */
+  KEY_ENUM,     /* an enum: the index in names + base */
+  KEY_CHOICE,   /* char*: one of names */
+  KEY_PATH,     /* char*: an absolute path */
+  KEY_UINT,     /* guint in [min, max] */
+  KEY_DURATION, /* guint seconds, at least min */
+  KEY_TOKEN,    /* char*: up to max letters, digits and extra */
+  KEY_CPUSET,   /* WvCpuset* */
+} KeyType;
 
 typedef struct
 {
   const char *key;
+  KeyType type;
+  gsize offset; /* of the field in the profile or the section's item */
   KeyHandler fn;
+  const char *const *names;
+  gint base;
+  guint64 min, max;
+  const char *extra;
 } KeyEntry;
 
+#define FIELD(type, target, e) ((type *)G_STRUCT_MEMBER_P((target), (e)->offset))
+
+static void
+replace_string(char **field, const char *value)
+{
+  g_free(*field);
+  *field = g_strdup(value);
+}
+
+static gboolean
+apply_key(Ctx *ctx, const KeyEntry *e, gpointer target, const char *v, GError **error)
+{
+  guint64 n;
+  guint secs;
+  gboolean b;
+  int i;
+
+  switch (e->type) {
+    case KEY_CUSTOM:
+      return e->fn(ctx, target, v, error);
+    case KEY_BOOL:
+      return parse_bool(v, FIELD(gboolean, target, e), error);
+    case KEY_TRISTATE:
+      if (!parse_bool(v, &b, error))
+        return FALSE;
+      *FIELD(WvTristate, target, e) = b ? WV_TRI_ON : WV_TRI_OFF;
+      return TRUE;
+    case KEY_ENUM:
+      if (!parse_choice(v, e->names, &i, error))
+        return FALSE;
+      *FIELD(int, target, e) = i + e->base;
+      return TRUE;
+    case KEY_CHOICE:
+      if (!parse_choice(v, e->names, &i, error))
+        return FALSE;
+      replace_string(FIELD(char *, target, e), v);
+      return TRUE;
+    case KEY_PATH:
+      if (!check_abs_path(v, error))
+        return FALSE;
+      replace_string(FIELD(char *, target, e), v);
+      return TRUE;
+    case KEY_UINT:
+      if (!parse_uint(v, e->min, e->max, &n, error))
+        return FALSE;
+      *FIELD(guint, target, e) = (guint)n;
+      return TRUE;
+    case KEY_DURATION:
+      if (!wv_parse_duration_s(v, &secs, error))
+        return FALSE;
+      if (secs < e->min)
+        return fail(error, "must be at least %" G_GUINT64_FORMAT "s", e->min);
+      *FIELD(guint, target, e) = secs;
+      return TRUE;
+    case KEY_TOKEN:
+      if (!check_token(v, e->max, e->extra, error))
+        return FALSE;
+      replace_string(FIELD(char *, target, e), v);
+      return TRUE;
+    case KEY_CPUSET:
+      return parse_cpuset_value(v, FIELD(WvCpuset *, target, e), error);
+    default:
+      g_assert_not_reached();
+  }
+}
+
 #define HANDLER(name) static gboolean name(Ctx *ctx, gpointer target, const char *v, GError **error)
-#define P             (ctx->p)
+#define P             ((WvProfile *)target)
 
 HANDLER(vm_name)
 {
@@ -497,32 +587,6 @@ HANDLER(vm_memory)
   return TRUE;
 }
 
-HANDLER(vm_vcpus)
-{
-  guint64 n;
-
-  if (!parse_uint(v, 1, 1024, &n, error))
-    return FALSE;
-  P->vcpus = (guint)n;
-  return TRUE;
-}
-
-HANDLER(vm_hypervisor)
-{
-  static const char *const names[] = {"kvm", "qemu", NULL};
-  int i;
-
-  if (!parse_choice(v, names, &i, error))
-    return FALSE;
-  P->hypervisor = (WvHypervisor)i;
-  return TRUE;
-}
-
-HANDLER(vm_autostart)
-{
-  return parse_bool(v, &P->autostart, error);
-}
-
 HANDLER(vm_autostart_order)
 {
   gint64 n;
@@ -530,34 +594,6 @@ HANDLER(vm_autostart_order)
   if (!g_ascii_string_to_signed(v, 10, -1000000, 1000000, &n, NULL))
     return fail(error, "“%s” is not a whole number", v);
   P->autostart_order = (gint)n;
-  return TRUE;
-}
-
-HANDLER(vm_autostart_delay)
-{
-  return wv_parse_duration_s(v, &P->autostart_delay_s, error);
-}
-
-HANDLER(vm_on_host_shutdown)
-{
-  static const char *const names[] = {"shutdown", "save", "destroy", NULL};
-  int i;
-
-  if (!parse_choice(v, names, &i, error))
-    return FALSE;
-  P->on_host_shutdown = (WvHostShutdownPolicy)i;
-  return TRUE;
-}
-
-HANDLER(vm_shutdown_timeout)
-{
-  guint s;
-
-  if (!wv_parse_duration_s(v, &s, error))
-    return FALSE;
-  if (s == 0)
-    return fail(error, "must be at least 1s");
-  P->shutdown_timeout_s = s;
   return TRUE;
 }
 
@@ -624,11 +660,6 @@ HANDLER(cpu_pin)
   return TRUE;
 }
 
-HANDLER(cpu_host_reserved)
-{
-  return parse_cpuset_value(v, &P->host_reserved, error);
-}
-
 HANDLER(cpu_emulator_pin)
 {
   if (g_str_equal(v, "auto")) {
@@ -636,16 +667,6 @@ HANDLER(cpu_emulator_pin)
     return TRUE;
   }
   return parse_cpuset_value(v, &P->emulator_pin, error);
-}
-
-HANDLER(cpu_iothreads)
-{
-  guint64 n;
-
-  if (!parse_uint(v, 0, 64, &n, error))
-    return FALSE;
-  P->iothreads = (guint)n;
-  return TRUE;
 }
 
 HANDLER(cpu_iothread_pin)
@@ -684,21 +705,6 @@ HANDLER(mem_hugepages)
   return TRUE;
 }
 
-HANDLER(mem_hugepages_allocate)
-{
-  return parse_bool(v, &P->hugepages_allocate, error);
-}
-
-HANDLER(mem_balloon)
-{
-  gboolean b;
-
-  if (!parse_bool(v, &b, error))
-    return FALSE;
-  P->balloon = b ? WV_TRI_ON : WV_TRI_OFF;
-  return TRUE;
-}
-
 HANDLER(hv_enlightenments)
 {
   g_auto(GStrv) items = NULL;
@@ -731,16 +737,6 @@ HANDLER(hv_enlightenments)
   return TRUE;
 }
 
-HANDLER(hv_spinlocks)
-{
-  guint64 n;
-
-  if (!parse_uint(v, 4095, G_MAXUINT32, &n, error))
-    return FALSE;
-  P->spinlocks = (guint)n;
-  return TRUE;
-}
-
 HANDLER(hv_vendor_id)
 {
   if (strlen(v) > 12)
@@ -752,201 +748,9 @@ HANDLER(hv_vendor_id)
   return TRUE;
 }
 
-HANDLER(hv_kvm_hidden)
-{
-  return parse_bool(v, &P->kvm_hidden, error);
-}
-
-HANDLER(fw_type)
-{
-  static const char *const names[] = {"ovmf", "bios", NULL};
-  int i;
-
-  if (!parse_choice(v, names, &i, error))
-    return FALSE;
-  P->firmware = i == 0 ? WV_FIRMWARE_OVMF : WV_FIRMWARE_BIOS;
-  return TRUE;
-}
-
-static gboolean
-parse_tristate(const char *v, WvTristate *out, GError **error)
-{
-  gboolean b;
-
-  if (!parse_bool(v, &b, error))
-    return FALSE;
-  *out = b ? WV_TRI_ON : WV_TRI_OFF;
-  return TRUE;
-}
-
-HANDLER(fw_secure_boot)
-{
-  return parse_tristate(v, &P->secure_boot, error);
-}
-
-HANDLER(fw_tpm)
-{
-  return parse_tristate(v, &P->tpm, error);
-}
-
-HANDLER(fw_nvram)
-{
-  if (!check_abs_path(v, error))
-    return FALSE;
-  g_free(P->nvram);
-  P->nvram = g_strdup(v);
-  return TRUE;
-}
-
-HANDLER(clock_offset)
-{
-  static const char *const names[] = {"localtime", "utc", NULL};
-  int i;
-
-  if (!parse_choice(v, names, &i, error))
-    return FALSE;
-  P->clock_offset = i == 0 ? WV_CLOCK_LOCALTIME : WV_CLOCK_UTC;
-  return TRUE;
-}
-
 HANDLER(clock_timers)
 {
   return parse_switch_list(v, clock_timer_names, P->timers, error);
-}
-
-HANDLER(graphics_type)
-{
-  static const char *const names[] = {"none", "spice", "vnc", NULL};
-  int i;
-
-  if (!parse_choice(v, names, &i, error))
-    return FALSE;
-  P->graphics = (WvGraphics)(i + WV_GRAPHICS_NONE);
-  return TRUE;
-}
-
-/* sections: target is the WvDisk/WvCdrom/... being filled */
-
-static gboolean
-set_path(char **field, const char *v, GError **error)
-{
-  if (!check_abs_path(v, error))
-    return FALSE;
-  g_free(*field);
-  *field = g_strdup(v);
-  return TRUE;
-}
-
-static gboolean
-set_choice(char **field, const char *v, const char *const *names, GError **error)
-{
-  int i;
-
-  if (!parse_choice(v, names, &i, error))
-    return FALSE;
-  g_free(*field);
-  *field = g_strdup(v);
-  return TRUE;
-}
-
-static gboolean
-parse_boot(const char *v, guint *out, GError **error)
-{
-  guint64 n;
-
-  if (!parse_uint(v, 1, 64, &n, error))
-    return FALSE;
-  *out = (guint)n;
-  return TRUE;
-}
-
-HANDLER(disk_source)
-{
-  return set_path(&((WvDisk *)target)->source, v, error);
-}
-
-HANDLER(disk_format)
-{
-  static const char *const names[] = {"raw", "qcow2", NULL};
-  return set_choice(&((WvDisk *)target)->format, v, names, error);
-}
-
-HANDLER(disk_bus)
-{
-  static const char *const names[] = {"virtio", "virtio-scsi", "sata", NULL};
-  int i;
-
-  if (!parse_choice(v, names, &i, error))
-    return FALSE;
-  ((WvDisk *)target)->bus = (WvDiskBus)i;
-  return TRUE;
-}
-
-HANDLER(disk_discard)
-{
-  static const char *const names[] = {"unmap", "ignore", NULL};
-  return set_choice(&((WvDisk *)target)->discard, v, names, error);
-}
-
-HANDLER(disk_cache)
-{
-  static const char *const names[] = {"none",       "writethrough", "writeback",
-                                      "directsync", "unsafe",       NULL};
-  return set_choice(&((WvDisk *)target)->cache, v, names, error);
-}
-
-HANDLER(disk_io)
-{
-  static const char *const names[] = {"native", "threads", "io_uring", NULL};
-  return set_choice(&((WvDisk *)target)->io, v, names, error);
-}
-
-HANDLER(disk_boot)
-{
-  return parse_boot(v, &((WvDisk *)target)->boot, error);
-}
-
-HANDLER(cdrom_source)
-{
-  return set_path(&((WvCdrom *)target)->source, v, error);
-}
-
-HANDLER(cdrom_boot)
-{
-  return parse_boot(v, &((WvCdrom *)target)->boot, error);
-}
-
-HANDLER(net_type)
-{
-  static const char *const names[] = {"bridge", "network", "user", NULL};
-  int i;
-
-  if (!parse_choice(v, names, &i, error))
-    return FALSE;
-  ((WvNetwork *)target)->type = (WvNetType)i;
-  return TRUE;
-}
-
-HANDLER(net_source)
-{
-  WvNetwork *n = target;
-
-  if (!check_token(v, 64, "_.:-", error))
-    return FALSE;
-  g_free(n->source);
-  n->source = g_strdup(v);
-  return TRUE;
-}
-
-HANDLER(net_model)
-{
-  WvNetwork *n = target;
-
-  if (!check_token(v, 32, "_-", error))
-    return FALSE;
-  g_free(n->model);
-  n->model = g_strdup(v);
-  return TRUE;
 }
 
 HANDLER(net_mac)
@@ -1001,11 +805,6 @@ HANDLER(hostdev_pci)
   return TRUE;
 }
 
-HANDLER(hostdev_rom)
-{
-  return set_path(&((WvHostdev *)target)->rom, v, error);
-}
-
 HANDLER(usb_device)
 {
   WvUsb *u = target;
@@ -1017,117 +816,138 @@ HANDLER(usb_device)
   return TRUE;
 }
 
-HANDLER(share_source)
-{
-  return set_path(&((WvShare *)target)->source, v, error);
-}
-
-HANDLER(share_tag)
-{
-  WvShare *s = target;
-
-  if (!check_token(v, 36, "_.-", error))
-    return FALSE;
-  g_free(s->tag);
-  s->tag = g_strdup(v);
-  return TRUE;
-}
-
 #undef HANDLER
 #undef P
 
+static const char *const hypervisor_names[] = {"kvm", "qemu", NULL};
+static const char *const policy_names[] = {"shutdown", "save", "destroy", NULL};
+static const char *const firmware_names[] = {"ovmf", "bios", NULL};
+static const char *const clock_names[] = {"localtime", "utc", NULL};
+static const char *const graphics_names[] = {"none", "spice", "vnc", NULL};
+static const char *const format_names[] = {"raw", "qcow2", NULL};
+static const char *const bus_names[] = {"virtio", "virtio-scsi", "sata", NULL};
+static const char *const discard_names[] = {"unmap", "ignore", NULL};
+static const char *const cache_names[] = {"none",       "writethrough", "writeback",
+                                          "directsync", "unsafe",       NULL};
+static const char *const io_names[] = {"native", "threads", "io_uring", NULL};
+static const char *const net_names[] = {"bridge", "network", "user", NULL};
+
+#define PROFILE(f) G_STRUCT_OFFSET(WvProfile, f)
+#define CUSTOM(k, fn)                                                                              \
+  {                                                                                                \
+    k, KEY_CUSTOM, 0, fn                                                                           \
+  }
+#define END                                                                                        \
+  {                                                                                                \
+    NULL                                                                                           \
+  }
+
 static const KeyEntry vm_keys[] = {
-    {"name", vm_name},
-    {"template", vm_template},
-    {"uuid", vm_uuid},
-    {"memory", vm_memory},
-    {"vcpus", vm_vcpus},
-    {"hypervisor", vm_hypervisor},
-    {"autostart", vm_autostart},
-    {"autostart-order", vm_autostart_order},
-    {"autostart-delay", vm_autostart_delay},
-    {"on-host-shutdown", vm_on_host_shutdown},
-    {"shutdown-timeout", vm_shutdown_timeout},
-    {NULL, NULL},
+    CUSTOM("name", vm_name),
+    CUSTOM("template", vm_template),
+    CUSTOM("uuid", vm_uuid),
+    CUSTOM("memory", vm_memory),
+    {"vcpus", KEY_UINT, PROFILE(vcpus), .min = 1, .max = 1024},
+    {"hypervisor", KEY_ENUM, PROFILE(hypervisor), .names = hypervisor_names},
+    {"autostart", KEY_BOOL, PROFILE(autostart)},
+    CUSTOM("autostart-order", vm_autostart_order),
+    {"autostart-delay", KEY_DURATION, PROFILE(autostart_delay_s)},
+    {"on-host-shutdown", KEY_ENUM, PROFILE(on_host_shutdown), .names = policy_names},
+    {"shutdown-timeout", KEY_DURATION, PROFILE(shutdown_timeout_s), .min = 1},
+    END,
 };
 
 static const KeyEntry cpu_keys[] = {
-    {"mode", cpu_mode},
-    {"topology", cpu_topology},
-    {"pin", cpu_pin},
-    {"host-reserved", cpu_host_reserved},
-    {"emulator-pin", cpu_emulator_pin},
-    {"iothreads", cpu_iothreads},
-    {"iothread-pin", cpu_iothread_pin},
-    {"features", cpu_features},
-    {NULL, NULL},
+    CUSTOM("mode", cpu_mode),
+    CUSTOM("topology", cpu_topology),
+    CUSTOM("pin", cpu_pin),
+    {"host-reserved", KEY_CPUSET, PROFILE(host_reserved)},
+    CUSTOM("emulator-pin", cpu_emulator_pin),
+    {"iothreads", KEY_UINT, PROFILE(iothreads), .min = 0, .max = 64},
+    CUSTOM("iothread-pin", cpu_iothread_pin),
+    CUSTOM("features", cpu_features),
+    END,
 };
 
 static const KeyEntry memory_keys[] = {
-    {"hugepages", mem_hugepages},
-    {"hugepages-allocate", mem_hugepages_allocate},
-    {"balloon", mem_balloon},
-    {NULL, NULL},
+    CUSTOM("hugepages", mem_hugepages),
+    {"hugepages-allocate", KEY_BOOL, PROFILE(hugepages_allocate)},
+    {"balloon", KEY_TRISTATE, PROFILE(balloon)},
+    END,
 };
 
 static const KeyEntry hyperv_keys[] = {
-    {"enlightenments", hv_enlightenments},
-    {"spinlocks", hv_spinlocks},
-    {"vendor-id", hv_vendor_id},
-    {"kvm-hidden", hv_kvm_hidden},
-    {NULL, NULL},
+    CUSTOM("enlightenments", hv_enlightenments),
+    {"spinlocks", KEY_UINT, PROFILE(spinlocks), .min = 4095, .max = G_MAXUINT32},
+    CUSTOM("vendor-id", hv_vendor_id),
+    {"kvm-hidden", KEY_BOOL, PROFILE(kvm_hidden)},
+    END,
 };
 
 static const KeyEntry firmware_keys[] = {
-    {"type", fw_type}, {"secure-boot", fw_secure_boot}, {"tpm", fw_tpm}, {"nvram", fw_nvram},
-    {NULL, NULL},
+    {"type", KEY_ENUM, PROFILE(firmware), .names = firmware_names, .base = WV_FIRMWARE_OVMF},
+    {"secure-boot", KEY_TRISTATE, PROFILE(secure_boot)},
+    {"tpm", KEY_TRISTATE, PROFILE(tpm)},
+    {"nvram", KEY_PATH, PROFILE(nvram)},
+    END,
 };
 
 static const KeyEntry clock_keys[] = {
-    {"offset", clock_offset},
-    {"timers", clock_timers},
-    {NULL, NULL},
+    {"offset", KEY_ENUM, PROFILE(clock_offset), .names = clock_names, .base = WV_CLOCK_LOCALTIME},
+    CUSTOM("timers", clock_timers),
+    END,
 };
 
 static const KeyEntry graphics_keys[] = {
-    {"type", graphics_type},
-    {NULL, NULL},
+    {"type", KEY_ENUM, PROFILE(graphics), .names = graphics_names, .base = WV_GRAPHICS_NONE},
+    END,
 };
 
 static const KeyEntry disk_keys[] = {
-    {"source", disk_source}, {"format", disk_format},
-    {"bus", disk_bus},       {"discard", disk_discard},
-    {"cache", disk_cache},   {"io", disk_io},
-    {"boot", disk_boot},     {NULL, NULL},
+    {"source", KEY_PATH, G_STRUCT_OFFSET(WvDisk, source)},
+    {"format", KEY_CHOICE, G_STRUCT_OFFSET(WvDisk, format), .names = format_names},
+    {"bus", KEY_ENUM, G_STRUCT_OFFSET(WvDisk, bus), .names = bus_names},
+    {"discard", KEY_CHOICE, G_STRUCT_OFFSET(WvDisk, discard), .names = discard_names},
+    {"cache", KEY_CHOICE, G_STRUCT_OFFSET(WvDisk, cache), .names = cache_names},
+    {"io", KEY_CHOICE, G_STRUCT_OFFSET(WvDisk, io), .names = io_names},
+    {"boot", KEY_UINT, G_STRUCT_OFFSET(WvDisk, boot), .min = 1, .max = 64},
+    END,
 };
 
 static const KeyEntry cdrom_keys[] = {
-    {"source", cdrom_source},
-    {"boot", cdrom_boot},
-    {NULL, NULL},
+    {"source", KEY_PATH, G_STRUCT_OFFSET(WvCdrom, source)},
+    {"boot", KEY_UINT, G_STRUCT_OFFSET(WvCdrom, boot), .min = 1, .max = 64},
+    END,
 };
 
 static const KeyEntry network_keys[] = {
-    {"type", net_type}, {"source", net_source}, {"model", net_model},
-    {"mac", net_mac},   {NULL, NULL},
+    {"type", KEY_ENUM, G_STRUCT_OFFSET(WvNetwork, type), .names = net_names},
+    {"source", KEY_TOKEN, G_STRUCT_OFFSET(WvNetwork, source), .max = 64, .extra = "_.:-"},
+    {"model", KEY_TOKEN, G_STRUCT_OFFSET(WvNetwork, model), .max = 32, .extra = "_-"},
+    CUSTOM("mac", net_mac),
+    END,
 };
 
 static const KeyEntry hostdev_keys[] = {
-    {"pci", hostdev_pci},
-    {"rom", hostdev_rom},
-    {NULL, NULL},
+    CUSTOM("pci", hostdev_pci),
+    {"rom", KEY_PATH, G_STRUCT_OFFSET(WvHostdev, rom)},
+    END,
 };
 
 static const KeyEntry usb_keys[] = {
-    {"device", usb_device},
-    {NULL, NULL},
+    CUSTOM("device", usb_device),
+    END,
 };
 
 static const KeyEntry share_keys[] = {
-    {"source", share_source},
-    {"tag", share_tag},
-    {NULL, NULL},
+    {"source", KEY_PATH, G_STRUCT_OFFSET(WvShare, source)},
+    {"tag", KEY_TOKEN, G_STRUCT_OFFSET(WvShare, tag), .max = 36, .extra = "_.-"},
+    END,
 };
+
+#undef PROFILE
+#undef CUSTOM
+#undef END
 
 /* ---- sections ----------------------------------------------------------- */
 
@@ -1324,6 +1144,8 @@ parse_group(Ctx *ctx, const char *group)
       return;
     }
     target = kind->add(ctx->p, id);
+  } else {
+    target = ctx->p;
   }
 
   keys = g_key_file_get_keys(ctx->kf, group, NULL, NULL);
@@ -1355,7 +1177,7 @@ parse_group(Ctx *ctx, const char *group)
       ctx_error(ctx, group, keys[i], "empty value");
       continue;
     }
-    if (!entry->fn(ctx, target, value, &local))
+    if (!apply_key(ctx, entry, target, value, &local))
       ctx_error(ctx, group, keys[i], "%s", local->message);
   next:;
   }
