@@ -136,13 +136,27 @@ notify(const char *state)
     g_debug("sd_notify(%s) failed", state);
 }
 
+static char *
+status_line(Service *svc)
+{
+  return g_strdup_printf("STATUS=Serving %u VMs; libvirt %s", g_hash_table_size(svc->daemon->vms),
+                         wv_libvirt_is_connected(svc->daemon->libvirt) ? "connected"
+                                                                       : "unreachable");
+}
+
+static void
+on_status(gpointer data)
+{
+  g_autofree char *status = status_line(data);
+
+  notify(status);
+}
+
 static void
 on_ready(gpointer data)
 {
   Service *svc = data;
-  g_autofree char *status =
-      g_strdup_printf("STATUS=Serving %u VMs; libvirt %s", g_hash_table_size(svc->daemon->vms),
-                      wv_libvirt_is_connected(svc->daemon->libvirt) ? "connected" : "unreachable");
+  g_autofree char *status = status_line(svc);
 
   notify("READY=1");
   notify(status);
@@ -236,6 +250,7 @@ run_service(const Options *opt)
   svc.daemon = wv_daemon_new(&config);
   svc.daemon->on_ready = on_ready;
   svc.daemon->on_ready_data = &svc;
+  svc.daemon->on_status = on_status;
 
   if (opt->bus_address) {
     bus = g_dbus_connection_new_for_address_sync(opt->bus_address,

@@ -236,6 +236,13 @@ resync_done(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
+status_changed(WvDaemon *daemon)
+{
+  if (daemon->ready && daemon->on_status)
+    daemon->on_status(daemon->on_ready_data);
+}
+
+static void
 on_connected(gpointer data)
 {
   WvDaemon *daemon = data;
@@ -250,6 +257,7 @@ on_connected(gpointer data)
   r->infos = g_ptr_array_new_with_free_func(wv_vm_info_free);
   r->conn = wv_libvirt_get(daemon->libvirt, NULL);
   wv_manager_changed(daemon);
+  status_changed(daemon);
   if (r->conn == NULL) {
     resync_free(r);
     return;
@@ -270,6 +278,7 @@ on_disconnected(gpointer data, const char *reason)
   while (g_hash_table_iter_next(&iter, NULL, &vm))
     wv_vm_set_unknown(vm);
   wv_manager_changed(daemon);
+  status_changed(daemon);
   /* serve what we can without libvirt rather than hang the boot */
   become_ready(daemon);
 }

@@ -49,6 +49,7 @@ typedef struct
   WvLogind *logind;
   gpointer autostart; /* the running boot autostart, if any */
   void (*on_ready)(gpointer data);
+  void (*on_status)(gpointer data); /* libvirt came or went, after ready */
   gpointer on_ready_data;
 } WvDaemon;
 

@@ -257,7 +257,8 @@ plan_dict(const WvPlan *plan)
                         g_variant_new_string(plan->hugepage_kib == 0      ? "none"
                                              : plan->hugepage_kib == 2048 ? "2M"
                                                                           : "1G"));
-  g_variant_builder_add(&b, "{sv}", "hugepages-needed", g_variant_new_uint64(plan->hugepages_needed));
+  g_variant_builder_add(&b, "{sv}", "hugepages-needed",
+                        g_variant_new_uint64(plan->hugepages_needed));
   g_variant_builder_add(&b, "{sv}", "hugepages-reserve",
                         g_variant_new_uint64(plan->hugepages_reserve));
   g_variant_builder_add(&b, "{sv}", "hyperv", g_variant_builder_end(&hv));
@@ -334,7 +335,7 @@ handle_plan(WvDaemon *daemon, GVariant *params, GDBusMethodInvocation *invocatio
   c->invocation = g_object_ref(invocation);
   c->profile = wv_profile_ref((WvProfile *)wv_vm_profile(vm));
   c->conn = wv_libvirt_get(daemon->libvirt, NULL); /* optional: plans work offline */
-  c->method = method; /* static: the introspection data's own string */
+  c->method = method;                              /* static: the introspection data's own string */
   task = g_task_new(NULL, NULL, plan_done, NULL);
   g_task_set_task_data(task, c, (GDestroyNotify)plan_call_free);
   g_task_run_in_thread(task, plan_thread);

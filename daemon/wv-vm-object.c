@@ -321,7 +321,8 @@ get_property_value(WvVm *vm, const char *name)
 
 static const char *const property_names[] = {
     "Name",         "UUID",        "State",     "VCPUs",       "MemoryKiB", "VCPUPins",
-    "IOThreadPins", "EmulatorPin", "Hugepages", "HostDevices", "Autostart", "ShutdownTimeout", NULL,
+    "IOThreadPins", "EmulatorPin", "Hugepages", "HostDevices", "Autostart", "ShutdownTimeout",
+    NULL,
 };
 
 GVariant *
