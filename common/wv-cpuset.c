@@ -121,9 +121,10 @@ wv_cpu_list_parse(const char *text, GError **error)
     if (*p == '\0')
       break;
     if (*p != ',') {
+      /* the whole character: the message must stay valid UTF-8 for D-Bus */
+      g_autofree char *c = g_strndup(p, (gsize)(g_utf8_next_char(p) - p));
       g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
-                  "“%s” is not a CPU list: unexpected “%c” at offset %d", copy, *p,
-                  (int)(p - copy));
+                  "“%s” is not a CPU list: unexpected “%s” at offset %d", copy, c, (int)(p - copy));
       return NULL;
     }
     p++;

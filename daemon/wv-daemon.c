@@ -119,7 +119,6 @@ wv_daemon_reload(WvDaemon *daemon)
    * edit must not make a running VM vanish. Its file name is its key. */
   for (guint i = 0; i < errors->len; i++) {
     const GError *e = errors->pdata[i];
-    g_autofree char *file = NULL;
     const char *colon = strstr(e->message, ".conf:");
 
     g_ptr_array_add(messages, g_strdup(e->message));

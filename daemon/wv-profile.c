@@ -362,6 +362,8 @@ check_abs_path(const char *text, GError **error)
 
   if (text[0] != '/')
     return fail(error, "“%s” is not an absolute path", text);
+  if (text[strspn(text, "/")] == '\0')
+    return fail(error, "“%s” names no file or directory", text);
   if (strlen(text) > 4096)
     return fail(error, "path is longer than 4096 bytes");
   parts = g_strsplit(text, "/", -1);

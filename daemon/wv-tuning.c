@@ -30,7 +30,7 @@ wv_tuning_save(const char *state_dir, const char *vm, WvTuneTarget target, guint
   g_autofree char *value = wv_cpuset_format(set);
   g_autoptr(GError) local = NULL;
 
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&save_lock);
+  G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&save_lock);
 
   g_return_val_if_fail(wv_name_is_valid(vm), FALSE);
   if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_COMMENTS, &local) &&

@@ -13,9 +13,9 @@ build=(
 )
 tests=(
   libvirt-daemon-system qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
-  linux-image-amd64 busybox-static xz-utils cpio
+  linux-image-amd64 busybox-static xz-utils cpio hyperfine libvirt-dbus
   dbus polkitd python3 python3-gi python3-dbus python3-dbusmock
-  valgrind clang-format
+  valgrind clang-format clang libclang-rt-14-dev llvm
 )
 
 want=("${build[@]}")

@@ -2,7 +2,8 @@
 # README command 2: install what is missing, build with -Werror, and run the
 # whole test suite: unit, integration (libvirt test driver) and e2e (real
 # libvirtd + a QEMU guest; needs root), then unit + integration again under
-# ASan/UBSan, the unit suite under valgrind, and the clang-format check.
+# ASan/UBSan, the unit suite under valgrind, a bounded libFuzzer run of every
+# target in tests/fuzz, and the clang-format check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,36 @@ unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 step "valgrind" meson test -C build --print-errorlogs --suite unit \
   --wrapper "valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 --suppressions=/usr/share/glib-2.0/valgrind/glib.supp"
+
+# libFuzzer (clang, ASan+UBSan): each target for 20s over a scratch copy of its
+# committed corpus and of the inputs that once crashed it (tests/fuzz/crashes),
+# so the repository is never written to. A crash, leak, hang or schema-invalid
+# render fails the step; the new input is kept in build-fuzz/tests/fuzz/crashes/.
+fuzz() {
+  local dir=build-fuzz/tests/fuzz scratch t dict rc=0
+  scratch=$(mktemp -d)
+  for t in fuzz-profile fuzz-cpuset fuzz-render; do
+    dict=(-dict=tests/fuzz/profile.dict)
+    [ "$t" = fuzz-cpuset ] && dict=()
+    cp -r "tests/fuzz/corpus/$t" "$scratch/$t"
+    cp -r "tests/fuzz/crashes/$t" "$scratch/$t-crashes"
+    mkdir -p "$dir/crashes/$t"
+    if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
+      timeout 120 "$dir/$t" -max_total_time=20 -rss_limit_mb=2048 -timeout=10 "${dict[@]}" \
+      -artifact_prefix="$dir/crashes/$t/" "$scratch/$t" "$scratch/$t-crashes" >"$scratch/$t.log" 2>&1; then
+      echo "$t: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$scratch/$t.log" | tr -s '[:space:]' ' ')"
+    else
+      tail -n 40 "$scratch/$t.log"
+      echo "$t: failed; the input is in $dir/crashes/$t/"
+      rc=1
+    fi
+  done
+  rm -rf "$scratch"
+  return $rc
+}
+CC=clang configure build-fuzz -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false
+step "fuzz" fuzz
 
 check_format() {
   local bad

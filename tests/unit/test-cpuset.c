@@ -46,6 +46,15 @@ test_parse_errors(void)
     g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS);
   }
   g_assert_null(wv_cpuset_parse(NULL, NULL));
+
+  /* found by fuzzing: the message must stay valid UTF-8 (it goes over D-Bus) */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(WvCpuset) set = wv_cpuset_parse("1\xd0\xb9", &error);
+    g_assert_null(set);
+    g_assert_true(g_utf8_validate(error->message, -1, NULL));
+    g_assert_nonnull(strstr(error->message, "unexpected “\xd0\xb9” at offset 1"));
+  }
 }
 
 static void

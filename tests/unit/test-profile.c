@@ -325,6 +325,8 @@ static const struct
     {"[clock]\ntimers = hpet,lapic\n", "[clock] timers: “lapic” is not a known name"},
     {"[disk:a]\nbus = virtio\n", "test.conf:1: [disk:a]: “source” is required"},
     {"[disk:a]\nsource = disk.img\n", "[disk:a] source: “disk.img” is not an absolute path"},
+    {"[disk:a]\nsource = /\n", "[disk:a] source: “/” names no file or directory"},
+    {"[firmware]\nnvram = //\n", "[firmware] nvram: “//” names no file or directory"},
     {"[disk:a]\nsource = /x\nformat = vmdk\n", "[disk:a] format: “vmdk” is not one of: raw, qcow2"},
     {"[disk:a]\nsource = /x\nbus = ide\n", "[disk:a] bus: “ide” is not one of"},
     {"[disk:a]\nsource = /x\ndiscard = on\n",
