@@ -16,32 +16,18 @@ import select
 import shutil
 import signal
 import subprocess
-import tempfile
+import sys
 import time
 import unittest
 
-from gi.repository import Gio, GLib
+SRC = os.environ["WV_SOURCE_ROOT"]
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+
+from daemon_fixture import (  # noqa: E402
+    BUS_NAME, NOBODY, PYTHON, Bus, Client, Daemon, GLib, copy_host, new_workdir, require,
+    stop_process, wait_until)
 
 WINVMCTL = os.environ["WINVMCTL"]
-WINVMD = os.environ["WINVMD"]
-SRC = os.environ["WV_SOURCE_ROOT"]
-PYTHON = "/usr/bin/python3"
-NOBODY = 65534
-
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"""
 
 TINY = """[vm]
 name = tiny
@@ -62,99 +48,24 @@ BIG = TINY.replace("name = tiny", "name = big").replace("vcpus = 2", "vcpus = 16
 VM_NAMES = ["big", "gaming", "tiny", "win11-install", "work"]
 
 
-def require(path, what):
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        raise RuntimeError(f"{what} is missing ({path}): these tests need it")
-
-
-def wait_for(predicate, what, timeout=20):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def stop_process(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-class Bus:
-    """A private dbus-daemon of type system that any uid may use."""
-
-    def __init__(self, workdir):
-        require("/usr/bin/dbus-daemon", "dbus-daemon")
-        bus_dir = os.path.join(workdir, "bus")
-        os.makedirs(bus_dir)
-        os.chmod(workdir, 0o755)
-        os.chmod(bus_dir, 0o755)
-        conf = os.path.join(workdir, "bus.conf")
-        with open(conf, "w") as f:
-            f.write(BUS_CONFIG.format(dir=bus_dir))
-        self.proc = subprocess.Popen(["/usr/bin/dbus-daemon", "--config-file", conf, "--nofork",
-                                      "--print-address"], stdout=subprocess.PIPE, text=True,
-                                     stderr=subprocess.DEVNULL)  # "cannot set fd limit"
-        self.address = self.proc.stdout.readline().strip()
-        if not self.address:
-            raise RuntimeError("dbus-daemon did not start")
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            self.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
-
-    def has_owner(self, name):
-        reply = self.conn.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                    "org.freedesktop.DBus", "NameHasOwner",
-                                    GLib.Variant("(s)", (name,)), None, 0, -1, None)
-        return reply.unpack()[0]
-
-    def stop(self):
-        self.conn.close_sync(None)
-        stop_process(self.proc)
-        self.proc.stdout.close()
-
-
-class Daemon:
+def start_daemon(bus, client, workdir):
     """winvmd on @bus with the example profiles, tiny and big."""
-
-    def __init__(self, bus, workdir):
-        require(WINVMD, "winvmd")
-        self.bus = bus
-        self.conf = os.path.join(workdir, "vms")
-        os.makedirs(self.conf)
-        for ex in ("gaming", "work", "install"):
-            with open(os.path.join(SRC, "examples", ex + ".conf")) as f:
-                text = f.read()
-            # no autostart: the tests decide what runs
-            with open(os.path.join(self.conf, ex + ".conf"), "w") as f:
-                f.write(re.sub(r"(?m)^autostart = true$", "autostart = false", text))
-        for name, text in (("tiny", TINY), ("big", BIG)):
-            with open(os.path.join(self.conf, name + ".conf"), "w") as f:
-                f.write(text)
-        # the daemon writes hugepage pools: a copy, not the source tree
-        host = os.path.join(workdir, "host")
-        shutil.copytree(os.path.join(SRC, "tests", "data", "hosts", "ryzen"), host, symlinks=True)
-        self.log = open(os.path.join(workdir, "winvmd.log"), "w")
-        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address)
-        self.proc = subprocess.Popen(
-            [WINVMD, "--config-dir", self.conf, "--libvirt-uri", "test:///default",
-             "--runtime-dir", os.path.join(workdir, "run"),
-             "--state-dir", os.path.join(workdir, "state"),
-             "--sysfs-root", os.path.join(host, "sys"), "--proc-root", os.path.join(host, "proc")],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: bus.has_owner("org.winvm1") or self.proc.poll() is not None,
-                 "winvmd on the bus")
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"winvmd exited with {self.proc.returncode}")
-
-    def stop(self):
-        stop_process(self.proc)
-        self.log.close()
+    conf = os.path.join(workdir, "vms")
+    os.makedirs(conf)
+    for ex in ("gaming", "work", "install"):
+        with open(os.path.join(SRC, "examples", ex + ".conf")) as f:
+            text = f.read()
+        # no autostart: the tests decide what runs
+        with open(os.path.join(conf, ex + ".conf"), "w") as f:
+            f.write(re.sub(r"(?m)^autostart = true$", "autostart = false", text))
+    for name, text in (("tiny", TINY), ("big", BIG)):
+        with open(os.path.join(conf, name + ".conf"), "w") as f:
+            f.write(text)
+    # the daemon writes hugepage pools: a copy, not the source tree
+    sysfs, procfs = copy_host("ryzen", workdir)
+    daemon = Daemon(bus, workdir, conf, sysfs, procfs)
+    daemon.start(client)
+    return daemon
 
 
 def run(address, *args, user=None, timeout=60):
@@ -228,13 +139,15 @@ class Fixture(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         require(WINVMCTL, "winvmctl")
-        cls.workdir = tempfile.mkdtemp(prefix="winvmctl-test-")
+        cls.workdir = new_workdir("winvmctl-test-")
         cls.bus = Bus(cls.workdir)
-        cls.daemon = Daemon(cls.bus, cls.workdir)
+        cls.client = Client(cls.bus.address)
+        cls.daemon = start_daemon(cls.bus, cls.client, cls.workdir)
 
     @classmethod
     def tearDownClass(cls):
         cls.daemon.stop()
+        cls.client.close()
         cls.bus.stop()
         shutil.rmtree(cls.workdir, ignore_errors=True)
 
@@ -471,8 +384,8 @@ class Change(Fixture):
         self.ctl("shutdown-all")  # nothing runs
 
     def test_reload(self):
-        broken = os.path.join(self.daemon.conf, "broken.conf")
-        extra = os.path.join(self.daemon.conf, "extra.conf")
+        broken = os.path.join(self.daemon.config_dir, "broken.conf")
+        extra = os.path.join(self.daemon.config_dir, "extra.conf")
         with open(broken, "w") as f:
             f.write("[vm]\nname = broken\nmemory = 16\n")
         with open(extra, "w") as f:
@@ -567,10 +480,12 @@ class Unreachable(unittest.TestCase):
 
     def setUp(self):
         require(WINVMCTL, "winvmctl")
-        self.workdir = tempfile.mkdtemp(prefix="winvmctl-test-")
+        self.workdir = new_workdir("winvmctl-test-")
         self.bus = Bus(self.workdir)
+        self.client = Client(self.bus.address)
 
     def tearDown(self):
+        self.client.close()
         self.bus.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -591,7 +506,7 @@ class Unreachable(unittest.TestCase):
         self.assertEqual(run(address, "start").returncode, 2)
 
     def test_daemon_stopped(self):
-        daemon = Daemon(self.bus, self.workdir)
+        daemon = start_daemon(self.bus, self.client, self.workdir)
         self.assertEqual(run(self.bus.address, "list").returncode, 0)
         mon = Monitor(self, self.bus.address, json_lines=True)
         try:
@@ -605,7 +520,8 @@ class Unreachable(unittest.TestCase):
             daemon.stop()
             mon.stop(signal.SIGTERM)
         self.assertEqual(mon.proc.returncode, 0)
-        wait_for(lambda: not self.bus.has_owner("org.winvm1"), "winvmd to leave the bus")
+        wait_until(lambda: not self.client.name_has_owner(BUS_NAME), 20,
+                   "winvmd to leave the bus")
         self.check_unreachable(self.bus.address)
 
     def test_no_bus(self):
@@ -621,13 +537,14 @@ class Timeout(unittest.TestCase):
 
     def setUp(self):
         require(WINVMCTL, "winvmctl")
-        self.workdir = tempfile.mkdtemp(prefix="winvmctl-test-")
+        self.workdir = new_workdir("winvmctl-test-")
         self.bus = Bus(self.workdir)
+        self.client = Client(self.bus.address)
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
         self.mock = subprocess.Popen([PYTHON, "-m", "dbusmock", "--system", "-m", "org.winvm1",
                                       "/org/winvm1", "org.winvm1.Manager"], env=env,
                                      stdout=subprocess.DEVNULL)
-        wait_for(lambda: self.bus.has_owner("org.winvm1"), "the mock winvmd")
+        wait_until(lambda: self.client.name_has_owner(BUS_NAME), 20, "the mock winvmd")
         self.mock_call("/org/winvm1", "AddMethod", "(sssss)",
                        ("org.winvm1.Manager", "ListVMs", "", "a(so)",
                         "ret = [('slow', dbus.ObjectPath('/org/winvm1/vm/slow'))]"))
@@ -642,11 +559,11 @@ class Timeout(unittest.TestCase):
                          ("Start", "", "", "")]))  # and it never runs
 
     def mock_call(self, path, method, sig, args):
-        self.bus.conn.call_sync("org.winvm1", path, "org.freedesktop.DBus.Mock", method,
-                                GLib.Variant(sig, args), None, 0, -1, None)
+        self.client.call(path, "org.freedesktop.DBus.Mock", method, GLib.Variant(sig, args))
 
     def tearDown(self):
         stop_process(self.mock)
+        self.client.close()
         self.bus.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 

@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,31 +23,13 @@ import unittest
 from gi.repository import Gio, GLib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.join(os.environ["WV_SOURCE_ROOT"], "tests", "integration"))
 import fixture as fx  # noqa: E402
+from daemon_fixture import (  # noqa: E402
+    BUS_NAME, MANAGER_IFACE, VM_IFACE, Bus, Daemon, MANAGER_PATH as MANAGER)
 
-WINVMD = os.environ["WINVMD"]
 READY = "WINVM-GUEST-READY"
-BUS_NAME = "org.winvm1"
-MANAGER = "/org/winvm1"
-MANAGER_IFACE = "org.winvm1.Manager"
-VM_IFACE = "org.winvm1.VM"
 PREFIX = "winvm-e2e-d-"
-
-BUS_CONFIG = """\
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"""
 
 
 def profile(name, template, vcpus=2, pin="0,1", memory="256MiB", hugepages=False,
@@ -83,65 +64,26 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-# ---- the private bus ---------------------------------------------------------
+# ---- the daemon ----------------------------------------------------------------
 
-class Bus:
-    """A dbus-daemon with the system bus type that lets everybody do
-    everything: polkit is not on it, and the daemon (uid 0) needs none."""
-
-    def __init__(self, tmp):
-        conf = os.path.join(tmp, "bus.conf")
-        with open(conf, "w") as f:
-            f.write(BUS_CONFIG.format(dir=tmp))
-        with open(os.path.join(tmp, "dbus-daemon.log"), "w") as err:
-            self.proc = subprocess.Popen(["dbus-daemon", "--config-file", conf, "--nofork",
-                                          "--print-address=1"],
-                                         stdout=subprocess.PIPE, stderr=err, text=True)
-        self.address = self.proc.stdout.readline().strip()
-        self.proc.stdout.close()
-        if not self.address:
-            raise RuntimeError("dbus-daemon did not print its address")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-class Winvmd:
-    """One run of the daemon, its output in a file, READY=1 read from a
-    NOTIFY_SOCKET of our own."""
+class Winvmd(Daemon):
+    """winvmd on the private bus (daemon_fixture's, where everybody may do
+    everything: polkit is not on it, and the daemon, uid 0, needs none) with
+    the real /sys and libvirtd, READY=1 read from a NOTIFY_SOCKET of our own."""
 
     def __init__(self, tmp, bus, config_dir):
-        self.tmp = tmp
-        self.bus = bus
-        self.config_dir = config_dir
-        self.runtime_dir = os.path.join(tmp, "run")
-        self.state_dir = os.path.join(tmp, "state")
-        self.log_path = os.path.join(tmp, "winvmd.log")
-        self.proc = None
-        self.runs = 0
+        super().__init__(bus, tmp, config_dir, libvirt_uri=fx.URI, env={"WATCHDOG_USEC": None})
         self.notify = None
         self.notices = []  # sd_notify lines of the current run
 
     def start(self, timeout=60):
-        self.runs += 1
         self.close_notify()
-        notify_path = os.path.join(self.tmp, f"notify-{self.runs}")
+        notify_path = os.path.join(self.workdir, f"notify-{self.starts + 1}")
         self.notify = notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(notify_path)
         self.notices = []
-        env = dict(os.environ,
-                   DBUS_SYSTEM_BUS_ADDRESS=self.bus.address,
-                   WINVM_TEMPLATE_DIR=os.path.join(fx.SRC, "xml-templates"),
-                   NOTIFY_SOCKET=notify_path)
-        env.pop("WATCHDOG_USEC", None)
-        with open(self.log_path, "a") as out:
-            out.write(f"---- winvmd run {self.runs} ----\n")
-            out.flush()
-            self.proc = subprocess.Popen(
-                [WINVMD, "--config-dir", self.config_dir, "--libvirt-uri", fx.URI,
-                 "--runtime-dir", self.runtime_dir, "--state-dir", self.state_dir, "-v"],
-                stdout=out, stderr=subprocess.STDOUT, env=env)
+        self.env["NOTIFY_SOCKET"] = notify_path
+        self.spawn()
         deadline = time.monotonic() + timeout
         while "READY=1" not in self.notices:
             remaining = deadline - time.monotonic()
@@ -176,21 +118,8 @@ class Winvmd:
         self.close_notify()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        super().stop(timeout=15)
         self.close_notify()
-
-    def output(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
 
 
 class DBusError(Exception):
@@ -324,7 +253,7 @@ class DaemonE2E(unittest.TestCase):
             getattr(test, "test_case", test) is self
             for test, _ in result.failures + result.errors)
         if failed or os.environ.get("WV_E2E_SHOW_LOG"):
-            log(f"\n---- winvmd output ({self.id()}) ----\n{self.daemon.output()}"
+            log(f"\n---- winvmd output ({self.id()}) ----\n{self.daemon.log()}"
                 "---- end of winvmd output ----")
             for name in self.names:
                 log(f"---- serial console of {name} ----\n{fx.read_serial(name)}")

@@ -117,15 +117,15 @@ class Bus:
             self.proc.stdout.close()
 
 
-def stop_process(proc, sig=signal.SIGTERM):
+def stop_process(proc, sig=signal.SIGTERM, timeout=5):
     if proc is None or proc.poll() is not None:
         return
     proc.send_signal(sig)
     try:
-        proc.wait(timeout=5)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait(timeout=5)
+        proc.wait(timeout=timeout)
 
 
 class Client:
@@ -247,31 +247,48 @@ class Client:
         iterate()
 
 
-class Polkit:
-    """python-dbusmock's polkitd template on the private bus."""
+class MockService:
+    """A python-dbusmock template (polkitd, logind, ...) on the private bus,
+    its output in @logfile (opened with @mode)."""
 
-    def __init__(self, address, logfile):
-        self.log = open(logfile, "w")
+    def __init__(self, address, logfile, template, name, path, mode="w"):
+        self.name = name
+        self.path = path
+        self.log = open(logfile, mode)
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address)
         self.proc = subprocess.Popen([PYTHON, "-m", "dbusmock", "--system", "--template",
-                                      "polkitd"], env=env, stdout=self.log,
+                                      template], env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         self.client = Client(address)
         try:
             wait_until(lambda: self.proc.poll() is not None
-                       or self.client.name_has_owner(POLKIT_NAME),
-                       what="the polkitd mock on the bus")
+                       or self.client.name_has_owner(name),
+                       what=f"the {template} mock on the bus")
         except Exception:
             self.stop()
             raise
         if self.proc.poll() is not None:
             self.stop()
-            raise RuntimeError("python3-dbusmock's polkitd template did not start "
+            raise RuntimeError(f"python3-dbusmock's {template} template did not start "
                                f"(exit {self.proc.returncode}): install python3-dbusmock")
 
     def _mock(self, method, args):
-        self.client.call(POLKIT_PATH, "org.freedesktop.DBus.Mock", method, args,
-                         dest=POLKIT_NAME)
+        self.client.call(self.path, "org.freedesktop.DBus.Mock", method, args, dest=self.name)
+
+    def stop(self):
+        try:
+            self.client.close()
+        except GLib.Error:
+            pass
+        stop_process(self.proc)
+        self.log.close()
+
+
+class Polkit(MockService):
+    """python-dbusmock's polkitd template on the private bus."""
+
+    def __init__(self, address, logfile):
+        super().__init__(address, logfile, "polkitd", POLKIT_NAME, POLKIT_PATH)
 
     def set_allowed(self, actions):
         self._mock("SetAllowed", GLib.Variant("(as)", (list(actions),)))
@@ -286,22 +303,17 @@ class Polkit:
         return self.client.call(POLKIT_PATH, "org.freedesktop.DBus.Mock", "HaveHangingCalls",
                                 None, "(b)", dest=POLKIT_NAME)[0]
 
-    def stop(self):
-        try:
-            self.client.close()
-        except GLib.Error:
-            pass
-        stop_process(self.proc)
-        self.log.close()
-
 
 class Daemon:
     """winvmd on the private bus. The libvirt test driver's state lives in
     this process: each start gets the default host with its running "test"
-    domain and none of ours."""
+    domain and none of ours.
 
-    def __init__(self, bus, workdir, config_dir, sysfs_root, proc_root,
-                 libvirt_uri="test:///default", runtime_dir=None, state_dir=None):
+    Without @sysfs_root or @proc_root it reads the real /sys or /proc. @env:
+    more environment for winvmd, applied last; a value of None unsets one."""
+
+    def __init__(self, bus, workdir, config_dir, sysfs_root=None, proc_root=None,
+                 libvirt_uri="test:///default", runtime_dir=None, state_dir=None, env=None):
         require(WINVMD, "winvmd (set $WINVMD)")
         self.bus = bus
         self.workdir = workdir
@@ -309,23 +321,38 @@ class Daemon:
         self.runtime_dir = runtime_dir or os.path.join(workdir, "run")
         self.state_dir = state_dir or os.path.join(workdir, "state")
         self.args = [WINVMD, "--config-dir", config_dir, "--libvirt-uri", libvirt_uri,
-                     "--runtime-dir", self.runtime_dir, "--state-dir", self.state_dir,
-                     "--sysfs-root", sysfs_root, "--proc-root", proc_root, "-v"]
+                     "--runtime-dir", self.runtime_dir, "--state-dir", self.state_dir]
+        if sysfs_root is not None:
+            self.args += ["--sysfs-root", sysfs_root]
+        if proc_root is not None:
+            self.args += ["--proc-root", proc_root]
+        self.args.append("-v")
+        self.env = dict(env or {})
         self.logfile = os.path.join(workdir, "winvmd.log")
         self.proc = None
         self.starts = 0
 
-    def start(self, client):
+    def spawn(self):
+        """Starts winvmd and returns its process, without waiting for it."""
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address,
                    WINVM_TEMPLATE_DIR=TEMPLATE_DIR, G_DEBUG="fatal-criticals")
         env.pop("DBUS_SESSION_BUS_ADDRESS", None)
         env.pop("NOTIFY_SOCKET", None)
+        for key, value in self.env.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         self.starts += 1
         log = open(self.logfile, "a")
         log.write(f"==== winvmd start #{self.starts}\n")
         log.flush()
         self.proc = subprocess.Popen(self.args, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
+        return self.proc
+
+    def start(self, client):
+        self.spawn()
         wait_until(lambda: self.proc.poll() is not None or client.name_has_owner(BUS_NAME),
                    what="org.winvm1 on the bus")
         if self.proc.poll() is not None:
@@ -344,8 +371,8 @@ class Daemon:
         self.proc.kill()
         self.proc.wait(timeout=5)
 
-    def stop(self):
-        stop_process(self.proc)
+    def stop(self, timeout=5):
+        stop_process(self.proc, timeout=timeout)
 
     def log(self):
         try:
@@ -435,8 +462,8 @@ def copy_host(name, dest):
     return os.path.join(target, "sys"), os.path.join(target, "proc")
 
 
-def new_workdir():
-    d = tempfile.mkdtemp(prefix="winvm-it-")
+def new_workdir(prefix="winvm-it-"):
+    d = tempfile.mkdtemp(prefix=prefix)
     os.chmod(d, 0o755)  # the bus socket inside must be reachable by other uids
     return d
 

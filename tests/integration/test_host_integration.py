@@ -12,7 +12,6 @@ exist only as winvmd defines them, and a guest shuts down at once."""
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 import unittest
@@ -22,13 +21,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gi.repository import Gio, GLib  # noqa: E402
 
 from daemon_fixture import (  # noqa: E402
-    PROPS_IFACE, PYTHON, VM_IFACE, Bus, Client, Daemon, copy_host, iterate, new_workdir,
-    print_log, stop_process, wait_until)
+    PROPS_IFACE, VM_IFACE, Bus, Client, Daemon, MockService, copy_host, iterate, new_workdir,
+    print_log, wait_until)
 
 LOGIND_NAME = "org.freedesktop.login1"
 LOGIND_PATH = "/org/freedesktop/login1"
 LOGIND_IFACE = "org.freedesktop.login1.Manager"
-MOCK_IFACE = "org.freedesktop.DBus.Mock"
 
 
 def v(sig, *args):
@@ -46,32 +44,18 @@ def profile(name, cpu, **vm):
     return "\n".join(lines)
 
 
-class Logind:
+class Logind(MockService):
     """python-dbusmock's logind template on the private bus."""
 
     def __init__(self, address, logfile, delay_max_usec=None):
-        self.log = open(logfile, "a")
-        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address)
-        self.proc = subprocess.Popen([PYTHON, "-m", "dbusmock", "--system", "--template",
-                                      "logind"], env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        self.client = Client(address)
-        try:
-            wait_until(lambda: self.proc.poll() is not None
-                       or self.client.name_has_owner(LOGIND_NAME),
-                       what="the logind mock on the bus")
-            if self.proc.poll() is not None:
-                raise RuntimeError("python3-dbusmock's logind template did not start "
-                                   f"(exit {self.proc.returncode}): install python3-dbusmock")
-            if delay_max_usec is not None:
+        super().__init__(address, logfile, "logind", LOGIND_NAME, LOGIND_PATH, mode="a")
+        if delay_max_usec is not None:
+            try:
                 self._mock("AddProperty", v("(ssv)", LOGIND_IFACE, "InhibitDelayMaxUSec",
                                             GLib.Variant("t", delay_max_usec)))
-        except Exception:
-            self.stop()
-            raise
-
-    def _mock(self, method, args):
-        self.client.call(LOGIND_PATH, MOCK_IFACE, method, args, dest=LOGIND_NAME)
+            except Exception:
+                self.stop()
+                raise
 
     def inhibitors(self):
         """(what, who, why, mode, uid, pid) of every inhibitor logind holds."""
@@ -84,14 +68,6 @@ class Logind:
     def prepare_for_shutdown(self, start):
         self._mock("EmitSignal", v("(sssav)", LOGIND_IFACE, "PrepareForShutdown", "b",
                                    [GLib.Variant("b", start)]))
-
-    def stop(self):
-        try:
-            self.client.close()
-        except GLib.Error:
-            pass
-        stop_process(self.proc)
-        self.log.close()
 
 
 class HostTest(unittest.TestCase):

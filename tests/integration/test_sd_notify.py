@@ -8,29 +8,23 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
-WINVMD = os.environ["WINVMD"]
 SRC = os.environ["WV_SOURCE_ROOT"]
-BUS_CONF = """<busconfig><type>system</type><listen>unix:dir={dir}</listen><auth>EXTERNAL</auth>
-<policy context="default"><allow user="*"/><allow own="*"/><allow send_destination="*"/>
-<allow receive_sender="*"/></policy></busconfig>"""
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+
+from daemon_fixture import Bus, Daemon  # noqa: E402
 
 
 class Notify(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="winvm-notify-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
-        conf = os.path.join(self.tmp, "bus.conf")
-        with open(conf, "w") as f:
-            f.write(BUS_CONF.format(dir=self.tmp))
-        self.bus = subprocess.Popen(["dbus-daemon", "--config-file", conf, "--nofork",
-                                     "--print-address"], stdout=subprocess.PIPE, text=True)
-        self.addCleanup(self.bus.kill)
-        self.address = self.bus.stdout.readline().strip()
+        self.bus = Bus(self.tmp)
+        self.addCleanup(self.bus.stop)
         self.sock_path = os.path.join(self.tmp, "notify")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.sock_path)
@@ -40,17 +34,14 @@ class Notify(unittest.TestCase):
         shutil.copy(os.path.join(SRC, "examples", "work.conf"), os.path.join(self.tmp, "vms"))
 
     def start(self, uri="test:///default", watchdog_usec=None):
-        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.address, NOTIFY_SOCKET=self.sock_path)
+        env = {"NOTIFY_SOCKET": self.sock_path}
         if watchdog_usec:
             env["WATCHDOG_USEC"] = str(watchdog_usec)
-        log = open(os.path.join(self.tmp, "winvmd.log"), "w")
-        self.addCleanup(log.close)
-        d = subprocess.Popen([WINVMD, "--config-dir", os.path.join(self.tmp, "vms"),
-                              "--libvirt-uri", uri, "--runtime-dir", os.path.join(self.tmp, "run"),
-                              "--state-dir", os.path.join(self.tmp, "state")],
-                             env=env, stderr=log)
-        self.addCleanup(lambda: d.poll() is None and d.kill())
-        return d
+        # the real /sys and /proc, as on a host
+        daemon = Daemon(self.bus, self.tmp, os.path.join(self.tmp, "vms"), libvirt_uri=uri,
+                        env=env)
+        self.addCleanup(daemon.stop)
+        return daemon.spawn()
 
     def messages(self, until, timeout=10):
         got, deadline = [], time.monotonic() + timeout
