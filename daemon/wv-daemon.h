@@ -97,7 +97,8 @@ const char *wv_vm_path(WvVm *vm);
 const WvProfile *wv_vm_profile(WvVm *vm);
 /* Takes @profile; refreshes the properties it decides. */
 void wv_vm_set_profile(WvVm *vm, WvProfile *profile);
-/* All properties, for GetManagedObjects and InterfacesAdded. */
+/* All properties, for GetManagedObjects and InterfacesAdded (borrowed:
+ * valid until the VM changes). */
 GVariant *wv_vm_get_all(WvVm *vm);
 gboolean wv_vm_is_running(WvVm *vm);
 /* A Start is under way (a shutdown asked for now waits for it). */
