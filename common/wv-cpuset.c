@@ -4,6 +4,17 @@
 
 #include <stdlib.h>
 
+/* The input as messages quote it: at most 80 bytes, cut at a character. */
+static char *
+quoted(const char *text)
+{
+  const char *end = text;
+
+  while (*end && end - text < 80)
+    end = g_utf8_next_char(end);
+  return *end ? g_strdup_printf("%.*s…", (int)(end - text), text) : g_strdup(text);
+}
+
 static int
 cmp_uint(gconstpointer a, gconstpointer b)
 {
@@ -46,7 +57,7 @@ wv_cpuset_copy(const WvCpuset *set)
 
 /* Reads a decimal CPU number at *p, advancing it. */
 static gboolean
-parse_cpu(const char *text, const char **p, guint *out, GError **error)
+parse_cpu(const char *text, const char *label, const char **p, guint *out, GError **error)
 {
   guint64 v = 0;
   const char *start = *p;
@@ -55,14 +66,14 @@ parse_cpu(const char *text, const char **p, guint *out, GError **error)
     v = v * 10 + (guint64)(**p - '0');
     if (v > WV_CPU_MAX) {
       g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
-                  "“%s” is not a CPU list: CPU numbers go up to %u", text, WV_CPU_MAX);
+                  "“%s” is not a CPU list: CPU numbers go up to %u", label, WV_CPU_MAX);
       return FALSE;
     }
     (*p)++;
   }
   if (*p == start) {
     g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
-                "“%s” is not a CPU list: expected a CPU number at offset %d", text,
+                "“%s” is not a CPU list: expected a CPU number at offset %d", label,
                 (int)(start - text));
     return FALSE;
   }
@@ -76,6 +87,7 @@ wv_cpu_list_parse(const char *text, GError **error)
   g_autoptr(GArray) cpus = g_array_new(FALSE, FALSE, sizeof(guint));
   g_autofree guint8 *seen = g_new0(guint8, WV_CPU_MAX + 1);
   g_autofree char *copy = NULL;
+  g_autofree char *label = NULL;
   const char *p;
 
   if (text == NULL) {
@@ -92,27 +104,28 @@ wv_cpu_list_parse(const char *text, GError **error)
     return NULL;
   }
 
+  label = quoted(copy);
   p = copy;
   for (;;) {
     guint lo, hi;
 
-    if (!parse_cpu(copy, &p, &lo, error))
+    if (!parse_cpu(copy, label, &p, &lo, error))
       return NULL;
     hi = lo;
     if (*p == '-') {
       p++;
-      if (!parse_cpu(copy, &p, &hi, error))
+      if (!parse_cpu(copy, label, &p, &hi, error))
         return NULL;
       if (hi < lo) {
         g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
-                    "“%s” is not a CPU list: range %u-%u runs backwards", copy, lo, hi);
+                    "“%s” is not a CPU list: range %u-%u runs backwards", label, lo, hi);
         return NULL;
       }
     }
     for (guint c = lo; c <= hi; c++) {
       if (seen[c]) {
         g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
-                    "“%s” is not a CPU list: CPU %u is listed twice", copy, c);
+                    "“%s” is not a CPU list: CPU %u is listed twice", label, c);
         return NULL;
       }
       seen[c] = 1;
@@ -124,7 +137,8 @@ wv_cpu_list_parse(const char *text, GError **error)
       /* the whole character: the message must stay valid UTF-8 for D-Bus */
       g_autofree char *c = g_strndup(p, (gsize)(g_utf8_next_char(p) - p));
       g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
-                  "“%s” is not a CPU list: unexpected “%s” at offset %d", copy, c, (int)(p - copy));
+                  "“%s” is not a CPU list: unexpected “%s” at offset %d", label, c,
+                  (int)(p - copy));
       return NULL;
     }
     p++;

@@ -337,8 +337,11 @@ wv_vm_get_all(WvVm *vm)
   if (vm->props)
     return vm->props;
   g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
-  for (guint i = 0; property_names[i]; i++)
-    g_variant_builder_add(&b, "{sv}", property_names[i], get_property_value(vm, property_names[i]));
+  for (guint i = 0; property_names[i]; i++) {
+    /* some values are shared references, others new and floating */
+    g_autoptr(GVariant) value = g_variant_take_ref(get_property_value(vm, property_names[i]));
+    g_variant_builder_add(&b, "{sv}", property_names[i], value);
+  }
   vm->props = g_variant_ref_sink(g_variant_builder_end(&b));
   return vm->props;
 }
@@ -585,10 +588,12 @@ op_finish(Op *op, GError *error)
 
   if (op->locked)
     vm->busy = FALSE;
-  /* the final state goes out before the reply does */
-  if (op->transition && vm->transition == op->transition) {
+  /* the final state goes out before the reply does, so the caller's next
+   * call sees it (libvirt's event may come later) */
+  if ((op->transition && vm->transition == op->transition) || (error == NULL && op->final_state)) {
     GVariant *before = snapshot(vm);
-    vm->transition = NULL;
+    if (op->transition && vm->transition == op->transition)
+      vm->transition = NULL;
     if (error == NULL && op->final_state) {
       g_free(vm->info.state);
       vm->info.state = g_strdup(op->final_state);
@@ -672,10 +677,23 @@ op_run_in_thread(Op *op, OpRun run, GAsyncReadyCallback done)
   g_task_run_in_thread(task, op_thread);
 }
 
+/* What the state is once these succeed. */
+static const struct
+{
+  const char *method, *state;
+} final_states[] = {
+    {"ForceOff", "shut-off"},
+    {"Suspend", "paused"},
+    {"Resume", "running"},
+};
+
 static void
 default_start(Op *op)
 {
   op->ran = TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS(final_states); i++)
+    if (g_str_equal(op->method->method, final_states[i].method))
+      op->final_state = final_states[i].state;
   op_run_in_thread(op, op->method->run, op_thread_done);
 }
 
@@ -938,7 +956,8 @@ shutdown_start(Op *op)
     g_ptr_array_add(op->vm->after_start, op); /* once it runs, or failed to */
     return;
   }
-  if (!wv_vm_is_running(op->vm)) {
+  /* "unknown" (libvirt away) goes on, to fail with LibvirtUnavailable */
+  if (!wv_vm_is_running(op->vm) && g_strcmp0(op->vm->info.state, "unknown") != 0) {
     op_finish(op, NULL); /* already off */
     return;
   }
@@ -986,11 +1005,14 @@ force_off_run(Op *op, GError **error)
 {
   g_autoptr(virDomain) dom = virDomainLookupByName(op->conn, op->name);
 
-  if (dom == NULL) { /* never defined: it is off */
+  if (dom == NULL) { /* never defined: it is off, and stays "undefined" */
+    op->final_state = NULL;
     if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
       wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
     return;
   }
+  if (virDomainIsActive(dom) != 1)
+    op->final_state = NULL; /* already off: whatever libvirt says stays */
   if (virDomainIsActive(dom) == 1 &&
       libvirt_call(virDomainDestroy(dom), "cannot force it off", error))
     wv_log_vm(op->name, G_LOG_LEVEL_MESSAGE, "forced off");
@@ -1439,8 +1461,8 @@ static void
 missing_call(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
              const char *method, GVariant *params, GDBusMethodInvocation *invocation, gpointer data)
 {
-  g_dbus_method_invocation_return_error(invocation, WV_ERROR, WV_ERROR_NOT_FOUND, "no VM at %s",
-                                        path);
+  g_dbus_method_invocation_return_error(invocation, WV_ERROR, WV_ERROR_NOT_FOUND,
+                                        "no VM at %.120s%s", path, strlen(path) > 120 ? "…" : "");
 }
 
 static const GDBusInterfaceVTable missing_vtable = {

@@ -3,7 +3,9 @@
 # whole test suite: unit, integration (libvirt test driver) and e2e (real
 # libvirtd + a QEMU guest; needs root), then unit + integration again under
 # ASan/UBSan, the unit suite under valgrind, a bounded libFuzzer run of every
-# target in tests/fuzz, and the clang-format check.
+# target in tests/fuzz, a quick benchmark run, and the clang-format check. The
+# robustness suite (bad-input matrix, 32-client load, winvmd under valgrind)
+# runs with the normal build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,6 +76,10 @@ fuzz() {
 }
 CC=clang configure build-fuzz -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false
 step "fuzz" fuzz
+
+# The benchmarks, quickly: they must keep working (figures are not judged here;
+# run tests/bench/run for them).
+step "bench (quick)" /usr/bin/python3 tests/bench/run --quick --json build/bench/quick.json
 
 check_format() {
   local bad
