@@ -572,8 +572,12 @@ class LifecycleTest(DaemonTest):
     def test_start_announces_starting_then_running(self):
         # what a client watching State sees during one Start: no shut-off in
         # between (the definition step must not show through)
+        path = self.path("alpha")
+        # the first resync (unknown -> undefined) may still be under way on a
+        # slow (sanitized) build; it is not part of what is tested here
+        wait_until(lambda: self.state(path) == "undefined", what="the first resync")
+        self.client.wait_idle(path)  # its PropertiesChanged, if any, is collected
         for attempt in range(10):
-            path = self.path("alpha")
             before = len(self.client.values_of(path, "State"))
             self.client.vm(path, "Start")
             self.client.wait_property(path, "State", "running")
