@@ -16,7 +16,7 @@ import unittest
 SRC = os.environ["WV_SOURCE_ROOT"]
 sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
 
-from daemon_fixture import Bus, Daemon  # noqa: E402
+from daemon_fixture import Bus, Daemon, copy_host  # noqa: E402
 
 
 class Notify(unittest.TestCase):
@@ -37,9 +37,11 @@ class Notify(unittest.TestCase):
         env = {"NOTIFY_SOCKET": self.sock_path}
         if watchdog_usec:
             env["WATCHDOG_USEC"] = str(watchdog_usec)
-        # the real /sys and /proc, as on a host
+        # a copy of a fake host: work.conf autostarts and would otherwise grow
+        # the real host's hugepage pool
+        sysfs, proc = copy_host("ryzen", self.tmp)
         daemon = Daemon(self.bus, self.tmp, os.path.join(self.tmp, "vms"), libvirt_uri=uri,
-                        env=env)
+                        sysfs_root=sysfs, proc_root=proc, env=env)
         self.addCleanup(daemon.stop)
         return daemon.spawn()
 
