@@ -88,6 +88,18 @@ auth_error_message(const GError *error)
   return g_strdup(copy->message);
 }
 
+/* polkit could not answer: denied, unless the check was cancelled. */
+static void
+auth_deny_unavailable(GTask *task, GError **error)
+{
+  g_autofree char *message = NULL;
+
+  if (auth_return_if_cancelled(task, error))
+    return;
+  message = auth_error_message(*error);
+  auth_deny(task, g_strdup_printf("polkit is not available: %s", message));
+}
+
 static void
 on_authorization_checked(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -98,12 +110,7 @@ on_authorization_checked(GObject *source, GAsyncResult *result, gpointer user_da
   auth_result =
       polkit_authority_check_authorization_finish(POLKIT_AUTHORITY(source), result, &error);
   if (auth_result == NULL) {
-    g_autofree char *message = NULL;
-
-    if (auth_return_if_cancelled(task, &error))
-      return;
-    message = auth_error_message(error);
-    auth_deny(task, g_strdup_printf("polkit is not available: %s", message));
+    auth_deny_unavailable(task, &error);
     return;
   }
 
@@ -137,12 +144,7 @@ on_authority_ready(GObject *source, GAsyncResult *result, gpointer user_data)
 
   authority = polkit_authority_get_finish(result, &error);
   if (authority == NULL) {
-    g_autofree char *message = NULL;
-
-    if (auth_return_if_cancelled(task, &error))
-      return;
-    message = auth_error_message(error);
-    auth_deny(task, g_strdup_printf("polkit is not available: %s", message));
+    auth_deny_unavailable(task, &error);
     return;
   }
 
