@@ -36,10 +36,11 @@ STANDARD_INTERFACES = {
 }
 
 POLKIT_DTDS = ["/usr/share/polkit-1/policyconfig-1.dtd"]
-BUSCONFIG_DTDS = ["/usr/share/xml/dbus-1/busconfig.dtd"]
-
-# What the busconfig DTD allows inside <policy>, for machines without it
-# (Debian does not ship busconfig.dtd).
+# The busconfig.dtd that libdbus-1-dev installs predates send_destination=
+# and friends (dbus-daemon accepts them; the DTD was never updated), so it
+# cannot judge a modern policy. What the current rules allow inside
+# <policy>, checked by hand; dbus-daemon itself judges the file in
+# DbusDaemon below.
 POLICY_RULE_ATTRS = {
     "user", "group", "own", "own_prefix", "send_destination", "send_destination_prefix",
     "send_interface", "send_member", "send_error", "send_type", "send_path",
@@ -125,14 +126,7 @@ class BusConf(unittest.TestCase):
     def setUp(self):
         self.root = ET.parse(CONF).getroot()
 
-    def test_valid_against_busconfig_dtd(self):
-        dtd = first_existing(BUSCONFIG_DTDS)
-        if dtd is not None:
-            r = xmllint("--dtdvalid", dtd, CONF)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            return
-        # No DTD on this machine: check what it would, by hand. (dbus-daemon
-        # itself judges the file in DbusDaemon below.)
+    def test_valid_busconfig(self):
         r = xmllint(CONF)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.root.tag, "busconfig")
