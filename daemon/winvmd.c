@@ -17,6 +17,7 @@
 #include "wv-host.h"
 #include "wv-libvirt.h"
 #include "wv-plan.h"
+#include "wv-preflight.h"
 #include "wv-profile.h"
 #include "wv-render.h"
 
@@ -31,69 +32,56 @@ typedef struct
   char *runtime_dir;
   char *state_dir;
   char *bus_address;
+  gboolean no_host_checks;
   gboolean session;
   gboolean verbose;
   gboolean version;
 } Options;
 
-/* Host facts for planning: sysfs always, libvirt when a URI was given. */
-static void
-gather_context(const Options *opt, const WvProfile *profile, WvPlanContext *ctx, WvHost **host,
-               WvDomcaps **caps, GHashTable **in_use)
+static const char *
+state_dir_of(const Options *opt)
 {
-  g_autoptr(GError) error = NULL;
-  g_autofree char *mounts =
-      opt->proc_root ? g_build_filename(opt->proc_root, "mounts", NULL) : NULL;
-
-  *host = wv_host_probe(opt->sysfs_root, mounts, &error);
-  if (*host == NULL) {
-    g_printerr("winvmd: warning: host facts unavailable: %s\n", error->message);
-    g_clear_error(&error);
-  }
-  ctx->host = *host;
-  ctx->template_dir = wv_default_template_dir();
-
-  if (opt->libvirt_uri) {
-    /* read-only connections may not read domain capabilities */
-    g_autoptr(virConnect) conn = wv_libvirt_open(opt->libvirt_uri, FALSE, &error);
-    g_autofree char *tpl = wv_template_path(profile->template_name, ctx->template_dir);
-
-    if (conn == NULL) {
-      g_printerr("winvmd: warning: %s\n", error->message);
-      return;
-    }
-    *caps = wv_libvirt_domcaps(conn, profile, tpl, &error);
-    if (*caps == NULL) {
-      g_printerr("winvmd: warning: Hyper-V, firmware and TPM checks skipped: %s\n", error->message);
-      g_clear_error(&error);
-    }
-    *in_use = wv_libvirt_devices_in_use(conn, profile->name, &error);
-    if (*in_use == NULL) {
-      g_printerr("winvmd: warning: %s\n", error->message);
-      g_clear_error(&error);
-    }
-    ctx->domcaps = *caps;
-    ctx->devices_in_use = *in_use;
-  }
+  return opt->state_dir ? opt->state_dir : "/var/lib/winvm";
 }
 
+/* `--render` and `--check`: the same preflight as the service's start and
+ * Check (host facts, libvirt when --libvirt-uri is given, the tuning saved
+ * over D-Bus). A render is exactly what the profile says, or nothing: with
+ * an error finding it prints the findings and fails, unless
+ * --no-host-checks asks for XML made for some other host. */
 static int
 run_offline(const Options *opt, const char *path, gboolean render)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(WvProfile) profile = wv_profile_load(path, &error);
-  g_autoptr(WvHost) host = NULL;
-  g_autoptr(WvDomcaps) caps = NULL;
-  g_autoptr(GHashTable) in_use = NULL;
+  g_autoptr(virConnect) conn = NULL;
   g_autoptr(WvPlan) plan = NULL;
-  WvPlanContext ctx = {0};
+  g_autofree char *xml = NULL;
+  WvConfig config = {
+      .sysfs_root = opt->sysfs_root,
+      .proc_root = opt->proc_root,
+      .state_dir = (char *)state_dir_of(opt),
+      .template_dir = (char *)wv_default_template_dir(),
+  };
 
   if (profile == NULL) {
     g_printerr("%s\n", error->message);
     return 1;
   }
-  gather_context(opt, profile, &ctx, &host, &caps, &in_use);
-  plan = wv_plan_build(profile, &ctx);
+  if (opt->libvirt_uri && !opt->no_host_checks) {
+    /* read-only connections may not read domain capabilities */
+    conn = wv_libvirt_open(opt->libvirt_uri, FALSE, &error);
+    if (conn == NULL) {
+      g_printerr("winvmd: warning: %s; planning without libvirt\n", error->message);
+      g_clear_error(&error);
+    }
+  }
+  plan =
+      wv_preflight(&config, profile, conn,
+                   opt->no_host_checks ? WV_PREFLIGHT_NO_HOST_CHECKS : WV_PREFLIGHT_DEFAULT, NULL);
+  if (plan->domcaps_error)
+    g_printerr("winvmd: warning: Hyper-V, firmware and TPM checks skipped: %s\n",
+               plan->domcaps_error);
 
   if (!render) {
     g_autofree char *text = wv_plan_to_string(plan, profile);
@@ -101,21 +89,23 @@ run_offline(const Options *opt, const char *path, gboolean render)
     return wv_plan_has_errors(plan) ? 1 : 0;
   }
 
-  /* --render prints the document whatever the host lacks; the findings go
-   * to stderr so the user knows what `start` would refuse. */
   for (guint i = 0; i < plan->findings->len; i++) {
     const WvFinding *f = plan->findings->pdata[i];
     if (f->severity != WV_SEVERITY_INFO)
       g_printerr("winvmd: %s: %s: %s\n", wv_severity_name(f->severity), f->code, f->message);
   }
-  {
-    g_autofree char *xml = wv_render_to_string(profile, plan, &error);
-    if (xml == NULL) {
-      g_printerr("winvmd: %s\n", error->message);
-      return 1;
-    }
-    fputs(xml, stdout);
+  if (wv_plan_has_errors(plan)) {
+    g_printerr("winvmd: %s: not rendered: the profile cannot run as written on this host "
+               "(--no-host-checks renders it for another host)\n",
+               profile->name);
+    return 1;
   }
+  xml = wv_render_to_string(profile, plan, &error);
+  if (xml == NULL) {
+    g_printerr("winvmd: %s\n", error->message);
+    return 1;
+  }
+  fputs(xml, stdout);
   return 0;
 }
 
@@ -238,7 +228,7 @@ run_service(const Options *opt)
       .sysfs_root = opt->sysfs_root,
       .proc_root = opt->proc_root,
       .runtime_dir = opt->runtime_dir ? opt->runtime_dir : (char *)"/run/winvm",
-      .state_dir = opt->state_dir ? opt->state_dir : (char *)"/var/lib/winvm",
+      .state_dir = (char *)state_dir_of(opt),
       .template_dir = (char *)wv_default_template_dir(),
   };
   g_autoptr(GDBusConnection) bus = NULL;
@@ -298,6 +288,8 @@ main(int argc, char **argv)
        "Print the domain XML PROFILE becomes on this host", "PROFILE"},
       {"check", 0, 0, G_OPTION_ARG_FILENAME, &opt.check,
        "Print preflight findings and the plan for PROFILE; exit 1 on errors", "PROFILE"},
+      {"no-host-checks", 0, 0, G_OPTION_ARG_NONE, &opt.no_host_checks,
+       "With --render: XML for another host, exactly as the profile says; no host facts", NULL},
       {"sysfs-root", 0, 0, G_OPTION_ARG_FILENAME, &opt.sysfs_root,
        "Read host facts from DIR instead of /sys ($WINVM_SYSFS_ROOT)", "DIR"},
       {"proc-root", 0, 0, G_OPTION_ARG_FILENAME, &opt.proc_root,
@@ -309,7 +301,7 @@ main(int argc, char **argv)
       {"runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt.runtime_dir,
        "Hugepage reservations (/run/winvm)", "DIR"},
       {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt.state_dir,
-       "Tuning set over D-Bus (/var/lib/winvm)", "DIR"},
+       "Tuning set over D-Bus (/var/lib/winvm; --check and --render apply it too)", "DIR"},
       {"session", 0, 0, G_OPTION_ARG_NONE, &opt.session, "Use the session bus", NULL},
       {"bus-address", 0, 0, G_OPTION_ARG_STRING, &opt.bus_address, "Use the bus at ADDRESS",
        "ADDRESS"},
@@ -340,6 +332,9 @@ main(int argc, char **argv)
 
   if (opt.render && opt.check) {
     g_printerr("winvmd: --render and --check exclude each other\n");
+    ret = 2;
+  } else if (opt.no_host_checks && opt.render == NULL) {
+    g_printerr("winvmd: --no-host-checks goes with --render\n");
     ret = 2;
   } else if (opt.render || opt.check) {
     ret = run_offline(&opt, opt.render ? opt.render : opt.check, opt.render != NULL);

@@ -24,39 +24,6 @@ load_interface(const char *resource, GError **error)
   return data ? g_dbus_node_info_new_for_xml(g_bytes_get_data(data, NULL), error) : NULL;
 }
 
-WvPlan *
-wv_daemon_plan(const WvConfig *config, const WvProfile *profile, virConnectPtr conn,
-               WvHost **host_out)
-{
-  g_autofree char *mounts =
-      config->proc_root ? g_build_filename(config->proc_root, "mounts", NULL) : NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(WvHost) host = wv_host_probe(config->sysfs_root, mounts, &error);
-  g_autoptr(WvDomcaps) caps = NULL;
-  g_autoptr(GHashTable) in_use = NULL;
-  g_autofree char *tpl = wv_template_path(profile->template_name, config->template_dir);
-  WvPlanContext ctx = {.host = host, .template_dir = config->template_dir};
-  WvPlan *plan;
-
-  if (host == NULL)
-    g_warning("host facts unavailable: %s", error->message);
-  g_clear_error(&error);
-  if (conn) {
-    caps = wv_libvirt_domcaps(conn, profile, tpl, &error);
-    if (caps == NULL)
-      g_debug("%s: no domain capabilities: %s", profile->name, error->message);
-    g_clear_error(&error);
-    in_use = wv_libvirt_devices_in_use(conn, profile->name, NULL);
-  }
-  ctx.domcaps = caps;
-  ctx.devices_in_use = in_use;
-  plan = wv_plan_build(profile, &ctx);
-  wv_tuning_apply(plan, profile, config->state_dir);
-  if (host_out)
-    *host_out = g_steal_pointer(&host);
-  return plan;
-}
-
 void
 wv_daemon_emit_properties_changed(WvDaemon *daemon, const char *path, const char *iface,
                                   GVariant *changed)
@@ -303,48 +270,6 @@ on_tunables(gpointer data, const char *domain)
 }
 
 /* ---- life ----------------------------------------------------------------- */
-
-static void
-config_clear(gpointer data)
-{
-  WvConfig *c = data;
-
-  g_free(c->config_dir);
-  g_free(c->libvirt_uri);
-  g_free(c->sysfs_root);
-  g_free(c->proc_root);
-  g_free(c->runtime_dir);
-  g_free(c->state_dir);
-  g_free(c->template_dir);
-}
-
-WvConfig *
-wv_config_copy(const WvConfig *config)
-{
-  WvConfig *c = g_atomic_rc_box_new0(WvConfig);
-
-  c->config_dir = g_strdup(config->config_dir);
-  c->libvirt_uri = g_strdup(config->libvirt_uri);
-  c->sysfs_root = g_strdup(config->sysfs_root);
-  c->proc_root = g_strdup(config->proc_root);
-  c->runtime_dir = g_strdup(config->runtime_dir);
-  c->state_dir = g_strdup(config->state_dir);
-  c->template_dir = g_strdup(config->template_dir);
-  return c;
-}
-
-WvConfig *
-wv_config_ref(WvConfig *config)
-{
-  return g_atomic_rc_box_acquire(config);
-}
-
-void
-wv_config_unref(WvConfig *config)
-{
-  if (config)
-    g_atomic_rc_box_release_full(config, config_clear);
-}
 
 WvDaemon *
 wv_daemon_new(const WvConfig *config)

@@ -7,6 +7,7 @@
 
 #include <gio/gio.h>
 
+#include "wv-config.h"
 #include "wv-libvirt.h"
 #include "wv-plan.h"
 #include "wv-profile.h"
@@ -15,24 +16,6 @@ G_BEGIN_DECLS
 
 typedef struct _WvVm WvVm;
 typedef struct _WvLogind WvLogind;
-
-typedef struct
-{
-  char *config_dir;
-  char *libvirt_uri;
-  char *sysfs_root;
-  char *proc_root;
-  char *runtime_dir; /* hugepage reservations */
-  char *state_dir;   /* tuning done over D-Bus */
-  char *template_dir;
-} WvConfig;
-
-/* Shared, immutable, reference counted: worker threads keep their own
- * reference, so a task still running at exit never reads freed memory. */
-WvConfig *wv_config_copy(const WvConfig *config);
-WvConfig *wv_config_ref(WvConfig *config);
-void wv_config_unref(WvConfig *config);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(WvConfig, wv_config_unref)
 
 typedef struct
 {
@@ -62,10 +45,6 @@ GPtrArray *wv_daemon_reload(WvDaemon *daemon);
 /* Names of every VM, sorted (the strings belong to the VMs). */
 GPtrArray *wv_daemon_vm_names(WvDaemon *daemon);
 WvVm *wv_daemon_lookup(WvDaemon *daemon, const char *name, GError **error);
-/* The plan context of a worker thread: host facts from sysfs, and from
- * libvirt when @conn is given. Blocking. */
-WvPlan *wv_daemon_plan(const WvConfig *config, const WvProfile *profile, virConnectPtr conn,
-                       WvHost **host_out);
 void wv_daemon_emit_properties_changed(WvDaemon *daemon, const char *path, const char *iface,
                                        GVariant *changed);
 

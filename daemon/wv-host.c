@@ -5,6 +5,7 @@
 #include "wv-common.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
@@ -197,6 +198,7 @@ wv_host_free(WvHost *host)
   g_clear_pointer(&host->pci, g_ptr_array_unref);
   g_clear_pointer(&host->hugepages, g_ptr_array_unref);
   g_clear_pointer(&host->hugetlbfs, g_ptr_array_unref);
+  g_free(host->cpu_virt_flag);
   g_free(host);
 }
 
@@ -537,6 +539,47 @@ read_meminfo(WvHost *host, const char *meminfo_path)
   host->mem_available_kib = meminfo_kib(lines, "MemAvailable:");
 }
 
+/* "vmx", "svm" or "" from the first flags line of a cpuinfo text. */
+static char *
+cpuinfo_virt_flag(const char *cpuinfo_path)
+{
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  if (!g_file_get_contents(cpuinfo_path, &text, NULL, NULL))
+    return NULL;
+  lines = g_strsplit(text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++) {
+    g_auto(GStrv) words = NULL;
+
+    if (!g_str_has_prefix(lines[i], "flags"))
+      continue;
+    words = g_strsplit_set(lines[i], " \t", -1);
+    for (guint w = 0; words[w] != NULL; w++)
+      if (g_str_equal(words[w], "vmx") || g_str_equal(words[w], "svm"))
+        return g_strdup(words[w]);
+    break;
+  }
+  return g_strdup("");
+}
+
+static void
+probe_kvm(WvHost *host)
+{
+  g_autofree char *misc = g_build_filename(host->sysfs_root, "class/misc/kvm", NULL);
+
+  if (!g_file_test(misc, G_FILE_TEST_EXISTS))
+    host->kvm = WV_KVM_NO_MODULE;
+  else if (!g_str_equal(host->sysfs_root, "/sys"))
+    host->kvm = WV_KVM_AVAILABLE; /* a described host: its tree is the truth */
+  else if (!g_file_test("/dev/kvm", G_FILE_TEST_EXISTS))
+    host->kvm = WV_KVM_NO_DEVICE;
+  else if (access("/dev/kvm", R_OK | W_OK) < 0)
+    host->kvm = WV_KVM_NO_ACCESS;
+  else
+    host->kvm = WV_KVM_AVAILABLE;
+}
+
 /* Undoes the octal escapes (\040 for a space) of /proc/self/mounts. */
 static char *
 unescape_mount_field(const char *field)
@@ -605,6 +648,7 @@ wv_host_probe(const char *sysfs_root, const char *mounts_path, GError **error)
 {
   g_autoptr(WvHost) host = g_new0(WvHost, 1);
   g_autofree char *meminfo_path = NULL;
+  g_autofree char *cpuinfo_path = NULL;
 
   host->sysfs_root = g_canonicalize_filename(sysfs_root != NULL ? sysfs_root : "/sys", NULL);
   host->cpus = g_ptr_array_new_with_free_func(host_cpu_free);
@@ -625,12 +669,16 @@ wv_host_probe(const char *sysfs_root, const char *mounts_path, GError **error)
     g_autofree char *proc_dir = g_path_get_dirname(mounts_path);
 
     meminfo_path = g_build_filename(proc_dir, "meminfo", NULL);
+    cpuinfo_path = g_build_filename(proc_dir, "cpuinfo", NULL);
   } else {
     mounts_path = "/proc/self/mounts";
     meminfo_path = g_strdup("/proc/meminfo");
+    cpuinfo_path = g_strdup("/proc/cpuinfo");
   }
   read_meminfo(host, meminfo_path);
   probe_hugetlbfs(host, mounts_path);
+  host->cpu_virt_flag = cpuinfo_virt_flag(cpuinfo_path);
+  probe_kvm(host);
 
   g_debug("host %s: %u CPUs (%u online), %u NUMA nodes, %u L3 groups, %u PCI devices, "
           "IOMMU %s, %u hugepage pools, %u hugetlbfs mounts",

@@ -52,6 +52,16 @@ typedef struct
   guint64 page_kib; /* from pagesize= option, or the default size */
 } WvHugetlbfsMount;
 
+/* Whether this host can run `hypervisor = kvm` guests, as far as the
+ * kernel says (libvirt's own view is in WvPlanContext.libvirt_kvm). */
+typedef enum
+{
+  WV_KVM_AVAILABLE,
+  WV_KVM_NO_MODULE, /* no /sys/class/misc/kvm: kvm_intel/kvm_amd not loaded or no VT-x/AMD-V */
+  WV_KVM_NO_DEVICE, /* the module is there, /dev/kvm is not */
+  WV_KVM_NO_ACCESS, /* /dev/kvm exists but cannot be opened read-write */
+} WvKvmState;
+
 typedef struct
 {
   char *sysfs_root;
@@ -65,11 +75,17 @@ typedef struct
   GPtrArray *hugetlbfs;         /* WvHugetlbfsMount* */
   guint64 default_hugepage_kib; /* from /proc/meminfo Hugepagesize, 0 unknown */
   guint64 mem_available_kib;    /* from /proc/meminfo MemAvailable, 0 unknown */
+  WvKvmState kvm;
+  /* From the cpuinfo flags: "vmx" (Intel VT-x), "svm" (AMD-V), "" (neither
+   * offered to this kernel), NULL (cpuinfo unreadable). */
+  char *cpu_virt_flag;
 } WvHost;
 
 /* Reads the host below @sysfs_root (NULL: "/sys") and the mount table in
- * @mounts_path (NULL: "/proc/self/mounts"). Missing optional parts (no IOMMU,
- * no NUMA, no hugepages) are not errors; an unreadable CPU tree is. */
+ * @mounts_path (NULL: "/proc/self/mounts"; meminfo and cpuinfo are read
+ * beside it). Missing optional parts (no IOMMU, no NUMA, no hugepages) are
+ * not errors; an unreadable CPU tree is. /dev/kvm is looked at only for the
+ * real /sys: a fake tree says whether its host has KVM by class/misc/kvm. */
 WvHost *wv_host_probe(const char *sysfs_root, const char *mounts_path, GError **error);
 void wv_host_free(WvHost *host);
 

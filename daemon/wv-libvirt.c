@@ -65,19 +65,43 @@ template_machine(const char *template_path)
 }
 
 WvDomcaps *
-wv_libvirt_domcaps(virConnectPtr conn, const WvProfile *profile, const char *template_path,
+wv_libvirt_domcaps(virConnectPtr conn, const char *virt_type, const char *template_path,
                    GError **error)
 {
   g_autofree char *machine = template_machine(template_path);
   g_autofree char *xml = NULL;
 
-  xml = virConnectGetDomainCapabilities(
-      conn, NULL, "x86_64", machine, profile->hypervisor == WV_HYPERVISOR_KVM ? "kvm" : "qemu", 0);
+  xml = virConnectGetDomainCapabilities(conn, NULL, "x86_64", machine, virt_type, 0);
   if (xml == NULL) {
     wv_libvirt_set_error(error, WV_ERROR_FAILED, "cannot read domain capabilities");
     return NULL;
   }
   return wv_domcaps_parse(xml, error);
+}
+
+WvTristate
+wv_libvirt_kvm_offered(virConnectPtr conn)
+{
+  const char *driver = virConnectGetType(conn);
+  g_autofree char *xml = NULL;
+  g_autoptr(WvXmlDoc) doc = NULL;
+  g_autoptr(xmlXPathContext) ctx = NULL;
+  g_autoptr(xmlXPathObject) obj = NULL;
+
+  if (g_strcmp0(driver, "QEMU") != 0)
+    return WV_TRI_UNSET;
+  xml = virConnectGetCapabilities(conn);
+  if (xml == NULL)
+    return WV_TRI_UNSET;
+  doc = xmlReadMemory(xml, (int)strlen(xml), NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
+  if (doc == NULL)
+    return WV_TRI_UNSET;
+  ctx = xmlXPathNewContext(doc);
+  obj = xmlXPathEvalExpression(
+      BAD_CAST "count(/capabilities/guest[arch/@name='x86_64']/arch/domain[@type='kvm'])", ctx);
+  if (obj == NULL)
+    return WV_TRI_UNSET;
+  return obj->floatval > 0 ? WV_TRI_ON : WV_TRI_OFF;
 }
 
 GHashTable *

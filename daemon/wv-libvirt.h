@@ -24,10 +24,16 @@ void wv_libvirt_set_error(GError **error, gint code, const char *what);
 
 virConnectPtr wv_libvirt_open(const char *uri, gboolean read_only, GError **error);
 
-/* Domain capabilities for @profile's hypervisor and template machine type. NULL
- * with an error when the driver cannot say (the test driver cannot). */
-WvDomcaps *wv_libvirt_domcaps(virConnectPtr conn, const WvProfile *profile,
-                              const char *template_path, GError **error);
+/* Domain capabilities for @virt_type ("kvm", "qemu") and the template's
+ * machine type. NULL with an error when the driver cannot say (the test
+ * driver cannot). */
+WvDomcaps *wv_libvirt_domcaps(virConnectPtr conn, const char *virt_type, const char *template_path,
+                              GError **error);
+
+/* Whether libvirt offers kvm guests for x86_64 (its capabilities list a
+ * kvm domain type): ON or OFF for the QEMU driver, UNSET for a driver that
+ * runs no real guests (test:///) or when it cannot say. */
+WvTristate wv_libvirt_kvm_offered(virConnectPtr conn);
 
 /* PCI address -> name of the running domain using it, skipping @except. */
 GHashTable *wv_libvirt_devices_in_use(virConnectPtr conn, const char *except, GError **error);

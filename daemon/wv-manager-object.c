@@ -7,6 +7,7 @@
 #include "wv-auth.h"
 #include "wv-common.h"
 #include "wv-daemon.h"
+#include "wv-preflight.h"
 #include "wv-render.h"
 
 void wv_manager_export(WvDaemon *daemon, GError **error);
@@ -269,7 +270,7 @@ static void
 plan_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
   PlanCall *c = data;
-  g_autoptr(WvPlan) plan = wv_daemon_plan(c->config, c->profile, c->conn, NULL);
+  g_autoptr(WvPlan) plan = wv_preflight(c->config, c->profile, c->conn, WV_PREFLIGHT_DEFAULT, NULL);
   GError *error = NULL;
 
   if (g_str_equal(c->method, "Plan")) {
@@ -289,8 +290,10 @@ plan_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
                           (GDestroyNotify)g_variant_unref);
     return;
   }
+  /* Render gives exactly what the profile says, or the reasons it cannot */
   {
-    g_autofree char *xml = wv_render_to_string(c->profile, plan, &error);
+    g_autofree char *xml =
+        wv_plan_check(plan, &error) ? wv_render_to_string(c->profile, plan, &error) : NULL;
     if (xml == NULL)
       g_task_return_error(task, error);
     else

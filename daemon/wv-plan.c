@@ -4,6 +4,8 @@
 #include "wv-plan.h"
 #include "wv-common.h"
 
+#include <unistd.h>
+
 const char *
 wv_severity_name(WvSeverity s)
 {
@@ -51,6 +53,7 @@ wv_plan_free(WvPlan *plan)
 {
   if (plan == NULL)
     return;
+  g_free(plan->domcaps_error);
   g_ptr_array_unref(plan->vcpu_pins);
   wv_cpuset_free(plan->emulator_pin);
   g_ptr_array_unref(plan->iothread_pins);
@@ -640,6 +643,58 @@ plan_hostdevs(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
   }
 }
 
+/* ---- KVM ------------------------------------------------------------------ */
+
+#define KVM_HINT                                                                                   \
+  "enable VT-x/AMD-V (SVM) in the firmware setup, load kvm_intel or kvm_amd, and let libvirt's "   \
+  "QEMU open /dev/kvm (group kvm); or set hypervisor = qemu to emulate the guest (slow)"
+
+/* What the kernel says of KVM, as a sentence; NULL when it is usable. */
+static char *
+host_kvm_problem(const WvHost *host)
+{
+  const char *flag = host->cpu_virt_flag;
+
+  switch (host->kvm) {
+    case WV_KVM_AVAILABLE:
+      return NULL;
+    case WV_KVM_NO_MODULE:
+      if (flag == NULL)
+        return g_strdup("this host has no /dev/kvm: kvm_intel or kvm_amd is not loaded");
+      if (flag[0] == '\0')
+        return g_strdup("this host has no /dev/kvm: its CPU offers no VT-x/AMD-V (off in the "
+                        "firmware setup, or a virtual machine without nested virtualization)");
+      return g_strdup_printf("this host has no /dev/kvm: the CPU has %s but %s is not loaded",
+                             g_str_equal(flag, "vmx") ? "VT-x" : "AMD-V",
+                             g_str_equal(flag, "vmx") ? "kvm_intel" : "kvm_amd");
+    case WV_KVM_NO_DEVICE:
+      return g_strdup("the kvm module is loaded but /dev/kvm does not exist");
+    case WV_KVM_NO_ACCESS:
+      return g_strdup_printf("/dev/kvm cannot be opened read-write (uid %u)", (guint)geteuid());
+  }
+  return NULL;
+}
+
+static void
+plan_hypervisor(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
+{
+  g_autofree char *problem = NULL;
+
+  if (p->hypervisor == WV_HYPERVISOR_QEMU) {
+    add_finding(plan, WV_SEVERITY_INFO, "hypervisor-emulated", NULL,
+                "hypervisor = qemu: the guest is emulated (TCG), many times slower than with KVM");
+    return;
+  }
+  if (ctx->host)
+    problem = host_kvm_problem(ctx->host);
+  if (problem == NULL && ctx->libvirt_lacks_kvm)
+    problem = g_strdup("libvirt offers no kvm domain type for x86_64 guests "
+                       "(`virsh capabilities` lists only qemu)");
+  if (problem)
+    add_finding(plan, WV_SEVERITY_ERROR, "kvm-unavailable", KVM_HINT, "hypervisor = kvm, but %s",
+                problem);
+}
+
 /* ---- Hyper-V, firmware, capabilities -------------------------------------- */
 
 static char *
@@ -728,6 +783,7 @@ wv_plan_build(const WvProfile *p, const WvPlanContext *ctx)
                 p->template_name, template_path);
   }
 
+  plan_hypervisor(plan, p, ctx);
   plan_cpus(plan, p, ctx);
   plan_hugepages(plan, p, ctx->host);
   plan_hostdevs(plan, p, ctx);

@@ -40,6 +40,8 @@ typedef struct
   /* PCI address ("0000:0f:00.0") -> name of the running domain using it. */
   GHashTable *devices_in_use;
   const char *template_dir;
+  /* libvirt said it offers no kvm guests (wv_libvirt_kvm_offered) */
+  gboolean libvirt_lacks_kvm;
 } WvPlanContext;
 
 typedef struct
@@ -58,6 +60,9 @@ typedef struct
   guint64 hugepages_reserve; /* pages the pool must grow by at start */
   char *template_path;
   GPtrArray *findings; /* WvFinding* */
+  /* Why libvirt's domain capabilities were asked for and not had (Hyper-V,
+   * firmware and TPM checks were then skipped); NULL otherwise. */
+  char *domcaps_error;
 } WvPlan;
 
 WvPlan *wv_plan_build(const WvProfile *profile, const WvPlanContext *ctx);

@@ -9,6 +9,7 @@
 #include "wv-common.h"
 #include "wv-daemon.h"
 #include "wv-hugepages.h"
+#include "wv-preflight.h"
 #include "wv-render.h"
 #include "wv-tuning.h"
 
@@ -749,7 +750,8 @@ static void
 start_run(Op *op, GError **error)
 {
   g_autoptr(WvHost) host = NULL;
-  g_autoptr(WvPlan) plan = wv_daemon_plan(op->config, op->profile, op->conn, &host);
+  g_autoptr(WvPlan) plan =
+      wv_preflight(op->config, op->profile, op->conn, WV_PREFLIGHT_DEFAULT, &host);
   g_autoptr(virDomain) old = NULL;
   g_autoptr(virDomain) dom = NULL;
   g_autoptr(xmlDoc) doc = NULL;

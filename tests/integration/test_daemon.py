@@ -22,7 +22,8 @@ import xml.etree.ElementTree as ET
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from daemon_fixture import (  # noqa: E402
-    BUS_NAME, MANAGER_IFACE, MANAGER_PATH, OM_IFACE, PROPS_IFACE, SRC, VM_IFACE, Bus, Client,
+    BUS_NAME, MANAGER_IFACE, MANAGER_PATH, OM_IFACE, PROPS_IFACE, SRC, TEMPLATE_DIR, VM_IFACE,
+    WINVMD, Bus, Client,
     Daemon, GLib, Polkit, copy_host, finish_user_client, new_workdir, print_log, run_as_user,
     spawn_as_user, wait_until)
 
@@ -171,6 +172,7 @@ class DaemonTest(unittest.TestCase):
 
     PROFILES = {"alpha.conf": ALPHA, "my-vm.2.conf": GPU, "hp.conf": HUGEPAGES}
     LIBVIRT_URI = "test:///default"
+    HOST = "ryzen"
 
     def run(self, result=None):
         result = result if result is not None else self.defaultTestResult()
@@ -184,7 +186,7 @@ class DaemonTest(unittest.TestCase):
 
     def setUp(self):
         self.workdir = new_workdir()
-        self.sysfs, self.procfs = copy_host("ryzen", self.workdir)
+        self.sysfs, self.procfs = copy_host(self.HOST, self.workdir)
         # the 2M pool starts empty, whatever the checked-in tree says
         for pool in self.pools_2m():
             write_file(pool, "0\n")
@@ -397,6 +399,53 @@ class ManagerTest(DaemonTest):
         self.assertEqual([f[1] for f in huge], ["hugepages-cannot-grow"])
         self.assertTrue(huge[0][3], "no hint")
 
+    def test_render_is_exact_or_fails(self):
+        # pins to CPUs the Ryzen does not have: Render never drops them
+        write_file(os.path.join(self.config_dir, "far.conf"),
+                   "[vm]\nname = far\ntemplate = minimal\nmemory = 512MiB\nvcpus = 2\n"
+                   "[cpu]\npin = 40,41\n")
+        self.assertEqual(self.reload(), [])
+        msg = self.assert_error(E + "PreflightFailed", MANAGER_PATH, MANAGER_IFACE, "Render",
+                                v("(s)", "far"))
+        self.assertIn("cpu-unknown: [cpu] pin names CPU 40", msg)
+        self.assertIn("CPU 41", msg)
+        self.assertEqual([f[1] for f in self.check("far") if f[0] == "error"],
+                         ["cpu-unknown", "cpu-unknown"])
+        msg = self.assert_error(E + "PreflightFailed", self.path("far"), VM_IFACE, "Start")
+        self.assertIn("cpu-unknown", msg)
+
+    def test_check_agrees_with_winvmd_check(self):
+        # pins saved over D-Bus count in both: one preflight path
+        path = self.path("alpha")
+        self.start_vm(path)
+        self.client.vm(path, "PinVCPU", v("(us)", 2, "13"))
+        self.client.vm(path, "PinEmulator", v("(s)", "6-7"))
+        self.force_off(path)
+        r = subprocess.run([WINVMD, "--check", os.path.join(self.config_dir, "alpha.conf"),
+                            "--sysfs-root", self.sysfs, "--proc-root", self.procfs,
+                            "--state-dir", self.daemon.state_dir,
+                            "--libvirt-uri", "test:///default"],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, WINVM_TEMPLATE_DIR=TEMPLATE_DIR))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        offline, pins, emulator = [], [], None
+        for line in r.stdout.splitlines():
+            m = re.match(r"^  (error|warning|info)\s+([a-z0-9-]+): (.*)$", line)
+            if m:
+                offline.append([m.group(1), m.group(2), m.group(3), ""])
+            elif line.startswith("          hint: "):
+                offline[-1][3] = line[len("          hint: "):]
+            elif (m := re.match(r"^  vcpu (\d+)\s+-> host CPU (\S+)$", line)):
+                pins.append((int(m.group(1)), m.group(2)))
+            elif (m := re.match(r"^  emulator -> host CPU (\S+)$", line)):
+                emulator = m.group(1)
+        self.assertEqual([tuple(f) for f in offline], [tuple(f) for f in self.check("alpha")])
+        plan = self.client.manager("Plan", v("(s)", "alpha"), "(a{sv})")[0]
+        self.assertEqual(pins, plan["vcpu-pins"])
+        self.assertEqual((2, "13"), pins[2])
+        self.assertEqual(emulator, plan["emulator-pin"])
+        self.assertEqual(emulator, "6-7")
+
     def test_render_check_unknown_name(self):
         for method in ("Render", "Check"):
             msg = self.assert_error(E + "NotFound", MANAGER_PATH, MANAGER_IFACE, method,
@@ -428,8 +477,10 @@ class ManagerTest(DaemonTest):
         self.assertIn(broken, msg)
         self.assert_error(E + "InvalidProfile", MANAGER_PATH, MANAGER_IFACE, "Render",
                           v("(s)", "b2"))
-        self.assert_error(E + "InvalidProfile", MANAGER_PATH, MANAGER_IFACE, "Render",
-                          v("(s)", "b3"))
+        # a missing template is a preflight error: Render fails as Start does
+        msg = self.assert_error(E + "PreflightFailed", MANAGER_PATH, MANAGER_IFACE, "Render",
+                                v("(s)", "b3"))
+        self.assertIn("template-missing", msg)
         self.assertIn("template-missing", [f[1] for f in self.check("b3") if f[0] == "error"])
         # Start refuses them cleanly and the VM is not left "starting"
         b1 = self.path("b1")
@@ -470,6 +521,40 @@ class ManagerTest(DaemonTest):
 
 
 # ---- VM properties -------------------------------------------------------------
+
+class NoKvmTest(DaemonTest):
+    """A host without KVM (the fake "nokvm" cloud VM, whatever this machine
+    is): kvm profiles are refused with kvm-unavailable by Check, Render and
+    Start alike; emulated ones run."""
+
+    HOST = "nokvm"
+    PROFILES = {"kvm.conf": "[vm]\nname = kvm\ntemplate = minimal\nmemory = 512MiB\nvcpus = 1\n",
+                "tcg.conf": "[vm]\nname = tcg\ntemplate = minimal\nmemory = 512MiB\nvcpus = 1\n"
+                            "hypervisor = qemu\n"}
+
+    def pools_2m(self):
+        return [os.path.join(self.sysfs, "kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")]
+
+    def test_kvm_profile_refused(self):
+        errors = [f for f in self.check("kvm") if f[0] == "error"]
+        self.assertEqual([f[1] for f in errors], ["kvm-unavailable"])
+        self.assertIn("its CPU offers no VT-x/AMD-V", errors[0][2])
+        self.assertIn("hypervisor = qemu", errors[0][3])
+        msg = self.assert_error(E + "PreflightFailed", MANAGER_PATH, MANAGER_IFACE, "Render",
+                                v("(s)", "kvm"))
+        self.assertIn("kvm-unavailable", msg)
+        path = self.path("kvm")
+        msg = self.assert_error(E + "PreflightFailed", path, VM_IFACE, "Start")
+        self.assertIn("kvm-unavailable", msg)
+        self.wait_state(path, "undefined")
+
+    def test_emulated_profile_runs(self):
+        findings = self.check("tcg")
+        self.assertNotIn("error", [f[0] for f in findings])
+        self.assertIn(("info", "hypervisor-emulated"), [(f[0], f[1]) for f in findings])
+        self.assertEqual(ET.fromstring(self.render("tcg")).get("type"), "qemu")
+        self.start_vm(self.path("tcg"))
+
 
 class VmPropertiesTest(DaemonTest):
     def test_properties_before_definition(self):

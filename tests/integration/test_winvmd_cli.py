@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+import xml.etree.ElementTree as ET
 
 WINVMD = os.environ["WINVMD"]
 SRC = os.environ["WV_SOURCE_ROOT"]
@@ -52,11 +53,53 @@ class Render(unittest.TestCase):
             golden = f.read()
         self.assertEqual(r.stdout, golden.replace('      <avic state="on"/>\n', ""))
 
-    def test_findings_go_to_stderr(self):
+    def test_error_findings_fail_the_render(self):
+        # the laptop has no such GPU: XML without it would differ from the
+        # profile, so there is none, and the reasons go to stderr
         r = run("--render", os.path.join(EXAMPLES, "gaming.conf"), *host_args("laptop"))
-        self.assertEqual(r.returncode, 0)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout, "")
         self.assertIn("winvmd: error: hostdev-missing: [hostdev:gpu] 0000:0f:00.0", r.stderr)
+        self.assertIn("not rendered", r.stderr)
+        self.assertIn("--no-host-checks", r.stderr)
+
+    def test_pins_to_absent_cpus(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+            f.write("[vm]\nname = pins\nvcpus = 4\ntemplate = minimal\n"
+                    "[cpu]\npin = 20,21,22,23\nemulator-pin = 24\n")
+            f.flush()
+            r = run("--render", f.name, *host_args("laptop"))
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stdout, "")
+            for cpu in (20, 21, 22, 23):
+                self.assertIn(f"cpu-unknown: [cpu] pin names CPU {cpu},", r.stderr)
+            # for another host: exactly what the profile says, no host read
+            for args in ([], host_args("laptop")):
+                r = run("--render", f.name, "--no-host-checks", *args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                dom = ET.fromstring(r.stdout)
+                self.assertEqual([(p.get("vcpu"), p.get("cpuset"))
+                                  for p in dom.findall("cputune/vcpupin")],
+                                 [("0", "20"), ("1", "21"), ("2", "22"), ("3", "23")])
+                self.assertEqual(dom.find("cputune/emulatorpin").get("cpuset"), "24")
+                assert_schema_valid(self, r.stdout)
+
+    def test_no_host_checks_reads_no_host(self):
+        # a profile needing a GPU and 1G pages renders for another host on
+        # one that has neither, with no host finding
+        r = run("--render", os.path.join(EXAMPLES, "gaming.conf"), "--no-host-checks",
+                *host_args("laptop"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("error", r.stderr)
+        dom = ET.fromstring(r.stdout)
+        self.assertEqual(len(dom.findall("devices/hostdev[@type='pci']")), 2)
+        self.assertEqual(dom.find("memoryBacking/hugepages/page").get("size"), "1048576")
         assert_schema_valid(self, r.stdout)
+
+    def test_no_host_checks_goes_with_render(self):
+        r = run("--check", os.path.join(EXAMPLES, "work.conf"), "--no-host-checks")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--no-host-checks goes with --render", r.stderr)
 
     def test_broken_profile(self):
         with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
@@ -118,6 +161,56 @@ class Check(unittest.TestCase):
         self.assertIn("error   iommu-group-shared:", r.stdout)
         self.assertIn("0000:0a:00.2 (class 010601, driver ahci)", r.stdout)
         self.assertIn("hint: hand 0000:0a:00.2 over too", r.stdout)
+
+    def test_kvm_unavailable(self):
+        # a cloud VM without VT-x: a kvm profile cannot start, and says why
+        r = run("--check", os.path.join(EXAMPLES, "work.conf"), *host_args("nokvm"))
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("error   kvm-unavailable: hypervisor = kvm, but this host has no /dev/kvm: "
+                      "its CPU offers no VT-x/AMD-V", r.stdout)
+        self.assertIn("hint: enable VT-x/AMD-V", r.stdout)
+        self.assertIn("kvm_intel or kvm_amd", r.stdout)
+        r = run("--render", os.path.join(EXAMPLES, "work.conf"), *host_args("nokvm"))
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertIn("winvmd: error: kvm-unavailable", r.stderr)
+        # a host with KVM: no such finding
+        r = run("--check", os.path.join(EXAMPLES, "work.conf"), *host_args("ryzen"))
+        self.assertNotIn("kvm-unavailable", r.stdout)
+
+    def test_kvm_module_not_loaded(self):
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copytree(os.path.join(HOSTS, "nokvm"), d, dirs_exist_ok=True)
+            with open(os.path.join(d, "proc", "cpuinfo"), "w") as f:
+                f.write("processor\t: 0\nflags\t\t: fpu vme vmx sse2\n")
+            r = run("--check", os.path.join(EXAMPLES, "work.conf"),
+                    "--sysfs-root", os.path.join(d, "sys"), "--proc-root", os.path.join(d, "proc"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("the CPU has VT-x but kvm_intel is not loaded", r.stdout)
+
+    def test_emulated_profile_on_a_host_without_kvm(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+            f.write("[vm]\nname = tcg\ntemplate = minimal\nmemory = 512MiB\nvcpus = 1\n"
+                    "hypervisor = qemu\n")
+            f.flush()
+            r = run("--check", f.name, *host_args("nokvm"))
+            self.assertEqual(r.returncode, 0, r.stdout)
+            self.assertIn("info    hypervisor-emulated: hypervisor = qemu: the guest is emulated",
+                          r.stdout)
+            self.assertNotIn("kvm-unavailable", r.stdout)
+            r = run("--render", f.name, *host_args("nokvm"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(r.stdout.startswith('<domain type="qemu">'))
+            assert_schema_valid(self, r.stdout)
+
+    def test_this_host(self):
+        # the real /sys and /dev/kvm, whichever this machine is: the finding
+        # is there exactly when KVM cannot be used
+        usable = (os.path.exists("/sys/class/misc/kvm")
+                  and os.access("/dev/kvm", os.R_OK | os.W_OK))
+        r = run("--check", os.path.join(EXAMPLES, "install.conf"))
+        self.assertEqual("kvm-unavailable" in r.stdout, not usable, r.stdout)
+        if not usable:
+            self.assertEqual(r.returncode, 1)
 
     def test_with_test_driver(self):
         r = run("--check", os.path.join(EXAMPLES, "work.conf"), *host_args("ryzen"),

@@ -125,6 +125,19 @@ class Tree:
             self.link("kernel/iommu_groups/%d/devices/%s" % (group, name), d)
         self.link("bus/pci/devices/" + name, d)
 
+    # ---- KVM --------------------------------------------------------------
+
+    def kvm(self, flag):
+        """@flag: "vmx" (Intel VT-x), "svm" (AMD-V) or None for a CPU that
+        offers neither. /sys/class/misc/kvm exists once kvm_intel/kvm_amd
+        has loaded; winvmd reads only the flags line of cpuinfo."""
+        flags = "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge cmov"
+        if flag is not None:
+            flags += " " + flag
+            self.write("class/misc/kvm/dev", "10:232\n")
+        with open(os.path.join(self.proc, "cpuinfo"), "w") as f:
+            f.write("processor\t: 0\nflags\t\t: %s sse sse2 ht syscall nx lm\n" % flags)
+
     def iommu(self):
         self.mkdir("kernel/iommu_groups")
 
@@ -186,6 +199,7 @@ HUGETLBFS_2M = "hugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0"
 
 def laptop():
     t = Tree("laptop")
+    t.kvm("vmx")
     cpus = smt_cpus(4)
     set_l3(cpus, [list(range(8))])
     t.cpus(cpus, list(range(8)), {0: list(range(8))})
@@ -204,6 +218,7 @@ def laptop():
 
 def ryzen():
     t = Tree("ryzen")
+    t.kvm("svm")
     cpus = smt_cpus(8)
     ccx0 = [0, 1, 2, 3, 8, 9, 10, 11]
     ccx1 = [4, 5, 6, 7, 12, 13, 14, 15]
@@ -239,6 +254,7 @@ def ryzen():
 
 def numa2s():
     t = Tree("numa2s")
+    t.kvm("vmx")
     cpus = smt_cpus(8, packages=2)
     cpus[31] = None  # offline
     cpus[15]["siblings"] = [15]  # the kernel drops offline siblings
@@ -274,6 +290,7 @@ def numa2s():
 
 def noiommu():
     t = Tree("noiommu")
+    t.kvm("vmx")
     cpus = smt_cpus(4)
     set_l3(cpus, [list(range(8))])
     t.cpus(cpus, list(range(8)), {0: list(range(8))})
@@ -292,6 +309,7 @@ def noiommu():
 
 def gpu_host(name, shared):
     t = Tree(name)
+    t.kvm("svm")
     cpus = smt_cpus(6)
     set_l3(cpus, [list(range(12))])
     t.cpus(cpus, list(range(12)), {0: list(range(12))})
@@ -310,6 +328,21 @@ def gpu_host(name, shared):
     t.proc_files([HUGETLBFS_2M], 32, hp_total=4096, hp_free=4096, hugetlb_kib=4096 * 2048)
 
 
+def nokvm():
+    """A cloud VM: 2 vCPUs without VT-x (no nested virtualization), no
+    IOMMU, no KVM: guests can only be emulated."""
+    t = Tree("nokvm")
+    t.kvm(None)
+    cpus = {0: {"package": 0, "core": 0, "siblings": [0]},
+            1: {"package": 0, "core": 1, "siblings": [1]}}
+    set_l3(cpus, [[0, 1]])
+    t.cpus(cpus, [0, 1], {0: [0, 1]})
+    t.pci("pci0000:00/0000:00:00.0", 0x060000, 0x8086, 0x1237)
+    t.hugepages(2048, 0, 0)
+    t.hugepages(2048, 0, 0, node=0)
+    t.proc_files([], 4)
+
+
 def main():
     laptop()
     ryzen()
@@ -317,6 +350,7 @@ def main():
     noiommu()
     gpu_host("gpu-alone", shared=False)
     gpu_host("gpu-shared", shared=True)
+    nokvm()
 
 
 if __name__ == "__main__":

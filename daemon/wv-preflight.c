@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include "wv-preflight.h"
+#include "wv-libvirt.h"
+#include "wv-tuning.h"
+
+WvPlan *
+wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr conn,
+             WvPreflightFlags flags, WvHost **host_out)
+{
+  g_autofree char *mounts =
+      config->proc_root ? g_build_filename(config->proc_root, "mounts", NULL) : NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WvHost) host = NULL;
+  g_autoptr(WvDomcaps) caps = NULL;
+  g_autoptr(GHashTable) in_use = NULL;
+  WvPlanContext ctx = {.template_dir = config->template_dir};
+  WvPlan *plan;
+
+  if (flags & WV_PREFLIGHT_NO_HOST_CHECKS)
+    return wv_plan_build(profile, &ctx);
+
+  host = wv_host_probe(config->sysfs_root, mounts, &error);
+  if (host == NULL)
+    g_warning("host facts unavailable: %s", error->message);
+  g_clear_error(&error);
+  if (conn) {
+    g_autofree char *tpl = wv_template_path(profile->template_name, config->template_dir);
+    gboolean want_kvm = profile->hypervisor == WV_HYPERVISOR_KVM;
+
+    /* Without kvm, still read what QEMU offers (firmware, TPM) for the
+     * other findings. */
+    ctx.libvirt_lacks_kvm = want_kvm && wv_libvirt_kvm_offered(conn) == WV_TRI_OFF;
+    caps =
+        wv_libvirt_domcaps(conn, want_kvm && !ctx.libvirt_lacks_kvm ? "kvm" : "qemu", tpl, &error);
+    in_use = wv_libvirt_devices_in_use(conn, profile->name, NULL);
+  }
+  ctx.host = host;
+  ctx.domcaps = caps;
+  ctx.devices_in_use = in_use;
+  plan = wv_plan_build(profile, &ctx);
+  if (conn && caps == NULL) {
+    plan->domcaps_error = g_strdup(error ? error->message : "unknown error");
+    g_debug("%s: no domain capabilities: %s", profile->name, plan->domcaps_error);
+  }
+  if (config->state_dir)
+    wv_tuning_apply(plan, profile, config->state_dir);
+  if (host_out)
+    *host_out = g_steal_pointer(&host);
+  return plan;
+}
