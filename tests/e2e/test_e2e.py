@@ -133,8 +133,16 @@ class Check(E2ETestCase):
         r = subprocess.run([WINVMD, "--check", fx.write_profile("winvm-e2e-check", auto),
                             "--libvirt-uri", fx.URI], capture_output=True, text=True, timeout=60)
         self.assertNotIn("checks skipped", r.stderr)
-        # whatever this host's KVM offers, the plan only keeps what it offers
-        caps = fx.virsh("domcapabilities", "--virttype", "kvm")
+        kvm = fx.kvm_offered()
+        # a kvm profile on a host without KVM: refused, and says why
+        self.assertEqual("kvm-unavailable" in r.stdout, not kvm, r.stdout)
+        if not kvm:
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertRegex(r.stdout, r"error   kvm-unavailable: hypervisor = kvm, but "
+                             r"(this host has no /dev/kvm|/dev/kvm|the kvm module|libvirt offers)")
+        # whatever this host's QEMU offers (KVM's, or TCG's when there is
+        # none), the plan only keeps what it offers
+        caps = fx.virsh("domcapabilities", "--virttype", "kvm" if kvm else "qemu")
         offered = set(re.findall(r"<value>([a-z_-]+)</value>",
                                  caps.split("<hyperv")[1].split("</hyperv>")[0]))
         planned = r.stdout.split("hyper-v: ")[1].split("\n")[0].split(", ") \
@@ -149,12 +157,29 @@ class Check(E2ETestCase):
 
 class Examples(E2ETestCase):
     def test_examples_define(self):
+        # planned for the Ryzen host description (which has KVM), checked
+        # against this machine's libvirt: where it offers no kvm guests the
+        # examples are refused with kvm-unavailable, and defined emulated
         env = ["--sysfs-root", os.path.join(HOST, "sys"), "--proc-root", os.path.join(HOST, "proc")]
+        kvm = fx.kvm_offered()
         for example in ("gaming", "work", "install"):
             with self.subTest(example=example):
                 with open(os.path.join(fx.SRC, "examples", example + ".conf")) as f:
                     text = re.sub(r"(?m)^name = ", "name = winvm-e2e-", f.read(), count=1)
-                xml = render(fx.write_profile("example-" + example, text), *env)
+                profile = fx.write_profile("example-" + example, text)
+                r = subprocess.run([WINVMD, "--check", profile, "--libvirt-uri", fx.URI, *env],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual("kvm-unavailable" in r.stdout, not kvm, r.stdout)
+                if not kvm:
+                    self.assertIn("libvirt offers no kvm domain type", r.stdout)
+                    r = subprocess.run([WINVMD, "--render", profile, "--libvirt-uri", fx.URI,
+                                        *env], capture_output=True, text=True, timeout=60)
+                    self.assertEqual((r.returncode, r.stdout), (1, ""), r.stderr)
+                    self.assertIn("winvmd: error: kvm-unavailable", r.stderr)
+                    text = text.replace("[vm]\n", "[vm]\nhypervisor = qemu\n", 1)
+                    profile = fx.write_profile("example-" + example, text)
+                xml = render(profile, *env)
+                self.assertEqual(ET.fromstring(xml).get("type"), "kvm" if kvm else "qemu")
                 name = self.define(xml)
                 self.assertEqual(pins(fx.virsh("dumpxml", "--inactive", name)), pins(xml))
 

@@ -138,6 +138,9 @@ test_laptop(void)
 
   g_assert_true(g_path_is_absolute(host->sysfs_root));
   g_assert_true(g_str_has_suffix(host->sysfs_root, "/hosts/laptop/sys"));
+  /* a described host's KVM comes from its tree, never from this /dev/kvm */
+  g_assert_cmpint(host->kvm, ==, WV_KVM_AVAILABLE);
+  g_assert_cmpstr(host->cpu_virt_flag, ==, "vmx");
 
   assert_cpus_sane(host, 8);
   assert_cpuset(host->online, "0-7");
@@ -348,6 +351,33 @@ test_numa2s(void)
   g_assert_cmpstr(m->path, ==, "/srv/huge pages"); /* "\040" unescaped */
   g_assert_cmpuint(m->page_kib, ==, 2048);
   g_assert_null(wv_host_hugetlbfs(host, 1048576));
+}
+
+static void
+test_nokvm(void)
+{
+  g_autoptr(WvHost) host = probe("nokvm");
+
+  g_assert_cmpint(host->kvm, ==, WV_KVM_NO_MODULE);
+  g_assert_cmpstr(host->cpu_virt_flag, ==, "");
+  assert_cpus_sane(host, 2);
+}
+
+/* The real /sys: the probe agrees with what this machine has, whichever
+ * kind it is (nested KVM or none). */
+static void
+test_real_kvm(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WvHost) host = wv_host_probe(NULL, NULL, &error);
+  gboolean usable = g_file_test("/sys/class/misc/kvm", G_FILE_TEST_EXISTS) &&
+                    access("/dev/kvm", R_OK | W_OK) == 0;
+
+  g_assert_no_error(error);
+  g_assert_cmpint(host->kvm == WV_KVM_AVAILABLE, ==, usable);
+  g_assert_nonnull(host->cpu_virt_flag);
+  if (host->kvm == WV_KVM_NO_MODULE)
+    g_assert_false(g_file_test("/sys/class/misc/kvm", G_FILE_TEST_EXISTS));
 }
 
 static void
@@ -742,6 +772,8 @@ main(int argc, char **argv)
   g_test_add_func("/host/ryzen", test_ryzen);
   g_test_add_func("/host/numa2s", test_numa2s);
   g_test_add_func("/host/noiommu", test_noiommu);
+  g_test_add_func("/host/nokvm", test_nokvm);
+  g_test_add_func("/host/real-kvm", test_real_kvm);
   g_test_add_func("/host/gpu-alone", test_gpu_alone);
   g_test_add_func("/host/gpu-shared", test_gpu_shared);
   g_test_add_func("/host/missing-root", test_missing_root);

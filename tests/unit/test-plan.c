@@ -286,6 +286,71 @@ test_check_error(void)
   g_assert_nonnull(strstr(text, "hint: hand 0000:0a:00.2 over too"));
 }
 
+static const char *
+finding_message(const WvPlan *plan, const char *code)
+{
+  for (guint i = 0; i < plan->findings->len; i++) {
+    const WvFinding *f = plan->findings->pdata[i];
+    if (g_str_equal(f->code, code))
+      return f->message;
+  }
+  return NULL;
+}
+
+/* kvm-unavailable names the reason, from the kernel's view first, then
+ * libvirt's; emulated profiles are told they are slow, never refused. */
+static void
+test_kvm(void)
+{
+  static const struct
+  {
+    WvKvmState state;
+    const char *flag;
+    gboolean libvirt_lacks;
+    const char *message; /* NULL: no finding */
+  } cases[] = {
+      {WV_KVM_AVAILABLE, "vmx", FALSE, NULL},
+      {WV_KVM_NO_MODULE, "", FALSE, "its CPU offers no VT-x/AMD-V"},
+      {WV_KVM_NO_MODULE, "vmx", FALSE, "the CPU has VT-x but kvm_intel is not loaded"},
+      {WV_KVM_NO_MODULE, "svm", FALSE, "the CPU has AMD-V but kvm_amd is not loaded"},
+      {WV_KVM_NO_MODULE, NULL, FALSE, "kvm_intel or kvm_amd is not loaded"},
+      {WV_KVM_NO_DEVICE, "vmx", FALSE, "/dev/kvm does not exist"},
+      {WV_KVM_NO_ACCESS, "vmx", FALSE, "/dev/kvm cannot be opened read-write"},
+      {WV_KVM_AVAILABLE, "vmx", TRUE, "libvirt offers no kvm domain type"},
+      {WV_KVM_NO_MODULE, "", TRUE, "its CPU offers no VT-x/AMD-V"},
+  };
+  g_autoptr(WvProfile) kvm = wv_test_profile("[vm]\ntemplate = minimal\n");
+  g_autoptr(WvProfile) tcg = wv_test_profile("[vm]\ntemplate = minimal\nhypervisor = qemu\n");
+
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autoptr(WvHost) host = wv_test_host("laptop");
+    WvPlanContext ctx = {.host = host,
+                         .template_dir = wv_test_template_dir(),
+                         .libvirt_lacks_kvm = cases[i].libvirt_lacks};
+    g_autoptr(WvPlan) plan = NULL;
+    g_autoptr(WvPlan) emulated = NULL;
+    const char *msg;
+
+    host->kvm = cases[i].state;
+    g_free(host->cpu_virt_flag);
+    host->cpu_virt_flag = g_strdup(cases[i].flag);
+    plan = wv_plan_build(kvm, &ctx);
+    msg = finding_message(plan, "kvm-unavailable");
+    if (cases[i].message == NULL) {
+      g_assert_null(msg);
+      g_assert_false(wv_plan_has_errors(plan));
+    } else {
+      g_assert_nonnull(msg);
+      g_assert_nonnull(strstr(msg, cases[i].message));
+      g_assert_true(wv_plan_has_errors(plan));
+    }
+    emulated = wv_plan_build(tcg, &ctx);
+    g_assert_null(finding_message(emulated, "kvm-unavailable"));
+    g_assert_nonnull(finding_message(emulated, "hypervisor-emulated"));
+    g_assert_false(wv_plan_has_errors(emulated));
+  }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -297,5 +362,6 @@ main(int argc, char **argv)
   g_test_add_func("/plan/devices-in-use", test_devices_in_use);
   g_test_add_func("/plan/hyperv-capabilities", test_hyperv_capabilities);
   g_test_add_func("/plan/check-error", test_check_error);
+  g_test_add_func("/plan/kvm", test_kvm);
   return g_test_run();
 }
