@@ -250,6 +250,9 @@ render_cpus(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
   n = ensure_child(dom, "cpu", domain_order);
   xmlUnsetProp(n, BAD_CAST "match");
   xmlUnsetProp(n, BAD_CAST "check");
+  /* QEMU refuses migratable= with any other mode than host-passthrough */
+  if (plan->cpu_mode != WV_CPU_MODE_HOST_PASSTHROUGH)
+    xmlUnsetProp(n, BAD_CAST "migratable");
   remove_children(n, "model");
   switch (plan->cpu_mode) {
     case WV_CPU_MODE_HOST_PASSTHROUGH:

@@ -238,6 +238,12 @@ class Read(Fixture):
         self.assertIn('<vcpupin vcpu="1" cpuset="3"/>', out)
         self.assertTrue(out.endswith("</domain>\n"))
 
+    def test_render_refuses_what_cannot_run(self):
+        # big cannot be pinned on this host: no XML that silently differs
+        r = self.ctl("render", "big", status=4)
+        self.assertEqual(r.stdout, "")
+        self.assertIn("pin-no-room", r.stderr)
+
     def test_check(self):
         out = self.ctl("check", "tiny").stdout
         self.assertRegex(out, r"^SEVERITY +CODE +MESSAGE\n")

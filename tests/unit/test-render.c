@@ -202,6 +202,16 @@ test_templates(void)
     g_assert_cmpint(xpath_count(doc, "/domain/cputune"), ==, 0);
     g_assert_cmpint(xpath_count(doc, "/domain/uuid"), ==, 0);
   }
+  /* emulated: a custom CPU model, and QEMU refuses migratable= on it */
+  for (guint i = 0; i < G_N_ELEMENTS(templates); i++) {
+    g_autofree char *text = g_strdup_printf(
+        "[vm]\ntemplate = %s\nhypervisor = qemu\n[cpu]\npin = none\n", templates[i]);
+    g_autoptr(xmlDoc) doc = render_on(NULL, NULL, text, NULL);
+
+    assert_xpath(doc, "/domain/@type", "qemu");
+    assert_xpath(doc, "/domain/cpu/@mode", "custom");
+    g_assert_cmpint(xpath_count(doc, "/domain/cpu/@migratable"), ==, 0);
+  }
 }
 
 static void
