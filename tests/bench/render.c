@@ -12,7 +12,7 @@
  * to a temporary config directory, then
  *   bench_load_all:      wv_profile_load_dir() of all N (what the daemon does at
  *                    start and on Reload);
- *   bench_preflight_all: for each profile what wv_daemon_plan() + render do for
+ *   bench_preflight_all: for each profile what wv_preflight() + render do for
  *                    one Check/Render/Start: probe the host tree, parse the
  *                    domain capabilities (kvm.xml stands in for libvirt's
  *                    answer), wv_plan_build(), wv_plan_check() and
