@@ -7,7 +7,7 @@ set -euo pipefail
 build=(
   meson ninja-build pkg-config gcc libc6-dev
   libglib2.0-dev libglib2.0-bin libxml2-dev libxml2-utils libvirt-dev libsystemd-dev libpolkit-gobject-1-dev
-  libjson-glib-dev bash-completion
+  libjson-glib-dev bash-completion libdbus-1-dev
   libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
   systemd
 )
