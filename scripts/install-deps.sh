@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs the Debian 12 packages winvm needs, only those missing.
 #   scripts/install-deps.sh          build + run (README command 1)
-#   scripts/install-deps.sh --tests  also what the full test suite needs
+#   scripts/install-deps.sh --package  also what building the Debian package needs
+#   scripts/install-deps.sh --tests  also what the full test suite needs (with --package)
 set -euo pipefail
 
 build=(
@@ -11,6 +12,9 @@ build=(
   libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
   systemd
 )
+package=(
+  debhelper dpkg-dev fakeroot lintian
+)
 tests=(
   libvirt-daemon-system qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
   linux-image-amd64 busybox-static xz-utils cpio hyperfine libvirt-dbus
@@ -19,7 +23,15 @@ tests=(
 )
 
 want=("${build[@]}")
-[ "${1:-}" = "--tests" ] && want+=("${tests[@]}")
+case "${1:-}" in
+  --package) want+=("${package[@]}") ;;
+  --tests) want+=("${package[@]}" "${tests[@]}") ;;
+  "") ;;
+  *)
+    echo "usage: $0 [--package|--tests]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for pkg in "${want[@]}"; do
