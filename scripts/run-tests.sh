@@ -19,7 +19,8 @@ configure() { # dir, options...
   else
     meson setup "$dir" "$@" >/dev/null
   fi
-  ninja -C "$dir" >/dev/null
+  # quiet when it builds, the compiler's words when it does not
+  ninja -C "$dir" >"$dir/ninja.log" 2>&1 || { cat "$dir/ninja.log"; return 1; }
 }
 
 failed=0
