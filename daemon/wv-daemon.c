@@ -71,6 +71,37 @@ wv_daemon_lookup(WvDaemon *daemon, const char *name, GError **error)
 
 /* ---- profiles ------------------------------------------------------------- */
 
+/* ProfileErrors (anybody may read it) and Reload's answer (to a caller
+ * polkit allowed to manage the service) hold at most this many messages;
+ * the journal has them all. Each file says at most 20 things (wv-profile.c),
+ * so both stay far below the bus's message limit. */
+#define WV_MAX_PROFILE_ERRORS 64
+
+/* The first WV_MAX_PROFILE_ERRORS of @messages, through @filter when given. */
+static GPtrArray *
+bounded_messages(GPtrArray *messages, char *(*filter)(const char *))
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+
+  for (guint i = 0; i < messages->len && i < WV_MAX_PROFILE_ERRORS; i++)
+    g_ptr_array_add(out, filter ? filter(messages->pdata[i]) : g_strdup(messages->pdata[i]));
+  if (messages->len > WV_MAX_PROFILE_ERRORS)
+    g_ptr_array_add(out, g_strdup_printf("… and %u more (see the journal)",
+                                         messages->len - WV_MAX_PROFILE_ERRORS));
+  return out;
+}
+
+/* Sets ProfileErrors, with no quoted file content, and returns Reload's
+ * answer. */
+static GPtrArray *
+set_profile_errors(WvDaemon *daemon, GPtrArray *messages)
+{
+  g_ptr_array_unref(daemon->profile_errors);
+  daemon->profile_errors = bounded_messages(messages, wv_profile_error_public);
+  wv_manager_changed(daemon);
+  return bounded_messages(messages, NULL);
+}
+
 GPtrArray *
 wv_daemon_reload(WvDaemon *daemon)
 {
@@ -81,6 +112,17 @@ wv_daemon_reload(WvDaemon *daemon)
   g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
   GHashTableIter iter;
   gpointer key, value;
+
+  if (profiles == NULL) {
+    /* The directory is gone or untrusted: a rename or an unmounted disk must
+     * not drop every VM (running ones would no longer be shut down with the
+     * host, nor their hugepages given back). Keep them all and say why. */
+    const GError *e = errors->pdata[0];
+
+    g_warning("%s; keeping the %u VMs already known", e->message, g_hash_table_size(daemon->vms));
+    g_ptr_array_add(messages, g_strdup(e->message));
+    return set_profile_errors(daemon, messages);
+  }
 
   /* A profile that broke keeps its VM and last good settings: a typo in an
    * edit must not make a running VM vanish. Its file name is its key. */
@@ -134,13 +176,8 @@ wv_daemon_reload(WvDaemon *daemon)
     wv_vm_refresh(vm);
   }
 
-  g_ptr_array_unref(daemon->profile_errors);
-  daemon->profile_errors = g_ptr_array_new_with_free_func(g_free);
-  for (guint i = 0; i < messages->len; i++)
-    g_ptr_array_add(daemon->profile_errors, g_strdup(messages->pdata[i]));
-  wv_manager_changed(daemon);
   g_info("%u VM profiles, %u broken", g_hash_table_size(daemon->vms), messages->len);
-  return g_steal_pointer(&messages);
+  return set_profile_errors(daemon, messages);
 }
 
 /* ---- libvirt ------------------------------------------------------------- */

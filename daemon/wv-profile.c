@@ -5,8 +5,11 @@
 #include "wv-common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define WV_PROFILE_MAX_SIZE (1024 * 1024)
 #define WV_SECTION_ID_MAX   32
@@ -57,9 +60,48 @@ typedef struct
   GKeyFile *kf;
   GHashTable *lines; /* "group\x1fkey" | "group" -> line */
   GString *errors;
+  guint n_errors; /* reported, and past WV_PROFILE_MAX_ERRORS only counted */
   WvProfile *p;
   const char *group; /* being parsed */
 } Ctx;
+
+/* A broken file says what is wrong in a bounded number of bounded lines: a
+ * megabyte of bad lines must not become megabytes of error text on the bus. */
+#define WV_PROFILE_MAX_ERRORS  20
+#define WV_PROFILE_MAX_MESSAGE 400
+
+G_GNUC_PRINTF(2, 3)
+static void
+add_error(Ctx *ctx, const char *fmt, ...)
+{
+  g_autofree char *msg = NULL;
+  va_list ap;
+
+  if (++ctx->n_errors > WV_PROFILE_MAX_ERRORS)
+    return;
+  va_start(ap, fmt);
+  msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  if (strlen(msg) > WV_PROFILE_MAX_MESSAGE) {
+    /* cut at a character boundary */
+    const char *end = g_utf8_find_prev_char(msg, msg + WV_PROFILE_MAX_MESSAGE);
+    g_autofree char *cut = g_strndup(msg, end ? (gsize)(end - msg) : 0);
+
+    g_free(msg);
+    msg = g_strconcat(cut, "…", NULL);
+  }
+  if (ctx->errors->len > 0)
+    g_string_append_c(ctx->errors, '\n');
+  g_string_append(ctx->errors, msg);
+}
+
+static void
+close_errors(Ctx *ctx)
+{
+  if (ctx->n_errors > WV_PROFILE_MAX_ERRORS)
+    g_string_append_printf(ctx->errors, "\n%s: … and %u more errors", ctx->path,
+                           ctx->n_errors - WV_PROFILE_MAX_ERRORS);
+}
 
 static char *
 line_key(const char *group, const char *key)
@@ -90,11 +132,8 @@ ctx_error(Ctx *ctx, const char *group, const char *key, const char *fmt, ...)
   va_start(ap, fmt);
   msg = g_strdup_vprintf(fmt, ap);
   va_end(ap);
-
-  if (ctx->errors->len > 0)
-    g_string_append_c(ctx->errors, '\n');
-  g_string_append_printf(ctx->errors, "%s:%u: [%s]%s%s: %s", ctx->path, line, group, key ? " " : "",
-                         key ? key : "", msg);
+  add_error(ctx, "%s:%u: [%s]%s%s: %s", ctx->path, line, group, key ? " " : "", key ? key : "",
+            msg);
 }
 
 static gboolean check_token(const char *text, gsize max, const char *extra, GError **error);
@@ -122,16 +161,14 @@ scan_lines(Ctx *ctx, const char *data, gsize len)
       g_autofree char *name = NULL;
 
       if (end == NULL || end[1] != '\0' || end == l + 1) {
-        g_string_append_printf(ctx->errors, "%s%s:%u: malformed group header “%s”",
-                               ctx->errors->len ? "\n" : "", ctx->path, lineno, l);
+        add_error(ctx, "%s:%u: malformed group header “%s”", ctx->path, lineno, l);
         ok = FALSE;
         continue;
       }
       name = g_strndup(l + 1, (gsize)(end - l - 1));
       if (g_hash_table_contains(ctx->lines, name)) {
-        g_string_append_printf(ctx->errors, "%s%s:%u: [%s]: group appears twice (first at line %u)",
-                               ctx->errors->len ? "\n" : "", ctx->path, lineno, name,
-                               GPOINTER_TO_UINT(g_hash_table_lookup(ctx->lines, name)));
+        add_error(ctx, "%s:%u: [%s]: group appears twice (first at line %u)", ctx->path, lineno,
+                  name, GPOINTER_TO_UINT(g_hash_table_lookup(ctx->lines, name)));
         ok = FALSE;
       } else {
         g_hash_table_insert(ctx->lines, g_strdup(name), GUINT_TO_POINTER(lineno));
@@ -142,28 +179,24 @@ scan_lines(Ctx *ctx, const char *data, gsize len)
     }
     eq = strchr(l, '=');
     if (eq == NULL || group == NULL) {
-      g_string_append_printf(ctx->errors, "%s%s:%u: %s", ctx->errors->len ? "\n" : "", ctx->path,
-                             lineno,
-                             group ? "expected “key = value”" : "a key before the first [group]");
+      add_error(ctx, "%s:%u: %s", ctx->path, lineno,
+                group ? "expected “key = value”" : "a key before the first [group]");
       ok = FALSE;
       continue;
     }
     *eq = '\0';
     g_strstrip(l);
     if (!check_token(l, 64, "-", NULL)) {
-      g_string_append_printf(ctx->errors,
-                             "%s%s:%u: [%s] %s: unknown key (keys are letters, "
-                             "digits and “-”)",
-                             ctx->errors->len ? "\n" : "", ctx->path, lineno, group, l);
+      add_error(ctx, "%s:%u: [%s] %s: unknown key (keys are letters, digits and “-”)", ctx->path,
+                lineno, group, l);
       ok = FALSE;
       continue;
     }
     {
       g_autofree char *k = line_key(group, l);
       if (g_hash_table_contains(ctx->lines, k)) {
-        g_string_append_printf(ctx->errors, "%s%s:%u: [%s] %s: set twice (first at line %u)",
-                               ctx->errors->len ? "\n" : "", ctx->path, lineno, group, l,
-                               GPOINTER_TO_UINT(g_hash_table_lookup(ctx->lines, k)));
+        add_error(ctx, "%s:%u: [%s] %s: set twice (first at line %u)", ctx->path, lineno, group, l,
+                  GPOINTER_TO_UINT(g_hash_table_lookup(ctx->lines, k)));
         ok = FALSE;
       } else {
         g_hash_table_insert(ctx->lines, g_steal_pointer(&k), GUINT_TO_POINTER(lineno));
@@ -1390,7 +1423,8 @@ wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
   if (!scan_lines(&ctx, data, len) ||
       !g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &local)) {
     if (local)
-      g_string_append_printf(errors, "%s%s: %s", errors->len ? "\n" : "", path, local->message);
+      add_error(&ctx, "%s: %s", path, local->message);
+    close_errors(&ctx);
     g_set_error_literal(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, errors->str);
     return NULL;
   }
@@ -1401,36 +1435,129 @@ wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
   if (p->name == NULL) {
     g_autofree char *name = default_name(path);
     if (!wv_name_is_valid(name))
-      g_string_append_printf(errors,
-                             "%s%s: the file name does not make a valid VM name; set "
-                             "[vm] name",
-                             errors->len ? "\n" : "", path);
+      add_error(&ctx, "%s: the file name does not make a valid VM name; set [vm] name", path);
     p->name = g_steal_pointer(&name);
   }
   if (errors->len == 0)
     check_profile(&ctx);
   if (errors->len > 0) {
+    close_errors(&ctx);
     g_set_error_literal(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, errors->str);
     return NULL;
   }
   return g_steal_pointer(&p);
 }
 
+static const char *
+file_kind(mode_t mode)
+{
+  return S_ISDIR(mode)    ? "a directory"
+         : S_ISFIFO(mode) ? "a FIFO"
+         : S_ISCHR(mode)  ? "a character device"
+         : S_ISBLK(mode)  ? "a block device"
+         : S_ISSOCK(mode) ? "a socket"
+                          : "not a regular file";
+}
+
+/* Reads a profile without ever waiting on it or reading it unbounded: a
+ * FIFO, a device or a directory is refused after a non-blocking open, the
+ * size is checked before reading, and no more than the limit is read even
+ * if the file grows. @trusted (the service's profile directory): no
+ * symbolic links, and only files owned by root (or the daemon's own user)
+ * that nobody else may write, like sshd's StrictModes. */
+static char *
+read_profile_file(const char *path, gboolean trusted, gsize *len, GError **error)
+{
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (trusted ? O_NOFOLLOW : 0));
+  g_autoptr(GString) data = NULL;
+  struct stat st;
+  int saved;
+
+  if (fd < 0) {
+    saved = errno;
+    if (saved == ELOOP && trusted)
+      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE,
+                  "%s: a symbolic link; profiles in the profile directory are read only from "
+                  "regular files",
+                  path);
+    else
+      g_set_error(error, WV_ERROR, saved == ENOENT ? WV_ERROR_NOT_FOUND : WV_ERROR_INVALID_PROFILE,
+                  "%s: %s", path, g_strerror(saved));
+    return NULL;
+  }
+  if (fstat(fd, &st) < 0) {
+    saved = errno;
+    close(fd);
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: %s", path, g_strerror(saved));
+    return NULL;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: %s, not a profile; skipped", path,
+                file_kind(st.st_mode));
+    return NULL;
+  }
+  if (trusted && st.st_uid != 0 && st.st_uid != geteuid()) {
+    close(fd);
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE,
+                "%s: owned by uid %u; only root's profiles are loaded (chown root)", path,
+                (guint)st.st_uid);
+    return NULL;
+  }
+  if (trusted && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+    close(fd);
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE,
+                "%s: writable by its group or others (mode %04o); not loaded (chmod go-w)", path,
+                (guint)(st.st_mode & 07777));
+    return NULL;
+  }
+  if (st.st_size > WV_PROFILE_MAX_SIZE) {
+    close(fd);
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: larger than %d bytes", path,
+                WV_PROFILE_MAX_SIZE);
+    return NULL;
+  }
+  data = g_string_sized_new((gsize)st.st_size + 1);
+  for (;;) {
+    char buf[16384];
+    ssize_t n = read(fd, buf, sizeof buf);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      saved = errno;
+      close(fd);
+      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: %s", path, g_strerror(saved));
+      return NULL;
+    }
+    if (n == 0)
+      break;
+    g_string_append_len(data, buf, n);
+    if (data->len > WV_PROFILE_MAX_SIZE) {
+      close(fd);
+      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: larger than %d bytes", path,
+                  WV_PROFILE_MAX_SIZE);
+      return NULL;
+    }
+  }
+  close(fd);
+  *len = data->len;
+  return g_string_free(g_steal_pointer(&data), FALSE);
+}
+
+static WvProfile *
+load_file(const char *path, gboolean trusted, GError **error)
+{
+  gsize len = 0;
+  g_autofree char *data = read_profile_file(path, trusted, &len, error);
+
+  return data ? wv_profile_parse(data, len, path, error) : NULL;
+}
+
 WvProfile *
 wv_profile_load(const char *path, GError **error)
 {
-  g_autofree char *data = NULL;
-  g_autoptr(GError) local = NULL;
-  gsize len;
-
-  if (!g_file_get_contents(path, &data, &len, &local)) {
-    g_set_error(error, WV_ERROR,
-                g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? WV_ERROR_NOT_FOUND
-                                                                         : WV_ERROR_INVALID_PROFILE,
-                "%s", local->message);
-    return NULL;
-  }
-  return wv_profile_parse(data, len, path, error);
+  return load_file(path, FALSE, error);
 }
 
 static gint
@@ -1439,29 +1566,60 @@ compare_paths(gconstpointer a, gconstpointer b)
   return g_strcmp0(*(char *const *)a, *(char *const *)b);
 }
 
+/* The directory itself: root's, and writable by nobody else (else anybody
+ * could put a profile in it). */
+static gboolean
+check_dir(const char *dir, GError **error)
+{
+  struct stat st;
+
+  if (stat(dir, &st) < 0) {
+    int saved = errno;
+    g_set_error(error, WV_ERROR, saved == ENOENT ? WV_ERROR_NOT_FOUND : WV_ERROR_INVALID_PROFILE,
+                "profile directory %s: %s", dir, g_strerror(saved));
+    return FALSE;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "profile directory %s: not a directory",
+                dir);
+    return FALSE;
+  }
+  if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE,
+                "profile directory %s: owned by uid %u with mode %04o; it must be root's and "
+                "writable by nobody else (chown root; chmod go-w)",
+                dir, (guint)st.st_uid, (guint)(st.st_mode & 07777));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 GHashTable *
 wv_profile_load_dir(const char *dir, GPtrArray **errors)
 {
   g_autoptr(GHashTable) profiles =
       g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_profile_free);
+  g_autoptr(GHashTable) uuids = g_hash_table_new(g_str_hash, g_str_equal); /* uuid -> path */
   g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
   g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
   g_autoptr(GDir) d = NULL;
   GError *local = NULL;
   const char *entry;
 
-  d = g_dir_open(dir, 0, &local);
-  if (d == NULL) {
+  if (!check_dir(dir, &local) || (d = g_dir_open(dir, 0, &local)) == NULL) {
     g_ptr_array_add(errs, local);
-  } else {
-    while ((entry = g_dir_read_name(d)) != NULL)
-      if (g_str_has_suffix(entry, ".conf") && entry[0] != '.')
-        g_ptr_array_add(files, g_build_filename(dir, entry, NULL));
+    if (errors)
+      *errors = g_steal_pointer(&errs);
+    return NULL;
   }
+  while ((entry = g_dir_read_name(d)) != NULL)
+    if (g_str_has_suffix(entry, ".conf") && entry[0] != '.')
+      g_ptr_array_add(files, g_build_filename(dir, entry, NULL));
   g_ptr_array_sort(files, compare_paths);
   for (guint i = 0; i < files->len; i++) {
-    WvProfile *p = wv_profile_load(files->pdata[i], &local);
+    WvProfile *p = load_file(files->pdata[i], TRUE, &local);
     WvProfile *other;
+    const char *twin;
 
     if (p == NULL) {
       g_ptr_array_add(errs, local);
@@ -1476,11 +1634,45 @@ wv_profile_load_dir(const char *dir, GPtrArray **errors)
       wv_profile_free(p);
       continue;
     }
+    twin = p->uuid ? g_hash_table_lookup(uuids, p->uuid) : NULL;
+    if (twin != NULL) {
+      g_ptr_array_add(errs, g_error_new(WV_ERROR, WV_ERROR_INVALID_PROFILE,
+                                        "%s: [vm] uuid: the same UUID as %s; each VM needs its "
+                                        "own (remove the key to get a new one)",
+                                        p->path, twin));
+      wv_profile_free(p);
+      continue;
+    }
+    if (p->uuid)
+      g_hash_table_insert(uuids, p->uuid, p->path);
     g_hash_table_insert(profiles, p->name, p);
   }
   if (errors)
     *errors = g_steal_pointer(&errs);
   return g_steal_pointer(&profiles);
+}
+
+/* The error messages anybody may read (ProfileErrors is world-readable):
+ * every “quoted” value is left out, so no line of a file reaches a user who
+ * could not read the file. */
+char *
+wv_profile_error_public(const char *message)
+{
+  GString *out = g_string_new(NULL);
+  const char *p = message;
+  const char *open;
+
+  while ((open = strstr(p, "“")) != NULL) {
+    const char *close = strstr(open + strlen("“"), "”");
+
+    if (close == NULL)
+      break;
+    g_string_append_len(out, p, open - p);
+    g_string_append(out, "“…”");
+    p = close + strlen("”");
+  }
+  g_string_append(out, p);
+  return g_string_free(out, FALSE);
 }
 
 gboolean

@@ -237,6 +237,8 @@ typedef struct
 /* Parses @data (the contents of @path; @path only labels errors and gives the
  * default name). Errors are WV_ERROR_INVALID_PROFILE. */
 WvProfile *wv_profile_parse(const char *data, gsize len, const char *path, GError **error);
+/* Reads @path (following links: the user named it) without blocking on a
+ * FIFO or reading more than 1 MiB, then parses it. */
 WvProfile *wv_profile_load(const char *path, GError **error);
 /* Profiles are shared with worker threads: free drops one reference. */
 WvProfile *wv_profile_ref(WvProfile *profile);
@@ -246,9 +248,18 @@ void wv_profile_free(WvProfile *profile);
  * NULL); 0 when it was not set. */
 guint wv_profile_line(const WvProfile *profile, const char *group, const char *key);
 
-/* Loads every "*.conf" in @dir. Broken profiles land in @errors (one GError
- * each) and do not stop the rest. Returns name -> WvProfile*. */
+/* Loads every "*.conf" in @dir, the service's profile directory: only
+ * regular files (no links, FIFOs, devices), owned by root and writable by
+ * nobody else, at most 1 MiB, with a bounded number of errors each. Broken
+ * profiles land in @errors (one GError each) and do not stop the rest; so
+ * do two profiles with one name or one UUID (the second is refused).
+ * Returns name -> WvProfile*, or NULL (with the one error in @errors) when
+ * the directory itself is missing, unreadable or writable by others. */
 GHashTable *wv_profile_load_dir(const char *dir, GPtrArray **errors);
+
+/* @message with every “quoted” value replaced by “…”: what may be shown to
+ * any user (ProfileErrors) without echoing a file's contents. */
+char *wv_profile_error_public(const char *message);
 
 /* Sets @group/@key = @value in the profile file at @path, changing only that
  * line (or adding it, and the group, when missing): comments, layout and the

@@ -1211,8 +1211,12 @@ class ReloadTest(DaemonTest):
         self.assertEqual(len(errors), 2, errors)
         self.assertTrue(any("alpha.conf:" in e and "memory" in e for e in errors), errors)
         self.assertTrue(any("bad.conf:3:" in e and "[cpus]" in e for e in errors), errors)
-        self.assertEqual(self.client.get(MANAGER_PATH, "ProfileErrors", MANAGER_IFACE), errors)
-        self.client.wait_property(MANAGER_PATH, "ProfileErrors", errors, iface=MANAGER_IFACE)
+        # anybody may read ProfileErrors: the same messages without the values
+        public = [re.sub(r"“[^”]*”", "“…”", e) for e in errors]
+        self.assertIn("“16”", "".join(errors))
+        self.assertNotIn("“16”", "".join(public))
+        self.assertEqual(self.client.get(MANAGER_PATH, "ProfileErrors", MANAGER_IFACE), public)
+        self.client.wait_property(MANAGER_PATH, "ProfileErrors", public, iface=MANAGER_IFACE)
         # the broken profile keeps its VM and its last good settings
         self.assertIn(("alpha", alpha), self.client.list_vms())
         self.assertNotIn("bad", [n for n, p in self.client.list_vms()])
@@ -1256,11 +1260,21 @@ class ReloadTest(DaemonTest):
         self.assertEqual([n for n, p in self.client.list_vms()], ["alpha", "hup", "my-vm.2"])
 
     def test_missing_config_dir(self):
-        shutil.rmtree(self.config_dir)
+        # renamed or unmounted: every VM stays (running ones are still shut
+        # down with the host), and ProfileErrors says why
+        before = self.client.list_vms()
+        moved = self.config_dir + ".away"
+        os.rename(self.config_dir, moved)
         errors = self.reload()
         self.assertEqual(len(errors), 1, errors)
-        self.assertEqual(self.client.list_vms(), [])
-        os.makedirs(self.config_dir)
+        self.assertIn(self.config_dir, errors[0])
+        self.assertEqual(self.client.get(MANAGER_PATH, "ProfileErrors", MANAGER_IFACE), errors)
+        self.assertEqual(self.client.list_vms(), before)
+        os.rename(moved, self.config_dir)
+        self.assertEqual(self.reload(), [])
+        self.assertEqual(self.client.list_vms(), before)
+        shutil.rmtree(self.config_dir)
+        os.makedirs(self.config_dir, mode=0o755)
         write_file(os.path.join(self.config_dir, "alpha.conf"), ALPHA)
         self.assertEqual(self.reload(), [])
         self.assertEqual([n for n, p in self.client.list_vms()], ["alpha"])

@@ -2,6 +2,9 @@
 #include "wv-common.h"
 #include "wv-test.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <glib/gstdio.h>
 
 static const char full_profile[] = "# every key\n"
@@ -532,6 +535,156 @@ test_examples_parse(void)
   }
 }
 
+static const char *
+error_at(GPtrArray *errors, const char *needle)
+{
+  for (guint i = 0; i < errors->len; i++) {
+    const GError *e = errors->pdata[i];
+    if (strstr(e->message, needle))
+      return e->message;
+  }
+  return NULL;
+}
+
+/* What a root daemon reads from its profile directory: regular files only,
+ * never blocking on a FIFO, never reading an endless file, never through a
+ * link, only root's files that nobody else may write. */
+static void
+test_load_dir_trust(void)
+{
+  g_autofree char *dir = g_dir_make_tmp("winvm-trust-XXXXXX", NULL);
+  g_autofree char *good = g_build_filename(dir, "good.conf", NULL);
+  g_autofree char *fifo = g_build_filename(dir, "fifo.conf", NULL);
+  g_autofree char *zero = g_build_filename(dir, "zero.conf", NULL);
+  g_autofree char *secret = g_build_filename(dir, "secret", NULL);
+  g_autofree char *link = g_build_filename(dir, "link.conf", NULL);
+  g_autofree char *big = g_build_filename(dir, "big.conf", NULL);
+  g_autofree char *open_mode = g_build_filename(dir, "open.conf", NULL);
+  g_autofree char *theirs = g_build_filename(dir, "theirs.conf", NULL);
+  g_autofree char *subdir = g_build_filename(dir, "sub.conf", NULL);
+  g_autofree char *twin = g_build_filename(dir, "twin.conf", NULL);
+  g_autoptr(GPtrArray) errors = NULL;
+  g_autoptr(GHashTable) profiles = NULL;
+  g_autofree char *filler = g_strnfill(1024 * 1024 + 10, '#');
+  const char *uuid = "[vm]\nuuid = 6f1e8a3c-2b7d-4e59-9c0a-1d2e3f405162\n";
+
+  g_assert_true(g_file_set_contents(good, uuid, -1, NULL));
+  g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+  g_assert_cmpint(symlink("/dev/zero", zero), ==, 0);
+  g_assert_true(g_file_set_contents(secret, "[vm]\ntoken = s3cr3t\n", -1, NULL));
+  g_assert_cmpint(symlink(secret, link), ==, 0);
+  g_assert_true(g_file_set_contents(big, filler, -1, NULL));
+  g_assert_true(g_file_set_contents(open_mode, "[vm]\n", -1, NULL));
+  g_assert_cmpint(g_chmod(open_mode, 0666), ==, 0);
+  g_assert_true(g_file_set_contents(theirs, "[vm]\n", -1, NULL));
+  g_assert_cmpint(g_mkdir(subdir, 0755), ==, 0);
+  g_assert_true(g_file_set_contents(twin, uuid, -1, NULL));
+  if (geteuid() == 0)
+    g_assert_cmpint(chown(theirs, 65534, 65534), ==, 0);
+
+  profiles = wv_profile_load_dir(dir, &errors);
+  g_assert_nonnull(profiles);
+  g_assert_cmpuint(g_hash_table_size(profiles), ==, geteuid() == 0 ? 1 : 2);
+  g_assert_nonnull(g_hash_table_lookup(profiles, "good"));
+  g_assert_nonnull(error_at(errors, "fifo.conf: a FIFO, not a profile; skipped"));
+  g_assert_nonnull(error_at(errors, "zero.conf: a symbolic link"));
+  g_assert_nonnull(error_at(errors, "link.conf: a symbolic link"));
+  g_assert_nonnull(error_at(errors, "big.conf: larger than 1048576 bytes"));
+  g_assert_nonnull(error_at(errors, "open.conf: writable by its group or others (mode 0666)"));
+  g_assert_nonnull(error_at(errors, "sub.conf: a directory, not a profile"));
+  g_assert_nonnull(error_at(errors, "twin.conf: [vm] uuid: the same UUID as"));
+  g_assert_nonnull(strstr(error_at(errors, "twin.conf"), good));
+  if (geteuid() == 0)
+    g_assert_nonnull(error_at(errors, "theirs.conf: owned by uid 65534"));
+  for (guint i = 0; i < errors->len; i++)
+    g_assert_null(strstr(((GError *)errors->pdata[i])->message, "s3cr3t"));
+  g_clear_pointer(&profiles, g_hash_table_unref);
+  g_clear_pointer(&errors, g_ptr_array_unref);
+
+  /* outside the profile directory the user names the file: links are
+   * followed, devices still refused, nothing read endlessly */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(WvProfile) p = wv_profile_load("/dev/zero", &error);
+
+    g_assert_null(p);
+    g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE);
+    g_assert_nonnull(strstr(error->message, "a character device"));
+    g_clear_error(&error);
+    g_assert_null(wv_profile_load(fifo, &error));
+    g_assert_nonnull(strstr(error->message, "a FIFO"));
+  }
+
+  /* a directory others may write, or none at all: no profiles, one error */
+  g_assert_cmpint(g_chmod(dir, 0777), ==, 0);
+  profiles = wv_profile_load_dir(dir, &errors);
+  g_assert_null(profiles);
+  g_assert_cmpuint(errors->len, ==, 1);
+  g_assert_nonnull(error_at(errors, "it must be root's and writable by nobody else"));
+  g_clear_pointer(&errors, g_ptr_array_unref);
+  g_assert_null(wv_profile_load_dir("/nonexistent/winvm", &errors));
+  g_assert_error((GError *)errors->pdata[0], WV_ERROR, WV_ERROR_NOT_FOUND);
+
+  for (const char *const *f = (const char *const[]){good, fifo, zero, secret, link, big, open_mode,
+                                                    theirs, twin, NULL};
+       *f; f++)
+    g_remove(*f);
+  g_rmdir(subdir);
+  g_rmdir(dir);
+}
+
+/* A megabyte of short bad lines says a bounded amount: 20 errors, each
+ * under 400 bytes, and how many more there were. */
+static void
+test_error_amplification(void)
+{
+  g_autoptr(GString) text = g_string_new("[vm]\n");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WvProfile) p = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autofree char *long_value = g_strnfill(5000, 'x');
+
+  while (text->len < 1000 * 1000)
+    g_string_append(text, "x\n");
+  g_string_append_printf(text, "[cpu]\npin = %s\n", long_value);
+  p = wv_profile_parse(text->str, text->len, "/etc/winvm/vms/amp.conf", &error);
+  g_assert_null(p);
+  g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE);
+  g_assert_cmpuint(strlen(error->message), <, 21 * 460);
+  lines = g_strsplit(error->message, "\n", -1);
+  g_assert_cmpuint(g_strv_length(lines), ==, 21);
+  g_assert_nonnull(strstr(lines[20], "… and "));
+  g_assert_nonnull(strstr(lines[20], " more errors"));
+
+  /* one long value is cut, on a character boundary */
+  {
+    g_autoptr(GString) accents = g_string_new(NULL);
+    g_autofree char *one = NULL;
+    g_autoptr(GError) e = NULL;
+
+    for (guint i = 0; i < 2500; i++)
+      g_string_append(accents, "\xc3\xa9"); /* é: two bytes, so a byte cut could split one */
+    one = g_strdup_printf("[vm]\nmemory = x%s\n", accents->str);
+
+    g_assert_null(wv_profile_parse(one, strlen(one), "v.conf", &e));
+    g_assert_cmpuint(strlen(e->message), <=, 400 + strlen("…"));
+    g_assert_true(g_utf8_validate(e->message, -1, NULL));
+    g_assert_true(g_str_has_suffix(e->message, "…"));
+  }
+}
+
+static void
+test_error_public(void)
+{
+  g_autofree char *a = wv_profile_error_public("x.conf:3: [vm] memory: “16” needs a unit");
+  g_autofree char *b = wv_profile_error_public("no quotes here");
+  g_autofree char *c = wv_profile_error_public("“a” and “b” but “unclosed");
+
+  g_assert_cmpstr(a, ==, "x.conf:3: [vm] memory: “…” needs a unit");
+  g_assert_cmpstr(b, ==, "no quotes here");
+  g_assert_cmpstr(c, ==, "“…” and “…” but “unclosed");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -544,6 +697,9 @@ main(int argc, char **argv)
   g_test_add_func("/profile/binary-input", test_binary_input);
   g_test_add_func("/profile/bad-file-name", test_bad_file_name);
   g_test_add_func("/profile/load-dir", test_load_dir);
+  g_test_add_func("/profile/load-dir-trust", test_load_dir_trust);
+  g_test_add_func("/profile/error-amplification", test_error_amplification);
+  g_test_add_func("/profile/error-public", test_error_public);
   g_test_add_func("/profile/examples", test_examples_parse);
   g_test_add_func("/profile/set-value", test_set_value);
   return g_test_run();
