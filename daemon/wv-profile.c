@@ -3,6 +3,7 @@
 
 #include "wv-profile.h"
 #include "wv-common.h"
+#include "wv-file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1448,108 +1449,11 @@ wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
   return g_steal_pointer(&p);
 }
 
-static const char *
-file_kind(mode_t mode)
-{
-  return S_ISDIR(mode)    ? "a directory"
-         : S_ISFIFO(mode) ? "a FIFO"
-         : S_ISCHR(mode)  ? "a character device"
-         : S_ISBLK(mode)  ? "a block device"
-         : S_ISSOCK(mode) ? "a socket"
-                          : "not a regular file";
-}
-
-/* Reads a profile without ever waiting on it or reading it unbounded: a
- * FIFO, a device or a directory is refused after a non-blocking open, the
- * size is checked before reading, and no more than the limit is read even
- * if the file grows. @trusted (the service's profile directory): no
- * symbolic links, and only files owned by root (or the daemon's own user)
- * that nobody else may write, like sshd's StrictModes. */
-static char *
-read_profile_file(const char *path, gboolean trusted, gsize *len, GError **error)
-{
-  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (trusted ? O_NOFOLLOW : 0));
-  g_autoptr(GString) data = NULL;
-  struct stat st;
-  int saved;
-
-  if (fd < 0) {
-    saved = errno;
-    if (saved == ELOOP && trusted)
-      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE,
-                  "%s: a symbolic link; profiles in the profile directory are read only from "
-                  "regular files",
-                  path);
-    else
-      g_set_error(error, WV_ERROR, saved == ENOENT ? WV_ERROR_NOT_FOUND : WV_ERROR_INVALID_PROFILE,
-                  "%s: %s", path, g_strerror(saved));
-    return NULL;
-  }
-  if (fstat(fd, &st) < 0) {
-    saved = errno;
-    close(fd);
-    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: %s", path, g_strerror(saved));
-    return NULL;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: %s, not a profile; skipped", path,
-                file_kind(st.st_mode));
-    return NULL;
-  }
-  if (trusted && st.st_uid != 0 && st.st_uid != geteuid()) {
-    close(fd);
-    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE,
-                "%s: owned by uid %u; only root's profiles are loaded (chown root)", path,
-                (guint)st.st_uid);
-    return NULL;
-  }
-  if (trusted && (st.st_mode & (S_IWGRP | S_IWOTH))) {
-    close(fd);
-    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE,
-                "%s: writable by its group or others (mode %04o); not loaded (chmod go-w)", path,
-                (guint)(st.st_mode & 07777));
-    return NULL;
-  }
-  if (st.st_size > WV_PROFILE_MAX_SIZE) {
-    close(fd);
-    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: larger than %d bytes", path,
-                WV_PROFILE_MAX_SIZE);
-    return NULL;
-  }
-  data = g_string_sized_new((gsize)st.st_size + 1);
-  for (;;) {
-    char buf[16384];
-    ssize_t n = read(fd, buf, sizeof buf);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      saved = errno;
-      close(fd);
-      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: %s", path, g_strerror(saved));
-      return NULL;
-    }
-    if (n == 0)
-      break;
-    g_string_append_len(data, buf, n);
-    if (data->len > WV_PROFILE_MAX_SIZE) {
-      close(fd);
-      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: larger than %d bytes", path,
-                  WV_PROFILE_MAX_SIZE);
-      return NULL;
-    }
-  }
-  close(fd);
-  *len = data->len;
-  return g_string_free(g_steal_pointer(&data), FALSE);
-}
-
 static WvProfile *
 load_file(const char *path, gboolean trusted, GError **error)
 {
   gsize len = 0;
-  g_autofree char *data = read_profile_file(path, trusted, &len, error);
+  g_autofree char *data = wv_file_read(path, WV_PROFILE_MAX_SIZE, trusted, &len, error);
 
   return data ? wv_profile_parse(data, len, path, error) : NULL;
 }

@@ -104,7 +104,7 @@ class HostileProfiles(unittest.TestCase):
         self.start()  # READY=1 comes: start-up never waits on the FIFO
         ready = time.monotonic() - start
         self.assert_serving()
-        self.assertTrue(any("a-fifo.conf: a FIFO, not a profile; skipped" in e
+        self.assertTrue(any("a-fifo.conf: a FIFO, not a regular file; skipped" in e
                             for e in self.profile_errors()), self.profile_errors())
         os.mkfifo(os.path.join(self.config_dir, "b-fifo.conf"), 0o600)
         errors, took = self.reload()

@@ -586,12 +586,12 @@ test_load_dir_trust(void)
   g_assert_nonnull(profiles);
   g_assert_cmpuint(g_hash_table_size(profiles), ==, geteuid() == 0 ? 1 : 2);
   g_assert_nonnull(g_hash_table_lookup(profiles, "good"));
-  g_assert_nonnull(error_at(errors, "fifo.conf: a FIFO, not a profile; skipped"));
+  g_assert_nonnull(error_at(errors, "fifo.conf: a FIFO, not a regular file; skipped"));
   g_assert_nonnull(error_at(errors, "zero.conf: a symbolic link"));
   g_assert_nonnull(error_at(errors, "link.conf: a symbolic link"));
   g_assert_nonnull(error_at(errors, "big.conf: larger than 1048576 bytes"));
   g_assert_nonnull(error_at(errors, "open.conf: writable by its group or others (mode 0666)"));
-  g_assert_nonnull(error_at(errors, "sub.conf: a directory, not a profile"));
+  g_assert_nonnull(error_at(errors, "sub.conf: a directory, not a regular file"));
   g_assert_nonnull(error_at(errors, "twin.conf: [vm] uuid: the same UUID as"));
   g_assert_nonnull(strstr(error_at(errors, "twin.conf"), good));
   if (geteuid() == 0)
