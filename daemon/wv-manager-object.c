@@ -255,9 +255,7 @@ plan_dict(const WvPlan *plan)
   g_variant_builder_add(&b, "{sv}", "emulator-pin", g_variant_new_string(emulator ? emulator : ""));
   g_variant_builder_add(&b, "{sv}", "numa-node", g_variant_new_int32(plan->numa_node));
   g_variant_builder_add(&b, "{sv}", "hugepage-size",
-                        g_variant_new_string(plan->hugepage_kib == 0      ? "none"
-                                             : plan->hugepage_kib == 2048 ? "2M"
-                                                                          : "1G"));
+                        g_variant_new_string(wv_page_size_name(plan->hugepage_kib)));
   g_variant_builder_add(&b, "{sv}", "hugepages-needed",
                         g_variant_new_uint64(plan->hugepages_needed));
   g_variant_builder_add(&b, "{sv}", "hugepages-reserve",

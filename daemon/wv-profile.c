@@ -325,6 +325,18 @@ parse_hex(const char *text, gsize digits, guint max, guint *out)
   return TRUE;
 }
 
+char *
+wv_pci_address_to_string(const WvPciAddress *a)
+{
+  return g_strdup_printf("%04x:%02x:%02x.%x", a->domain, a->bus, a->slot, a->function);
+}
+
+const char *
+wv_page_size_name(guint64 page_kib)
+{
+  return page_kib == 0 ? "none" : page_kib == 2048 ? "2M" : "1G";
+}
+
 gboolean
 wv_parse_pci_address(const char *text, WvPciAddress *out, GError **error)
 {
@@ -1229,7 +1241,7 @@ check_profile(Ctx *ctx)
               p->iothread_pins->len, p->iothreads);
   if (p->hugepage_kib && p->memory_kib % p->hugepage_kib != 0)
     ctx_error(ctx, "vm", "memory", "%" G_GUINT64_FORMAT "KiB is not a whole number of %s pages",
-              p->memory_kib, p->hugepage_kib == 2048 ? "2M" : "1G");
+              p->memory_kib, wv_page_size_name(p->hugepage_kib));
   if (!p->hugepage_kib && p->hugepages_allocate)
     ctx_error(ctx, "memory", "hugepages-allocate", "is set but hugepages = none");
   if (p->secure_boot == WV_TRI_ON && p->firmware == WV_FIRMWARE_BIOS)

@@ -12,12 +12,9 @@
 #include "wv-preflight.h"
 #include "wv-render.h"
 #include "wv-tuning.h"
+#include "wv-xml.h"
 
 #include <libvirt/virterror.h>
-#include <libxml/parser.h>
-#include <libxml/xpath.h>
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathContext, xmlXPathFreeContext)
 
 #define wv_vm_log(vm, level, ...) wv_log_vm((vm)->name, level, __VA_ARGS__)
 
@@ -95,17 +92,6 @@ state_name(int state, int reason, gboolean saved)
   }
 }
 
-static char *
-xpath_string(xmlXPathContext *ctx, const char *expr)
-{
-  g_autofree char *wrapped = g_strdup_printf("string(%s)", expr);
-  xmlXPathObject *obj = xmlXPathEvalExpression(BAD_CAST wrapped, ctx);
-  char *out = obj && obj->stringval && obj->stringval[0] ? g_strdup((char *)obj->stringval) : NULL;
-
-  xmlXPathFreeObject(obj);
-  return out;
-}
-
 /* (number attribute, cpuset) pairs of @expr's elements, as a(us) */
 static GVariant *
 xpath_pins(xmlXPathContext *ctx, const char *expr, const char *id_attr)
@@ -129,39 +115,26 @@ xpath_pins(xmlXPathContext *ctx, const char *expr, const char *id_attr)
 static void
 parse_domain_xml(VmInfo *info, const char *xml)
 {
-  g_autoptr(xmlDoc) doc = xmlReadMemory(xml, (int)strlen(xml), NULL, NULL,
-                                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  g_autoptr(xmlDoc) doc = wv_xml_parse(xml);
   g_autoptr(xmlXPathContext) ctx = NULL;
   g_autofree char *vcpus = NULL, *memory = NULL, *page = NULL;
-  xmlXPathObject *obj;
-  g_autoptr(GPtrArray) devs = g_ptr_array_new_with_free_func(g_free);
+  g_autoptr(GPtrArray) devs = NULL;
 
   if (doc == NULL)
     return;
   ctx = xmlXPathNewContext(doc);
-  vcpus = xpath_string(ctx, "/domain/vcpu");
-  memory = xpath_string(ctx, "/domain/memory");
-  page = xpath_string(ctx, "/domain/memoryBacking/hugepages/page/@size");
+  vcpus = wv_xpath_string(ctx, "/domain/vcpu");
+  memory = wv_xpath_string(ctx, "/domain/memory");
+  page = wv_xpath_string(ctx, "/domain/memoryBacking/hugepages/page/@size");
   info->vcpus = vcpus ? (guint)g_ascii_strtoull(vcpus, NULL, 10) : 0;
   info->memory_kib = memory ? g_ascii_strtoull(memory, NULL, 10) : 0;
-  info->hugepages = g_strdup(page == NULL                               ? "none"
-                             : g_ascii_strtoull(page, NULL, 10) == 2048 ? "2M"
-                                                                        : "1G");
+  /* a <page> element without a usable size still means hugepages */
+  info->hugepages =
+      g_strdup(wv_page_size_name(page ? MAX(g_ascii_strtoull(page, NULL, 10), 1) : 0));
   info->vcpu_pins = xpath_pins(ctx, "/domain/cputune/vcpupin", "vcpu");
   info->iothread_pins = xpath_pins(ctx, "/domain/cputune/iothreadpin", "iothread");
-  info->emulator_pin = xpath_string(ctx, "/domain/cputune/emulatorpin/@cpuset");
-  obj = xmlXPathEvalExpression(BAD_CAST "/domain/devices/hostdev[@type='pci']/source/address", ctx);
-  for (int i = 0; obj && obj->nodesetval && i < obj->nodesetval->nodeNr; i++) {
-    xmlNode *a = obj->nodesetval->nodeTab[i];
-    const char *attrs[] = {"domain", "bus", "slot", "function"};
-    guint v[4] = {0};
-    for (guint k = 0; k < 4; k++) {
-      g_autofree xmlChar *s = xmlGetProp(a, BAD_CAST attrs[k]);
-      v[k] = s ? (guint)g_ascii_strtoull((const char *)s, NULL, 0) : 0;
-    }
-    g_ptr_array_add(devs, g_strdup_printf("%04x:%02x:%02x.%x", v[0], v[1], v[2], v[3]));
-  }
-  xmlXPathFreeObject(obj);
+  info->emulator_pin = wv_xpath_string(ctx, "/domain/cputune/emulatorpin/@cpuset");
+  devs = wv_xpath_hostdev_addresses(ctx);
   g_ptr_array_add(devs, NULL);
   info->hostdevs = (GStrv)g_ptr_array_steal(devs, NULL);
 }
@@ -263,12 +236,6 @@ wv_vm_is_running(WvVm *vm)
          g_strcmp0(vm->info.state, "shutting-down") == 0;
 }
 
-static const char *
-profile_hugepages(const WvProfile *p)
-{
-  return p->hugepage_kib == 0 ? "none" : p->hugepage_kib == 2048 ? "2M" : "1G";
-}
-
 static GVariant *
 profile_hostdevs(const WvProfile *p)
 {
@@ -279,8 +246,7 @@ profile_hostdevs(const WvProfile *p)
     const WvHostdev *h = p->hostdevs->pdata[i];
     for (guint f = 0; f < h->functions->len; f++) {
       const WvPciAddress *a = &g_array_index(h->functions, WvPciAddress, f);
-      g_autofree char *s =
-          g_strdup_printf("%04x:%02x:%02x.%x", a->domain, a->bus, a->slot, a->function);
+      g_autofree char *s = wv_pci_address_to_string(a);
       g_variant_builder_add(&b, "s", s);
     }
   }
@@ -310,7 +276,7 @@ get_property_value(WvVm *vm, const char *name)
   if (g_str_equal(name, "EmulatorPin"))
     return g_variant_new_string(i->emulator_pin ? i->emulator_pin : "");
   if (g_str_equal(name, "Hugepages"))
-    return g_variant_new_string(i->exists ? i->hugepages : profile_hugepages(p));
+    return g_variant_new_string(i->exists ? i->hugepages : wv_page_size_name(p->hugepage_kib));
   if (g_str_equal(name, "HostDevices"))
     return i->exists ? g_variant_new_strv((const char *const *)i->hostdevs, -1)
                      : profile_hostdevs(p);
@@ -1120,9 +1086,7 @@ pin_domain(virDomainPtr dom, WvTuneTarget target, guint index, unsigned char *ma
 static void
 pin_run(Op *op, GError **error)
 {
-  g_autofree char *mounts =
-      op->config->proc_root ? g_build_filename(op->config->proc_root, "mounts", NULL) : NULL;
-  g_autoptr(WvHost) host = wv_host_probe(op->config->sysfs_root, mounts, NULL);
+  g_autoptr(WvHost) host = wv_preflight_host(op->config, NULL);
   g_autoptr(virDomain) dom = NULL;
   g_autofree char *set = wv_cpuset_format(op->set);
 
