@@ -1,22 +1,27 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * /org/winvm1: org.winvm1.Manager and org.freedesktop.DBus.ObjectManager.
+ * /org/winvm1: org.winvm1.Manager and org.freedesktop.DBus.ObjectManager,
+ * and the subtree of VM objects.
  */
 #include "config.h"
 
 #include "wv-auth.h"
 #include "wv-common.h"
-#include "wv-daemon.h"
+#include "wv-manager-object.h"
 #include "wv-preflight.h"
 #include "wv-render.h"
+#include "wv-resources.h"
+#include "wv-shutdown.h"
 
-void wv_manager_export(WvDaemon *daemon, GError **error);
-void wv_manager_unexport(WvDaemon *daemon);
-void wv_manager_vm_added(WvDaemon *daemon, WvVm *vm);
-void wv_manager_vm_removed(WvDaemon *daemon, WvVm *vm);
-void wv_manager_changed(WvDaemon *daemon);
-
-static GVariant *last_properties; /* what was last announced */
+struct _WvManager
+{
+  WvDaemon *daemon;
+  WvAutostart *autostart;
+  GDBusConnection *bus;
+  GDBusNodeInfo *manager_info, *object_manager_info, *vm_info;
+  guint manager_id, object_manager_id, vms_id;
+  GVariant *last_properties; /* what was last announced */
+};
 
 static GVariant *
 get_property_value(WvDaemon *daemon, const char *name)
@@ -46,145 +51,37 @@ all_properties(WvDaemon *daemon)
 }
 
 void
-wv_manager_changed(WvDaemon *daemon)
+wv_manager_changed(WvManager *manager)
 {
-  g_autoptr(GVariant) now = all_properties(daemon);
+  g_autoptr(GVariant) now = all_properties(manager->daemon);
   GVariantBuilder b;
   GVariantIter iter;
   const char *name;
   GVariant *value;
   gboolean any = FALSE;
 
-  if (daemon->manager_id == 0)
+  if (manager->manager_id == 0)
     return;
   g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
   g_variant_iter_init(&iter, now);
   while (g_variant_iter_next(&iter, "{&sv}", &name, &value)) {
-    g_autoptr(GVariant) old =
-        last_properties ? g_variant_lookup_value(last_properties, name, NULL) : NULL;
+    g_autoptr(GVariant) old = manager->last_properties
+                                  ? g_variant_lookup_value(manager->last_properties, name, NULL)
+                                  : NULL;
     if (old == NULL || !g_variant_equal(old, value)) {
       g_variant_builder_add(&b, "{sv}", name, value);
       any = TRUE;
     }
     g_variant_unref(value);
   }
-  g_clear_pointer(&last_properties, g_variant_unref);
-  last_properties = g_variant_ref(now);
+  g_clear_pointer(&manager->last_properties, g_variant_unref);
+  manager->last_properties = g_variant_ref(now);
   if (any)
-    wv_daemon_emit_properties_changed(daemon, WV_MANAGER_PATH, WV_MANAGER_INTERFACE,
-                                      g_variant_builder_end(&b));
+    g_dbus_connection_emit_signal(
+        manager->bus, NULL, WV_MANAGER_PATH, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+        g_variant_new("(s@a{sv}as)", WV_MANAGER_INTERFACE, g_variant_builder_end(&b), NULL), NULL);
   else
     g_variant_builder_clear(&b);
-}
-
-/* ---- ShutdownAll ---------------------------------------------------------- */
-
-typedef struct
-{
-  WvDaemon *daemon;
-  guint pending;
-  GPtrArray *forced; /* names */
-  GPtrArray *failed; /* messages */
-  WvShutdownAllDone done;
-  gpointer data;
-} ShutdownAll;
-
-typedef struct
-{
-  ShutdownAll *all;
-  gint64 started;
-  WvHostShutdownPolicy policy;
-} ShutdownOne;
-
-static const char *
-policy_name(WvHostShutdownPolicy p)
-{
-  return p == WV_HOST_SHUTDOWN_SAVE      ? "save"
-         : p == WV_HOST_SHUTDOWN_DESTROY ? "destroy"
-                                         : "shutdown";
-}
-
-static void
-shutdown_all_finish(ShutdownAll *all)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (all->failed->len > 0) {
-    g_ptr_array_add(all->failed, NULL);
-    g_autofree char *msgs = g_strjoinv("; ", (char **)all->failed->pdata);
-    error = g_error_new(WV_ERROR, WV_ERROR_FAILED, "%s", msgs);
-  } else if (all->forced->len > 0) {
-    g_ptr_array_add(all->forced, NULL);
-    g_autofree char *names = g_strjoinv(", ", (char **)all->forced->pdata);
-    error = g_error_new(WV_ERROR, WV_ERROR_TIMEOUT, "forced off at the deadline: %s", names);
-  }
-  all->done(all->daemon, error, all->data);
-  g_ptr_array_unref(all->forced);
-  g_ptr_array_unref(all->failed);
-  g_free(all);
-}
-
-static void
-one_done(WvVm *vm, const GError *error, gpointer data)
-{
-  ShutdownOne *one = data;
-  ShutdownAll *all = one->all;
-  double secs = (double)(g_get_monotonic_time() - one->started) / G_USEC_PER_SEC;
-  gboolean forced = g_error_matches(error, WV_ERROR, WV_ERROR_TIMEOUT);
-  g_autofree char *took = g_strdup_printf("%.1f", secs);
-
-  g_log_structured(G_LOG_DOMAIN, error && !forced ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE,
-                   "WINVM_VM", wv_vm_name(vm), "WINVM_POLICY", policy_name(one->policy),
-                   "WINVM_RESULT", error ? (forced ? "forced" : "failed") : "ok", "WINVM_SECONDS",
-                   took, "WINVM_FORCED", forced ? "yes" : "no", "MESSAGE",
-                   "%s: host shutdown by %s: %s after %s s%s", wv_vm_name(vm),
-                   policy_name(one->policy), error ? (forced ? "forced off" : "failed") : "done",
-                   took, error && !forced ? "" : "");
-  if (forced)
-    g_ptr_array_add(all->forced, g_strdup(wv_vm_name(vm)));
-  else if (error)
-    g_ptr_array_add(all->failed, g_strdup_printf("%s: %s", wv_vm_name(vm), error->message));
-  g_free(one);
-  if (--all->pending == 0)
-    shutdown_all_finish(all);
-}
-
-/* Every running VM at once, each by its on-host-shutdown policy and
- * timeout (capped by @cap_s when not 0); @done once all are off. */
-void wv_manager_shutdown_all(WvDaemon *daemon, guint cap_s, WvShutdownAllDone done, gpointer data);
-
-void
-wv_manager_shutdown_all(WvDaemon *daemon, guint cap_s, WvShutdownAllDone done, gpointer data)
-{
-  ShutdownAll *all = g_new0(ShutdownAll, 1);
-  g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
-
-  all->daemon = daemon;
-  all->forced = g_ptr_array_new_with_free_func(g_free);
-  all->failed = g_ptr_array_new_with_free_func(g_free);
-  all->done = done;
-  all->data = data;
-  all->pending = 1; /* held until every VM was asked */
-  wv_autostart_cancel(daemon);
-  for (guint i = 0; i < names->len; i++) {
-    WvVm *vm = g_hash_table_lookup(daemon->vms, names->pdata[i]);
-    const WvProfile *p = wv_vm_profile(vm);
-    ShutdownOne *one;
-    guint timeout = p->shutdown_timeout_s;
-
-    if (!wv_vm_is_running(vm) && !wv_vm_is_starting(vm))
-      continue;
-    if (cap_s && cap_s < timeout)
-      timeout = cap_s;
-    one = g_new0(ShutdownOne, 1);
-    one->all = all;
-    one->started = g_get_monotonic_time();
-    one->policy = p->on_host_shutdown;
-    all->pending++;
-    wv_vm_shutdown(vm, p->on_host_shutdown, timeout, one_done, one);
-  }
-  if (--all->pending == 0)
-    shutdown_all_finish(all);
 }
 
 /* {"org.winvm1.VM": {property: value}} */
@@ -344,7 +241,7 @@ handle_plan(WvDaemon *daemon, GVariant *params, GDBusMethodInvocation *invocatio
 
 typedef struct
 {
-  WvDaemon *daemon;
+  WvManager *manager;
   GDBusMethodInvocation *invocation;
   char *method;
   guint32 timeout;
@@ -359,7 +256,7 @@ manage_call_free(ManageCall *c)
 }
 
 static void
-shutdown_all_replied(WvDaemon *daemon, const GError *error, gpointer data)
+shutdown_all_replied(const GError *error, gpointer data)
 {
   ManageCall *c = data;
 
@@ -382,7 +279,7 @@ manage_authorized(GObject *source, GAsyncResult *result, gpointer data)
     return;
   }
   if (g_str_equal(c->method, "Reload")) {
-    g_autoptr(GPtrArray) errors = wv_daemon_reload(c->daemon);
+    g_autoptr(GPtrArray) errors = wv_daemon_reload(c->manager->daemon);
 
     g_ptr_array_add(errors, NULL);
     g_dbus_method_invocation_return_value(c->invocation,
@@ -390,22 +287,23 @@ manage_authorized(GObject *source, GAsyncResult *result, gpointer data)
     manage_call_free(c);
     return;
   }
-  if (!wv_libvirt_is_connected(c->daemon->libvirt)) {
+  if (!wv_libvirt_is_connected(c->manager->daemon->libvirt)) {
     g_dbus_method_invocation_return_error(c->invocation, WV_ERROR, WV_ERROR_LIBVIRT_UNAVAILABLE,
                                           "libvirt (%s) is not reachable",
-                                          wv_libvirt_uri(c->daemon->libvirt));
+                                          wv_libvirt_uri(c->manager->daemon->libvirt));
     manage_call_free(c);
     return;
   }
   g_message("shutting down every running VM%s", c->timeout ? " (timeout capped)" : "");
-  wv_manager_shutdown_all(c->daemon, c->timeout, shutdown_all_replied, c);
+  wv_shutdown_all(c->manager->daemon, c->manager->autostart, c->timeout, shutdown_all_replied, c);
 }
 
 static void
 method_call(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
             const char *method, GVariant *params, GDBusMethodInvocation *invocation, gpointer data)
 {
-  WvDaemon *daemon = data;
+  WvManager *manager = data;
+  WvDaemon *daemon = manager->daemon;
 
   if (g_str_equal(iface, "org.freedesktop.DBus.ObjectManager")) {
     GVariantBuilder b;
@@ -413,7 +311,7 @@ method_call(GDBusConnection *bus, const char *sender, const char *path, const ch
 
     g_variant_builder_init(&b, G_VARIANT_TYPE("a{oa{sa{sv}}}"));
     for (guint i = 0; i < names->len; i++) {
-      WvVm *vm = g_hash_table_lookup(daemon->vms, names->pdata[i]);
+      WvVm *vm = wv_daemon_get_vm(daemon, names->pdata[i]);
       g_variant_builder_add(&b, "{o@a{sa{sv}}}", wv_vm_path(vm), vm_interfaces(vm));
     }
     g_dbus_method_invocation_return_value(invocation, g_variant_new("(a{oa{sa{sv}}})", &b));
@@ -426,7 +324,7 @@ method_call(GDBusConnection *bus, const char *sender, const char *path, const ch
 
     g_variant_builder_init(&b, G_VARIANT_TYPE("a(so)"));
     for (guint i = 0; i < names->len; i++) {
-      WvVm *vm = g_hash_table_lookup(daemon->vms, names->pdata[i]);
+      WvVm *vm = wv_daemon_get_vm(daemon, names->pdata[i]);
       g_variant_builder_add(&b, "(so)", wv_vm_name(vm), wv_vm_path(vm));
     }
     g_dbus_method_invocation_return_value(invocation, g_variant_new("(a(so))", &b));
@@ -439,7 +337,7 @@ method_call(GDBusConnection *bus, const char *sender, const char *path, const ch
   } else if (g_str_equal(method, "Reload") || g_str_equal(method, "ShutdownAll")) {
     ManageCall *c = g_new0(ManageCall, 1);
 
-    c->daemon = daemon;
+    c->manager = manager;
     c->invocation = g_object_ref(invocation);
     c->method = g_strdup(method);
     if (g_str_equal(method, "ShutdownAll"))
@@ -455,7 +353,8 @@ static GVariant *
 get_property(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
              const char *name, GError **error, gpointer data)
 {
-  GVariant *v = get_property_value(data, name);
+  WvManager *manager = data;
+  GVariant *v = get_property_value(manager->daemon, name);
 
   if (v == NULL)
     g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "no property %s", name);
@@ -471,56 +370,151 @@ static const GDBusInterfaceVTable object_manager_vtable = {
     .method_call = method_call,
 };
 
-static GDBusNodeInfo *object_manager_info;
+/* ---- the VM subtree --------------------------------------------------------
+ *
+ * One registration serves every VM, and a call to a VM that does not exist
+ * gets org.winvm1.Error.NotFound, not a generic error. */
 
-void
-wv_manager_export(WvDaemon *daemon, GError **error)
+static WvVm *
+vm_for_node(WvDaemon *daemon, const char *node)
 {
-  g_autoptr(GBytes) om = g_resources_lookup_data(
-      "/org/winvm1/org.freedesktop.DBus.ObjectManager.xml", G_RESOURCE_LOOKUP_FLAGS_NONE, error);
+  g_autofree char *name = node ? (char *)g_dbus_unescape_object_path(node) : NULL;
+  WvVm *vm = name ? wv_daemon_get_vm(daemon, name) : NULL;
 
-  if (om == NULL)
-    return;
-  if (object_manager_info == NULL && (object_manager_info = g_dbus_node_info_new_for_xml(
-                                          g_bytes_get_data(om, NULL), error)) == NULL)
-    return;
-  daemon->manager_id = g_dbus_connection_register_object(daemon->bus, WV_MANAGER_PATH,
-                                                         daemon->manager_info->interfaces[0],
-                                                         &manager_vtable, daemon, NULL, error);
-  if (daemon->manager_id == 0)
-    return;
-  daemon->object_manager_id = g_dbus_connection_register_object(
-      daemon->bus, WV_MANAGER_PATH, object_manager_info->interfaces[0], &object_manager_vtable,
-      daemon, NULL, error);
-  g_clear_pointer(&last_properties, g_variant_unref);
-  last_properties = all_properties(daemon);
+  return vm && wv_vm_is_exported(vm) ? vm : NULL;
+}
+
+static char **
+subtree_enumerate(GDBusConnection *bus, const char *sender, const char *path, gpointer data)
+{
+  WvManager *manager = data;
+  g_autoptr(GPtrArray) names = wv_daemon_vm_names(manager->daemon);
+  GPtrArray *nodes = g_ptr_array_new();
+
+  for (guint i = 0; i < names->len; i++)
+    g_ptr_array_add(nodes, g_dbus_escape_object_path(names->pdata[i]));
+  g_ptr_array_add(nodes, NULL);
+  return (char **)g_ptr_array_free(nodes, FALSE);
+}
+
+static GDBusInterfaceInfo **
+subtree_introspect(GDBusConnection *bus, const char *sender, const char *path, const char *node,
+                   gpointer data)
+{
+  WvManager *manager = data;
+  GDBusInterfaceInfo **ifaces;
+
+  if (node == NULL)
+    return NULL;
+  /* unknown nodes too, so that their calls reach dispatch and NotFound */
+  ifaces = g_new0(GDBusInterfaceInfo *, 2);
+  ifaces[0] = g_dbus_interface_info_ref(manager->vm_info->interfaces[0]);
+  return ifaces;
+}
+
+static void
+missing_call(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+             const char *method, GVariant *params, GDBusMethodInvocation *invocation, gpointer data)
+{
+  g_dbus_method_invocation_return_error(invocation, WV_ERROR, WV_ERROR_NOT_FOUND,
+                                        "no VM at %.120s%s", path, strlen(path) > 120 ? "…" : "");
+}
+
+static const GDBusInterfaceVTable missing_vtable = {
+    .method_call = missing_call,
+};
+
+static const GDBusInterfaceVTable *
+subtree_dispatch(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+                 const char *node, gpointer *out_data, gpointer data)
+{
+  WvManager *manager = data;
+  WvVm *vm = vm_for_node(manager->daemon, node);
+
+  *out_data = vm;
+  return vm ? wv_vm_vtable() : &missing_vtable;
+}
+
+static const GDBusSubtreeVTable subtree_vtable = {
+    .enumerate = subtree_enumerate,
+    .introspect = subtree_introspect,
+    .dispatch = subtree_dispatch,
+};
+
+/* ---- life ------------------------------------------------------------------ */
+
+static GDBusNodeInfo *
+load_interface(const char *resource, GError **error)
+{
+  g_autoptr(GBytes) data = g_resources_lookup_data(resource, G_RESOURCE_LOOKUP_FLAGS_NONE, error);
+
+  return data ? g_dbus_node_info_new_for_xml(g_bytes_get_data(data, NULL), error) : NULL;
+}
+
+WvManager *
+wv_manager_new(WvDaemon *daemon, WvAutostart *autostart, GDBusConnection *bus, GError **error)
+{
+  WvManager *manager = g_new0(WvManager, 1);
+
+  wv_register_resource();
+  manager->daemon = daemon;
+  manager->autostart = autostart;
+  manager->bus = g_object_ref(bus);
+  if ((manager->manager_info = load_interface("/org/winvm1/org.winvm1.Manager.xml", error)) ==
+          NULL ||
+      (manager->vm_info = load_interface("/org/winvm1/org.winvm1.VM.xml", error)) == NULL ||
+      (manager->object_manager_info =
+           load_interface("/org/winvm1/org.freedesktop.DBus.ObjectManager.xml", error)) == NULL ||
+      (manager->manager_id = g_dbus_connection_register_object(
+           bus, WV_MANAGER_PATH, manager->manager_info->interfaces[0], &manager_vtable, manager,
+           NULL, error)) == 0 ||
+      (manager->object_manager_id = g_dbus_connection_register_object(
+           bus, WV_MANAGER_PATH, manager->object_manager_info->interfaces[0],
+           &object_manager_vtable, manager, NULL, error)) == 0 ||
+      (manager->vms_id = g_dbus_connection_register_subtree(
+           bus, WV_VM_PATH_PREFIX, &subtree_vtable,
+           G_DBUS_SUBTREE_FLAGS_DISPATCH_TO_UNENUMERATED_NODES, manager, NULL, error)) == 0) {
+    wv_manager_free(manager);
+    return NULL;
+  }
+  manager->last_properties = all_properties(daemon);
+  return manager;
 }
 
 void
-wv_manager_unexport(WvDaemon *daemon)
+wv_manager_free(WvManager *manager)
 {
-  if (daemon->manager_id)
-    g_dbus_connection_unregister_object(daemon->bus, daemon->manager_id);
-  if (daemon->object_manager_id)
-    g_dbus_connection_unregister_object(daemon->bus, daemon->object_manager_id);
-  daemon->manager_id = daemon->object_manager_id = 0;
-  g_clear_pointer(&last_properties, g_variant_unref);
+  if (manager == NULL)
+    return;
+  if (manager->manager_id)
+    g_dbus_connection_unregister_object(manager->bus, manager->manager_id);
+  if (manager->object_manager_id)
+    g_dbus_connection_unregister_object(manager->bus, manager->object_manager_id);
+  if (manager->vms_id)
+    g_dbus_connection_unregister_subtree(manager->bus, manager->vms_id);
+  g_clear_pointer(&manager->manager_info, g_dbus_node_info_unref);
+  g_clear_pointer(&manager->object_manager_info, g_dbus_node_info_unref);
+  g_clear_pointer(&manager->vm_info, g_dbus_node_info_unref);
+  g_clear_pointer(&manager->last_properties, g_variant_unref);
+  g_object_unref(manager->bus);
+  g_free(manager);
+  wv_unregister_resource();
 }
 
 void
-wv_manager_vm_added(WvDaemon *daemon, WvVm *vm)
+wv_manager_vm_added(WvManager *manager, WvVm *vm)
 {
   g_dbus_connection_emit_signal(
-      daemon->bus, NULL, WV_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "InterfacesAdded",
+      manager->bus, NULL, WV_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "InterfacesAdded",
       g_variant_new("(o@a{sa{sv}})", wv_vm_path(vm), vm_interfaces(vm)), NULL);
 }
 
 void
-wv_manager_vm_removed(WvDaemon *daemon, WvVm *vm)
+wv_manager_vm_removed(WvManager *manager, WvVm *vm)
 {
   const char *ifaces[] = {WV_VM_INTERFACE, NULL};
 
-  g_dbus_connection_emit_signal(daemon->bus, NULL, WV_MANAGER_PATH,
+  g_dbus_connection_emit_signal(manager->bus, NULL, WV_MANAGER_PATH,
                                 "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved",
                                 g_variant_new("(o^as)", wv_vm_path(vm), ifaces), NULL);
 }

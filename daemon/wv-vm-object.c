@@ -7,7 +7,7 @@
 
 #include "wv-auth.h"
 #include "wv-common.h"
-#include "wv-daemon.h"
+#include "wv-vm-object.h"
 #include "wv-hugepages.h"
 #include "wv-preflight.h"
 #include "wv-render.h"
@@ -34,7 +34,7 @@ wv_log_vm(const char *vm, GLogLevelFlags level, const char *fmt, ...)
 
 /* ---- what libvirt says about a domain ------------------------------------ */
 
-typedef struct
+struct _WvVmInfo
 {
   gboolean exists;
   char *uuid;
@@ -46,7 +46,8 @@ typedef struct
   char *emulator_pin;
   char *hugepages;
   GStrv hostdevs;
-} VmInfo;
+};
+typedef WvVmInfo VmInfo;
 
 static void
 vm_info_clear(VmInfo *info)
@@ -189,7 +190,9 @@ typedef struct
 
 struct _WvVm
 {
-  WvDaemon *daemon;
+  const WvVmContext *ctx;
+  guint holds;      /* refreshes in flight: the struct outlives wv_vm_free() */
+  gboolean removed; /* wv_vm_free() was called */
   WvProfile *profile;
   char *name;
   char *path;
@@ -341,9 +344,10 @@ emit_changes(WvVm *vm, GVariant *before)
       any = TRUE;
     }
   }
-  if (any && vm->exported)
-    wv_daemon_emit_properties_changed(vm->daemon, vm->path, WV_VM_INTERFACE,
-                                      g_variant_builder_end(&b));
+  if (any && vm->exported && vm->ctx->bus)
+    g_dbus_connection_emit_signal(
+        vm->ctx->bus, NULL, vm->path, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+        g_variant_new("(s@a{sv}as)", WV_VM_INTERFACE, g_variant_builder_end(&b), NULL), NULL);
   else
     g_variant_builder_clear(&b);
 }
@@ -389,15 +393,18 @@ wv_vm_set_unknown(WvVm *vm)
 
 typedef struct
 {
-  WvDaemon *daemon; /* the VM is looked up again: Reload may have removed it */
+  WvVm *vm; /* held: Reload may have removed it meanwhile */
   char *name;
   virConnectPtr conn;
   guint serial;
 } RefreshData;
 
+static void vm_release(WvVm *vm);
+
 static void
 refresh_data_free(RefreshData *d)
 {
+  vm_release(d->vm);
   virConnectClose(d->conn);
   g_free(d->name);
   g_free(d);
@@ -422,9 +429,9 @@ refresh_done(GObject *source, GAsyncResult *result, gpointer user_data)
   RefreshData *d = g_task_get_task_data(G_TASK(result));
   g_autoptr(GError) error = NULL;
   VmInfo *info = g_task_propagate_pointer(G_TASK(result), &error);
-  WvVm *vm = g_hash_table_lookup(d->daemon->vms, d->name);
+  WvVm *vm = d->vm;
 
-  if (vm == NULL) {
+  if (vm->removed) {
     g_clear_pointer(&info, vm_info_free);
     return;
   }
@@ -443,12 +450,13 @@ wv_vm_refresh(WvVm *vm)
 {
   g_autoptr(GTask) task = NULL;
   RefreshData *d;
-  virConnectPtr conn = wv_libvirt_get(vm->daemon->libvirt, NULL);
+  virConnectPtr conn = wv_libvirt_get(vm->ctx->libvirt, NULL);
 
   if (conn == NULL)
     return;
   d = g_new0(RefreshData, 1);
-  d->daemon = vm->daemon;
+  d->vm = vm;
+  vm->holds++;
   d->name = g_strdup(vm->name);
   d->conn = conn;
   d->serial = ++vm->refresh_serial;
@@ -513,7 +521,7 @@ op_new(WvVm *vm, const Method *method, GDBusMethodInvocation *invocation)
   op->invocation = invocation ? g_object_ref(invocation) : NULL;
   op->name = g_strdup(vm->name);
   op->profile = wv_profile_ref(vm->profile);
-  op->config = wv_config_ref(vm->daemon->config);
+  op->config = wv_config_ref(vm->ctx->config);
   vm->calls++;
   return op;
 }
@@ -628,7 +636,7 @@ op_run_in_thread(Op *op, OpRun run, GAsyncReadyCallback done)
   g_autoptr(GTask) task = NULL;
   GError *error = NULL;
 
-  if (op->conn == NULL && (op->conn = wv_libvirt_get(op->vm->daemon->libvirt, &error)) == NULL) {
+  if (op->conn == NULL && (op->conn = wv_libvirt_get(op->vm->ctx->libvirt, &error)) == NULL) {
     if (done == op_thread_done) {
       op_finish(op, error);
       g_error_free(error);
@@ -770,7 +778,7 @@ start_start(Op *op)
 {
   GError *error = NULL;
 
-  if ((op->conn = wv_libvirt_get(op->vm->daemon->libvirt, &error)) == NULL) {
+  if ((op->conn = wv_libvirt_get(op->vm->ctx->libvirt, &error)) == NULL) {
     op_finish(op, error);
     g_error_free(error);
     return;
@@ -1286,13 +1294,13 @@ static const GDBusInterfaceVTable vm_vtable = {
 static void
 release_pages(WvVm *vm)
 {
-  g_autoptr(WvReservation) r = wv_hugepages_lookup(vm->daemon->config->runtime_dir, vm->name);
+  g_autoptr(WvReservation) r = wv_hugepages_lookup(vm->ctx->config->runtime_dir, vm->name);
   g_autoptr(GError) error = NULL;
 
   if (r == NULL)
     return;
   /* a quick sysfs write: shrinking never compacts memory */
-  if (wv_hugepages_release(vm->daemon->config->runtime_dir, vm->name, &error))
+  if (wv_hugepages_release(vm->ctx->config->runtime_dir, vm->name, &error))
     wv_vm_log(vm, G_LOG_LEVEL_INFO, "released %" G_GUINT64_FORMAT " hugepages", r->added);
   else
     wv_vm_log(vm, G_LOG_LEVEL_WARNING, "cannot release hugepages: %s", error->message);
@@ -1339,18 +1347,18 @@ wv_vm_lifecycle(WvVm *vm, int event, int detail)
 /* ---- life of the object -------------------------------------------------------- */
 
 WvVm *
-wv_vm_new(WvDaemon *daemon, WvProfile *profile)
+wv_vm_new(const WvVmContext *ctx, WvProfile *profile)
 {
   WvVm *vm = g_new0(WvVm, 1);
 
-  vm->daemon = daemon;
+  vm->ctx = ctx;
   vm->profile = profile;
   vm->name = g_strdup(profile->name);
   {
     g_autofree char *escaped = g_dbus_escape_object_path(profile->name);
     vm->path = g_strconcat(WV_VM_PATH_PREFIX "/", escaped, NULL);
   }
-  vm->info.state = g_strdup(wv_libvirt_is_connected(daemon->libvirt) ? "undefined" : "unknown");
+  vm->info.state = g_strdup(wv_libvirt_is_connected(ctx->libvirt) ? "undefined" : "unknown");
   vm->waiters = g_ptr_array_new();
   vm->after_start = g_ptr_array_new();
   return vm;
@@ -1378,92 +1386,37 @@ wv_vm_free(WvVm *vm)
   vm_info_clear(&vm->info);
   g_clear_pointer(&vm->props, g_variant_unref);
   wv_profile_free(vm->profile);
-  g_free(vm->name);
   g_free(vm->path);
-  g_free(vm);
-}
-
-/* VMs are a subtree: one registration serves every VM, and a call to a VM
- * that does not exist gets org.winvm1.Error.NotFound, not a generic error. */
-
-static WvVm *
-vm_for_node(WvDaemon *daemon, const char *node)
-{
-  g_autofree char *name = node ? (char *)g_dbus_unescape_object_path(node) : NULL;
-  WvVm *vm = name ? g_hash_table_lookup(daemon->vms, name) : NULL;
-
-  return vm && vm->exported ? vm : NULL;
-}
-
-static char **
-subtree_enumerate(GDBusConnection *bus, const char *sender, const char *path, gpointer data)
-{
-  WvDaemon *daemon = data;
-  g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
-  GPtrArray *nodes = g_ptr_array_new();
-
-  for (guint i = 0; i < names->len; i++)
-    g_ptr_array_add(nodes, g_dbus_escape_object_path(names->pdata[i]));
-  g_ptr_array_add(nodes, NULL);
-  return (char **)g_ptr_array_free(nodes, FALSE);
-}
-
-static GDBusInterfaceInfo **
-subtree_introspect(GDBusConnection *bus, const char *sender, const char *path, const char *node,
-                   gpointer data)
-{
-  WvDaemon *daemon = data;
-  GDBusInterfaceInfo **ifaces;
-
-  if (node == NULL)
-    return NULL;
-  /* unknown nodes too, so that their calls reach dispatch and NotFound */
-  ifaces = g_new0(GDBusInterfaceInfo *, 2);
-  ifaces[0] = g_dbus_interface_info_ref(daemon->vm_info->interfaces[0]);
-  return ifaces;
+  vm->removed = TRUE;
+  vm->holds++;
+  vm_release(vm);
 }
 
 static void
-missing_call(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
-             const char *method, GVariant *params, GDBusMethodInvocation *invocation, gpointer data)
+vm_release(WvVm *vm)
 {
-  g_dbus_method_invocation_return_error(invocation, WV_ERROR, WV_ERROR_NOT_FOUND,
-                                        "no VM at %.120s%s", path, strlen(path) > 120 ? "…" : "");
+  if (--vm->holds > 0 || !vm->removed)
+    return;
+  g_free(vm->name);
+  g_free(vm);
 }
 
-static const GDBusInterfaceVTable missing_vtable = {
-    .method_call = missing_call,
-};
-
-static const GDBusInterfaceVTable *
-subtree_dispatch(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
-                 const char *node, gpointer *out_data, gpointer data)
+const GDBusInterfaceVTable *
+wv_vm_vtable(void)
 {
-  WvVm *vm = vm_for_node(data, node);
-
-  *out_data = vm;
-  return vm ? &vm_vtable : &missing_vtable;
+  return &vm_vtable;
 }
 
-static const GDBusSubtreeVTable subtree_vtable = {
-    .enumerate = subtree_enumerate,
-    .introspect = subtree_introspect,
-    .dispatch = subtree_dispatch,
-};
-
-guint
-wv_vm_register_subtree(WvDaemon *daemon, GError **error)
+void
+wv_vm_export(WvVm *vm)
 {
-  return g_dbus_connection_register_subtree(daemon->bus, WV_VM_PATH_PREFIX, &subtree_vtable,
-                                            G_DBUS_SUBTREE_FLAGS_DISPATCH_TO_UNENUMERATED_NODES,
-                                            daemon, NULL, error);
+  vm->exported = TRUE;
 }
 
 gboolean
-wv_vm_export(WvVm *vm, GError **error)
+wv_vm_is_exported(WvVm *vm)
 {
-  vm->exported = TRUE;
-  return TRUE;
+  return vm->exported;
 }
 
 void
@@ -1473,14 +1426,14 @@ wv_vm_unexport(WvVm *vm)
 }
 
 /* For the daemon's resync: read every VM in one worker, apply on main. */
-gpointer
+WvVmInfo *
 wv_vm_info_read(virConnectPtr conn, const char *name, GError **error)
 {
   return vm_info_read(conn, name, error);
 }
 
 void
-wv_vm_info_apply(WvVm *vm, gpointer info)
+wv_vm_info_apply(WvVm *vm, WvVmInfo *info)
 {
   vm->refresh_serial++; /* anything older in flight is stale now */
   apply_info(vm, info);
@@ -1490,7 +1443,7 @@ wv_vm_info_apply(WvVm *vm, gpointer info)
 }
 
 void
-wv_vm_info_free(gpointer info)
+wv_vm_info_free(WvVmInfo *info)
 {
   if (info)
     vm_info_free(info);
