@@ -7,6 +7,7 @@
 
 #include "wv-auth.h"
 #include "wv-common.h"
+#include "wv-dbus.h"
 #include "wv-manager-object.h"
 #include "wv-preflight.h"
 #include "wv-render.h"
@@ -20,68 +21,53 @@ struct _WvManager
   GDBusConnection *bus;
   GDBusNodeInfo *manager_info, *object_manager_info, *vm_info;
   guint manager_id, object_manager_id, vms_id;
-  GVariant *last_properties; /* what was last announced */
+  WvDBusProperties properties;
 };
 
 static GVariant *
-get_property_value(WvDaemon *daemon, const char *name)
+get_version(gpointer object)
 {
-  if (g_str_equal(name, "Version"))
-    return g_variant_new_string(WV_VERSION);
-  if (g_str_equal(name, "LibvirtConnected"))
-    return g_variant_new_boolean(wv_libvirt_is_connected(daemon->libvirt));
-  if (g_str_equal(name, "LibvirtURI"))
-    return g_variant_new_string(wv_libvirt_uri(daemon->libvirt));
-  if (g_str_equal(name, "ProfileErrors"))
-    return g_variant_new_strv((const char *const *)daemon->profile_errors->pdata,
-                              daemon->profile_errors->len);
-  return NULL;
+  return g_variant_new_string(WV_VERSION);
 }
 
 static GVariant *
-all_properties(WvDaemon *daemon)
+get_libvirt_connected(gpointer object)
 {
-  static const char *const names[] = {"Version", "LibvirtConnected", "LibvirtURI", "ProfileErrors"};
-  GVariantBuilder b;
+  WvManager *manager = object;
 
-  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
-  for (guint i = 0; i < G_N_ELEMENTS(names); i++)
-    g_variant_builder_add(&b, "{sv}", names[i], get_property_value(daemon, names[i]));
-  return g_variant_ref_sink(g_variant_builder_end(&b));
+  return g_variant_new_boolean(wv_libvirt_is_connected(manager->daemon->libvirt));
 }
+
+static GVariant *
+get_libvirt_uri(gpointer object)
+{
+  WvManager *manager = object;
+
+  return g_variant_new_string(wv_libvirt_uri(manager->daemon->libvirt));
+}
+
+static GVariant *
+get_profile_errors(gpointer object)
+{
+  WvManager *manager = object;
+  GPtrArray *errors = manager->daemon->profile_errors;
+
+  return g_variant_new_strv((const char *const *)errors->pdata, errors->len);
+}
+
+static const WvDBusProperty manager_properties[] = {
+    {"Version", get_version},
+    {"LibvirtConnected", get_libvirt_connected},
+    {"LibvirtURI", get_libvirt_uri},
+    {"ProfileErrors", get_profile_errors},
+    {NULL, NULL},
+};
 
 void
 wv_manager_changed(WvManager *manager)
 {
-  g_autoptr(GVariant) now = all_properties(manager->daemon);
-  GVariantBuilder b;
-  GVariantIter iter;
-  const char *name;
-  GVariant *value;
-  gboolean any = FALSE;
-
-  if (manager->manager_id == 0)
-    return;
-  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
-  g_variant_iter_init(&iter, now);
-  while (g_variant_iter_next(&iter, "{&sv}", &name, &value)) {
-    g_autoptr(GVariant) old = manager->last_properties
-                                  ? g_variant_lookup_value(manager->last_properties, name, NULL)
-                                  : NULL;
-    if (old == NULL || !g_variant_equal(old, value)) {
-      g_variant_builder_add(&b, "{sv}", name, value);
-      any = TRUE;
-    }
-    g_variant_unref(value);
-  }
-  g_clear_pointer(&manager->last_properties, g_variant_unref);
-  manager->last_properties = g_variant_ref(now);
-  if (any)
-    g_dbus_connection_emit_signal(
-        manager->bus, NULL, WV_MANAGER_PATH, "org.freedesktop.DBus.Properties", "PropertiesChanged",
-        g_variant_new("(s@a{sv}as)", WV_MANAGER_INTERFACE, g_variant_builder_end(&b), NULL), NULL);
-  else
-    g_variant_builder_clear(&b);
+  wv_dbus_properties_update(&manager->properties, manager, manager->bus, WV_MANAGER_PATH,
+                            WV_MANAGER_INTERFACE);
 }
 
 /* {"org.winvm1.VM": {property: value}} */
@@ -99,12 +85,10 @@ vm_interfaces(WvVm *vm)
 
 typedef struct
 {
-  WvDaemon *daemon;
   WvConfig *config;
   GDBusMethodInvocation *invocation;
   WvProfile *profile;
   virConnectPtr conn;
-  const char *method; /* Render, Check or Plan */
 } PlanCall;
 
 static void
@@ -161,213 +145,257 @@ plan_dict(const WvPlan *plan)
   return g_variant_builder_end(&b);
 }
 
-static void
-plan_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+/* workers: the one preflight, shown three ways */
+static GVariant *
+plan_work(gpointer data, GError **error)
 {
   PlanCall *c = data;
   g_autoptr(WvPlan) plan = wv_preflight(c->config, c->profile, c->conn, WV_PREFLIGHT_DEFAULT, NULL);
-  GError *error = NULL;
 
-  if (g_str_equal(c->method, "Plan")) {
-    g_task_return_pointer(task, g_variant_ref_sink(g_variant_new("(@a{sv})", plan_dict(plan))),
-                          (GDestroyNotify)g_variant_unref);
-    return;
-  }
-  if (g_str_equal(c->method, "Check")) {
-    GVariantBuilder b;
-    g_variant_builder_init(&b, G_VARIANT_TYPE("a(ssss)"));
-    for (guint i = 0; i < plan->findings->len; i++) {
-      const WvFinding *f = plan->findings->pdata[i];
-      g_variant_builder_add(&b, "(ssss)", wv_severity_name(f->severity), f->code, f->message,
-                            f->hint ? f->hint : "");
-    }
-    g_task_return_pointer(task, g_variant_ref_sink(g_variant_new("(a(ssss))", &b)),
-                          (GDestroyNotify)g_variant_unref);
-    return;
-  }
-  /* Render gives exactly what the profile says, or the reasons it cannot */
-  {
-    g_autofree char *xml =
-        wv_plan_check(plan, &error) ? wv_render_to_string(c->profile, plan, &error) : NULL;
-    if (xml == NULL)
-      g_task_return_error(task, error);
-    else
-      g_task_return_pointer(task, g_variant_ref_sink(g_variant_new("(s)", xml)),
-                            (GDestroyNotify)g_variant_unref);
-  }
+  return g_variant_new("(@a{sv})", plan_dict(plan));
 }
 
-static void
-plan_done(GObject *source, GAsyncResult *result, gpointer data)
+static GVariant *
+check_work(gpointer data, GError **error)
 {
-  PlanCall *c = g_task_get_task_data(G_TASK(result));
-  GError *error = NULL;
-  GVariant *reply = g_task_propagate_pointer(G_TASK(result), &error);
+  PlanCall *c = data;
+  g_autoptr(WvPlan) plan = wv_preflight(c->config, c->profile, c->conn, WV_PREFLIGHT_DEFAULT, NULL);
+  GVariantBuilder b;
 
-  if (reply) {
-    g_dbus_method_invocation_return_value(c->invocation, reply);
-    g_variant_unref(reply);
-  } else {
-    g_dbus_method_invocation_take_error(c->invocation, error);
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a(ssss)"));
+  for (guint i = 0; i < plan->findings->len; i++) {
+    const WvFinding *f = plan->findings->pdata[i];
+    g_variant_builder_add(&b, "(ssss)", wv_severity_name(f->severity), f->code, f->message,
+                          f->hint ? f->hint : "");
   }
+  return g_variant_new("(a(ssss))", &b);
 }
 
-static void
-handle_plan(WvDaemon *daemon, GVariant *params, GDBusMethodInvocation *invocation,
-            const char *method)
+/* Render gives exactly what the profile says, or the reasons it cannot */
+static GVariant *
+render_work(gpointer data, GError **error)
 {
+  PlanCall *c = data;
+  g_autoptr(WvPlan) plan = wv_preflight(c->config, c->profile, c->conn, WV_PREFLIGHT_DEFAULT, NULL);
+  g_autofree char *xml =
+      wv_plan_check(plan, error) ? wv_render_to_string(c->profile, plan, error) : NULL;
+
+  return xml ? g_variant_new("(s)", xml) : NULL;
+}
+
+static gpointer
+plan_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
+             GDBusMethodInvocation *invocation, GError **error)
+{
+  WvManager *manager = object;
   const char *name;
-  GError *error = NULL;
   WvVm *vm;
   PlanCall *c;
-  g_autoptr(GTask) task = NULL;
 
   g_variant_get(params, "(&s)", &name);
-  if ((vm = wv_daemon_lookup(daemon, name, &error)) == NULL) {
-    g_dbus_method_invocation_take_error(invocation, error);
-    return;
-  }
+  if ((vm = wv_daemon_lookup(manager->daemon, name, error)) == NULL)
+    return NULL;
   c = g_new0(PlanCall, 1);
-  c->daemon = daemon;
-  c->config = wv_config_ref(daemon->config);
+  c->config = wv_config_ref(manager->daemon->config);
   c->invocation = g_object_ref(invocation);
   c->profile = wv_profile_ref((WvProfile *)wv_vm_profile(vm));
-  c->conn = wv_libvirt_get(daemon->libvirt, NULL); /* optional: plans work offline */
-  c->method = method;                              /* static: the introspection data's own string */
-  task = g_task_new(NULL, NULL, plan_done, NULL);
-  g_task_set_task_data(task, c, (GDestroyNotify)plan_call_free);
-  g_task_run_in_thread(task, plan_thread);
+  c->conn = wv_libvirt_get(manager->daemon->libvirt, NULL); /* optional: plans work offline */
+  return c;
 }
 
+static void
+plan_start(gpointer call)
+{
+  PlanCall *c = call;
+
+  wv_dbus_reply_from_thread(c->invocation, plan_work, c, (GDestroyNotify)plan_call_free);
+}
+
+static void
+check_start(gpointer call)
+{
+  PlanCall *c = call;
+
+  wv_dbus_reply_from_thread(c->invocation, check_work, c, (GDestroyNotify)plan_call_free);
+}
+
+static void
+render_start(gpointer call)
+{
+  PlanCall *c = call;
+
+  wv_dbus_reply_from_thread(c->invocation, render_work, c, (GDestroyNotify)plan_call_free);
+}
+
+/* The calls answered on the main thread. */
 typedef struct
 {
   WvManager *manager;
   GDBusMethodInvocation *invocation;
-  char *method;
   guint32 timeout;
-} ManageCall;
+} ManagerCall;
 
 static void
-manage_call_free(ManageCall *c)
+manager_call_free(ManagerCall *c)
 {
   g_object_unref(c->invocation);
-  g_free(c->method);
   g_free(c);
+}
+
+static gpointer
+manager_call_new(gpointer object, const WvDBusMethod *method, GVariant *params,
+                 GDBusMethodInvocation *invocation, GError **error)
+{
+  ManagerCall *c = g_new0(ManagerCall, 1);
+
+  c->manager = object;
+  c->invocation = g_object_ref(invocation);
+  return c;
+}
+
+static void
+manager_call_refuse(gpointer call, GError *error)
+{
+  ManagerCall *c = call;
+
+  g_dbus_method_invocation_take_error(c->invocation, error);
+  manager_call_free(c);
+}
+
+static void
+manager_call_reply(ManagerCall *c, GVariant *value)
+{
+  g_dbus_method_invocation_return_value(c->invocation, value);
+  manager_call_free(c);
+}
+
+static void
+list_vms_start(gpointer call)
+{
+  ManagerCall *c = call;
+  WvDaemon *daemon = c->manager->daemon;
+  g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
+  GVariantBuilder b;
+
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a(so)"));
+  for (guint i = 0; i < names->len; i++) {
+    WvVm *vm = wv_daemon_get_vm(daemon, names->pdata[i]);
+    g_variant_builder_add(&b, "(so)", wv_vm_name(vm), wv_vm_path(vm));
+  }
+  manager_call_reply(c, g_variant_new("(a(so))", &b));
+}
+
+static void
+get_managed_objects_start(gpointer call)
+{
+  ManagerCall *c = call;
+  WvDaemon *daemon = c->manager->daemon;
+  g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
+  GVariantBuilder b;
+
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a{oa{sa{sv}}}"));
+  for (guint i = 0; i < names->len; i++) {
+    WvVm *vm = wv_daemon_get_vm(daemon, names->pdata[i]);
+    g_variant_builder_add(&b, "{o@a{sa{sv}}}", wv_vm_path(vm), vm_interfaces(vm));
+  }
+  manager_call_reply(c, g_variant_new("(a{oa{sa{sv}}})", &b));
+}
+
+static void
+reload_start(gpointer call)
+{
+  ManagerCall *c = call;
+  g_autoptr(GPtrArray) errors = wv_daemon_reload(c->manager->daemon);
+
+  g_ptr_array_add(errors, NULL);
+  manager_call_reply(c, g_variant_new("(^as)", (char **)errors->pdata));
+}
+
+static gpointer
+shutdown_all_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
+                     GDBusMethodInvocation *invocation, GError **error)
+{
+  ManagerCall *c = manager_call_new(object, method, params, invocation, error);
+
+  g_variant_get(params, "(u)", &c->timeout);
+  return c;
 }
 
 static void
 shutdown_all_replied(const GError *error, gpointer data)
 {
-  ManageCall *c = data;
+  ManagerCall *c = data;
 
-  if (error)
+  if (error) {
     g_dbus_method_invocation_return_gerror(c->invocation, error);
-  else
-    g_dbus_method_invocation_return_value(c->invocation, NULL);
-  manage_call_free(c);
+    manager_call_free(c);
+  } else {
+    manager_call_reply(c, NULL);
+  }
 }
 
 static void
-manage_authorized(GObject *source, GAsyncResult *result, gpointer data)
+shutdown_all_start(gpointer call)
 {
-  ManageCall *c = data;
-  GError *error = NULL;
+  ManagerCall *c = call;
+  WvDaemon *daemon = c->manager->daemon;
 
-  if (!wv_auth_check_finish(result, &error)) {
-    g_dbus_method_invocation_take_error(c->invocation, error);
-    manage_call_free(c);
-    return;
-  }
-  if (g_str_equal(c->method, "Reload")) {
-    g_autoptr(GPtrArray) errors = wv_daemon_reload(c->manager->daemon);
-
-    g_ptr_array_add(errors, NULL);
-    g_dbus_method_invocation_return_value(c->invocation,
-                                          g_variant_new("(^as)", (char **)errors->pdata));
-    manage_call_free(c);
-    return;
-  }
-  if (!wv_libvirt_is_connected(c->manager->daemon->libvirt)) {
-    g_dbus_method_invocation_return_error(c->invocation, WV_ERROR, WV_ERROR_LIBVIRT_UNAVAILABLE,
-                                          "libvirt (%s) is not reachable",
-                                          wv_libvirt_uri(c->manager->daemon->libvirt));
-    manage_call_free(c);
+  if (!wv_libvirt_is_connected(daemon->libvirt)) {
+    manager_call_refuse(c, g_error_new(WV_ERROR, WV_ERROR_LIBVIRT_UNAVAILABLE,
+                                       "libvirt (%s) is not reachable",
+                                       wv_libvirt_uri(daemon->libvirt)));
     return;
   }
   g_message("shutting down every running VM%s", c->timeout ? " (timeout capped)" : "");
-  wv_shutdown_all(c->manager->daemon, c->manager->autostart, c->timeout, shutdown_all_replied, c);
+  wv_shutdown_all(daemon, c->manager->autostart, c->timeout, shutdown_all_replied, c);
+}
+
+static const WvDBusMethod manager_methods[] = {
+    {"ListVMs", NULL, manager_call_new, list_vms_start, NULL, NULL},
+    {"Plan", NULL, plan_prepare, plan_start, NULL, NULL},
+    {"Check", NULL, plan_prepare, check_start, NULL, NULL},
+    {"Render", NULL, plan_prepare, render_start, NULL, NULL},
+    {"Reload", WV_ACTION_MANAGE, manager_call_new, reload_start, manager_call_refuse, NULL},
+    {"ShutdownAll", WV_ACTION_MANAGE, shutdown_all_prepare, shutdown_all_start, manager_call_refuse,
+     NULL},
+};
+
+static const WvDBusMethod object_manager_methods[] = {
+    {"GetManagedObjects", NULL, manager_call_new, get_managed_objects_start, NULL, NULL},
+};
+
+static void
+manager_method_call(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+                    const char *method, GVariant *params, GDBusMethodInvocation *invocation,
+                    gpointer data)
+{
+  wv_dbus_dispatch(manager_methods, G_N_ELEMENTS(manager_methods), data, method, params,
+                   invocation);
 }
 
 static void
-method_call(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
-            const char *method, GVariant *params, GDBusMethodInvocation *invocation, gpointer data)
+object_manager_method_call(GDBusConnection *bus, const char *sender, const char *path,
+                           const char *iface, const char *method, GVariant *params,
+                           GDBusMethodInvocation *invocation, gpointer data)
 {
-  WvManager *manager = data;
-  WvDaemon *daemon = manager->daemon;
-
-  if (g_str_equal(iface, "org.freedesktop.DBus.ObjectManager")) {
-    GVariantBuilder b;
-    g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
-
-    g_variant_builder_init(&b, G_VARIANT_TYPE("a{oa{sa{sv}}}"));
-    for (guint i = 0; i < names->len; i++) {
-      WvVm *vm = wv_daemon_get_vm(daemon, names->pdata[i]);
-      g_variant_builder_add(&b, "{o@a{sa{sv}}}", wv_vm_path(vm), vm_interfaces(vm));
-    }
-    g_dbus_method_invocation_return_value(invocation, g_variant_new("(a{oa{sa{sv}}})", &b));
-    return;
-  }
-
-  if (g_str_equal(method, "ListVMs")) {
-    GVariantBuilder b;
-    g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
-
-    g_variant_builder_init(&b, G_VARIANT_TYPE("a(so)"));
-    for (guint i = 0; i < names->len; i++) {
-      WvVm *vm = wv_daemon_get_vm(daemon, names->pdata[i]);
-      g_variant_builder_add(&b, "(so)", wv_vm_name(vm), wv_vm_path(vm));
-    }
-    g_dbus_method_invocation_return_value(invocation, g_variant_new("(a(so))", &b));
-  } else if (g_str_equal(method, "Render") || g_str_equal(method, "Check") ||
-             g_str_equal(method, "Plan")) {
-    handle_plan(daemon, params, invocation,
-                g_str_equal(method, "Plan")    ? "Plan"
-                : g_str_equal(method, "Check") ? "Check"
-                                               : "Render");
-  } else if (g_str_equal(method, "Reload") || g_str_equal(method, "ShutdownAll")) {
-    ManageCall *c = g_new0(ManageCall, 1);
-
-    c->manager = manager;
-    c->invocation = g_object_ref(invocation);
-    c->method = g_strdup(method);
-    if (g_str_equal(method, "ShutdownAll"))
-      g_variant_get(params, "(u)", &c->timeout);
-    wv_auth_check_async(invocation, WV_ACTION_MANAGE, NULL, manage_authorized, c);
-  } else {
-    g_dbus_method_invocation_return_error(invocation, WV_ERROR, WV_ERROR_INVALID_ARGS,
-                                          "no method %s", method);
-  }
+  wv_dbus_dispatch(object_manager_methods, G_N_ELEMENTS(object_manager_methods), data, method,
+                   params, invocation);
 }
 
 static GVariant *
 get_property(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
              const char *name, GError **error, gpointer data)
 {
-  WvManager *manager = data;
-  GVariant *v = get_property_value(manager->daemon, name);
-
-  if (v == NULL)
-    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "no property %s", name);
-  return v;
+  return wv_dbus_property_get(manager_properties, data, name, error);
 }
 
 static const GDBusInterfaceVTable manager_vtable = {
-    .method_call = method_call,
+    .method_call = manager_method_call,
     .get_property = get_property,
 };
 
 static const GDBusInterfaceVTable object_manager_vtable = {
-    .method_call = method_call,
+    .method_call = object_manager_method_call,
 };
 
 /* ---- the VM subtree --------------------------------------------------------
@@ -459,6 +487,7 @@ wv_manager_new(WvDaemon *daemon, WvAutostart *autostart, GDBusConnection *bus, G
   wv_register_resource();
   manager->daemon = daemon;
   manager->autostart = autostart;
+  manager->properties.table = manager_properties;
   manager->bus = g_object_ref(bus);
   if ((manager->manager_info = load_interface("/org/winvm1/org.winvm1.Manager.xml", error)) ==
           NULL ||
@@ -477,7 +506,7 @@ wv_manager_new(WvDaemon *daemon, WvAutostart *autostart, GDBusConnection *bus, G
     wv_manager_free(manager);
     return NULL;
   }
-  manager->last_properties = all_properties(daemon);
+  wv_dbus_properties_get_all(&manager->properties, manager);
   return manager;
 }
 
@@ -495,7 +524,7 @@ wv_manager_free(WvManager *manager)
   g_clear_pointer(&manager->manager_info, g_dbus_node_info_unref);
   g_clear_pointer(&manager->object_manager_info, g_dbus_node_info_unref);
   g_clear_pointer(&manager->vm_info, g_dbus_node_info_unref);
-  g_clear_pointer(&manager->last_properties, g_variant_unref);
+  wv_dbus_properties_clear(&manager->properties);
   g_object_unref(manager->bus);
   g_free(manager);
   wv_unregister_resource();

@@ -7,6 +7,7 @@
 
 #include "wv-auth.h"
 #include "wv-common.h"
+#include "wv-dbus.h"
 #include "wv-vm-object.h"
 #include "wv-hugepages.h"
 #include "wv-preflight.h"
@@ -198,7 +199,7 @@ struct _WvVm
   char *path;
   gboolean exported;
   VmInfo info;
-  GVariant *props;        /* a{sv} of every property, built on demand */
+  WvDBusProperties props; /* what was last announced */
   gboolean busy;          /* a lifecycle call is running */
   const char *transition; /* "starting", "shutting-down": shown over libvirt's state */
   GPtrArray *after_start; /* Op*: shutdowns asked for while starting */
@@ -257,130 +258,163 @@ profile_hostdevs(const WvProfile *p)
 }
 
 static GVariant *
-get_property_value(WvVm *vm, const char *name)
+get_name(gpointer object)
 {
-  const VmInfo *i = &vm->info;
-  const WvProfile *p = vm->profile;
+  WvVm *vm = object;
 
-  if (g_str_equal(name, "Name"))
-    return g_variant_new_string(vm->name);
-  if (g_str_equal(name, "UUID"))
-    return g_variant_new_string(i->uuid ? i->uuid : "");
-  if (g_str_equal(name, "State"))
-    return g_variant_new_string(vm->transition ? vm->transition : i->state ? i->state : "unknown");
-  if (g_str_equal(name, "VCPUs"))
-    return g_variant_new_uint32(i->exists ? i->vcpus : p->vcpus);
-  if (g_str_equal(name, "MemoryKiB"))
-    return g_variant_new_uint64(i->exists ? i->memory_kib : p->memory_kib);
-  if (g_str_equal(name, "VCPUPins"))
-    return i->vcpu_pins ? g_variant_ref(i->vcpu_pins) : g_variant_new("a(us)", NULL);
-  if (g_str_equal(name, "IOThreadPins"))
-    return i->iothread_pins ? g_variant_ref(i->iothread_pins) : g_variant_new("a(us)", NULL);
-  if (g_str_equal(name, "EmulatorPin"))
-    return g_variant_new_string(i->emulator_pin ? i->emulator_pin : "");
-  if (g_str_equal(name, "Hugepages"))
-    return g_variant_new_string(i->exists ? i->hugepages : wv_page_size_name(p->hugepage_kib));
-  if (g_str_equal(name, "HostDevices"))
-    return i->exists ? g_variant_new_strv((const char *const *)i->hostdevs, -1)
-                     : profile_hostdevs(p);
-  if (g_str_equal(name, "Autostart"))
-    return g_variant_new_boolean(p->autostart);
-  if (g_str_equal(name, "ShutdownTimeout"))
-    return g_variant_new_uint32(p->shutdown_timeout_s);
-  return NULL;
+  return g_variant_new_string(vm->name);
 }
 
-static const char *const property_names[] = {
-    "Name",         "UUID",        "State",     "VCPUs",       "MemoryKiB", "VCPUPins",
-    "IOThreadPins", "EmulatorPin", "Hugepages", "HostDevices", "Autostart", "ShutdownTimeout",
-    NULL,
+static GVariant *
+get_uuid(gpointer object)
+{
+  WvVm *vm = object;
+
+  return g_variant_new_string(vm->info.uuid ? vm->info.uuid : "");
+}
+
+static GVariant *
+get_state(gpointer object)
+{
+  WvVm *vm = object;
+
+  return g_variant_new_string(vm->transition   ? vm->transition
+                              : vm->info.state ? vm->info.state
+                                               : "unknown");
+}
+
+static GVariant *
+get_vcpus(gpointer object)
+{
+  WvVm *vm = object;
+
+  return g_variant_new_uint32(vm->info.exists ? vm->info.vcpus : vm->profile->vcpus);
+}
+
+static GVariant *
+get_memory_kib(gpointer object)
+{
+  WvVm *vm = object;
+
+  return g_variant_new_uint64(vm->info.exists ? vm->info.memory_kib : vm->profile->memory_kib);
+}
+
+static GVariant *
+get_vcpu_pins(gpointer object)
+{
+  WvVm *vm = object;
+
+  return vm->info.vcpu_pins ? g_variant_ref(vm->info.vcpu_pins) : g_variant_new("a(us)", NULL);
+}
+
+static GVariant *
+get_iothread_pins(gpointer object)
+{
+  WvVm *vm = object;
+
+  return vm->info.iothread_pins ? g_variant_ref(vm->info.iothread_pins)
+                                : g_variant_new("a(us)", NULL);
+}
+
+static GVariant *
+get_emulator_pin(gpointer object)
+{
+  WvVm *vm = object;
+
+  return g_variant_new_string(vm->info.emulator_pin ? vm->info.emulator_pin : "");
+}
+
+static GVariant *
+get_hugepages(gpointer object)
+{
+  WvVm *vm = object;
+
+  return g_variant_new_string(vm->info.exists ? vm->info.hugepages
+                                              : wv_page_size_name(vm->profile->hugepage_kib));
+}
+
+static GVariant *
+get_host_devices(gpointer object)
+{
+  WvVm *vm = object;
+
+  return vm->info.exists ? g_variant_new_strv((const char *const *)vm->info.hostdevs, -1)
+                         : profile_hostdevs(vm->profile);
+}
+
+static GVariant *
+get_autostart(gpointer object)
+{
+  WvVm *vm = object;
+
+  return g_variant_new_boolean(vm->profile->autostart);
+}
+
+static GVariant *
+get_shutdown_timeout(gpointer object)
+{
+  WvVm *vm = object;
+
+  return g_variant_new_uint32(vm->profile->shutdown_timeout_s);
+}
+
+static const WvDBusProperty vm_properties[] = {
+    {"Name", get_name},
+    {"UUID", get_uuid},
+    {"State", get_state},
+    {"VCPUs", get_vcpus},
+    {"MemoryKiB", get_memory_kib},
+    {"VCPUPins", get_vcpu_pins},
+    {"IOThreadPins", get_iothread_pins},
+    {"EmulatorPin", get_emulator_pin},
+    {"Hugepages", get_hugepages},
+    {"HostDevices", get_host_devices},
+    {"Autostart", get_autostart},
+    {"ShutdownTimeout", get_shutdown_timeout},
+    {NULL, NULL},
 };
 
-/* Built once per change and shared: GetManagedObjects and every
- * PropertiesChanged read it (the bench showed rebuilding it per call was
- * most of a 50-VM GetManagedObjects). Borrowed: valid until the VM changes. */
+/* Borrowed: valid until the VM changes. */
 GVariant *
 wv_vm_get_all(WvVm *vm)
 {
-  GVariantBuilder b;
-
-  if (vm->props)
-    return vm->props;
-  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
-  for (guint i = 0; property_names[i]; i++) {
-    /* some values are shared references, others new and floating */
-    g_autoptr(GVariant) value = g_variant_take_ref(get_property_value(vm, property_names[i]));
-    g_variant_builder_add(&b, "{sv}", property_names[i], value);
-  }
-  vm->props = g_variant_ref_sink(g_variant_builder_end(&b));
-  return vm->props;
+  return wv_dbus_properties_get_all(&vm->props, vm);
 }
 
-/* A reference to the properties as they are before a change. */
-static GVariant *
-snapshot(WvVm *vm)
-{
-  return g_variant_ref(wv_vm_get_all(vm));
-}
-
-/* Emits PropertiesChanged for what differs from @before (a snapshot(),
- * consumed). */
+/* A property may have changed: announce what did. */
 static void
-emit_changes(WvVm *vm, GVariant *before)
+changed(WvVm *vm)
 {
-  g_autoptr(GVariant) old = before;
-  GVariant *now;
-  GVariantBuilder b;
-  gboolean any = FALSE;
-
-  g_clear_pointer(&vm->props, g_variant_unref); /* the change was made */
-  now = wv_vm_get_all(vm);
-  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
-  for (guint i = 0; property_names[i]; i++) {
-    g_autoptr(GVariant) a = g_variant_lookup_value(old, property_names[i], NULL);
-    g_autoptr(GVariant) n = g_variant_lookup_value(now, property_names[i], NULL);
-    if (!g_variant_equal(a, n)) {
-      g_variant_builder_add(&b, "{sv}", property_names[i], n);
-      any = TRUE;
-    }
-  }
-  if (any && vm->exported && vm->ctx->bus)
-    g_dbus_connection_emit_signal(
-        vm->ctx->bus, NULL, vm->path, "org.freedesktop.DBus.Properties", "PropertiesChanged",
-        g_variant_new("(s@a{sv}as)", WV_VM_INTERFACE, g_variant_builder_end(&b), NULL), NULL);
-  else
-    g_variant_builder_clear(&b);
+  wv_dbus_properties_update(&vm->props, vm, vm->exported ? vm->ctx->bus : NULL, vm->path,
+                            WV_VM_INTERFACE);
 }
 
 static void
 set_state(WvVm *vm, const char *state)
 {
-  GVariant *before = snapshot(vm);
 
   g_free(vm->info.state);
   vm->info.state = g_strdup(state);
-  emit_changes(vm, before);
+  changed(vm);
 }
 
 static void
 apply_info(WvVm *vm, VmInfo *info)
 {
-  GVariant *before = snapshot(vm);
 
   vm_info_clear(&vm->info);
   vm->info = *info;
   memset(info, 0, sizeof(*info));
-  emit_changes(vm, before);
+  changed(vm);
 }
 
 void
 wv_vm_set_profile(WvVm *vm, WvProfile *profile)
 {
-  GVariant *before = snapshot(vm);
 
   wv_profile_free(vm->profile);
   vm->profile = profile;
-  emit_changes(vm, before);
+  changed(vm);
 }
 
 void
@@ -475,14 +509,14 @@ wv_vm_refresh(WvVm *vm)
 typedef struct _Op Op;
 typedef void (*OpRun)(Op *op, GError **error);
 
+/* What one operation does; a WvDBusMethod's data. */
 typedef struct
 {
-  const char *method;
-  const char *action; /* polkit action */
   gboolean lifecycle; /* one at a time per VM */
   gboolean (*prepare)(Op *op, GVariant *params, GError **error);
-  void (*start)(Op *op); /* main thread, after authorization */
-  OpRun run;             /* worker thread, for the default start */
+  void (*start)(Op *op);   /* main thread, after authorization */
+  OpRun run;               /* worker thread, for the default start */
+  const char *final_state; /* libvirt's state once the default start succeeded */
 } Method;
 
 struct _Op
@@ -566,14 +600,13 @@ op_finish(Op *op, GError *error)
   /* the final state goes out before the reply does, so the caller's next
    * call sees it (libvirt's event may come later) */
   if ((op->transition && vm->transition == op->transition) || (error == NULL && op->final_state)) {
-    GVariant *before = snapshot(vm);
     if (op->transition && vm->transition == op->transition)
       vm->transition = NULL;
     if (error == NULL && op->final_state) {
       g_free(vm->info.state);
       vm->info.state = g_strdup(op->final_state);
     }
-    emit_changes(vm, before);
+    changed(vm);
   }
   if (op->transition && g_str_equal(op->transition, "starting") && vm->after_start->len > 0) {
     deferred = vm->after_start;
@@ -598,11 +631,10 @@ op_finish(Op *op, GError *error)
 static void
 begin_transition(Op *op, const char *transition)
 {
-  GVariant *before = snapshot(op->vm);
 
   op->transition = transition;
   op->vm->transition = transition;
-  emit_changes(op->vm, before);
+  changed(op->vm);
 }
 
 static void
@@ -652,23 +684,12 @@ op_run_in_thread(Op *op, OpRun run, GAsyncReadyCallback done)
   g_task_run_in_thread(task, op_thread);
 }
 
-/* What the state is once these succeed. */
-static const struct
-{
-  const char *method, *state;
-} final_states[] = {
-    {"ForceOff", "shut-off"},
-    {"Suspend", "paused"},
-    {"Resume", "running"},
-};
-
 static void
 default_start(Op *op)
 {
   op->ran = TRUE;
-  for (guint i = 0; i < G_N_ELEMENTS(final_states); i++)
-    if (g_str_equal(op->method->method, final_states[i].method))
-      op->final_state = final_states[i].state;
+  if (op->method->final_state)
+    op->final_state = op->method->final_state;
   op_run_in_thread(op, op->method->run, op_thread_done);
 }
 
@@ -1142,7 +1163,7 @@ set_property_prepare(Op *op, GVariant *params, GError **error)
   g_autoptr(GVariant) value = NULL;
 
   g_variant_get(params, "(&s&sv)", &iface, &prop, &value);
-  if (!g_str_equal(iface, WV_VM_INTERFACE) || !g_strv_contains(property_names, prop)) {
+  if (!g_str_equal(iface, WV_VM_INTERFACE) || !wv_dbus_property_exists(vm_properties, prop)) {
     g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "no property %s.%s", iface, prop);
     return FALSE;
   }
@@ -1173,9 +1194,8 @@ autostart_saved(GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr(GError) error = NULL;
 
   if (g_task_propagate_boolean(G_TASK(result), &error)) {
-    GVariant *before = snapshot(op->vm);
     op->vm->profile->autostart = op->flag;
-    emit_changes(op->vm, before);
+    changed(op->vm);
     wv_vm_log(op->vm, G_LOG_LEVEL_INFO, "autostart %s", op->flag ? "on" : "off");
   }
   op_finish(op, error);
@@ -1190,27 +1210,26 @@ set_autostart_start(Op *op)
 
 /* ---- dispatch --------------------------------------------------------------- */
 
-static const Method methods[] = {
-    /* Start first: wv_vm_start() uses it */
-    {"Start", WV_ACTION_LIFECYCLE, TRUE, NULL, start_start, start_run},
-    {"Shutdown", WV_ACTION_LIFECYCLE, TRUE, shutdown_prepare, shutdown_start, NULL},
-    {"ForceOff", WV_ACTION_LIFECYCLE, TRUE, NULL, default_start, force_off_run},
-    {"Reboot", WV_ACTION_LIFECYCLE, TRUE, NULL, default_start, reboot_run},
-    {"Suspend", WV_ACTION_LIFECYCLE, TRUE, NULL, default_start, suspend_run},
-    {"Resume", WV_ACTION_LIFECYCLE, TRUE, NULL, default_start, resume_run},
-    {"PinVCPU", WV_ACTION_TUNE, FALSE, pin_vcpu_prepare, default_start, pin_run},
-    {"PinIOThread", WV_ACTION_TUNE, FALSE, pin_iothread_prepare, default_start, pin_run},
-    {"PinEmulator", WV_ACTION_TUNE, FALSE, pin_emulator_prepare, default_start, pin_run},
-};
+static const Method start_method = {TRUE, NULL, start_start, start_run, NULL};
+static const Method shutdown_method = {TRUE, shutdown_prepare, shutdown_start, NULL, NULL};
+static const Method force_off_method = {TRUE, NULL, default_start, force_off_run, "shut-off"};
+static const Method reboot_method = {TRUE, NULL, default_start, reboot_run, NULL};
+static const Method suspend_method = {TRUE, NULL, default_start, suspend_run, "paused"};
+static const Method resume_method = {TRUE, NULL, default_start, resume_run, "running"};
+static const Method pin_vcpu_method = {FALSE, pin_vcpu_prepare, default_start, pin_run, NULL};
+static const Method pin_iothread_method = {FALSE, pin_iothread_prepare, default_start, pin_run,
+                                           NULL};
+static const Method pin_emulator_method = {FALSE, pin_emulator_prepare, default_start, pin_run,
+                                           NULL};
+static const Method set_property_method = {FALSE, set_property_prepare, set_autostart_start, NULL,
+                                           NULL};
 
 void
 wv_vm_start(WvVm *vm, WvVmDone done, gpointer data)
 {
-  Op *op;
-
+  Op *op = op_new(vm, &start_method, NULL);
   g_autoptr(GError) error = NULL;
 
-  op = op_new(vm, &methods[0], NULL); /* Start */
   op->done = done;
   op->done_data = data;
   if (!take_lock(op, &error)) {
@@ -1220,19 +1239,31 @@ wv_vm_start(WvVm *vm, WvVmDone done, gpointer data)
   start_start(op);
 }
 
-static const Method set_property_method = {
-    "Set", WV_ACTION_TUNE, FALSE, set_property_prepare, set_autostart_start, NULL,
-};
-
-static void
-authorized(GObject *source, GAsyncResult *result, gpointer data)
+/* main thread: the Op, or NULL when @params do not do */
+static gpointer
+op_prepare(gpointer object, const WvDBusMethod *dbus_method, GVariant *params,
+           GDBusMethodInvocation *invocation, GError **error)
 {
-  Op *op = data;
+  const Method *m = dbus_method->data;
+  Op *op = op_new(object, m, invocation);
+
+  if (m->prepare && !m->prepare(op, params, error)) {
+    op_free(op);
+    return NULL;
+  }
+  return op;
+}
+
+/* main thread, authorized */
+static void
+op_start(gpointer call)
+{
+  Op *op = call;
   g_autoptr(GError) error = NULL;
 
   /* the lock is taken only now: a caller waiting for polkit (or for a
    * password) holds nothing */
-  if (!wv_auth_check_finish(result, &error) || (op->method->lifecycle && !take_lock(op, &error))) {
+  if (op->method->lifecycle && !take_lock(op, &error)) {
     op_finish(op, error);
     return;
   }
@@ -1240,47 +1271,46 @@ authorized(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
-dispatch(WvVm *vm, const Method *m, GVariant *params, GDBusMethodInvocation *invocation)
+op_refuse(gpointer call, GError *error)
 {
-  Op *op = op_new(vm, m, invocation);
-  g_autoptr(GError) error = NULL;
-
-  if (m->prepare && !m->prepare(op, params, &error)) {
-    op_finish(op, error);
-    return;
-  }
-  wv_auth_check_async(invocation, m->action, NULL, authorized, op);
+  op_finish(call, error);
+  g_error_free(error);
 }
+
+static const WvDBusMethod vm_methods[] = {
+    {"Start", WV_ACTION_LIFECYCLE, op_prepare, op_start, op_refuse, &start_method},
+    {"Shutdown", WV_ACTION_LIFECYCLE, op_prepare, op_start, op_refuse, &shutdown_method},
+    {"ForceOff", WV_ACTION_LIFECYCLE, op_prepare, op_start, op_refuse, &force_off_method},
+    {"Reboot", WV_ACTION_LIFECYCLE, op_prepare, op_start, op_refuse, &reboot_method},
+    {"Suspend", WV_ACTION_LIFECYCLE, op_prepare, op_start, op_refuse, &suspend_method},
+    {"Resume", WV_ACTION_LIFECYCLE, op_prepare, op_start, op_refuse, &resume_method},
+    {"PinVCPU", WV_ACTION_TUNE, op_prepare, op_start, op_refuse, &pin_vcpu_method},
+    {"PinIOThread", WV_ACTION_TUNE, op_prepare, op_start, op_refuse, &pin_iothread_method},
+    {"PinEmulator", WV_ACTION_TUNE, op_prepare, op_start, op_refuse, &pin_emulator_method},
+};
+
+/* org.freedesktop.DBus.Properties.Set comes here: it is authorized
+ * asynchronously like a method */
+static const WvDBusMethod vm_properties_methods[] = {
+    {"Set", WV_ACTION_TUNE, op_prepare, op_start, op_refuse, &set_property_method},
+};
 
 static void
 method_call(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
             const char *method, GVariant *params, GDBusMethodInvocation *invocation, gpointer data)
 {
-  WvVm *vm = data;
-
-  if (g_str_equal(iface, "org.freedesktop.DBus.Properties")) {
-    dispatch(vm, &set_property_method, params, invocation);
-    return;
-  }
-  for (guint i = 0; i < G_N_ELEMENTS(methods); i++) {
-    if (g_str_equal(methods[i].method, method)) {
-      dispatch(vm, &methods[i], params, invocation);
-      return;
-    }
-  }
-  g_dbus_method_invocation_return_error(invocation, WV_ERROR, WV_ERROR_INVALID_ARGS, "no method %s",
-                                        method);
+  if (g_str_equal(iface, "org.freedesktop.DBus.Properties"))
+    wv_dbus_dispatch(vm_properties_methods, G_N_ELEMENTS(vm_properties_methods), data, method,
+                     params, invocation);
+  else
+    wv_dbus_dispatch(vm_methods, G_N_ELEMENTS(vm_methods), data, method, params, invocation);
 }
 
 static GVariant *
 get_property(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
              const char *name, GError **error, gpointer data)
 {
-  GVariant *v = get_property_value(data, name);
-
-  if (v == NULL)
-    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "no property %s", name);
-  return v;
+  return wv_dbus_property_get(vm_properties, data, name, error);
 }
 
 static const GDBusInterfaceVTable vm_vtable = {
@@ -1361,6 +1391,8 @@ wv_vm_new(const WvVmContext *ctx, WvProfile *profile)
   vm->info.state = g_strdup(wv_libvirt_is_connected(ctx->libvirt) ? "undefined" : "unknown");
   vm->waiters = g_ptr_array_new();
   vm->after_start = g_ptr_array_new();
+  vm->props.table = vm_properties;
+  wv_vm_get_all(vm); /* what later changes are told against */
   return vm;
 }
 
@@ -1384,7 +1416,7 @@ wv_vm_free(WvVm *vm)
   g_ptr_array_unref(vm->waiters);
   g_ptr_array_unref(vm->after_start); /* Ops in it are freed with their tasks */
   vm_info_clear(&vm->info);
-  g_clear_pointer(&vm->props, g_variant_unref);
+  wv_dbus_properties_clear(&vm->props);
   wv_profile_free(vm->profile);
   g_free(vm->path);
   vm->removed = TRUE;
