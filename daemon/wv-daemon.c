@@ -152,7 +152,7 @@ resync_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancell
   Resync *r = data;
 
   for (guint i = 0; i < r->names->len; i++)
-    g_ptr_array_add(r->infos, wv_vm_info_read(r->conn, r->names->pdata[i], NULL));
+    g_ptr_array_add(r->infos, wv_domain_info_read(r->conn, r->names->pdata[i], NULL));
   g_task_return_boolean(task, TRUE);
 }
 
@@ -203,7 +203,7 @@ on_connected(gpointer data)
   r->names = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; i < names->len; i++)
     g_ptr_array_add(r->names, g_strdup(names->pdata[i]));
-  r->infos = g_ptr_array_new_with_free_func((GDestroyNotify)wv_vm_info_free);
+  r->infos = g_ptr_array_new_with_free_func((GDestroyNotify)wv_domain_info_free);
   r->conn = wv_libvirt_get(daemon->libvirt, NULL);
   REPORT(daemon, changed);
   status_changed(daemon);

@@ -8,6 +8,7 @@
 #include "wv-auth.h"
 #include "wv-common.h"
 #include "wv-dbus.h"
+#include "wv-domain.h"
 #include "wv-vm-object.h"
 #include "wv-hugepages.h"
 #include "wv-preflight.h"
@@ -33,151 +34,6 @@ wv_log_vm(const char *vm, GLogLevelFlags level, const char *fmt, ...)
   g_log_structured(G_LOG_DOMAIN, level, "WINVM_VM", vm, "MESSAGE", "%s: %s", vm, msg);
 }
 
-/* ---- what libvirt says about a domain ------------------------------------ */
-
-struct _WvVmInfo
-{
-  gboolean exists;
-  char *uuid;
-  char *state;
-  guint vcpus;
-  guint64 memory_kib;
-  GVariant *vcpu_pins;     /* a(us) */
-  GVariant *iothread_pins; /* a(us) */
-  char *emulator_pin;
-  char *hugepages;
-  GStrv hostdevs;
-};
-typedef WvVmInfo VmInfo;
-
-static void
-vm_info_clear(VmInfo *info)
-{
-  g_clear_pointer(&info->uuid, g_free);
-  g_clear_pointer(&info->state, g_free);
-  g_clear_pointer(&info->vcpu_pins, g_variant_unref);
-  g_clear_pointer(&info->iothread_pins, g_variant_unref);
-  g_clear_pointer(&info->emulator_pin, g_free);
-  g_clear_pointer(&info->hugepages, g_free);
-  g_clear_pointer(&info->hostdevs, g_strfreev);
-  info->exists = FALSE;
-}
-
-static void
-vm_info_free(VmInfo *info)
-{
-  vm_info_clear(info);
-  g_free(info);
-}
-
-static const char *
-state_name(int state, int reason, gboolean saved)
-{
-  switch (state) {
-    case VIR_DOMAIN_RUNNING:
-    case VIR_DOMAIN_BLOCKED:
-      return "running";
-    case VIR_DOMAIN_PAUSED:
-      return "paused";
-    case VIR_DOMAIN_SHUTDOWN:
-      return "shutting-down";
-    case VIR_DOMAIN_SHUTOFF:
-      if (saved || reason == VIR_DOMAIN_SHUTOFF_SAVED)
-        return "saved";
-      return reason == VIR_DOMAIN_SHUTOFF_CRASHED ? "crashed" : "shut-off";
-    case VIR_DOMAIN_CRASHED:
-      return "crashed";
-    case VIR_DOMAIN_PMSUSPENDED:
-      return "suspended";
-    default:
-      return "unknown";
-  }
-}
-
-/* (number attribute, cpuset) pairs of @expr's elements, as a(us) */
-static GVariant *
-xpath_pins(xmlXPathContext *ctx, const char *expr, const char *id_attr)
-{
-  GVariantBuilder b;
-  xmlXPathObject *obj = xmlXPathEvalExpression(BAD_CAST expr, ctx);
-
-  g_variant_builder_init(&b, G_VARIANT_TYPE("a(us)"));
-  for (int i = 0; obj && obj->nodesetval && i < obj->nodesetval->nodeNr; i++) {
-    xmlNode *n = obj->nodesetval->nodeTab[i];
-    g_autofree xmlChar *id = xmlGetProp(n, BAD_CAST id_attr);
-    g_autofree xmlChar *set = xmlGetProp(n, BAD_CAST "cpuset");
-    if (id && set)
-      g_variant_builder_add(&b, "(us)", (guint32)g_ascii_strtoull((char *)id, NULL, 10),
-                            (const char *)set);
-  }
-  xmlXPathFreeObject(obj);
-  return g_variant_ref_sink(g_variant_builder_end(&b));
-}
-
-static void
-parse_domain_xml(VmInfo *info, const char *xml)
-{
-  g_autoptr(xmlDoc) doc = wv_xml_parse(xml);
-  g_autoptr(xmlXPathContext) ctx = NULL;
-  g_autofree char *vcpus = NULL, *memory = NULL, *page = NULL;
-  g_autoptr(GPtrArray) devs = NULL;
-
-  if (doc == NULL)
-    return;
-  ctx = xmlXPathNewContext(doc);
-  vcpus = wv_xpath_string(ctx, "/domain/vcpu");
-  memory = wv_xpath_string(ctx, "/domain/memory");
-  page = wv_xpath_string(ctx, "/domain/memoryBacking/hugepages/page/@size");
-  info->vcpus = vcpus ? (guint)g_ascii_strtoull(vcpus, NULL, 10) : 0;
-  info->memory_kib = memory ? g_ascii_strtoull(memory, NULL, 10) : 0;
-  /* a <page> element without a usable size still means hugepages */
-  info->hugepages =
-      g_strdup(wv_page_size_name(page ? MAX(g_ascii_strtoull(page, NULL, 10), 1) : 0));
-  info->vcpu_pins = xpath_pins(ctx, "/domain/cputune/vcpupin", "vcpu");
-  info->iothread_pins = xpath_pins(ctx, "/domain/cputune/iothreadpin", "iothread");
-  info->emulator_pin = wv_xpath_string(ctx, "/domain/cputune/emulatorpin/@cpuset");
-  devs = wv_xpath_hostdev_addresses(ctx);
-  g_ptr_array_add(devs, NULL);
-  info->hostdevs = (GStrv)g_ptr_array_steal(devs, NULL);
-}
-
-/* worker thread */
-static VmInfo *
-vm_info_read(virConnectPtr conn, const char *name, GError **error)
-{
-  VmInfo *info = g_new0(VmInfo, 1);
-  g_autoptr(virDomain) dom = virDomainLookupByName(conn, name);
-  char uuid[VIR_UUID_STRING_BUFLEN];
-  g_autofree char *xml = NULL;
-  int state = 0, reason = 0;
-
-  if (dom == NULL) {
-    if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN) {
-      wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
-      vm_info_free(info);
-      return NULL;
-    }
-    info->state = g_strdup("undefined");
-    return info;
-  }
-  if (virDomainGetState(dom, &state, &reason, 0) < 0 ||
-      (xml = virDomainGetXMLDesc(dom, 0)) == NULL) {
-    if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) { /* undefined meanwhile */
-      info->state = g_strdup("undefined");
-      return info;
-    }
-    wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot read the domain");
-    vm_info_free(info);
-    return NULL;
-  }
-  info->exists = TRUE;
-  info->state = g_strdup(state_name(state, reason, virDomainHasManagedSaveImage(dom, 0) > 0));
-  if (virDomainGetUUIDString(dom, uuid) == 0)
-    info->uuid = g_strdup(uuid);
-  parse_domain_xml(info, xml);
-  return info;
-}
-
 /* ---- the object ----------------------------------------------------------- */
 
 typedef struct
@@ -198,10 +54,10 @@ struct _WvVm
   char *name;
   char *path;
   gboolean exported;
-  VmInfo info;
+  WvDomainInfo info;
   WvDBusProperties props; /* what was last announced */
   gboolean busy;          /* a lifecycle call is running */
-  const char *transition; /* "starting", "shutting-down": shown over libvirt's state */
+  WvVmState transition;   /* STARTING, SHUTTING_DOWN over libvirt's state; UNKNOWN: none */
   GPtrArray *after_start; /* Op*: shutdowns asked for while starting */
   guint calls;            /* Ops in flight: the object must outlive them */
   guint stopped_serial;   /* counts stop events */
@@ -230,14 +86,13 @@ wv_vm_profile(WvVm *vm)
 gboolean
 wv_vm_is_starting(WvVm *vm)
 {
-  return g_strcmp0(vm->transition, "starting") == 0;
+  return vm->transition == WV_VM_STATE_STARTING;
 }
 
 gboolean
 wv_vm_is_running(WvVm *vm)
 {
-  return g_strcmp0(vm->info.state, "running") == 0 || g_strcmp0(vm->info.state, "paused") == 0 ||
-         g_strcmp0(vm->info.state, "shutting-down") == 0;
+  return wv_vm_state_is_active(vm->info.state);
 }
 
 static GVariant *
@@ -278,9 +133,7 @@ get_state(gpointer object)
 {
   WvVm *vm = object;
 
-  return g_variant_new_string(vm->transition   ? vm->transition
-                              : vm->info.state ? vm->info.state
-                                               : "unknown");
+  return g_variant_new_string(wv_vm_state_name(vm->transition ? vm->transition : vm->info.state));
 }
 
 static GVariant *
@@ -390,19 +243,18 @@ changed(WvVm *vm)
 }
 
 static void
-set_state(WvVm *vm, const char *state)
+set_state(WvVm *vm, WvVmState state)
 {
 
-  g_free(vm->info.state);
-  vm->info.state = g_strdup(state);
+  vm->info.state = state;
   changed(vm);
 }
 
 static void
-apply_info(WvVm *vm, VmInfo *info)
+apply_info(WvVm *vm, WvDomainInfo *info)
 {
 
-  vm_info_clear(&vm->info);
+  wv_domain_info_clear(&vm->info);
   vm->info = *info;
   memset(info, 0, sizeof(*info));
   changed(vm);
@@ -420,7 +272,7 @@ wv_vm_set_profile(WvVm *vm, WvProfile *profile)
 void
 wv_vm_set_unknown(WvVm *vm)
 {
-  set_state(vm, "unknown");
+  set_state(vm, WV_VM_STATE_UNKNOWN);
 }
 
 /* ---- refresh -------------------------------------------------------------- */
@@ -449,10 +301,10 @@ refresh_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancel
 {
   RefreshData *d = data;
   GError *error = NULL;
-  VmInfo *info = vm_info_read(d->conn, d->name, &error);
+  WvDomainInfo *info = wv_domain_info_read(d->conn, d->name, &error);
 
   if (info)
-    g_task_return_pointer(task, info, (GDestroyNotify)vm_info_free);
+    g_task_return_pointer(task, info, (GDestroyNotify)wv_domain_info_free);
   else
     g_task_return_error(task, error);
 }
@@ -462,11 +314,11 @@ refresh_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   RefreshData *d = g_task_get_task_data(G_TASK(result));
   g_autoptr(GError) error = NULL;
-  VmInfo *info = g_task_propagate_pointer(G_TASK(result), &error);
+  WvDomainInfo *info = g_task_propagate_pointer(G_TASK(result), &error);
   WvVm *vm = d->vm;
 
   if (vm->removed) {
-    g_clear_pointer(&info, vm_info_free);
+    g_clear_pointer(&info, wv_domain_info_free);
     return;
   }
   if (info == NULL) {
@@ -476,7 +328,7 @@ refresh_done(GObject *source, GAsyncResult *result, gpointer user_data)
   /* only the newest refresh counts; older ones may carry older state */
   if (d->serial == vm->refresh_serial)
     apply_info(vm, info);
-  vm_info_free(info);
+  wv_domain_info_free(info);
 }
 
 void
@@ -514,9 +366,9 @@ typedef struct
 {
   gboolean lifecycle; /* one at a time per VM */
   gboolean (*prepare)(Op *op, GVariant *params, GError **error);
-  void (*start)(Op *op);   /* main thread, after authorization */
-  OpRun run;               /* worker thread, for the default start */
-  const char *final_state; /* libvirt's state once the default start succeeded */
+  void (*start)(Op *op); /* main thread, after authorization */
+  OpRun run;             /* worker thread, for the default start */
+  WvVmState final_state; /* libvirt's state once the default start succeeded */
 } Method;
 
 struct _Op
@@ -535,11 +387,11 @@ struct _Op
   WvCpuset *set;
   WvHostShutdownPolicy policy;
   guint stopped_serial;
-  gboolean stopped;        /* the worker saw the domain stop */
-  gboolean locked;         /* holds the VM's lifecycle lock */
-  gboolean ran;            /* got past validation and authorization */
-  const char *transition;  /* set while this Op runs */
-  const char *final_state; /* libvirt's state once it succeeded */
+  gboolean stopped;      /* the worker saw the domain stop */
+  gboolean locked;       /* holds the VM's lifecycle lock */
+  gboolean ran;          /* got past validation and authorization */
+  WvVmState transition;  /* set while this Op runs; UNKNOWN: none */
+  WvVmState final_state; /* libvirt's state once it succeeded; UNKNOWN: as libvirt says */
   /* for internal callers (ShutdownAll) instead of an invocation */
   WvVmDone done;
   gpointer done_data;
@@ -601,14 +453,13 @@ op_finish(Op *op, GError *error)
    * call sees it (libvirt's event may come later) */
   if ((op->transition && vm->transition == op->transition) || (error == NULL && op->final_state)) {
     if (op->transition && vm->transition == op->transition)
-      vm->transition = NULL;
+      vm->transition = WV_VM_STATE_UNKNOWN;
     if (error == NULL && op->final_state) {
-      g_free(vm->info.state);
-      vm->info.state = g_strdup(op->final_state);
+      vm->info.state = op->final_state;
     }
     changed(vm);
   }
-  if (op->transition && g_str_equal(op->transition, "starting") && vm->after_start->len > 0) {
+  if (op->transition == WV_VM_STATE_STARTING && vm->after_start->len > 0) {
     deferred = vm->after_start;
     vm->after_start = g_ptr_array_new();
   }
@@ -629,7 +480,7 @@ op_finish(Op *op, GError *error)
 }
 
 static void
-begin_transition(Op *op, const char *transition)
+begin_transition(Op *op, WvVmState transition)
 {
 
   op->transition = transition;
@@ -691,31 +542,6 @@ default_start(Op *op)
   if (op->method->final_state)
     op->final_state = op->method->final_state;
   op_run_in_thread(op, op->method->run, op_thread_done);
-}
-
-/* worker: the domain, or NotFound when the VM was never defined */
-static virDomainPtr
-lookup_domain(Op *op, GError **error)
-{
-  virDomainPtr dom = virDomainLookupByName(op->conn, op->name);
-
-  if (dom == NULL) {
-    if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
-      g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "“%s” is not running", op->name);
-    else
-      wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
-  }
-  return dom;
-}
-
-static gboolean
-libvirt_call(int rc, const char *what, GError **error)
-{
-  if (rc < 0) {
-    wv_libvirt_set_error(error, WV_ERROR_FAILED, what);
-    return FALSE;
-  }
-  return TRUE;
 }
 
 /* ---- Start ---------------------------------------------------------------- */
@@ -810,8 +636,8 @@ start_start(Op *op)
     g_error_free(error);
     return;
   }
-  op->final_state = "running";
-  begin_transition(op, "starting");
+  op->final_state = WV_VM_STATE_RUNNING;
+  begin_transition(op, WV_VM_STATE_STARTING);
   default_start(op);
 }
 
@@ -829,10 +655,10 @@ waiter_finish(StopWaiter *w, const GError *error)
 static void
 destroy_run(Op *op, GError **error)
 {
-  g_autoptr(virDomain) dom = lookup_domain(op, error);
+  g_autoptr(virDomain) dom = wv_domain_lookup(op->conn, op->name, error);
 
   if (dom && virDomainIsActive(dom) == 1)
-    libvirt_call(virDomainDestroy(dom), "cannot force it off", error);
+    wv_domain_check(virDomainDestroy(dom), "cannot force it off", error);
 }
 
 static void
@@ -887,8 +713,7 @@ stopped_in_time(WvVm *vm, const GError *error, gpointer data)
 static void
 shutdown_run(Op *op, GError **error)
 {
-  g_autoptr(virDomain) dom = lookup_domain(op, error);
-  int rc;
+  g_autoptr(virDomain) dom = wv_domain_lookup(op->conn, op->name, error);
 
   if (dom == NULL)
     return;
@@ -896,26 +721,7 @@ shutdown_run(Op *op, GError **error)
     op->stopped = TRUE;
     return;
   }
-  switch (op->policy) {
-    case WV_HOST_SHUTDOWN_DESTROY:
-      libvirt_call(virDomainDestroy(dom), "cannot force it off", error);
-      op->stopped = TRUE;
-      return;
-    case WV_HOST_SHUTDOWN_SAVE:
-      libvirt_call(virDomainManagedSave(dom, 0), "cannot save it", error);
-      op->stopped = TRUE;
-      return;
-    case WV_HOST_SHUTDOWN_SHUTDOWN:
-      rc = virDomainShutdownFlags(dom, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN);
-      if (rc < 0 && virGetLastErrorCode() == VIR_ERR_INVALID_ARG)
-        rc = virDomainShutdown(dom); /* drivers without the flag */
-      if (!libvirt_call(rc, "cannot shut it down", error))
-        return;
-      op->stopped = virDomainIsActive(dom) == 0;
-      return;
-    default:
-      g_assert_not_reached();
-  }
+  wv_domain_shutdown(dom, op->policy, &op->stopped, error);
 }
 
 static void
@@ -934,8 +740,8 @@ shutdown_sent(GObject *source, GAsyncResult *result, gpointer data)
     op_finish(op, NULL);
     return;
   }
-  if (vm->transition == NULL)
-    begin_transition(op, "shutting-down");
+  if (vm->transition == WV_VM_STATE_UNKNOWN)
+    begin_transition(op, WV_VM_STATE_SHUTTING_DOWN);
   w = g_new0(StopWaiter, 1);
   w->vm = vm;
   w->done = stopped_in_time;
@@ -949,12 +755,12 @@ static void
 shutdown_start(Op *op)
 {
   op->ran = TRUE;
-  if (g_strcmp0(op->vm->transition, "starting") == 0) {
+  if (op->vm->transition == WV_VM_STATE_STARTING) {
     g_ptr_array_add(op->vm->after_start, op); /* once it runs, or failed to */
     return;
   }
   /* "unknown" (libvirt away) goes on, to fail with LibvirtUnavailable */
-  if (!wv_vm_is_running(op->vm) && g_strcmp0(op->vm->info.state, "unknown") != 0) {
+  if (!wv_vm_is_running(op->vm) && op->vm->info.state != WV_VM_STATE_UNKNOWN) {
     op_finish(op, NULL); /* already off */
     return;
   }
@@ -1003,43 +809,43 @@ force_off_run(Op *op, GError **error)
   g_autoptr(virDomain) dom = virDomainLookupByName(op->conn, op->name);
 
   if (dom == NULL) { /* never defined: it is off, and stays "undefined" */
-    op->final_state = NULL;
+    op->final_state = WV_VM_STATE_UNKNOWN;
     if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
       wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
     return;
   }
   if (virDomainIsActive(dom) != 1)
-    op->final_state = NULL; /* already off: whatever libvirt says stays */
+    op->final_state = WV_VM_STATE_UNKNOWN; /* already off: whatever libvirt says stays */
   if (virDomainIsActive(dom) == 1 &&
-      libvirt_call(virDomainDestroy(dom), "cannot force it off", error))
+      wv_domain_check(virDomainDestroy(dom), "cannot force it off", error))
     wv_log_vm(op->name, G_LOG_LEVEL_MESSAGE, "forced off");
 }
 
 static void
 reboot_run(Op *op, GError **error)
 {
-  g_autoptr(virDomain) dom = lookup_domain(op, error);
+  g_autoptr(virDomain) dom = wv_domain_lookup(op->conn, op->name, error);
 
   if (dom)
-    libvirt_call(virDomainReboot(dom, 0), "cannot reboot", error);
+    wv_domain_check(virDomainReboot(dom, 0), "cannot reboot", error);
 }
 
 static void
 suspend_run(Op *op, GError **error)
 {
-  g_autoptr(virDomain) dom = lookup_domain(op, error);
+  g_autoptr(virDomain) dom = wv_domain_lookup(op->conn, op->name, error);
 
   if (dom)
-    libvirt_call(virDomainSuspend(dom), "cannot suspend", error);
+    wv_domain_check(virDomainSuspend(dom), "cannot suspend", error);
 }
 
 static void
 resume_run(Op *op, GError **error)
 {
-  g_autoptr(virDomain) dom = lookup_domain(op, error);
+  g_autoptr(virDomain) dom = wv_domain_lookup(op->conn, op->name, error);
 
   if (dom)
-    libvirt_call(virDomainResume(dom), "cannot resume", error);
+    wv_domain_check(virDomainResume(dom), "cannot resume", error);
 }
 
 /* ---- tuning ---------------------------------------------------------------- */
@@ -1095,22 +901,6 @@ pin_emulator_prepare(Op *op, GVariant *params, GError **error)
   return parse_cpuset_arg(op, text, error);
 }
 
-static int
-pin_domain(virDomainPtr dom, WvTuneTarget target, guint index, unsigned char *map, int maplen,
-           unsigned int flags)
-{
-  switch (target) {
-    case WV_TUNE_VCPU:
-      return virDomainPinVcpuFlags(dom, index, map, maplen, flags);
-    case WV_TUNE_IOTHREAD:
-      return virDomainPinIOThread(dom, index, map, maplen, flags);
-    case WV_TUNE_EMULATOR:
-      return virDomainPinEmulator(dom, map, maplen, flags);
-    default:
-      g_assert_not_reached();
-  }
-}
-
 /* worker: libvirt first, so a refused pin is never saved */
 static void
 pin_run(Op *op, GError **error)
@@ -1127,22 +917,9 @@ pin_run(Op *op, GError **error)
     }
   }
   dom = virDomainLookupByName(op->conn, op->name);
-  if (dom && virDomainIsActive(dom) == 1) {
-    guint maplen = VIR_CPU_MAPLEN(op->set->cpus[op->set->n - 1] + 1);
-    g_autofree unsigned char *map = g_malloc0(maplen);
-    int rc;
-
-    for (guint i = 0; i < op->set->n; i++)
-      VIR_USE_CPU(map, op->set->cpus[i]);
-    rc = pin_domain(dom, (WvTuneTarget)op->flag, op->index, map, (int)maplen,
-                    VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG);
-    /* drivers that take no flags (the test driver) pin the current state */
-    if (rc < 0 && virGetLastErrorCode() == VIR_ERR_INVALID_ARG)
-      rc = pin_domain(dom, (WvTuneTarget)op->flag, op->index, map, (int)maplen,
-                      VIR_DOMAIN_AFFECT_CURRENT);
-    if (!libvirt_call(rc, "cannot pin", error))
-      return;
-  }
+  if (dom && virDomainIsActive(dom) == 1 &&
+      !wv_domain_pin(dom, (WvTuneTarget)op->flag, op->index, op->set, error))
+    return;
   /* every later start defines the domain with it */
   if (!wv_tuning_save(op->config->state_dir, op->name, (WvTuneTarget)op->flag, op->index, op->set,
                       error))
@@ -1210,19 +987,22 @@ set_autostart_start(Op *op)
 
 /* ---- dispatch --------------------------------------------------------------- */
 
-static const Method start_method = {TRUE, NULL, start_start, start_run, NULL};
-static const Method shutdown_method = {TRUE, shutdown_prepare, shutdown_start, NULL, NULL};
-static const Method force_off_method = {TRUE, NULL, default_start, force_off_run, "shut-off"};
-static const Method reboot_method = {TRUE, NULL, default_start, reboot_run, NULL};
-static const Method suspend_method = {TRUE, NULL, default_start, suspend_run, "paused"};
-static const Method resume_method = {TRUE, NULL, default_start, resume_run, "running"};
-static const Method pin_vcpu_method = {FALSE, pin_vcpu_prepare, default_start, pin_run, NULL};
+static const Method start_method = {TRUE, NULL, start_start, start_run, WV_VM_STATE_UNKNOWN};
+static const Method shutdown_method = {TRUE, shutdown_prepare, shutdown_start, NULL,
+                                       WV_VM_STATE_UNKNOWN};
+static const Method force_off_method = {TRUE, NULL, default_start, force_off_run,
+                                        WV_VM_STATE_SHUT_OFF};
+static const Method reboot_method = {TRUE, NULL, default_start, reboot_run, WV_VM_STATE_UNKNOWN};
+static const Method suspend_method = {TRUE, NULL, default_start, suspend_run, WV_VM_STATE_PAUSED};
+static const Method resume_method = {TRUE, NULL, default_start, resume_run, WV_VM_STATE_RUNNING};
+static const Method pin_vcpu_method = {FALSE, pin_vcpu_prepare, default_start, pin_run,
+                                       WV_VM_STATE_UNKNOWN};
 static const Method pin_iothread_method = {FALSE, pin_iothread_prepare, default_start, pin_run,
-                                           NULL};
+                                           WV_VM_STATE_UNKNOWN};
 static const Method pin_emulator_method = {FALSE, pin_emulator_prepare, default_start, pin_run,
-                                           NULL};
+                                           WV_VM_STATE_UNKNOWN};
 static const Method set_property_method = {FALSE, set_property_prepare, set_autostart_start, NULL,
-                                           NULL};
+                                           WV_VM_STATE_UNKNOWN};
 
 void
 wv_vm_start(WvVm *vm, WvVmDone done, gpointer data)
@@ -1339,37 +1119,16 @@ release_pages(WvVm *vm)
 void
 wv_vm_lifecycle(WvVm *vm, int event, int detail)
 {
-  switch (event) {
-    case VIR_DOMAIN_EVENT_STARTED:
-    case VIR_DOMAIN_EVENT_RESUMED:
-      set_state(vm, "running");
-      break;
-    case VIR_DOMAIN_EVENT_SUSPENDED:
-      set_state(vm, "paused");
-      break;
-    case VIR_DOMAIN_EVENT_SHUTDOWN:
-      set_state(vm, "shutting-down");
-      break;
-    case VIR_DOMAIN_EVENT_PMSUSPENDED:
-      set_state(vm, "suspended");
-      break;
-    case VIR_DOMAIN_EVENT_CRASHED:
-      set_state(vm, "crashed");
-      break;
-    case VIR_DOMAIN_EVENT_UNDEFINED:
-      set_state(vm, "undefined");
-      break;
-    case VIR_DOMAIN_EVENT_STOPPED:
-      set_state(vm, detail == VIR_DOMAIN_EVENT_STOPPED_SAVED     ? "saved"
-                    : detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED ? "crashed"
-                                                                 : "shut-off");
+  WvVmState state;
+
+  if (wv_domain_state_after_event(event, detail, &state)) {
+    set_state(vm, state);
+    if (event == VIR_DOMAIN_EVENT_STOPPED) {
       vm->stopped_serial++;
       release_pages(vm);
       while (vm->waiters->len > 0)
         waiter_finish(g_ptr_array_steal_index(vm->waiters, 0), NULL);
-      break;
-    default:
-      break;
+    }
   }
   wv_vm_refresh(vm); /* UUID, pins, memory... */
 }
@@ -1388,7 +1147,8 @@ wv_vm_new(const WvVmContext *ctx, WvProfile *profile)
     g_autofree char *escaped = g_dbus_escape_object_path(profile->name);
     vm->path = g_strconcat(WV_VM_PATH_PREFIX "/", escaped, NULL);
   }
-  vm->info.state = g_strdup(wv_libvirt_is_connected(ctx->libvirt) ? "undefined" : "unknown");
+  vm->info.state =
+      wv_libvirt_is_connected(ctx->libvirt) ? WV_VM_STATE_UNDEFINED : WV_VM_STATE_UNKNOWN;
   vm->waiters = g_ptr_array_new();
   vm->after_start = g_ptr_array_new();
   vm->props.table = vm_properties;
@@ -1415,7 +1175,7 @@ wv_vm_free(WvVm *vm)
   }
   g_ptr_array_unref(vm->waiters);
   g_ptr_array_unref(vm->after_start); /* Ops in it are freed with their tasks */
-  vm_info_clear(&vm->info);
+  wv_domain_info_clear(&vm->info);
   wv_dbus_properties_clear(&vm->props);
   wv_profile_free(vm->profile);
   g_free(vm->path);
@@ -1457,26 +1217,12 @@ wv_vm_unexport(WvVm *vm)
   vm->exported = FALSE;
 }
 
-/* For the daemon's resync: read every VM in one worker, apply on main. */
-WvVmInfo *
-wv_vm_info_read(virConnectPtr conn, const char *name, GError **error)
-{
-  return vm_info_read(conn, name, error);
-}
-
 void
-wv_vm_info_apply(WvVm *vm, WvVmInfo *info)
+wv_vm_info_apply(WvVm *vm, WvDomainInfo *info)
 {
   vm->refresh_serial++; /* anything older in flight is stale now */
   apply_info(vm, info);
   /* it stopped while we were not looking (daemon restart, libvirtd down) */
   if (!wv_vm_is_running(vm) && !wv_vm_busy(vm))
     release_pages(vm);
-}
-
-void
-wv_vm_info_free(WvVmInfo *info)
-{
-  if (info)
-    vm_info_free(info);
 }

@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 
 #include "wv-config.h"
+#include "wv-domain.h"
 #include "wv-libvirt.h"
 #include "wv-profile.h"
 
@@ -52,12 +53,9 @@ void wv_vm_set_unknown(WvVm *vm);
 /* A lifecycle call or a Shutdown wait is running: Reload keeps the object. */
 gboolean wv_vm_busy(WvVm *vm);
 
-/* What libvirt says about one domain. Resync reads it in a worker
- * (wv_vm_info_read), applies it on the main thread, and frees it. */
-typedef struct _WvVmInfo WvVmInfo;
-WvVmInfo *wv_vm_info_read(virConnectPtr conn, const char *name, GError **error);
-void wv_vm_info_apply(WvVm *vm, WvVmInfo *info);
-void wv_vm_info_free(WvVmInfo *info);
+/* Resync: what wv_domain_info_read() said in a worker, applied on the main
+ * thread (@info is emptied). */
+void wv_vm_info_apply(WvVm *vm, WvDomainInfo *info);
 
 /* @done runs on the main thread with NULL, or the error; for a shutdown
  * WV_ERROR_TIMEOUT when the VM had to be forced off. */
