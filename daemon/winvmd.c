@@ -240,7 +240,7 @@ on_bus_acquired(GDBusConnection *bus, const char *name, gpointer data)
     return;
   }
   svc->logind = wv_logind_new(svc->daemon, svc->autostart, bus);
-  wv_daemon_start(svc->daemon, bus);
+  wv_daemon_start(svc->daemon);
 }
 
 static void

@@ -112,7 +112,6 @@ wv_daemon_reload(WvDaemon *daemon)
       continue;
     }
     vm = wv_vm_new(&daemon->vm_ctx, profile);
-    wv_vm_export(vm);
     g_hash_table_insert(daemon->vms, (gpointer)wv_vm_name(vm), vm);
     REPORT(daemon, vm_added, vm);
     wv_vm_refresh(vm);
@@ -277,11 +276,10 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
 }
 
 void
-wv_daemon_start(WvDaemon *daemon, GDBusConnection *bus)
+wv_daemon_start(WvDaemon *daemon)
 {
   g_autoptr(GPtrArray) errors = NULL;
 
-  daemon->vm_ctx.bus = g_object_ref(bus);
   errors = wv_daemon_reload(daemon);
   wv_libvirt_start(daemon->libvirt);
 }
@@ -294,7 +292,6 @@ wv_daemon_free(WvDaemon *daemon)
   /* libvirt first: no event may reach a freed VM */
   wv_libvirt_free(daemon->libvirt);
   g_hash_table_unref(daemon->vms);
-  g_clear_object(&daemon->vm_ctx.bus);
   g_ptr_array_unref(daemon->profile_errors);
   wv_config_unref(daemon->config);
   g_free(daemon);

@@ -11,7 +11,7 @@
 
 #include "wv-config.h"
 #include "wv-libvirt.h"
-#include "wv-vm-object.h"
+#include "wv-vm.h"
 
 G_BEGIN_DECLS
 
@@ -40,8 +40,8 @@ typedef struct
 
 WvDaemon *wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpointer data);
 void wv_daemon_free(WvDaemon *daemon);
-/* Reads the profiles, with the VMs exported on @bus, and connects to libvirt. */
-void wv_daemon_start(WvDaemon *daemon, GDBusConnection *bus);
+/* Reads the profiles and connects to libvirt. */
+void wv_daemon_start(WvDaemon *daemon);
 /* Reads the profiles again; returns the error messages (transfer full). */
 GPtrArray *wv_daemon_reload(WvDaemon *daemon);
 /* Names of every VM, sorted (the strings belong to the VMs). */

@@ -13,6 +13,7 @@
 #include "wv-render.h"
 #include "wv-resources.h"
 #include "wv-shutdown.h"
+#include "wv-vm-object.h"
 
 struct _WvManager
 {
@@ -21,6 +22,7 @@ struct _WvManager
   GDBusConnection *bus;
   GDBusNodeInfo *manager_info, *object_manager_info, *vm_info;
   guint manager_id, object_manager_id, vms_id;
+  GHashTable *objects; /* WvVm* -> WvVmObject*: the VMs' faces */
   WvDBusProperties properties;
 };
 
@@ -72,12 +74,12 @@ wv_manager_changed(WvManager *manager)
 
 /* {"org.winvm1.VM": {property: value}} */
 static GVariant *
-vm_interfaces(WvVm *vm)
+vm_interfaces(WvVmObject *obj)
 {
   GVariantBuilder b;
 
   g_variant_builder_init(&b, G_VARIANT_TYPE("a{sa{sv}}"));
-  g_variant_builder_add(&b, "{s@a{sv}}", WV_VM_INTERFACE, wv_vm_get_all(vm));
+  g_variant_builder_add(&b, "{s@a{sv}}", WV_VM_INTERFACE, wv_vm_object_get_all(obj));
   return g_variant_builder_end(&b);
 }
 
@@ -100,6 +102,22 @@ plan_call_free(PlanCall *c)
   if (c->conn)
     virConnectClose(c->conn);
   g_free(c);
+}
+
+/* The VMs' faces, sorted by name. */
+static GPtrArray *
+vm_objects(WvManager *manager)
+{
+  g_autoptr(GPtrArray) names = wv_daemon_vm_names(manager->daemon);
+  GPtrArray *objects = g_ptr_array_sized_new(names->len);
+
+  for (guint i = 0; i < names->len; i++) {
+    WvVmObject *obj =
+        g_hash_table_lookup(manager->objects, wv_daemon_get_vm(manager->daemon, names->pdata[i]));
+    if (obj)
+      g_ptr_array_add(objects, obj);
+  }
+  return objects;
 }
 
 static GVariant *
@@ -273,15 +291,13 @@ static void
 list_vms_start(gpointer call)
 {
   ManagerCall *c = call;
-  WvDaemon *daemon = c->manager->daemon;
-  g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
+  g_autoptr(GPtrArray) objects = vm_objects(c->manager);
   GVariantBuilder b;
 
   g_variant_builder_init(&b, G_VARIANT_TYPE("a(so)"));
-  for (guint i = 0; i < names->len; i++) {
-    WvVm *vm = wv_daemon_get_vm(daemon, names->pdata[i]);
-    g_variant_builder_add(&b, "(so)", wv_vm_name(vm), wv_vm_path(vm));
-  }
+  for (guint i = 0; i < objects->len; i++)
+    g_variant_builder_add(&b, "(so)", wv_vm_name(wv_vm_object_vm(objects->pdata[i])),
+                          wv_vm_object_path(objects->pdata[i]));
   manager_call_reply(c, g_variant_new("(a(so))", &b));
 }
 
@@ -289,15 +305,13 @@ static void
 get_managed_objects_start(gpointer call)
 {
   ManagerCall *c = call;
-  WvDaemon *daemon = c->manager->daemon;
-  g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
+  g_autoptr(GPtrArray) objects = vm_objects(c->manager);
   GVariantBuilder b;
 
   g_variant_builder_init(&b, G_VARIANT_TYPE("a{oa{sa{sv}}}"));
-  for (guint i = 0; i < names->len; i++) {
-    WvVm *vm = wv_daemon_get_vm(daemon, names->pdata[i]);
-    g_variant_builder_add(&b, "{o@a{sa{sv}}}", wv_vm_path(vm), vm_interfaces(vm));
-  }
+  for (guint i = 0; i < objects->len; i++)
+    g_variant_builder_add(&b, "{o@a{sa{sv}}}", wv_vm_object_path(objects->pdata[i]),
+                          vm_interfaces(objects->pdata[i]));
   manager_call_reply(c, g_variant_new("(a{oa{sa{sv}}})", &b));
 }
 
@@ -403,13 +417,13 @@ static const GDBusInterfaceVTable object_manager_vtable = {
  * One registration serves every VM, and a call to a VM that does not exist
  * gets org.winvm1.Error.NotFound, not a generic error. */
 
-static WvVm *
-vm_for_node(WvDaemon *daemon, const char *node)
+static WvVmObject *
+object_for_node(WvManager *manager, const char *node)
 {
   g_autofree char *name = node ? (char *)g_dbus_unescape_object_path(node) : NULL;
-  WvVm *vm = name ? wv_daemon_get_vm(daemon, name) : NULL;
+  WvVm *vm = name ? wv_daemon_get_vm(manager->daemon, name) : NULL;
 
-  return vm && wv_vm_is_exported(vm) ? vm : NULL;
+  return vm ? g_hash_table_lookup(manager->objects, vm) : NULL;
 }
 
 static char **
@@ -456,11 +470,10 @@ static const GDBusInterfaceVTable *
 subtree_dispatch(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
                  const char *node, gpointer *out_data, gpointer data)
 {
-  WvManager *manager = data;
-  WvVm *vm = vm_for_node(manager->daemon, node);
+  WvVmObject *obj = object_for_node(data, node);
 
-  *out_data = vm;
-  return vm ? wv_vm_vtable() : &missing_vtable;
+  *out_data = obj;
+  return obj ? wv_vm_object_vtable() : &missing_vtable;
 }
 
 static const GDBusSubtreeVTable subtree_vtable = {
@@ -488,6 +501,7 @@ wv_manager_new(WvDaemon *daemon, WvAutostart *autostart, GDBusConnection *bus, G
   manager->daemon = daemon;
   manager->autostart = autostart;
   manager->properties.table = manager_properties;
+  manager->objects = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)wv_vm_object_free);
   manager->bus = g_object_ref(bus);
   if ((manager->manager_info = load_interface("/org/winvm1/org.winvm1.Manager.xml", error)) ==
           NULL ||
@@ -525,6 +539,7 @@ wv_manager_free(WvManager *manager)
   g_clear_pointer(&manager->object_manager_info, g_dbus_node_info_unref);
   g_clear_pointer(&manager->vm_info, g_dbus_node_info_unref);
   wv_dbus_properties_clear(&manager->properties);
+  g_hash_table_unref(manager->objects);
   g_object_unref(manager->bus);
   g_free(manager);
   wv_unregister_resource();
@@ -533,17 +548,24 @@ wv_manager_free(WvManager *manager)
 void
 wv_manager_vm_added(WvManager *manager, WvVm *vm)
 {
+  WvVmObject *obj = wv_vm_object_new(vm, manager->bus);
+
+  g_hash_table_insert(manager->objects, vm, obj);
   g_dbus_connection_emit_signal(
       manager->bus, NULL, WV_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "InterfacesAdded",
-      g_variant_new("(o@a{sa{sv}})", wv_vm_path(vm), vm_interfaces(vm)), NULL);
+      g_variant_new("(o@a{sa{sv}})", wv_vm_object_path(obj), vm_interfaces(obj)), NULL);
 }
 
 void
 wv_manager_vm_removed(WvManager *manager, WvVm *vm)
 {
   const char *ifaces[] = {WV_VM_INTERFACE, NULL};
+  WvVmObject *obj = g_hash_table_lookup(manager->objects, vm);
 
+  if (obj == NULL)
+    return;
   g_dbus_connection_emit_signal(manager->bus, NULL, WV_MANAGER_PATH,
                                 "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved",
-                                g_variant_new("(o^as)", wv_vm_path(vm), ifaces), NULL);
+                                g_variant_new("(o^as)", wv_vm_object_path(obj), ifaces), NULL);
+  g_hash_table_remove(manager->objects, vm);
 }
