@@ -17,4 +17,6 @@ void wv_autostart_run(WvAutostart *autostart);
 /* The host is going down: start nothing more. */
 void wv_autostart_cancel(WvAutostart *autostart);
 
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(WvAutostart, wv_autostart_free)
+
 G_END_DECLS
