@@ -97,7 +97,7 @@ static void
 plan_call_free(PlanCall *c)
 {
   g_object_unref(c->invocation);
-  wv_profile_free(c->profile);
+  wv_profile_unref(c->profile);
   wv_config_unref(c->config);
   if (c->conn)
     virConnectClose(c->conn);

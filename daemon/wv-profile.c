@@ -1343,7 +1343,7 @@ wv_profile_ref(WvProfile *p)
 }
 
 void
-wv_profile_free(WvProfile *p)
+wv_profile_unref(WvProfile *p)
 {
   if (p == NULL || !g_atomic_int_dec_and_test(&p->refcount))
     return;
@@ -1455,7 +1455,7 @@ GHashTable *
 wv_profile_load_dir(const char *dir, GPtrArray **errors)
 {
   g_autoptr(GHashTable) profiles =
-      g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_profile_free);
+      g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_profile_unref);
   g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
   g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
   g_autoptr(GDir) d = NULL;
@@ -1485,7 +1485,7 @@ wv_profile_load_dir(const char *dir, GPtrArray **errors)
       g_ptr_array_add(errs, g_error_new(WV_ERROR, WV_ERROR_INVALID_PROFILE,
                                         "%s: VM name “%s” is already used by %s", p->path, p->name,
                                         other->path));
-      wv_profile_free(p);
+      wv_profile_unref(p);
       continue;
     }
     g_hash_table_insert(profiles, p->name, p);

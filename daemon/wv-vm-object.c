@@ -178,11 +178,12 @@ typedef struct
 {
   WvVm *vm; /* held (wv_vm_call_begin) until the reply */
   GDBusMethodInvocation *invocation;
-  guint32 timeout;
-  WvTuneTarget target;
+  guint32 timeout;     /* Shutdown */
+  WvVmAction action;   /* ForceOff, Reboot, Suspend, Resume */
+  WvTuneTarget target; /* the Pin methods */
   guint32 index;
   WvCpuset *set;
-  gboolean autostart;
+  gboolean autostart; /* Set Autostart */
 } Call;
 
 static Call *
@@ -235,7 +236,7 @@ plain_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
 }
 
 static void
-start_start(gpointer call)
+start_call(gpointer call)
 {
   Call *c = call;
 
@@ -261,7 +262,7 @@ shutdown_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
 }
 
 static void
-shutdown_start(gpointer call)
+shutdown_call(gpointer call)
 {
   Call *c = call;
 
@@ -270,11 +271,11 @@ shutdown_start(gpointer call)
 
 /* ForceOff, Reboot, Suspend, Resume: the row's data is the action */
 static void
-action_start(gpointer call)
+action_call(gpointer call)
 {
   Call *c = call;
 
-  wv_vm_act(c->vm, (WvVmAction)c->index, call_done, c);
+  wv_vm_act(c->vm, c->action, call_done, c);
 }
 
 static gpointer
@@ -283,7 +284,7 @@ action_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
 {
   Call *c = call_new(object, invocation);
 
-  c->index = *(const WvVmAction *)method->data;
+  c->action = *(const WvVmAction *)method->data;
   return c;
 }
 
@@ -314,7 +315,7 @@ pin_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
 }
 
 static void
-pin_start(gpointer call)
+pin_call(gpointer call)
 {
   Call *c = call;
 
@@ -350,7 +351,7 @@ set_property_prepare(gpointer object, const WvDBusMethod *method, GVariant *para
 }
 
 static void
-set_autostart_start(gpointer call)
+set_autostart_call(gpointer call)
 {
   Call *c = call;
 
@@ -363,20 +364,20 @@ static const WvTuneTarget vcpu = WV_TUNE_VCPU, iothread = WV_TUNE_IOTHREAD,
                           emulator = WV_TUNE_EMULATOR;
 
 static const WvDBusMethod vm_methods[] = {
-    {"Start", WV_ACTION_LIFECYCLE, plain_prepare, start_start, call_refuse, NULL},
-    {"Shutdown", WV_ACTION_LIFECYCLE, shutdown_prepare, shutdown_start, call_refuse, NULL},
-    {"ForceOff", WV_ACTION_LIFECYCLE, action_prepare, action_start, call_refuse, &force_off},
-    {"Reboot", WV_ACTION_LIFECYCLE, action_prepare, action_start, call_refuse, &reboot},
-    {"Suspend", WV_ACTION_LIFECYCLE, action_prepare, action_start, call_refuse, &suspend},
-    {"Resume", WV_ACTION_LIFECYCLE, action_prepare, action_start, call_refuse, &resume},
-    {"PinVCPU", WV_ACTION_TUNE, pin_prepare, pin_start, call_refuse, &vcpu},
-    {"PinIOThread", WV_ACTION_TUNE, pin_prepare, pin_start, call_refuse, &iothread},
-    {"PinEmulator", WV_ACTION_TUNE, pin_prepare, pin_start, call_refuse, &emulator},
+    {"Start", WV_ACTION_LIFECYCLE, plain_prepare, start_call, call_refuse, NULL},
+    {"Shutdown", WV_ACTION_LIFECYCLE, shutdown_prepare, shutdown_call, call_refuse, NULL},
+    {"ForceOff", WV_ACTION_LIFECYCLE, action_prepare, action_call, call_refuse, &force_off},
+    {"Reboot", WV_ACTION_LIFECYCLE, action_prepare, action_call, call_refuse, &reboot},
+    {"Suspend", WV_ACTION_LIFECYCLE, action_prepare, action_call, call_refuse, &suspend},
+    {"Resume", WV_ACTION_LIFECYCLE, action_prepare, action_call, call_refuse, &resume},
+    {"PinVCPU", WV_ACTION_TUNE, pin_prepare, pin_call, call_refuse, &vcpu},
+    {"PinIOThread", WV_ACTION_TUNE, pin_prepare, pin_call, call_refuse, &iothread},
+    {"PinEmulator", WV_ACTION_TUNE, pin_prepare, pin_call, call_refuse, &emulator},
 };
 
 /* Set is authorized asynchronously like a method, so GDBus routes it here */
 static const WvDBusMethod vm_properties_methods[] = {
-    {"Set", WV_ACTION_TUNE, set_property_prepare, set_autostart_start, call_refuse, NULL},
+    {"Set", WV_ACTION_TUNE, set_property_prepare, set_autostart_call, call_refuse, NULL},
 };
 
 static void

@@ -149,7 +149,7 @@ void
 wv_vm_set_profile(WvVm *vm, WvProfile *profile)
 {
 
-  wv_profile_free(vm->profile);
+  wv_profile_unref(vm->profile);
   vm->profile = profile;
   changed(vm);
 }
@@ -251,9 +251,9 @@ typedef void (*OpRun)(Op *op, GError **error);
 typedef struct
 {
   gboolean lifecycle;    /* one at a time per VM */
-  void (*start)(Op *op); /* main thread */
-  OpRun run;             /* worker thread, for the default start */
-  WvVmState final_state; /* libvirt's state once the default start succeeded */
+  void (*begin)(Op *op); /* main thread, once the lock is taken */
+  OpRun run;             /* worker thread, for begin_in_worker */
+  WvVmState final_state; /* libvirt's state once begin_in_worker succeeded */
 } Method;
 
 struct _Op
@@ -302,7 +302,7 @@ op_free(Op *op)
 {
   op->vm->calls--;
   g_free(op->name);
-  wv_profile_free(op->profile);
+  wv_profile_unref(op->profile);
   wv_config_unref(op->config);
   if (op->conn)
     virConnectClose(op->conn);
@@ -322,7 +322,7 @@ take_lock(Op *op, GError **error)
   return TRUE;
 }
 
-static void shutdown_start(Op *op);
+static void shutdown_begin(Op *op);
 
 /* Reports to @done and ends the Op. */
 static void
@@ -353,7 +353,7 @@ op_finish(Op *op, GError *error)
     wv_vm_refresh(vm);
   op_free(op);
   for (guint i = 0; deferred && i < deferred->len; i++)
-    shutdown_start(deferred->pdata[i]);
+    shutdown_begin(deferred->pdata[i]);
   g_clear_pointer(&deferred, g_ptr_array_unref);
 }
 
@@ -414,7 +414,7 @@ op_run_in_thread(Op *op, OpRun run, GAsyncReadyCallback done)
 }
 
 static void
-default_start(Op *op)
+begin_in_worker(Op *op)
 {
   op->ran = TRUE;
   if (op->method->final_state)
@@ -499,7 +499,7 @@ start_run(Op *op, GError **error)
 }
 
 static void
-start_start(Op *op)
+start_begin(Op *op)
 {
   GError *error = NULL;
 
@@ -516,7 +516,7 @@ start_start(Op *op)
   }
   op->final_state = WV_VM_STATE_RUNNING;
   begin_transition(op, WV_VM_STATE_STARTING);
-  default_start(op);
+  begin_in_worker(op);
 }
 
 /* ---- Shutdown ------------------------------------------------------------- */
@@ -630,7 +630,7 @@ shutdown_sent(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
-shutdown_start(Op *op)
+shutdown_begin(Op *op)
 {
   op->ran = TRUE;
   if (op->vm->transition == WV_VM_STATE_STARTING) {
@@ -658,7 +658,7 @@ wv_vm_shutdown(WvVm *vm, WvHostShutdownPolicy policy, guint timeout_s, WvVmDone 
 
   op->policy = policy;
   op->timeout_s = timeout_s ? timeout_s : vm->profile->shutdown_timeout_s;
-  shutdown_start(op);
+  shutdown_begin(op);
 }
 
 /* ---- the rest of the lifecycle -------------------------------------------- */
@@ -795,7 +795,7 @@ autostart_saved(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
-set_autostart_start(Op *op)
+set_autostart_begin(Op *op)
 {
   op->ran = TRUE;
   op_run_in_thread(op, set_autostart_run, autostart_saved);
@@ -803,16 +803,16 @@ set_autostart_start(Op *op)
 
 /* ---- entry points -------------------------------------------------------------- */
 
-static const Method start_method = {TRUE, start_start, start_run, WV_VM_STATE_UNKNOWN};
-static const Method stop_method = {TRUE, shutdown_start, NULL, WV_VM_STATE_UNKNOWN};
+static const Method start_method = {TRUE, start_begin, start_run, WV_VM_STATE_UNKNOWN};
+static const Method stop_method = {TRUE, shutdown_begin, NULL, WV_VM_STATE_UNKNOWN};
 static const Method action_methods[] = {
-    [WV_VM_FORCE_OFF] = {TRUE, default_start, force_off_run, WV_VM_STATE_SHUT_OFF},
-    [WV_VM_REBOOT] = {TRUE, default_start, reboot_run, WV_VM_STATE_UNKNOWN},
-    [WV_VM_SUSPEND] = {TRUE, default_start, suspend_run, WV_VM_STATE_PAUSED},
-    [WV_VM_RESUME] = {TRUE, default_start, resume_run, WV_VM_STATE_RUNNING},
+    [WV_VM_FORCE_OFF] = {TRUE, begin_in_worker, force_off_run, WV_VM_STATE_SHUT_OFF},
+    [WV_VM_REBOOT] = {TRUE, begin_in_worker, reboot_run, WV_VM_STATE_UNKNOWN},
+    [WV_VM_SUSPEND] = {TRUE, begin_in_worker, suspend_run, WV_VM_STATE_PAUSED},
+    [WV_VM_RESUME] = {TRUE, begin_in_worker, resume_run, WV_VM_STATE_RUNNING},
 };
-static const Method pin_method = {FALSE, default_start, pin_run, WV_VM_STATE_UNKNOWN};
-static const Method set_autostart_method = {FALSE, set_autostart_start, NULL, WV_VM_STATE_UNKNOWN};
+static const Method pin_method = {FALSE, begin_in_worker, pin_run, WV_VM_STATE_UNKNOWN};
+static const Method set_autostart_method = {FALSE, set_autostart_begin, NULL, WV_VM_STATE_UNKNOWN};
 
 /* Takes the lifecycle lock when the method wants it, and starts. */
 static void
@@ -824,7 +824,7 @@ op_begin(Op *op)
     op_finish(op, error);
     return;
   }
-  op->method->start(op);
+  op->method->begin(op);
 }
 
 void
@@ -942,7 +942,7 @@ wv_vm_free(WvVm *vm)
   g_ptr_array_unref(vm->waiters);
   g_ptr_array_unref(vm->after_start); /* Ops in it are freed with their tasks */
   wv_domain_info_clear(&vm->info);
-  wv_profile_free(vm->profile);
+  wv_profile_unref(vm->profile);
   vm->removed = TRUE;
   vm->holds++;
   vm_release(vm);
