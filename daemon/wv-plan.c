@@ -376,12 +376,10 @@ validated_set(WvPlan *plan, const WvHost *host, const char *what, const WvCpuset
   return wv_cpuset_copy(set);
 }
 
+/* How many vCPUs, and the topology the guest is told. */
 static void
-plan_cpus(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
+plan_topology(WvPlan *plan, const WvProfile *p)
 {
-  const WvHost *host = ctx->host;
-  g_autoptr(WvCpuset) reserved = NULL;
-
   plan->vcpus = p->vcpus;
   if (!p->topology_auto) {
     plan->sockets = p->sockets;
@@ -391,6 +389,13 @@ plan_cpus(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
   } else {
     set_auto_topology(plan, 1);
   }
+}
+
+/* The host CPUs kept for the host: [cpu] host-reserved, or the default. */
+static WvCpuset *
+plan_reserved(WvPlan *plan, const WvProfile *p, const WvHost *host)
+{
+  WvCpuset *reserved = NULL;
 
   if (p->host_reserved) {
     if (host)
@@ -399,7 +404,13 @@ plan_cpus(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
   } else if (host) {
     reserved = default_reserved(host);
   }
+  return reserved;
+}
 
+/* Where each vCPU runs, and what the host cannot give them. */
+static void
+plan_vcpu_pins(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvCpuset *reserved)
+{
   switch (p->pin) {
     case WV_PIN_NONE:
       break;
@@ -429,7 +440,11 @@ plan_cpus(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
                   "set topology = auto or threads = 1",
                   "the guest is told it has %u threads per core; the host has no SMT", p->threads);
   }
+}
 
+static void
+plan_thread_pins(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvCpuset *reserved)
+{
   /* Emulator and I/O threads: explicit sets, or the host's reserved CPUs
    * once vCPUs are pinned (so they never steal a vCPU's core). */
   if (p->emulator_pin)
@@ -451,7 +466,11 @@ plan_cpus(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
     }
     g_ptr_array_add(plan->iothread_pins, set);
   }
+}
 
+static void
+plan_numa_node(WvPlan *plan, const WvHost *host)
+{
   /* Memory follows the vCPUs when they all sit on one node of several. */
   plan->numa_node = -1;
   if (host && plan->vcpu_pins->len > 0) {
@@ -778,7 +797,15 @@ wv_plan_build(const WvProfile *p, const WvPlanContext *ctx)
   }
 
   plan_hypervisor(plan, p, ctx);
-  plan_cpus(plan, p, ctx);
+  {
+    g_autoptr(WvCpuset) reserved = NULL;
+
+    plan_topology(plan, p);
+    reserved = plan_reserved(plan, p, ctx->host);
+    plan_vcpu_pins(plan, p, ctx->host, reserved);
+    plan_thread_pins(plan, p, ctx->host, reserved);
+    plan_numa_node(plan, ctx->host);
+  }
   plan_hugepages(plan, p, ctx->host);
   plan_hostdevs(plan, p, ctx);
   plan_capabilities(plan, p, ctx->domcaps);

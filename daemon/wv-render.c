@@ -187,10 +187,11 @@ render_memory(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
   remove_if_empty(mb);
 }
 
+/* <vcpu> and <iothreads>: how many */
 static void
-render_cpus(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
+render_vcpus(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
 {
-  xmlNode *n, *tune;
+  xmlNode *n;
   g_autofree char *vcpus = g_strdup_printf("%u", plan->vcpus);
 
   remove_children(dom, "vcpus");
@@ -207,8 +208,14 @@ render_cpus(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
   } else {
     remove_children(dom, "iothreads");
   }
+}
 
-  tune = ensure_child(dom, "cputune", domain_order);
+/* <cputune>: where vCPUs, the emulator and I/O threads run */
+static void
+render_cputune(xmlNode *dom, const WvPlan *plan)
+{
+  xmlNode *tune = ensure_child(dom, "cputune", domain_order);
+
   remove_children(tune, "vcpupin");
   remove_children(tune, "emulatorpin");
   remove_children(tune, "iothreadpin");
@@ -239,15 +246,26 @@ render_cpus(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
     set_prop(pin, "cpuset", set);
   }
   remove_if_empty(tune);
+}
 
+/* <numatune>: memory on the vCPUs' node */
+static void
+render_numatune(xmlNode *dom, const WvPlan *plan)
+{
   remove_children(dom, "numatune");
   if (plan->numa_node >= 0) {
     xmlNode *mem = append(add_child(dom, "numatune", domain_order), "memory");
     set_prop(mem, "mode", "strict");
     set_propf(mem, "nodeset", "%d", plan->numa_node);
   }
+}
 
-  n = ensure_child(dom, "cpu", domain_order);
+/* <cpu>: mode, model, topology and features */
+static void
+render_cpu(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
+{
+  xmlNode *n = ensure_child(dom, "cpu", domain_order);
+
   xmlUnsetProp(n, BAD_CAST "match");
   xmlUnsetProp(n, BAD_CAST "check");
   /* QEMU refuses migratable= with any other mode than host-passthrough */
@@ -845,7 +863,10 @@ wv_render(const WvProfile *p, const WvPlan *plan, GError **error)
     remove_children(dom, "uuid");
 
   render_memory(dom, p, plan);
-  render_cpus(dom, p, plan);
+  render_vcpus(dom, p, plan);
+  render_cputune(dom, plan);
+  render_numatune(dom, plan);
+  render_cpu(dom, p, plan);
   render_os(dom, p);
   render_features(dom, p, plan);
   render_clock(dom, p);
