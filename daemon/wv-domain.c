@@ -257,6 +257,45 @@ wv_domain_pin(virDomainPtr dom, WvTuneTarget target, guint index, const WvCpuset
 }
 
 gboolean
+wv_domain_act(virConnectPtr conn, const char *name, WvVmAction action, gboolean *acted,
+              GError **error)
+{
+  g_autoptr(virDomain) dom = NULL;
+
+  *acted = FALSE;
+  if (action == WV_VM_FORCE_OFF) {
+    dom = virDomainLookupByName(conn, name);
+    if (dom == NULL) { /* never defined: it is off */
+      if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+        return TRUE;
+      wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
+      return FALSE;
+    }
+    if (virDomainIsActive(dom) != 1)
+      return TRUE;
+    *acted = wv_domain_check(virDomainDestroy(dom), "cannot force it off", error);
+    return *acted;
+  }
+  if ((dom = wv_domain_lookup(conn, name, error)) == NULL)
+    return FALSE;
+  switch (action) {
+    case WV_VM_REBOOT:
+      *acted = wv_domain_check(virDomainReboot(dom, 0), "cannot reboot", error);
+      break;
+    case WV_VM_SUSPEND:
+      *acted = wv_domain_check(virDomainSuspend(dom), "cannot suspend", error);
+      break;
+    case WV_VM_RESUME:
+      *acted = wv_domain_check(virDomainResume(dom), "cannot resume", error);
+      break;
+    case WV_VM_FORCE_OFF:
+    default:
+      g_assert_not_reached();
+  }
+  return *acted;
+}
+
+gboolean
 wv_domain_shutdown(virDomainPtr dom, WvHostShutdownPolicy policy, gboolean *stopped, GError **error)
 {
   int rc;

@@ -68,6 +68,19 @@ gboolean wv_domain_check(int rc, const char *what, GError **error);
  * definition. */
 gboolean wv_domain_pin(virDomainPtr dom, WvTuneTarget target, guint index, const WvCpuset *set,
                        GError **error);
+typedef enum
+{
+  WV_VM_FORCE_OFF,
+  WV_VM_REBOOT,
+  WV_VM_SUSPEND,
+  WV_VM_RESUME,
+} WvVmAction;
+
+/* Does @action to the domain @name. @acted says whether anything was done:
+ * forcing off a domain that is off or was never defined does nothing and
+ * succeeds; the others fail when there is no domain. */
+gboolean wv_domain_act(virConnectPtr conn, const char *name, WvVmAction action, gboolean *acted,
+                       GError **error);
 /* Stops the active @dom by @policy: ACPI (@stopped tells whether it is off
  * already), managed save or destroy. */
 gboolean wv_domain_shutdown(virDomainPtr dom, WvHostShutdownPolicy policy, gboolean *stopped,

@@ -267,6 +267,7 @@ struct _Op
   virConnectPtr conn;
   guint index;
   guint timeout_s;
+  WvVmAction action;   /* for wv_vm_act */
   WvTuneTarget target; /* for a pin */
   gboolean autostart;  /* for set-autostart */
   WvCpuset *set;
@@ -663,49 +664,18 @@ wv_vm_shutdown(WvVm *vm, WvHostShutdownPolicy policy, guint timeout_s, WvVmDone 
 
 /* ---- the rest of the lifecycle -------------------------------------------- */
 
+/* worker */
 static void
-force_off_run(Op *op, GError **error)
+action_run(Op *op, GError **error)
 {
-  g_autoptr(virDomain) dom = virDomainLookupByName(op->conn, op->name);
+  gboolean acted;
 
-  if (dom == NULL) { /* never defined: it is off, and stays "undefined" */
-    op->final_state = WV_VM_STATE_UNKNOWN;
-    if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
-      wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
+  if (!wv_domain_act(op->conn, op->name, op->action, &acted, error))
     return;
-  }
-  if (virDomainIsActive(dom) != 1)
+  if (op->action == WV_VM_FORCE_OFF && !acted)
     op->final_state = WV_VM_STATE_UNKNOWN; /* already off: whatever libvirt says stays */
-  if (virDomainIsActive(dom) == 1 &&
-      wv_domain_check(virDomainDestroy(dom), "cannot force it off", error))
+  else if (op->action == WV_VM_FORCE_OFF)
     wv_log_vm(op->name, G_LOG_LEVEL_MESSAGE, "forced off");
-}
-
-static void
-reboot_run(Op *op, GError **error)
-{
-  g_autoptr(virDomain) dom = wv_domain_lookup(op->conn, op->name, error);
-
-  if (dom)
-    wv_domain_check(virDomainReboot(dom, 0), "cannot reboot", error);
-}
-
-static void
-suspend_run(Op *op, GError **error)
-{
-  g_autoptr(virDomain) dom = wv_domain_lookup(op->conn, op->name, error);
-
-  if (dom)
-    wv_domain_check(virDomainSuspend(dom), "cannot suspend", error);
-}
-
-static void
-resume_run(Op *op, GError **error)
-{
-  g_autoptr(virDomain) dom = wv_domain_lookup(op->conn, op->name, error);
-
-  if (dom)
-    wv_domain_check(virDomainResume(dom), "cannot resume", error);
 }
 
 /* ---- tuning ---------------------------------------------------------------- */
@@ -806,10 +776,10 @@ set_autostart_begin(Op *op)
 static const Method start_method = {TRUE, start_begin, start_run, WV_VM_STATE_UNKNOWN};
 static const Method stop_method = {TRUE, shutdown_begin, NULL, WV_VM_STATE_UNKNOWN};
 static const Method action_methods[] = {
-    [WV_VM_FORCE_OFF] = {TRUE, begin_in_worker, force_off_run, WV_VM_STATE_SHUT_OFF},
-    [WV_VM_REBOOT] = {TRUE, begin_in_worker, reboot_run, WV_VM_STATE_UNKNOWN},
-    [WV_VM_SUSPEND] = {TRUE, begin_in_worker, suspend_run, WV_VM_STATE_PAUSED},
-    [WV_VM_RESUME] = {TRUE, begin_in_worker, resume_run, WV_VM_STATE_RUNNING},
+    [WV_VM_FORCE_OFF] = {TRUE, begin_in_worker, action_run, WV_VM_STATE_SHUT_OFF},
+    [WV_VM_REBOOT] = {TRUE, begin_in_worker, action_run, WV_VM_STATE_UNKNOWN},
+    [WV_VM_SUSPEND] = {TRUE, begin_in_worker, action_run, WV_VM_STATE_PAUSED},
+    [WV_VM_RESUME] = {TRUE, begin_in_worker, action_run, WV_VM_STATE_RUNNING},
 };
 static const Method pin_method = {FALSE, begin_in_worker, pin_run, WV_VM_STATE_UNKNOWN};
 static const Method set_autostart_method = {FALSE, set_autostart_begin, NULL, WV_VM_STATE_UNKNOWN};
@@ -846,8 +816,12 @@ wv_vm_stop(WvVm *vm, guint timeout_s, WvVmDone done, gpointer data)
 void
 wv_vm_act(WvVm *vm, WvVmAction action, WvVmDone done, gpointer data)
 {
+  Op *op;
+
   g_return_if_fail((guint)action < G_N_ELEMENTS(action_methods));
-  op_begin(op_new(vm, &action_methods[action], done, data));
+  op = op_new(vm, &action_methods[action], done, data);
+  op->action = action;
+  op_begin(op);
 }
 
 void

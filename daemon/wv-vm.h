@@ -71,14 +71,6 @@ void wv_vm_call_end(WvVm *vm);
 
 typedef void (*WvVmDone)(WvVm *vm, const GError *error, gpointer data);
 
-typedef enum
-{
-  WV_VM_FORCE_OFF,
-  WV_VM_REBOOT,
-  WV_VM_SUSPEND,
-  WV_VM_RESUME,
-} WvVmAction;
-
 void wv_vm_start(WvVm *vm, WvVmDone done, gpointer data);
 /* ACPI shutdown within @timeout_s (0: the profile's), forced off after it
  * (WV_ERROR_TIMEOUT). */
