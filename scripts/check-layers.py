@@ -13,7 +13,10 @@ import subprocess
 import sys
 
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the sources next to the build directory (meson's default layout), else ours
+root = os.path.dirname(os.path.abspath(build))
+if not os.path.isdir(os.path.join(root, "daemon")):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 objs = glob.glob(os.path.join(build, "daemon", "*.p", "*.c.o"))
 objs = [o for o in objs if "meson-generated" not in o]
 
