@@ -3,6 +3,7 @@
 
 #include "wv-domain.h"
 #include "wv-common.h"
+#include "wv-render.h"
 #include "wv-xml.h"
 
 #include <libvirt/virterror.h>
@@ -254,6 +255,43 @@ wv_domain_pin(virDomainPtr dom, WvTuneTarget target, guint index, const WvCpuset
   if (rc < 0 && virGetLastErrorCode() == VIR_ERR_INVALID_ARG)
     rc = pin_domain(dom, target, index, map, (int)maplen, VIR_DOMAIN_AFFECT_CURRENT);
   return wv_domain_check(rc, "cannot pin", error);
+}
+
+char *
+wv_domain_render(virConnectPtr conn, const char *name, const WvProfile *profile, const WvPlan *plan,
+                 GError **error)
+{
+  g_autoptr(virDomain) old = virDomainLookupByName(conn, name);
+  g_autoptr(xmlDoc) doc = NULL;
+
+  if (old && virDomainIsActive(old) == 1) {
+    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "“%s” is already running", name);
+    return NULL;
+  }
+  if ((doc = wv_render(profile, plan, error)) == NULL)
+    return NULL;
+  if (old) {
+    g_autofree char *old_xml = virDomainGetXMLDesc(old, VIR_DOMAIN_XML_INACTIVE);
+    if (old_xml == NULL) {
+      wv_libvirt_set_error(error, WV_ERROR_FAILED, "cannot read the existing definition");
+      return NULL;
+    }
+    if (!wv_render_keep_identity(doc, old_xml, error))
+      return NULL;
+  }
+  return wv_xml_doc_to_string(doc);
+}
+
+gboolean
+wv_domain_define_and_start(virConnectPtr conn, const char *xml, GError **error)
+{
+  g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
+
+  if (dom == NULL || virDomainCreate(dom) < 0) {
+    wv_libvirt_set_error(error, WV_ERROR_FAILED, dom ? "cannot start" : "cannot define");
+    return FALSE;
+  }
+  return TRUE;
 }
 
 gboolean

@@ -10,6 +10,7 @@
 
 #include "wv-cpuset.h"
 #include "wv-libvirt.h"
+#include "wv-plan.h"
 #include "wv-profile.h"
 #include "wv-tuning.h"
 
@@ -81,6 +82,12 @@ typedef enum
  * succeeds; the others fail when there is no domain. */
 gboolean wv_domain_act(virConnectPtr conn, const char *name, WvVmAction action, gboolean *acted,
                        GError **error);
+/* The domain XML to start @name with: @plan rendered, keeping the UUID and
+ * NVRAM of an existing definition. Fails when the domain is running. */
+char *wv_domain_render(virConnectPtr conn, const char *name, const WvProfile *profile,
+                       const WvPlan *plan, GError **error);
+/* Defines the domain from @xml and starts it. */
+gboolean wv_domain_define_and_start(virConnectPtr conn, const char *xml, GError **error);
 /* Stops the active @dom by @policy: ACPI (@stopped tells whether it is off
  * already), managed save or destroy. */
 gboolean wv_domain_shutdown(virDomainPtr dom, WvHostShutdownPolicy policy, gboolean *stopped,

@@ -12,9 +12,7 @@
 #include "wv-vm.h"
 #include "wv-hugepages.h"
 #include "wv-preflight.h"
-#include "wv-render.h"
 #include "wv-tuning.h"
-#include "wv-xml.h"
 
 #include <libvirt/virterror.h>
 
@@ -452,9 +450,6 @@ start_run(Op *op, GError **error)
   g_autoptr(WvHost) host = NULL;
   g_autoptr(WvPlan) plan =
       wv_preflight(op->config, op->profile, op->conn, WV_PREFLIGHT_DEFAULT, &host);
-  g_autoptr(virDomain) old = NULL;
-  g_autoptr(virDomain) dom = NULL;
-  g_autoptr(xmlDoc) doc = NULL;
   g_autoptr(WvReservation) reservation = NULL;
   g_autofree char *xml = NULL;
   GError *local = NULL;
@@ -463,33 +458,15 @@ start_run(Op *op, GError **error)
     wv_log_vm(op->name, G_LOG_LEVEL_WARNING, "preflight failed: %s", (*error)->message);
     return;
   }
-  old = virDomainLookupByName(op->conn, op->name);
-  if (old && virDomainIsActive(old) == 1) {
-    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "“%s” is already running", op->name);
+  if ((xml = wv_domain_render(op->conn, op->name, op->profile, plan, error)) == NULL)
     return;
-  }
-  doc = wv_render(op->profile, plan, error);
-  if (doc == NULL)
-    return;
-  if (old) {
-    g_autofree char *old_xml = virDomainGetXMLDesc(old, VIR_DOMAIN_XML_INACTIVE);
-    if (old_xml == NULL) {
-      wv_libvirt_set_error(error, WV_ERROR_FAILED, "cannot read the existing definition");
-      return;
-    }
-    if (!wv_render_keep_identity(doc, old_xml, error))
-      return;
-  }
-  xml = wv_xml_doc_to_string(doc);
 
   reservation = reserve_pages(op, plan, host, &local);
   if (local) {
     g_propagate_error(error, local);
     return;
   }
-  dom = virDomainDefineXML(op->conn, xml);
-  if (dom == NULL || virDomainCreate(dom) < 0) {
-    wv_libvirt_set_error(error, WV_ERROR_FAILED, dom ? "cannot start" : "cannot define");
+  if (!wv_domain_define_and_start(op->conn, xml, error)) {
     if (reservation && !wv_hugepages_release(op->config->runtime_dir, op->name, &local)) {
       g_warning("%s: %s", op->name, local->message);
       g_clear_error(&local);
