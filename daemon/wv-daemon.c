@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The service core: profiles become VM objects, libvirt's state is mirrored
- * into them, and the plan every call acts on is made in one place.
+ * The service core: profiles become VMs (a reload keeps a VM whose profile
+ * broke, and one that is busy), and libvirt's state is mirrored into them.
+ * What happens is reported through WvDaemonCallbacks; the core names no
+ * D-Bus object, autostart or shutdown.
  */
 #include "config.h"
 
