@@ -11,15 +11,17 @@
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 
-#include "wv-daemon.h"
-
+#include "wv-autostart.h"
 #include "wv-common.h"
+#include "wv-daemon.h"
 #include "wv-host.h"
 #include "wv-libvirt.h"
+#include "wv-manager-object.h"
 #include "wv-plan.h"
 #include "wv-preflight.h"
 #include "wv-profile.h"
 #include "wv-render.h"
+#include "wv-shutdown.h"
 
 typedef struct
 {
@@ -115,6 +117,9 @@ typedef struct
 {
   GMainLoop *loop;
   WvDaemon *daemon;
+  WvManager *manager; /* once on the bus */
+  WvLogind *logind;   /* once on the bus */
+  WvAutostart *autostart;
   int exit_code;
   gboolean had_name;
 } Service;
@@ -132,6 +137,44 @@ status_line(Service *svc)
   return g_strdup_printf("STATUS=Serving %u VMs; libvirt %s", g_hash_table_size(svc->daemon->vms),
                          wv_libvirt_is_connected(svc->daemon->libvirt) ? "connected"
                                                                        : "unreachable");
+}
+
+/* ---- what the core reports, to the faces --------------------------------- */
+
+static void
+on_vm_added(gpointer data, WvVm *vm)
+{
+  Service *svc = data;
+
+  if (svc->manager)
+    wv_manager_vm_added(svc->manager, vm);
+}
+
+static void
+on_vm_removed(gpointer data, WvVm *vm)
+{
+  Service *svc = data;
+
+  if (svc->manager)
+    wv_manager_vm_removed(svc->manager, vm);
+}
+
+static void
+on_changed(gpointer data)
+{
+  Service *svc = data;
+
+  if (svc->manager)
+    wv_manager_changed(svc->manager);
+}
+
+static void
+on_resynced(gpointer data)
+{
+  Service *svc = data;
+
+  /* at the first resync, once libvirt says what already runs */
+  wv_autostart_run(svc->autostart);
 }
 
 static void
@@ -189,11 +232,15 @@ on_bus_acquired(GDBusConnection *bus, const char *name, gpointer data)
   Service *svc = data;
   g_autoptr(GError) error = NULL;
 
-  if (!wv_daemon_export(svc->daemon, bus, &error)) {
+  svc->manager = wv_manager_new(svc->daemon, svc->autostart, bus, &error);
+  if (svc->manager == NULL) {
     g_critical("cannot export the D-Bus objects: %s", error->message);
     svc->exit_code = 1;
     g_main_loop_quit(svc->loop);
+    return;
   }
+  svc->logind = wv_logind_new(svc->daemon, svc->autostart, bus);
+  wv_daemon_start(svc->daemon);
 }
 
 static void
@@ -218,9 +265,28 @@ on_name_lost(GDBusConnection *bus, const char *name, gpointer data)
   g_main_loop_quit(svc->loop);
 }
 
+static void
+service_clear(Service *svc)
+{
+  wv_logind_free(svc->logind);
+  wv_autostart_free(svc->autostart);
+  wv_manager_free(svc->manager);
+  svc->manager = NULL;
+  wv_daemon_free(svc->daemon);
+  g_main_loop_unref(svc->loop);
+}
+
 static int
 run_service(const Options *opt)
 {
+  static const WvDaemonCallbacks callbacks = {
+      .vm_added = on_vm_added,
+      .vm_removed = on_vm_removed,
+      .changed = on_changed,
+      .ready = on_ready,
+      .status = on_status,
+      .resynced = on_resynced,
+  };
   Service svc = {0};
   WvConfig config = {
       .config_dir = opt->config_dir ? opt->config_dir : (char *)WV_CONFIG_DIR,
@@ -237,10 +303,8 @@ run_service(const Options *opt)
   guint64 watchdog_usec = 0;
 
   svc.loop = g_main_loop_new(NULL, FALSE);
-  svc.daemon = wv_daemon_new(&config);
-  svc.daemon->on_ready = on_ready;
-  svc.daemon->on_ready_data = &svc;
-  svc.daemon->on_status = on_status;
+  svc.daemon = wv_daemon_new(&config, &callbacks, &svc);
+  svc.autostart = wv_autostart_new(svc.daemon);
 
   if (opt->bus_address) {
     bus = g_dbus_connection_new_for_address_sync(opt->bus_address,
@@ -249,8 +313,7 @@ run_service(const Options *opt)
                                                  NULL, NULL, &error);
     if (bus == NULL) {
       g_printerr("winvmd: cannot connect to %s: %s\n", opt->bus_address, error->message);
-      wv_daemon_free(svc.daemon);
-      g_main_loop_unref(svc.loop);
+      service_clear(&svc);
       return 1;
     }
     owner = g_bus_own_name_on_connection(bus, WV_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,
@@ -272,8 +335,7 @@ run_service(const Options *opt)
 
   g_clear_handle_id(&watchdog, g_source_remove);
   g_bus_unown_name(owner);
-  wv_daemon_free(svc.daemon);
-  g_main_loop_unref(svc.loop);
+  service_clear(&svc);
   return svc.exit_code;
 }
 

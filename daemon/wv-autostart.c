@@ -11,10 +11,21 @@
 #include <glib/gstdio.h>
 
 #include "wv-common.h"
-#include "wv-daemon.h"
+#include "wv-autostart.h"
 
-typedef struct
+typedef struct _Run Run;
+
+struct _WvAutostart
 {
+  WvDaemon *daemon;
+  Run *running; /* the run under way, if any */
+};
+
+/* One run through the queue. A run cancelled while a start is in flight
+ * outlives its WvAutostart until that start reports. */
+struct _Run
+{
+  WvAutostart *owner; /* NULL once cancelled */
   WvDaemon *daemon;
   GPtrArray *queue; /* names */
   guint next;
@@ -22,17 +33,17 @@ typedef struct
   gboolean cancelled; /* the host is shutting down */
   guint timer;
   guint started, failed;
-} Autostart;
+};
 
-static void autostart_next(Autostart *a);
+static void run_next(Run *a);
 
 static gint
 by_order(gconstpointer pa, gconstpointer pb, gpointer data)
 {
   WvDaemon *daemon = data;
   const char *na = *(const char *const *)pa, *nb = *(const char *const *)pb;
-  const WvProfile *a = wv_vm_profile(g_hash_table_lookup(daemon->vms, na));
-  const WvProfile *b = wv_vm_profile(g_hash_table_lookup(daemon->vms, nb));
+  const WvProfile *a = wv_vm_profile(wv_daemon_get_vm(daemon, na));
+  const WvProfile *b = wv_vm_profile(wv_daemon_get_vm(daemon, nb));
 
   if (a->autostart_order != b->autostart_order)
     return a->autostart_order < b->autostart_order ? -1 : 1;
@@ -40,7 +51,7 @@ by_order(gconstpointer pa, gconstpointer pb, gpointer data)
 }
 
 static void
-autostart_free(Autostart *a)
+run_free(Run *a)
 {
   g_message("autostart done: %u started, %u failed", a->started, a->failed);
   g_ptr_array_unref(a->queue);
@@ -50,10 +61,10 @@ autostart_free(Autostart *a)
 static void
 started(WvVm *vm, const GError *error, gpointer data)
 {
-  Autostart *a = data;
+  Run *a = data;
 
   if (a->cancelled) { /* its shutdown was queued behind this start */
-    autostart_free(a);
+    run_free(a);
     return;
   }
   if (error) {
@@ -69,30 +80,29 @@ started(WvVm *vm, const GError *error, gpointer data)
                      "WINVM_AUTOSTART", "started", "MESSAGE", "%s: started at boot",
                      wv_vm_name(vm));
   }
-  autostart_next(a);
+  run_next(a);
 }
 
 static gboolean
 start_now(gpointer data)
 {
-  Autostart *a = data;
+  Run *a = data;
 
   a->timer = 0;
-  WvVm *vm = g_hash_table_lookup(a->daemon->vms, a->queue->pdata[a->next - 1]);
+  WvVm *vm = wv_daemon_get_vm(a->daemon, a->queue->pdata[a->next - 1]);
 
   if (vm == NULL) /* removed by a reload meanwhile */
-    autostart_next(a);
+    run_next(a);
   else
     wv_vm_start(vm, started, a);
   return G_SOURCE_REMOVE;
 }
 
 static void
-autostart_next(Autostart *a)
+run_next(Run *a)
 {
-  a->daemon->autostart = a;
   while (a->next < a->queue->len) {
-    WvVm *vm = g_hash_table_lookup(a->daemon->vms, a->queue->pdata[a->next++]);
+    WvVm *vm = wv_daemon_get_vm(a->daemon, a->queue->pdata[a->next++]);
     guint delay;
 
     if (vm == NULL)
@@ -110,33 +120,47 @@ autostart_next(Autostart *a)
     }
     return;
   }
-  a->daemon->autostart = NULL;
-  autostart_free(a);
+  if (a->owner)
+    a->owner->running = NULL;
+  run_free(a);
 }
 
-void
-wv_autostart_cancel(WvDaemon *daemon)
+/* The run stops; a start in flight frees it when it reports. */
+static void
+run_abandon(WvAutostart *autostart)
 {
-  Autostart *a = daemon->autostart;
+  Run *a = autostart->running;
 
-  if (a == NULL)
-    return;
-  g_message("host shutdown: autostart stops with %u VMs left", a->queue->len - a->next);
-  daemon->autostart = NULL;
+  autostart->running = NULL;
+  a->owner = NULL;
   a->cancelled = TRUE;
   if (a->timer) { /* waiting for a delay: nothing in flight */
     g_clear_handle_id(&a->timer, g_source_remove);
-    autostart_free(a);
+    run_free(a);
   }
 }
 
 void
-wv_autostart_run(WvDaemon *daemon)
+wv_autostart_cancel(WvAutostart *autostart)
 {
+  Run *a = autostart->running;
+
+  if (a == NULL)
+    return;
+  g_message("host shutdown: autostart stops with %u VMs left", a->queue->len - a->next);
+  run_abandon(autostart);
+}
+
+void
+wv_autostart_run(WvAutostart *autostart)
+{
+  WvDaemon *daemon = autostart->daemon;
   g_autofree char *marker = g_build_filename(daemon->config->runtime_dir, "autostart-done", NULL);
   g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
-  Autostart *a;
+  Run *a;
 
+  if (autostart->running)
+    return;
   if (g_file_test(marker, G_FILE_TEST_EXISTS)) {
     g_info("autostart already ran since boot (%s)", marker);
     return;
@@ -145,13 +169,34 @@ wv_autostart_run(WvDaemon *daemon)
       !g_file_set_contents(marker, "", 0, NULL))
     g_warning("cannot write %s: autostart may run again after a daemon restart", marker);
 
-  a = g_new0(Autostart, 1);
+  a = g_new0(Run, 1);
+  a->owner = autostart;
   a->daemon = daemon;
   a->queue = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; i < names->len; i++)
-    if (wv_vm_profile(g_hash_table_lookup(daemon->vms, names->pdata[i]))->autostart)
+    if (wv_vm_profile(wv_daemon_get_vm(daemon, names->pdata[i]))->autostart)
       g_ptr_array_add(a->queue, g_strdup(names->pdata[i]));
   g_ptr_array_sort_with_data(a->queue, by_order, daemon);
   g_message("autostart: %u VMs", a->queue->len);
-  autostart_next(a);
+  autostart->running = a;
+  run_next(a);
+}
+
+WvAutostart *
+wv_autostart_new(WvDaemon *daemon)
+{
+  WvAutostart *autostart = g_new0(WvAutostart, 1);
+
+  autostart->daemon = daemon;
+  return autostart;
+}
+
+void
+wv_autostart_free(WvAutostart *autostart)
+{
+  if (autostart == NULL)
+    return;
+  if (autostart->running)
+    run_abandon(autostart);
+  g_free(autostart);
 }

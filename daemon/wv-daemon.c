@@ -1,37 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The service core: profiles become VM objects, libvirt's state is mirrored
- * into them, and the plan every call acts on is made in one place.
+ * The service core: profiles become VMs (a reload keeps a VM whose profile
+ * broke, and one that is busy), and libvirt's state is mirrored into them.
+ * What happens is reported through WvDaemonCallbacks; the core names no
+ * D-Bus object, autostart or shutdown.
  */
 #include "config.h"
 
 #include "wv-common.h"
 #include "wv-daemon.h"
-#include "wv-resources.h"
-#include "wv-tuning.h"
 
-void wv_manager_export(WvDaemon *daemon, GError **error);
-void wv_manager_unexport(WvDaemon *daemon);
-void wv_manager_vm_added(WvDaemon *daemon, WvVm *vm);
-void wv_manager_vm_removed(WvDaemon *daemon, WvVm *vm);
-void wv_manager_changed(WvDaemon *daemon);
-
-static GDBusNodeInfo *
-load_interface(const char *resource, GError **error)
-{
-  g_autoptr(GBytes) data = g_resources_lookup_data(resource, G_RESOURCE_LOOKUP_FLAGS_NONE, error);
-
-  return data ? g_dbus_node_info_new_for_xml(g_bytes_get_data(data, NULL), error) : NULL;
-}
-
-void
-wv_daemon_emit_properties_changed(WvDaemon *daemon, const char *path, const char *iface,
-                                  GVariant *changed)
-{
-  g_dbus_connection_emit_signal(daemon->bus, NULL, path, "org.freedesktop.DBus.Properties",
-                                "PropertiesChanged",
-                                g_variant_new("(s@a{sv}as)", iface, changed, NULL), NULL);
-}
+#define REPORT(daemon, what, ...)                                                                  \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    if ((daemon)->callbacks && (daemon)->callbacks->what)                                          \
+      (daemon)->callbacks->what((daemon)->callbacks_data, ##__VA_ARGS__);                          \
+  }                                                                                                \
+  G_STMT_END
 
 static gint
 compare_names(gconstpointer a, gconstpointer b)
@@ -51,6 +36,12 @@ wv_daemon_vm_names(WvDaemon *daemon)
     g_ptr_array_add(names, key);
   g_ptr_array_sort(names, compare_names);
   return names;
+}
+
+WvVm *
+wv_daemon_get_vm(WvDaemon *daemon, const char *name)
+{
+  return g_hash_table_lookup(daemon->vms, name);
 }
 
 WvVm *
@@ -98,7 +89,7 @@ set_profile_errors(WvDaemon *daemon, GPtrArray *messages)
 {
   g_ptr_array_unref(daemon->profile_errors);
   daemon->profile_errors = bounded_messages(messages, wv_profile_error_public);
-  wv_manager_changed(daemon);
+  REPORT(daemon, changed);
   return bounded_messages(messages, NULL);
 }
 
@@ -150,7 +141,7 @@ wv_daemon_reload(WvDaemon *daemon)
       continue;
     }
     g_message("%s: profile removed", wv_vm_name(vm));
-    wv_manager_vm_removed(daemon, vm);
+    REPORT(daemon, vm_removed, vm);
     g_hash_table_remove(daemon->vms, names->pdata[i]); /* the domain is left alone */
   }
 
@@ -158,21 +149,15 @@ wv_daemon_reload(WvDaemon *daemon)
   while (g_hash_table_iter_next(&iter, &key, &value)) {
     WvProfile *profile = value;
     WvVm *vm = g_hash_table_lookup(daemon->vms, key);
-    g_autoptr(GError) error = NULL;
 
     g_hash_table_iter_steal(&iter);
     if (vm) {
       wv_vm_set_profile(vm, profile);
       continue;
     }
-    vm = wv_vm_new(daemon, profile);
-    if (!wv_vm_export(vm, &error)) {
-      g_ptr_array_add(messages, g_strdup_printf("%s: %s", profile->path, error->message));
-      wv_vm_free(vm);
-      continue;
-    }
+    vm = wv_vm_new(&daemon->vm_ctx, profile);
     g_hash_table_insert(daemon->vms, (gpointer)wv_vm_name(vm), vm);
-    wv_manager_vm_added(daemon, vm);
+    REPORT(daemon, vm_added, vm);
     wv_vm_refresh(vm);
   }
 
@@ -205,7 +190,7 @@ resync_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancell
   Resync *r = data;
 
   for (guint i = 0; i < r->names->len; i++)
-    g_ptr_array_add(r->infos, wv_vm_info_read(r->conn, r->names->pdata[i], NULL));
+    g_ptr_array_add(r->infos, wv_domain_info_read(r->conn, r->names->pdata[i], NULL));
   g_task_return_boolean(task, TRUE);
 }
 
@@ -215,8 +200,7 @@ become_ready(WvDaemon *daemon)
   if (daemon->ready)
     return;
   daemon->ready = TRUE;
-  if (daemon->on_ready)
-    daemon->on_ready(daemon->on_ready_data);
+  REPORT(daemon, ready);
 }
 
 static void
@@ -231,18 +215,18 @@ resync_done(GObject *source, GAsyncResult *result, gpointer data)
   }
   g_info("resynced %u VMs with %s", r->names->len, wv_libvirt_uri(r->daemon->libvirt));
   become_ready(r->daemon);
-  /* at the first resync, once libvirt says what already runs */
-  if (!r->daemon->autostarted) {
-    r->daemon->autostarted = TRUE;
-    wv_autostart_run(r->daemon);
+  /* once, when libvirt said what already runs (boot autostart) */
+  if (!r->daemon->resynced) {
+    r->daemon->resynced = TRUE;
+    REPORT(r->daemon, resynced);
   }
 }
 
 static void
 status_changed(WvDaemon *daemon)
 {
-  if (daemon->ready && daemon->on_status)
-    daemon->on_status(daemon->on_ready_data);
+  if (daemon->ready)
+    REPORT(daemon, status);
 }
 
 static void
@@ -257,9 +241,9 @@ on_connected(gpointer data)
   r->names = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; i < names->len; i++)
     g_ptr_array_add(r->names, g_strdup(names->pdata[i]));
-  r->infos = g_ptr_array_new_with_free_func(wv_vm_info_free);
+  r->infos = g_ptr_array_new_with_free_func((GDestroyNotify)wv_domain_info_free);
   r->conn = wv_libvirt_get(daemon->libvirt, NULL);
-  wv_manager_changed(daemon);
+  REPORT(daemon, changed);
   status_changed(daemon);
   if (r->conn == NULL) {
     resync_free(r);
@@ -280,7 +264,7 @@ on_disconnected(gpointer data, const char *reason)
   g_hash_table_iter_init(&iter, daemon->vms);
   while (g_hash_table_iter_next(&iter, NULL, &vm))
     wv_vm_set_unknown(vm);
-  wv_manager_changed(daemon);
+  REPORT(daemon, changed);
   status_changed(daemon);
   /* serve what we can without libvirt rather than hang the boot */
   become_ready(daemon);
@@ -309,9 +293,9 @@ on_tunables(gpointer data, const char *domain)
 /* ---- life ----------------------------------------------------------------- */
 
 WvDaemon *
-wv_daemon_new(const WvConfig *config)
+wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpointer data)
 {
-  static const WvLibvirtCallbacks callbacks = {
+  static const WvLibvirtCallbacks libvirt_callbacks = {
       .connected = on_connected,
       .disconnected = on_disconnected,
       .lifecycle = on_lifecycle,
@@ -319,33 +303,24 @@ wv_daemon_new(const WvConfig *config)
   };
   WvDaemon *daemon = g_new0(WvDaemon, 1);
 
-  wv_register_resource();
   daemon->config = wv_config_copy(config);
+  daemon->callbacks = callbacks;
+  daemon->callbacks_data = data;
   daemon->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_vm_free);
   daemon->profile_errors = g_ptr_array_new_with_free_func(g_free);
-  daemon->libvirt = wv_libvirt_new(config->libvirt_uri, &callbacks, daemon);
+  daemon->libvirt = wv_libvirt_new(config->libvirt_uri, &libvirt_callbacks, daemon);
+  daemon->vm_ctx.config = daemon->config;
+  daemon->vm_ctx.libvirt = daemon->libvirt;
   return daemon;
 }
 
-gboolean
-wv_daemon_export(WvDaemon *daemon, GDBusConnection *bus, GError **error)
+void
+wv_daemon_start(WvDaemon *daemon)
 {
   g_autoptr(GPtrArray) errors = NULL;
 
-  daemon->bus = g_object_ref(bus);
-  if ((daemon->manager_info = load_interface("/org/winvm1/org.winvm1.Manager.xml", error)) ==
-          NULL ||
-      (daemon->vm_info = load_interface("/org/winvm1/org.winvm1.VM.xml", error)) == NULL)
-    return FALSE;
-  wv_manager_export(daemon, error);
-  if (error && *error)
-    return FALSE;
-  if ((daemon->vms_id = wv_vm_register_subtree(daemon, error)) == 0)
-    return FALSE;
   errors = wv_daemon_reload(daemon);
-  daemon->logind = wv_logind_new(daemon);
   wv_libvirt_start(daemon->libvirt);
-  return TRUE;
 }
 
 void
@@ -355,18 +330,8 @@ wv_daemon_free(WvDaemon *daemon)
     return;
   /* libvirt first: no event may reach a freed VM */
   wv_libvirt_free(daemon->libvirt);
-  wv_logind_free(daemon->logind);
   g_hash_table_unref(daemon->vms);
-  if (daemon->bus) {
-    wv_manager_unexport(daemon);
-    if (daemon->vms_id)
-      g_dbus_connection_unregister_subtree(daemon->bus, daemon->vms_id);
-  }
-  g_clear_pointer(&daemon->manager_info, g_dbus_node_info_unref);
-  g_clear_pointer(&daemon->vm_info, g_dbus_node_info_unref);
-  g_clear_object(&daemon->bus);
   g_ptr_array_unref(daemon->profile_errors);
   wv_config_unref(daemon->config);
   g_free(daemon);
-  wv_unregister_resource();
 }

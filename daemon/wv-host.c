@@ -7,13 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libxml/parser.h>
-#include <libxml/xpath.h>
+#include "wv-xml.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlParserCtxt, xmlFreeParserCtxt)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathContext, xmlXPathFreeContext)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathObject, xmlXPathFreeObject)
 
 /* ---- small sysfs readers ------------------------------------------------ */
 
@@ -777,32 +773,6 @@ wv_domcaps_free(WvDomcaps *caps)
   g_free(caps);
 }
 
-static gboolean
-xpath_bool(xmlXPathContext *ctx, const char *expr)
-{
-  g_autoptr(xmlXPathObject) obj = xmlXPathEvalExpression((const xmlChar *)expr, ctx);
-
-  return obj != NULL && xmlXPathCastToBoolean(obj);
-}
-
-/* The string value of @expr, stripped; NULL when empty. */
-static char *
-xpath_string(xmlXPathContext *ctx, const char *expr)
-{
-  g_autoptr(xmlXPathObject) obj = xmlXPathEvalExpression((const xmlChar *)expr, ctx);
-  xmlChar *value;
-  char *out;
-
-  if (obj == NULL)
-    return NULL;
-  value = xmlXPathCastToString(obj);
-  out = g_strstrip(g_strdup((const char *)value));
-  xmlFree(value);
-  if (out[0] == '\0')
-    g_clear_pointer(&out, g_free);
-  return out;
-}
-
 static guint
 hyperv_feature_bits(const char *name)
 {
@@ -824,7 +794,7 @@ parse_hyperv(WvDomcaps *caps, xmlXPathContext *ctx)
   g_autoptr(xmlXPathObject) values = NULL;
   xmlNodeSet *nodes;
 
-  caps->hyperv_known = xpath_bool(ctx, "/domainCapabilities/features/hyperv");
+  caps->hyperv_known = wv_xpath_bool(ctx, "/domainCapabilities/features/hyperv");
   values = xmlXPathEvalExpression((const xmlChar *)"/domainCapabilities/features/"
                                                    "hyperv[@supported='yes']/"
                                                    "enum[@name='features']/value",
@@ -894,21 +864,21 @@ wv_domcaps_parse(const char *xml, GError **error)
   caps = g_new0(WvDomcaps, 1);
   caps->machines = g_ptr_array_new_with_free_func(g_free);
   parse_hyperv(caps, ctx);
-  caps->efi = xpath_bool(ctx, "/domainCapabilities/os/enum[@name='firmware']/"
-                              "value[normalize-space()='efi']") ||
-              xpath_bool(ctx, "/domainCapabilities/os/loader/value[contains(., 'OVMF')]");
-  caps->secure_boot = xpath_bool(ctx, "/domainCapabilities/os/loader/enum[@name='secure']/"
-                                      "value[normalize-space()='yes']");
-  caps->tpm = xpath_bool(ctx, "/domainCapabilities/devices/tpm[@supported='yes']/"
-                              "enum[@name='backendModel']/value[normalize-space()='emulator']");
-  max_vcpus = xpath_string(ctx, "/domainCapabilities/vcpu/@max");
+  caps->efi = wv_xpath_bool(ctx, "/domainCapabilities/os/enum[@name='firmware']/"
+                                 "value[normalize-space()='efi']") ||
+              wv_xpath_bool(ctx, "/domainCapabilities/os/loader/value[contains(., 'OVMF')]");
+  caps->secure_boot = wv_xpath_bool(ctx, "/domainCapabilities/os/loader/enum[@name='secure']/"
+                                         "value[normalize-space()='yes']");
+  caps->tpm = wv_xpath_bool(ctx, "/domainCapabilities/devices/tpm[@supported='yes']/"
+                                 "enum[@name='backendModel']/value[normalize-space()='emulator']");
+  max_vcpus = wv_xpath_string(ctx, "/domainCapabilities/vcpu/@max");
   if (max_vcpus != NULL) {
     guint64 v;
 
     if (g_ascii_string_to_unsigned(max_vcpus, 10, 0, G_MAXUINT, &v, NULL))
       caps->max_vcpus = (guint)v;
   }
-  machine = xpath_string(ctx, "/domainCapabilities/machine");
+  machine = wv_xpath_string(ctx, "/domainCapabilities/machine");
   if (machine != NULL)
     g_ptr_array_add(caps->machines, g_steal_pointer(&machine));
   return g_steal_pointer(&caps);

@@ -4,14 +4,9 @@
 #include "wv-libvirt.h"
 #include "wv-common.h"
 
-#include <libvirt/virterror.h>
-#include <libxml/parser.h>
-#include <libxml/xpath.h>
+#include "wv-xml.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathContext, xmlXPathFreeContext)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathObject, xmlXPathFreeObject)
-typedef xmlDoc WvXmlDoc;
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(WvXmlDoc, xmlFreeDoc)
+#include <libvirt/virterror.h>
 
 static void
 silent_error(void *data, virErrorPtr err)
@@ -48,9 +43,8 @@ wv_libvirt_open(const char *uri, gboolean read_only, GError **error)
 static char *
 template_machine(const char *template_path)
 {
-  g_autoptr(WvXmlDoc) doc = NULL;
+  g_autoptr(xmlDoc) doc = NULL;
   g_autoptr(xmlXPathContext) ctx = NULL;
-  g_autoptr(xmlXPathObject) obj = NULL;
 
   if (template_path == NULL)
     return NULL;
@@ -58,10 +52,7 @@ template_machine(const char *template_path)
   if (doc == NULL)
     return NULL;
   ctx = xmlXPathNewContext(doc);
-  obj = xmlXPathEvalExpression(BAD_CAST "string(/domain/os/type/@machine)", ctx);
-  if (obj == NULL || obj->stringval == NULL || obj->stringval[0] == '\0')
-    return NULL;
-  return g_strdup((const char *)obj->stringval);
+  return wv_xpath_string(ctx, "/domain/os/type/@machine");
 }
 
 WvDomcaps *
@@ -84,7 +75,7 @@ wv_libvirt_kvm_offered(virConnectPtr conn)
 {
   const char *driver = virConnectGetType(conn);
   g_autofree char *xml = NULL;
-  g_autoptr(WvXmlDoc) doc = NULL;
+  g_autoptr(xmlDoc) doc = NULL;
   g_autoptr(xmlXPathContext) ctx = NULL;
   g_autoptr(xmlXPathObject) obj = NULL;
 
@@ -93,7 +84,7 @@ wv_libvirt_kvm_offered(virConnectPtr conn)
   xml = virConnectGetCapabilities(conn);
   if (xml == NULL)
     return WV_TRI_UNSET;
-  doc = xmlReadMemory(xml, (int)strlen(xml), NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
+  doc = wv_xml_parse(xml);
   if (doc == NULL)
     return WV_TRI_UNSET;
   ctx = xmlXPathNewContext(doc);
@@ -119,33 +110,22 @@ wv_libvirt_devices_in_use(virConnectPtr conn, const char *except, GError **error
     g_autoptr(virDomain) dom = doms[i];
     const char *name = virDomainGetName(dom);
     g_autofree char *xml = NULL;
-    g_autoptr(WvXmlDoc) doc = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
     g_autoptr(xmlXPathContext) ctx = NULL;
-    g_autoptr(xmlXPathObject) obj = NULL;
+    g_autoptr(GPtrArray) addresses = NULL;
 
     if (name == NULL || g_strcmp0(name, except) == 0)
       continue;
     xml = virDomainGetXMLDesc(dom, 0);
     if (xml == NULL)
       continue; /* it stopped meanwhile */
-    doc = xmlReadMemory(xml, (int)strlen(xml), NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
+    doc = wv_xml_parse(xml);
     if (doc == NULL)
       continue;
     ctx = xmlXPathNewContext(doc);
-    obj =
-        xmlXPathEvalExpression(BAD_CAST "/domain/devices/hostdev[@type='pci']/source/address", ctx);
-    for (int j = 0; obj && obj->nodesetval && j < obj->nodesetval->nodeNr; j++) {
-      xmlNode *a = obj->nodesetval->nodeTab[j];
-      const char *attrs[] = {"domain", "bus", "slot", "function"};
-      guint v[4] = {0};
-
-      for (guint k = 0; k < 4; k++) {
-        g_autofree xmlChar *s = xmlGetProp(a, BAD_CAST attrs[k]);
-        v[k] = s ? (guint)g_ascii_strtoull((const char *)s, NULL, 0) : 0;
-      }
-      g_hash_table_insert(used, g_strdup_printf("%04x:%02x:%02x.%x", v[0], v[1], v[2], v[3]),
-                          g_strdup(name));
-    }
+    addresses = wv_xpath_hostdev_addresses(ctx);
+    for (guint j = 0; j < addresses->len; j++)
+      g_hash_table_insert(used, g_strdup(addresses->pdata[j]), g_strdup(name));
   }
   g_free(doms);
   return g_steal_pointer(&used);

@@ -1,200 +1,85 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * /org/winvm1: org.winvm1.Manager and org.freedesktop.DBus.ObjectManager.
+ * /org/winvm1: org.winvm1.Manager and org.freedesktop.DBus.ObjectManager,
+ * and the subtree of VM objects.
  */
 #include "config.h"
 
 #include "wv-auth.h"
 #include "wv-common.h"
-#include "wv-daemon.h"
+#include "wv-dbus.h"
+#include "wv-manager-object.h"
 #include "wv-preflight.h"
 #include "wv-render.h"
+#include "wv-resources.h"
+#include "wv-shutdown.h"
+#include "wv-vm-object.h"
 
-void wv_manager_export(WvDaemon *daemon, GError **error);
-void wv_manager_unexport(WvDaemon *daemon);
-void wv_manager_vm_added(WvDaemon *daemon, WvVm *vm);
-void wv_manager_vm_removed(WvDaemon *daemon, WvVm *vm);
-void wv_manager_changed(WvDaemon *daemon);
-
-static GVariant *last_properties; /* what was last announced */
-
-static GVariant *
-get_property_value(WvDaemon *daemon, const char *name)
-{
-  if (g_str_equal(name, "Version"))
-    return g_variant_new_string(WV_VERSION);
-  if (g_str_equal(name, "LibvirtConnected"))
-    return g_variant_new_boolean(wv_libvirt_is_connected(daemon->libvirt));
-  if (g_str_equal(name, "LibvirtURI"))
-    return g_variant_new_string(wv_libvirt_uri(daemon->libvirt));
-  if (g_str_equal(name, "ProfileErrors"))
-    return g_variant_new_strv((const char *const *)daemon->profile_errors->pdata,
-                              daemon->profile_errors->len);
-  return NULL;
-}
-
-static GVariant *
-all_properties(WvDaemon *daemon)
-{
-  static const char *const names[] = {"Version", "LibvirtConnected", "LibvirtURI", "ProfileErrors"};
-  GVariantBuilder b;
-
-  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
-  for (guint i = 0; i < G_N_ELEMENTS(names); i++)
-    g_variant_builder_add(&b, "{sv}", names[i], get_property_value(daemon, names[i]));
-  return g_variant_ref_sink(g_variant_builder_end(&b));
-}
-
-void
-wv_manager_changed(WvDaemon *daemon)
-{
-  g_autoptr(GVariant) now = all_properties(daemon);
-  GVariantBuilder b;
-  GVariantIter iter;
-  const char *name;
-  GVariant *value;
-  gboolean any = FALSE;
-
-  if (daemon->manager_id == 0)
-    return;
-  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
-  g_variant_iter_init(&iter, now);
-  while (g_variant_iter_next(&iter, "{&sv}", &name, &value)) {
-    g_autoptr(GVariant) old =
-        last_properties ? g_variant_lookup_value(last_properties, name, NULL) : NULL;
-    if (old == NULL || !g_variant_equal(old, value)) {
-      g_variant_builder_add(&b, "{sv}", name, value);
-      any = TRUE;
-    }
-    g_variant_unref(value);
-  }
-  g_clear_pointer(&last_properties, g_variant_unref);
-  last_properties = g_variant_ref(now);
-  if (any)
-    wv_daemon_emit_properties_changed(daemon, WV_MANAGER_PATH, WV_MANAGER_INTERFACE,
-                                      g_variant_builder_end(&b));
-  else
-    g_variant_builder_clear(&b);
-}
-
-/* ---- ShutdownAll ---------------------------------------------------------- */
-
-typedef struct
+struct _WvManager
 {
   WvDaemon *daemon;
-  guint pending;
-  GPtrArray *forced; /* names */
-  GPtrArray *failed; /* messages */
-  WvShutdownAllDone done;
-  gpointer data;
-} ShutdownAll;
+  WvAutostart *autostart;
+  GDBusConnection *bus;
+  GDBusNodeInfo *manager_info, *object_manager_info, *vm_info;
+  guint manager_id, object_manager_id, vms_id;
+  GHashTable *objects; /* WvVm* -> WvVmObject*: the VMs' faces */
+  WvDBusProperties properties;
+};
 
-typedef struct
+static GVariant *
+get_version(gpointer object)
 {
-  ShutdownAll *all;
-  gint64 started;
-  WvHostShutdownPolicy policy;
-} ShutdownOne;
-
-static const char *
-policy_name(WvHostShutdownPolicy p)
-{
-  return p == WV_HOST_SHUTDOWN_SAVE      ? "save"
-         : p == WV_HOST_SHUTDOWN_DESTROY ? "destroy"
-                                         : "shutdown";
+  return g_variant_new_string(WV_VERSION);
 }
 
-static void
-shutdown_all_finish(ShutdownAll *all)
+static GVariant *
+get_libvirt_connected(gpointer object)
 {
-  g_autoptr(GError) error = NULL;
+  WvManager *manager = object;
 
-  if (all->failed->len > 0) {
-    g_ptr_array_add(all->failed, NULL);
-    g_autofree char *msgs = g_strjoinv("; ", (char **)all->failed->pdata);
-    error = g_error_new(WV_ERROR, WV_ERROR_FAILED, "%s", msgs);
-  } else if (all->forced->len > 0) {
-    g_ptr_array_add(all->forced, NULL);
-    g_autofree char *names = g_strjoinv(", ", (char **)all->forced->pdata);
-    error = g_error_new(WV_ERROR, WV_ERROR_TIMEOUT, "forced off at the deadline: %s", names);
-  }
-  all->done(all->daemon, error, all->data);
-  g_ptr_array_unref(all->forced);
-  g_ptr_array_unref(all->failed);
-  g_free(all);
+  return g_variant_new_boolean(wv_libvirt_is_connected(manager->daemon->libvirt));
 }
 
-static void
-one_done(WvVm *vm, const GError *error, gpointer data)
+static GVariant *
+get_libvirt_uri(gpointer object)
 {
-  ShutdownOne *one = data;
-  ShutdownAll *all = one->all;
-  double secs = (double)(g_get_monotonic_time() - one->started) / G_USEC_PER_SEC;
-  gboolean forced = g_error_matches(error, WV_ERROR, WV_ERROR_TIMEOUT);
-  g_autofree char *took = g_strdup_printf("%.1f", secs);
+  WvManager *manager = object;
 
-  g_log_structured(G_LOG_DOMAIN, error && !forced ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE,
-                   "WINVM_VM", wv_vm_name(vm), "WINVM_POLICY", policy_name(one->policy),
-                   "WINVM_RESULT", error ? (forced ? "forced" : "failed") : "ok", "WINVM_SECONDS",
-                   took, "WINVM_FORCED", forced ? "yes" : "no", "MESSAGE",
-                   "%s: host shutdown by %s: %s after %s s%s", wv_vm_name(vm),
-                   policy_name(one->policy), error ? (forced ? "forced off" : "failed") : "done",
-                   took, error && !forced ? "" : "");
-  if (forced)
-    g_ptr_array_add(all->forced, g_strdup(wv_vm_name(vm)));
-  else if (error)
-    g_ptr_array_add(all->failed, g_strdup_printf("%s: %s", wv_vm_name(vm), error->message));
-  g_free(one);
-  if (--all->pending == 0)
-    shutdown_all_finish(all);
+  return g_variant_new_string(wv_libvirt_uri(manager->daemon->libvirt));
 }
 
-/* Every running VM at once, each by its on-host-shutdown policy and
- * timeout (capped by @cap_s when not 0); @done once all are off. */
-void wv_manager_shutdown_all(WvDaemon *daemon, guint cap_s, WvShutdownAllDone done, gpointer data);
+static GVariant *
+get_profile_errors(gpointer object)
+{
+  WvManager *manager = object;
+  GPtrArray *errors = manager->daemon->profile_errors;
+
+  return g_variant_new_strv((const char *const *)errors->pdata, errors->len);
+}
+
+static const WvDBusProperty manager_properties[] = {
+    {"Version", get_version},
+    {"LibvirtConnected", get_libvirt_connected},
+    {"LibvirtURI", get_libvirt_uri},
+    {"ProfileErrors", get_profile_errors},
+    {NULL, NULL},
+};
 
 void
-wv_manager_shutdown_all(WvDaemon *daemon, guint cap_s, WvShutdownAllDone done, gpointer data)
+wv_manager_changed(WvManager *manager)
 {
-  ShutdownAll *all = g_new0(ShutdownAll, 1);
-  g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
-
-  all->daemon = daemon;
-  all->forced = g_ptr_array_new_with_free_func(g_free);
-  all->failed = g_ptr_array_new_with_free_func(g_free);
-  all->done = done;
-  all->data = data;
-  all->pending = 1; /* held until every VM was asked */
-  wv_autostart_cancel(daemon);
-  for (guint i = 0; i < names->len; i++) {
-    WvVm *vm = g_hash_table_lookup(daemon->vms, names->pdata[i]);
-    const WvProfile *p = wv_vm_profile(vm);
-    ShutdownOne *one;
-    guint timeout = p->shutdown_timeout_s;
-
-    if (!wv_vm_is_running(vm) && !wv_vm_is_starting(vm))
-      continue;
-    if (cap_s && cap_s < timeout)
-      timeout = cap_s;
-    one = g_new0(ShutdownOne, 1);
-    one->all = all;
-    one->started = g_get_monotonic_time();
-    one->policy = p->on_host_shutdown;
-    all->pending++;
-    wv_vm_shutdown(vm, p->on_host_shutdown, timeout, one_done, one);
-  }
-  if (--all->pending == 0)
-    shutdown_all_finish(all);
+  wv_dbus_properties_update(&manager->properties, manager, manager->bus, WV_MANAGER_PATH,
+                            WV_MANAGER_INTERFACE);
 }
 
 /* {"org.winvm1.VM": {property: value}} */
 static GVariant *
-vm_interfaces(WvVm *vm)
+vm_interfaces(WvVmObject *obj)
 {
   GVariantBuilder b;
 
   g_variant_builder_init(&b, G_VARIANT_TYPE("a{sa{sv}}"));
-  g_variant_builder_add(&b, "{s@a{sv}}", WV_VM_INTERFACE, wv_vm_get_all(vm));
+  g_variant_builder_add(&b, "{s@a{sv}}", WV_VM_INTERFACE, wv_vm_object_get_all(obj));
   return g_variant_builder_end(&b);
 }
 
@@ -202,23 +87,37 @@ vm_interfaces(WvVm *vm)
 
 typedef struct
 {
-  WvDaemon *daemon;
   WvConfig *config;
   GDBusMethodInvocation *invocation;
   WvProfile *profile;
   virConnectPtr conn;
-  const char *method; /* Render, Check or Plan */
 } PlanCall;
 
 static void
 plan_call_free(PlanCall *c)
 {
   g_object_unref(c->invocation);
-  wv_profile_free(c->profile);
+  wv_profile_unref(c->profile);
   wv_config_unref(c->config);
   if (c->conn)
     virConnectClose(c->conn);
   g_free(c);
+}
+
+/* The VMs' faces, sorted by name. */
+static GPtrArray *
+vm_objects(WvManager *manager)
+{
+  g_autoptr(GPtrArray) names = wv_daemon_vm_names(manager->daemon);
+  GPtrArray *objects = g_ptr_array_sized_new(names->len);
+
+  for (guint i = 0; i < names->len; i++) {
+    WvVmObject *obj =
+        g_hash_table_lookup(manager->objects, wv_daemon_get_vm(manager->daemon, names->pdata[i]));
+    if (obj)
+      g_ptr_array_add(objects, obj);
+  }
+  return objects;
 }
 
 static GVariant *
@@ -255,9 +154,7 @@ plan_dict(const WvPlan *plan)
   g_variant_builder_add(&b, "{sv}", "emulator-pin", g_variant_new_string(emulator ? emulator : ""));
   g_variant_builder_add(&b, "{sv}", "numa-node", g_variant_new_int32(plan->numa_node));
   g_variant_builder_add(&b, "{sv}", "hugepage-size",
-                        g_variant_new_string(plan->hugepage_kib == 0      ? "none"
-                                             : plan->hugepage_kib == 2048 ? "2M"
-                                                                          : "1G"));
+                        g_variant_new_string(wv_page_size_name(plan->hugepage_kib)));
   g_variant_builder_add(&b, "{sv}", "hugepages-needed",
                         g_variant_new_uint64(plan->hugepages_needed));
   g_variant_builder_add(&b, "{sv}", "hugepages-reserve",
@@ -266,263 +163,409 @@ plan_dict(const WvPlan *plan)
   return g_variant_builder_end(&b);
 }
 
-static void
-plan_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+/* workers: the one preflight, shown three ways */
+static GVariant *
+plan_work(gpointer data, GError **error)
 {
   PlanCall *c = data;
   g_autoptr(WvPlan) plan = wv_preflight(c->config, c->profile, c->conn, WV_PREFLIGHT_DEFAULT, NULL);
-  GError *error = NULL;
 
-  if (g_str_equal(c->method, "Plan")) {
-    g_task_return_pointer(task, g_variant_ref_sink(g_variant_new("(@a{sv})", plan_dict(plan))),
-                          (GDestroyNotify)g_variant_unref);
-    return;
-  }
-  if (g_str_equal(c->method, "Check")) {
-    GVariantBuilder b;
-    g_variant_builder_init(&b, G_VARIANT_TYPE("a(ssss)"));
-    for (guint i = 0; i < plan->findings->len; i++) {
-      const WvFinding *f = plan->findings->pdata[i];
-      g_variant_builder_add(&b, "(ssss)", wv_severity_name(f->severity), f->code, f->message,
-                            f->hint ? f->hint : "");
-    }
-    g_task_return_pointer(task, g_variant_ref_sink(g_variant_new("(a(ssss))", &b)),
-                          (GDestroyNotify)g_variant_unref);
-    return;
-  }
-  /* Render gives exactly what the profile says, or the reasons it cannot */
-  {
-    g_autofree char *xml =
-        wv_plan_check(plan, &error) ? wv_render_to_string(c->profile, plan, &error) : NULL;
-    if (xml == NULL)
-      g_task_return_error(task, error);
-    else
-      g_task_return_pointer(task, g_variant_ref_sink(g_variant_new("(s)", xml)),
-                            (GDestroyNotify)g_variant_unref);
-  }
+  return g_variant_new("(@a{sv})", plan_dict(plan));
 }
 
-static void
-plan_done(GObject *source, GAsyncResult *result, gpointer data)
+static GVariant *
+check_work(gpointer data, GError **error)
 {
-  PlanCall *c = g_task_get_task_data(G_TASK(result));
-  GError *error = NULL;
-  GVariant *reply = g_task_propagate_pointer(G_TASK(result), &error);
+  PlanCall *c = data;
+  g_autoptr(WvPlan) plan = wv_preflight(c->config, c->profile, c->conn, WV_PREFLIGHT_DEFAULT, NULL);
+  GVariantBuilder b;
 
-  if (reply) {
-    g_dbus_method_invocation_return_value(c->invocation, reply);
-    g_variant_unref(reply);
-  } else {
-    g_dbus_method_invocation_take_error(c->invocation, error);
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a(ssss)"));
+  for (guint i = 0; i < plan->findings->len; i++) {
+    const WvFinding *f = plan->findings->pdata[i];
+    g_variant_builder_add(&b, "(ssss)", wv_severity_name(f->severity), f->code, f->message,
+                          f->hint ? f->hint : "");
   }
+  return g_variant_new("(a(ssss))", &b);
 }
 
-static void
-handle_plan(WvDaemon *daemon, GVariant *params, GDBusMethodInvocation *invocation,
-            const char *method)
+/* Render gives exactly what the profile says, or the reasons it cannot */
+static GVariant *
+render_work(gpointer data, GError **error)
 {
+  PlanCall *c = data;
+  g_autoptr(WvPlan) plan = wv_preflight(c->config, c->profile, c->conn, WV_PREFLIGHT_DEFAULT, NULL);
+  g_autofree char *xml =
+      wv_plan_check(plan, error) ? wv_render_to_string(c->profile, plan, error) : NULL;
+
+  return xml ? g_variant_new("(s)", xml) : NULL;
+}
+
+static gpointer
+plan_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
+             GDBusMethodInvocation *invocation, GError **error)
+{
+  WvManager *manager = object;
   const char *name;
-  GError *error = NULL;
   WvVm *vm;
   PlanCall *c;
-  g_autoptr(GTask) task = NULL;
 
   g_variant_get(params, "(&s)", &name);
-  if ((vm = wv_daemon_lookup(daemon, name, &error)) == NULL) {
-    g_dbus_method_invocation_take_error(invocation, error);
-    return;
-  }
+  if ((vm = wv_daemon_lookup(manager->daemon, name, error)) == NULL)
+    return NULL;
   c = g_new0(PlanCall, 1);
-  c->daemon = daemon;
-  c->config = wv_config_ref(daemon->config);
+  c->config = wv_config_ref(manager->daemon->config);
   c->invocation = g_object_ref(invocation);
   c->profile = wv_profile_ref((WvProfile *)wv_vm_profile(vm));
-  c->conn = wv_libvirt_get(daemon->libvirt, NULL); /* optional: plans work offline */
-  c->method = method;                              /* static: the introspection data's own string */
-  task = g_task_new(NULL, NULL, plan_done, NULL);
-  g_task_set_task_data(task, c, (GDestroyNotify)plan_call_free);
-  g_task_run_in_thread(task, plan_thread);
+  c->conn = wv_libvirt_get(manager->daemon->libvirt, NULL); /* optional: plans work offline */
+  return c;
 }
 
-typedef struct
+static void
+plan_start(gpointer call)
 {
-  WvDaemon *daemon;
-  GDBusMethodInvocation *invocation;
-  char *method;
-  guint32 timeout;
-} ManageCall;
+  PlanCall *c = call;
+
+  wv_dbus_reply_from_thread(c->invocation, plan_work, c, (GDestroyNotify)plan_call_free);
+}
 
 static void
-manage_call_free(ManageCall *c)
+check_start(gpointer call)
+{
+  PlanCall *c = call;
+
+  wv_dbus_reply_from_thread(c->invocation, check_work, c, (GDestroyNotify)plan_call_free);
+}
+
+static void
+render_start(gpointer call)
+{
+  PlanCall *c = call;
+
+  wv_dbus_reply_from_thread(c->invocation, render_work, c, (GDestroyNotify)plan_call_free);
+}
+
+/* The calls answered on the main thread. */
+typedef struct
+{
+  WvManager *manager;
+  GDBusMethodInvocation *invocation;
+  guint32 timeout;
+} ManagerCall;
+
+static void
+manager_call_free(ManagerCall *c)
 {
   g_object_unref(c->invocation);
-  g_free(c->method);
   g_free(c);
 }
 
-static void
-shutdown_all_replied(WvDaemon *daemon, const GError *error, gpointer data)
+static gpointer
+manager_call_new(gpointer object, const WvDBusMethod *method, GVariant *params,
+                 GDBusMethodInvocation *invocation, GError **error)
 {
-  ManageCall *c = data;
+  ManagerCall *c = g_new0(ManagerCall, 1);
 
-  if (error)
-    g_dbus_method_invocation_return_gerror(c->invocation, error);
-  else
-    g_dbus_method_invocation_return_value(c->invocation, NULL);
-  manage_call_free(c);
+  c->manager = object;
+  c->invocation = g_object_ref(invocation);
+  return c;
 }
 
 static void
-manage_authorized(GObject *source, GAsyncResult *result, gpointer data)
+manager_call_refuse(gpointer call, GError *error)
 {
-  ManageCall *c = data;
-  GError *error = NULL;
+  ManagerCall *c = call;
 
-  if (!wv_auth_check_finish(result, &error)) {
-    g_dbus_method_invocation_take_error(c->invocation, error);
-    manage_call_free(c);
-    return;
-  }
-  if (g_str_equal(c->method, "Reload")) {
-    g_autoptr(GPtrArray) errors = wv_daemon_reload(c->daemon);
+  g_dbus_method_invocation_take_error(c->invocation, error);
+  manager_call_free(c);
+}
 
-    g_ptr_array_add(errors, NULL);
-    g_dbus_method_invocation_return_value(c->invocation,
-                                          g_variant_new("(^as)", (char **)errors->pdata));
-    manage_call_free(c);
-    return;
+static void
+manager_call_reply(ManagerCall *c, GVariant *value)
+{
+  g_dbus_method_invocation_return_value(c->invocation, value);
+  manager_call_free(c);
+}
+
+static void
+list_vms_start(gpointer call)
+{
+  ManagerCall *c = call;
+  g_autoptr(GPtrArray) objects = vm_objects(c->manager);
+  GVariantBuilder b;
+
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a(so)"));
+  for (guint i = 0; i < objects->len; i++)
+    g_variant_builder_add(&b, "(so)", wv_vm_name(wv_vm_object_vm(objects->pdata[i])),
+                          wv_vm_object_path(objects->pdata[i]));
+  manager_call_reply(c, g_variant_new("(a(so))", &b));
+}
+
+static void
+get_managed_objects_start(gpointer call)
+{
+  ManagerCall *c = call;
+  g_autoptr(GPtrArray) objects = vm_objects(c->manager);
+  GVariantBuilder b;
+
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a{oa{sa{sv}}}"));
+  for (guint i = 0; i < objects->len; i++)
+    g_variant_builder_add(&b, "{o@a{sa{sv}}}", wv_vm_object_path(objects->pdata[i]),
+                          vm_interfaces(objects->pdata[i]));
+  manager_call_reply(c, g_variant_new("(a{oa{sa{sv}}})", &b));
+}
+
+static void
+reload_start(gpointer call)
+{
+  ManagerCall *c = call;
+  g_autoptr(GPtrArray) errors = wv_daemon_reload(c->manager->daemon);
+
+  g_ptr_array_add(errors, NULL);
+  manager_call_reply(c, g_variant_new("(^as)", (char **)errors->pdata));
+}
+
+static gpointer
+shutdown_all_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
+                     GDBusMethodInvocation *invocation, GError **error)
+{
+  ManagerCall *c = manager_call_new(object, method, params, invocation, error);
+
+  g_variant_get(params, "(u)", &c->timeout);
+  return c;
+}
+
+static void
+shutdown_all_replied(const GError *error, gpointer data)
+{
+  ManagerCall *c = data;
+
+  if (error) {
+    g_dbus_method_invocation_return_gerror(c->invocation, error);
+    manager_call_free(c);
+  } else {
+    manager_call_reply(c, NULL);
   }
-  if (!wv_libvirt_is_connected(c->daemon->libvirt)) {
-    g_dbus_method_invocation_return_error(c->invocation, WV_ERROR, WV_ERROR_LIBVIRT_UNAVAILABLE,
-                                          "libvirt (%s) is not reachable",
-                                          wv_libvirt_uri(c->daemon->libvirt));
-    manage_call_free(c);
+}
+
+static void
+shutdown_all_start(gpointer call)
+{
+  ManagerCall *c = call;
+  WvDaemon *daemon = c->manager->daemon;
+
+  if (!wv_libvirt_is_connected(daemon->libvirt)) {
+    manager_call_refuse(c, g_error_new(WV_ERROR, WV_ERROR_LIBVIRT_UNAVAILABLE,
+                                       "libvirt (%s) is not reachable",
+                                       wv_libvirt_uri(daemon->libvirt)));
     return;
   }
   g_message("shutting down every running VM%s", c->timeout ? " (timeout capped)" : "");
-  wv_manager_shutdown_all(c->daemon, c->timeout, shutdown_all_replied, c);
+  wv_shutdown_all(daemon, c->manager->autostart, c->timeout, shutdown_all_replied, c);
+}
+
+static const WvDBusMethod manager_methods[] = {
+    {"ListVMs", NULL, manager_call_new, list_vms_start, NULL, NULL},
+    {"Plan", NULL, plan_prepare, plan_start, NULL, NULL},
+    {"Check", NULL, plan_prepare, check_start, NULL, NULL},
+    {"Render", NULL, plan_prepare, render_start, NULL, NULL},
+    {"Reload", WV_ACTION_MANAGE, manager_call_new, reload_start, manager_call_refuse, NULL},
+    {"ShutdownAll", WV_ACTION_MANAGE, shutdown_all_prepare, shutdown_all_start, manager_call_refuse,
+     NULL},
+};
+
+static const WvDBusMethod object_manager_methods[] = {
+    {"GetManagedObjects", NULL, manager_call_new, get_managed_objects_start, NULL, NULL},
+};
+
+static void
+manager_method_call(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+                    const char *method, GVariant *params, GDBusMethodInvocation *invocation,
+                    gpointer data)
+{
+  wv_dbus_dispatch(manager_methods, G_N_ELEMENTS(manager_methods), data, method, params,
+                   invocation);
 }
 
 static void
-method_call(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
-            const char *method, GVariant *params, GDBusMethodInvocation *invocation, gpointer data)
+object_manager_method_call(GDBusConnection *bus, const char *sender, const char *path,
+                           const char *iface, const char *method, GVariant *params,
+                           GDBusMethodInvocation *invocation, gpointer data)
 {
-  WvDaemon *daemon = data;
-
-  if (g_str_equal(iface, "org.freedesktop.DBus.ObjectManager")) {
-    GVariantBuilder b;
-    g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
-
-    g_variant_builder_init(&b, G_VARIANT_TYPE("a{oa{sa{sv}}}"));
-    for (guint i = 0; i < names->len; i++) {
-      WvVm *vm = g_hash_table_lookup(daemon->vms, names->pdata[i]);
-      g_variant_builder_add(&b, "{o@a{sa{sv}}}", wv_vm_path(vm), vm_interfaces(vm));
-    }
-    g_dbus_method_invocation_return_value(invocation, g_variant_new("(a{oa{sa{sv}}})", &b));
-    return;
-  }
-
-  if (g_str_equal(method, "ListVMs")) {
-    GVariantBuilder b;
-    g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
-
-    g_variant_builder_init(&b, G_VARIANT_TYPE("a(so)"));
-    for (guint i = 0; i < names->len; i++) {
-      WvVm *vm = g_hash_table_lookup(daemon->vms, names->pdata[i]);
-      g_variant_builder_add(&b, "(so)", wv_vm_name(vm), wv_vm_path(vm));
-    }
-    g_dbus_method_invocation_return_value(invocation, g_variant_new("(a(so))", &b));
-  } else if (g_str_equal(method, "Render") || g_str_equal(method, "Check") ||
-             g_str_equal(method, "Plan")) {
-    handle_plan(daemon, params, invocation,
-                g_str_equal(method, "Plan")    ? "Plan"
-                : g_str_equal(method, "Check") ? "Check"
-                                               : "Render");
-  } else if (g_str_equal(method, "Reload") || g_str_equal(method, "ShutdownAll")) {
-    ManageCall *c = g_new0(ManageCall, 1);
-
-    c->daemon = daemon;
-    c->invocation = g_object_ref(invocation);
-    c->method = g_strdup(method);
-    if (g_str_equal(method, "ShutdownAll"))
-      g_variant_get(params, "(u)", &c->timeout);
-    wv_auth_check_async(invocation, WV_ACTION_MANAGE, NULL, manage_authorized, c);
-  } else {
-    g_dbus_method_invocation_return_error(invocation, WV_ERROR, WV_ERROR_INVALID_ARGS,
-                                          "no method %s", method);
-  }
+  wv_dbus_dispatch(object_manager_methods, G_N_ELEMENTS(object_manager_methods), data, method,
+                   params, invocation);
 }
 
 static GVariant *
 get_property(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
              const char *name, GError **error, gpointer data)
 {
-  GVariant *v = get_property_value(data, name);
-
-  if (v == NULL)
-    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "no property %s", name);
-  return v;
+  return wv_dbus_property_get(manager_properties, data, name, error);
 }
 
 static const GDBusInterfaceVTable manager_vtable = {
-    .method_call = method_call,
+    .method_call = manager_method_call,
     .get_property = get_property,
 };
 
 static const GDBusInterfaceVTable object_manager_vtable = {
-    .method_call = method_call,
+    .method_call = object_manager_method_call,
 };
 
-static GDBusNodeInfo *object_manager_info;
+/* ---- the VM subtree --------------------------------------------------------
+ *
+ * One registration serves every VM, and a call to a VM that does not exist
+ * gets org.winvm1.Error.NotFound, not a generic error. */
 
-void
-wv_manager_export(WvDaemon *daemon, GError **error)
+static WvVmObject *
+object_for_node(WvManager *manager, const char *node)
 {
-  g_autoptr(GBytes) om = g_resources_lookup_data(
-      "/org/winvm1/org.freedesktop.DBus.ObjectManager.xml", G_RESOURCE_LOOKUP_FLAGS_NONE, error);
+  g_autofree char *name = node ? (char *)g_dbus_unescape_object_path(node) : NULL;
+  WvVm *vm = name ? wv_daemon_get_vm(manager->daemon, name) : NULL;
 
-  if (om == NULL)
-    return;
-  if (object_manager_info == NULL && (object_manager_info = g_dbus_node_info_new_for_xml(
-                                          g_bytes_get_data(om, NULL), error)) == NULL)
-    return;
-  daemon->manager_id = g_dbus_connection_register_object(daemon->bus, WV_MANAGER_PATH,
-                                                         daemon->manager_info->interfaces[0],
-                                                         &manager_vtable, daemon, NULL, error);
-  if (daemon->manager_id == 0)
-    return;
-  daemon->object_manager_id = g_dbus_connection_register_object(
-      daemon->bus, WV_MANAGER_PATH, object_manager_info->interfaces[0], &object_manager_vtable,
-      daemon, NULL, error);
-  g_clear_pointer(&last_properties, g_variant_unref);
-  last_properties = all_properties(daemon);
+  return vm ? g_hash_table_lookup(manager->objects, vm) : NULL;
+}
+
+static char **
+subtree_enumerate(GDBusConnection *bus, const char *sender, const char *path, gpointer data)
+{
+  WvManager *manager = data;
+  g_autoptr(GPtrArray) names = wv_daemon_vm_names(manager->daemon);
+  GPtrArray *nodes = g_ptr_array_new();
+
+  for (guint i = 0; i < names->len; i++)
+    g_ptr_array_add(nodes, g_dbus_escape_object_path(names->pdata[i]));
+  g_ptr_array_add(nodes, NULL);
+  return (char **)g_ptr_array_free(nodes, FALSE);
+}
+
+static GDBusInterfaceInfo **
+subtree_introspect(GDBusConnection *bus, const char *sender, const char *path, const char *node,
+                   gpointer data)
+{
+  WvManager *manager = data;
+  GDBusInterfaceInfo **ifaces;
+
+  if (node == NULL)
+    return NULL;
+  /* unknown nodes too, so that their calls reach dispatch and NotFound */
+  ifaces = g_new0(GDBusInterfaceInfo *, 2);
+  ifaces[0] = g_dbus_interface_info_ref(manager->vm_info->interfaces[0]);
+  return ifaces;
+}
+
+static void
+missing_call(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+             const char *method, GVariant *params, GDBusMethodInvocation *invocation, gpointer data)
+{
+  g_dbus_method_invocation_return_error(invocation, WV_ERROR, WV_ERROR_NOT_FOUND,
+                                        "no VM at %.120s%s", path, strlen(path) > 120 ? "…" : "");
+}
+
+static const GDBusInterfaceVTable missing_vtable = {
+    .method_call = missing_call,
+};
+
+static const GDBusInterfaceVTable *
+subtree_dispatch(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+                 const char *node, gpointer *out_data, gpointer data)
+{
+  WvVmObject *obj = object_for_node(data, node);
+
+  *out_data = obj;
+  return obj ? wv_vm_object_vtable() : &missing_vtable;
+}
+
+static const GDBusSubtreeVTable subtree_vtable = {
+    .enumerate = subtree_enumerate,
+    .introspect = subtree_introspect,
+    .dispatch = subtree_dispatch,
+};
+
+/* ---- life ------------------------------------------------------------------ */
+
+static GDBusNodeInfo *
+load_interface(const char *resource, GError **error)
+{
+  g_autoptr(GBytes) data = g_resources_lookup_data(resource, G_RESOURCE_LOOKUP_FLAGS_NONE, error);
+
+  return data ? g_dbus_node_info_new_for_xml(g_bytes_get_data(data, NULL), error) : NULL;
+}
+
+WvManager *
+wv_manager_new(WvDaemon *daemon, WvAutostart *autostart, GDBusConnection *bus, GError **error)
+{
+  WvManager *manager = g_new0(WvManager, 1);
+
+  wv_register_resource();
+  manager->daemon = daemon;
+  manager->autostart = autostart;
+  manager->properties.table = manager_properties;
+  manager->objects = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)wv_vm_object_free);
+  manager->bus = g_object_ref(bus);
+  if ((manager->manager_info = load_interface("/org/winvm1/org.winvm1.Manager.xml", error)) ==
+          NULL ||
+      (manager->vm_info = load_interface("/org/winvm1/org.winvm1.VM.xml", error)) == NULL ||
+      (manager->object_manager_info =
+           load_interface("/org/winvm1/org.freedesktop.DBus.ObjectManager.xml", error)) == NULL ||
+      (manager->manager_id = g_dbus_connection_register_object(
+           bus, WV_MANAGER_PATH, manager->manager_info->interfaces[0], &manager_vtable, manager,
+           NULL, error)) == 0 ||
+      (manager->object_manager_id = g_dbus_connection_register_object(
+           bus, WV_MANAGER_PATH, manager->object_manager_info->interfaces[0],
+           &object_manager_vtable, manager, NULL, error)) == 0 ||
+      (manager->vms_id = g_dbus_connection_register_subtree(
+           bus, WV_VM_PATH_PREFIX, &subtree_vtable,
+           G_DBUS_SUBTREE_FLAGS_DISPATCH_TO_UNENUMERATED_NODES, manager, NULL, error)) == 0) {
+    wv_manager_free(manager);
+    return NULL;
+  }
+  wv_dbus_properties_get_all(&manager->properties, manager);
+  return manager;
 }
 
 void
-wv_manager_unexport(WvDaemon *daemon)
+wv_manager_free(WvManager *manager)
 {
-  if (daemon->manager_id)
-    g_dbus_connection_unregister_object(daemon->bus, daemon->manager_id);
-  if (daemon->object_manager_id)
-    g_dbus_connection_unregister_object(daemon->bus, daemon->object_manager_id);
-  daemon->manager_id = daemon->object_manager_id = 0;
-  g_clear_pointer(&last_properties, g_variant_unref);
+  if (manager == NULL)
+    return;
+  if (manager->manager_id)
+    g_dbus_connection_unregister_object(manager->bus, manager->manager_id);
+  if (manager->object_manager_id)
+    g_dbus_connection_unregister_object(manager->bus, manager->object_manager_id);
+  if (manager->vms_id)
+    g_dbus_connection_unregister_subtree(manager->bus, manager->vms_id);
+  g_clear_pointer(&manager->manager_info, g_dbus_node_info_unref);
+  g_clear_pointer(&manager->object_manager_info, g_dbus_node_info_unref);
+  g_clear_pointer(&manager->vm_info, g_dbus_node_info_unref);
+  wv_dbus_properties_clear(&manager->properties);
+  g_hash_table_unref(manager->objects);
+  g_object_unref(manager->bus);
+  g_free(manager);
+  wv_unregister_resource();
 }
 
 void
-wv_manager_vm_added(WvDaemon *daemon, WvVm *vm)
+wv_manager_vm_added(WvManager *manager, WvVm *vm)
 {
+  WvVmObject *obj = wv_vm_object_new(vm, manager->bus);
+
+  g_hash_table_insert(manager->objects, vm, obj);
   g_dbus_connection_emit_signal(
-      daemon->bus, NULL, WV_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "InterfacesAdded",
-      g_variant_new("(o@a{sa{sv}})", wv_vm_path(vm), vm_interfaces(vm)), NULL);
+      manager->bus, NULL, WV_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "InterfacesAdded",
+      g_variant_new("(o@a{sa{sv}})", wv_vm_object_path(obj), vm_interfaces(obj)), NULL);
 }
 
 void
-wv_manager_vm_removed(WvDaemon *daemon, WvVm *vm)
+wv_manager_vm_removed(WvManager *manager, WvVm *vm)
 {
   const char *ifaces[] = {WV_VM_INTERFACE, NULL};
+  WvVmObject *obj = g_hash_table_lookup(manager->objects, vm);
 
-  g_dbus_connection_emit_signal(daemon->bus, NULL, WV_MANAGER_PATH,
+  if (obj == NULL)
+    return;
+  g_dbus_connection_emit_signal(manager->bus, NULL, WV_MANAGER_PATH,
                                 "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved",
-                                g_variant_new("(o^as)", wv_vm_path(vm), ifaces), NULL);
+                                g_variant_new("(o^as)", wv_vm_object_path(obj), ifaces), NULL);
+  g_hash_table_remove(manager->objects, vm);
 }

@@ -376,12 +376,10 @@ validated_set(WvPlan *plan, const WvHost *host, const char *what, const WvCpuset
   return wv_cpuset_copy(set);
 }
 
+/* How many vCPUs, and the topology the guest is told. */
 static void
-plan_cpus(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
+plan_topology(WvPlan *plan, const WvProfile *p)
 {
-  const WvHost *host = ctx->host;
-  g_autoptr(WvCpuset) reserved = NULL;
-
   plan->vcpus = p->vcpus;
   if (!p->topology_auto) {
     plan->sockets = p->sockets;
@@ -391,6 +389,13 @@ plan_cpus(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
   } else {
     set_auto_topology(plan, 1);
   }
+}
+
+/* The host CPUs kept for the host: [cpu] host-reserved, or the default. */
+static WvCpuset *
+plan_reserved(WvPlan *plan, const WvProfile *p, const WvHost *host)
+{
+  WvCpuset *reserved = NULL;
 
   if (p->host_reserved) {
     if (host)
@@ -399,7 +404,13 @@ plan_cpus(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
   } else if (host) {
     reserved = default_reserved(host);
   }
+  return reserved;
+}
 
+/* Where each vCPU runs, and what the host cannot give them. */
+static void
+plan_vcpu_pins(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvCpuset *reserved)
+{
   switch (p->pin) {
     case WV_PIN_NONE:
       break;
@@ -429,7 +440,11 @@ plan_cpus(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
                   "set topology = auto or threads = 1",
                   "the guest is told it has %u threads per core; the host has no SMT", p->threads);
   }
+}
 
+static void
+plan_thread_pins(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvCpuset *reserved)
+{
   /* Emulator and I/O threads: explicit sets, or the host's reserved CPUs
    * once vCPUs are pinned (so they never steal a vCPU's core). */
   if (p->emulator_pin)
@@ -451,7 +466,11 @@ plan_cpus(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
     }
     g_ptr_array_add(plan->iothread_pins, set);
   }
+}
 
+static void
+plan_numa_node(WvPlan *plan, const WvHost *host)
+{
   /* Memory follows the vCPUs when they all sit on one node of several. */
   plan->numa_node = -1;
   if (host && plan->vcpu_pins->len > 0) {
@@ -473,12 +492,6 @@ plan_cpus(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
 
 /* ---- memory -------------------------------------------------------------- */
 
-static const char *
-page_name(guint64 kib)
-{
-  return kib == 2048 ? "2M" : kib == 1024 * 1024 ? "1G" : "?";
-}
-
 static void
 plan_hugepages(WvPlan *plan, const WvProfile *p, const WvHost *host)
 {
@@ -497,17 +510,17 @@ plan_hugepages(WvPlan *plan, const WvProfile *p, const WvHost *host)
   if (pool == NULL) {
     add_finding(plan, WV_SEVERITY_ERROR, "hugepages-unsupported",
                 p->hugepage_kib > 2048 ? "1G pages need a CPU with pdpe1gb; or use 2M" : NULL,
-                "this kernel offers no %s hugepages", page_name(p->hugepage_kib));
+                "this kernel offers no %s hugepages", wv_page_size_name(p->hugepage_kib));
     return;
   }
   if (wv_host_hugetlbfs(host, p->hugepage_kib) == NULL) {
     g_autofree char *h = g_strdup_printf(
         "mount one: mkdir -p /dev/hugepages%s && mount -t hugetlbfs -o pagesize=%s none "
         "/dev/hugepages%s, then restart libvirtd",
-        p->hugepage_kib == 2048 ? "" : "1G", page_name(p->hugepage_kib),
+        p->hugepage_kib == 2048 ? "" : "1G", wv_page_size_name(p->hugepage_kib),
         p->hugepage_kib == 2048 ? "" : "1G");
     add_finding(plan, WV_SEVERITY_ERROR, "hugetlbfs-missing", h,
-                "no hugetlbfs is mounted for %s pages", page_name(p->hugepage_kib));
+                "no hugetlbfs is mounted for %s pages", wv_page_size_name(p->hugepage_kib));
   }
   if (plan->numa_node >= 0) {
     const WvHugepagePool *node_pool = wv_host_hugepages(host, p->hugepage_kib, plan->numa_node);
@@ -520,7 +533,7 @@ plan_hugepages(WvPlan *plan, const WvProfile *p, const WvHost *host)
         pool->node >= 0 ? g_strdup_printf(" on node %d", pool->node) : g_strdup("");
     add_finding(plan, WV_SEVERITY_INFO, "hugepages-ok", NULL,
                 "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " free %s pages%s will back memory",
-                plan->hugepages_needed, avail, page_name(p->hugepage_kib), where);
+                plan->hugepages_needed, avail, wv_page_size_name(p->hugepage_kib), where);
     return;
   }
   if (p->hugepages_allocate) {
@@ -531,7 +544,7 @@ plan_hugepages(WvPlan *plan, const WvProfile *p, const WvHost *host)
                   "free memory on the host, lower memory, or reserve the pages at boot",
                   "growing the %s pool by %" G_GUINT64_FORMAT " pages needs %" G_GUINT64_FORMAT
                   " MiB; the host has %" G_GUINT64_FORMAT " MiB available",
-                  page_name(p->hugepage_kib), plan->hugepages_reserve,
+                  wv_page_size_name(p->hugepage_kib), plan->hugepages_reserve,
                   plan->hugepages_reserve * p->hugepage_kib / 1024, host->mem_available_kib / 1024);
       return;
     }
@@ -543,16 +556,17 @@ plan_hugepages(WvPlan *plan, const WvProfile *p, const WvHost *host)
                     : NULL,
                 "the %s pool%s will grow by %" G_GUINT64_FORMAT
                 " pages at start (%" G_GUINT64_FORMAT " free, %" G_GUINT64_FORMAT " needed)",
-                page_name(p->hugepage_kib), pool->node >= 0 ? " of the VM's node" : "",
+                wv_page_size_name(p->hugepage_kib), pool->node >= 0 ? " of the VM's node" : "",
                 plan->hugepages_reserve, avail, plan->hugepages_needed);
     return;
   }
   hint = g_strdup_printf("set [memory] hugepages-allocate = true, or reserve them at boot: "
                          "hugepagesz=%s hugepages=%" G_GUINT64_FORMAT,
-                         page_name(p->hugepage_kib), pool->total + plan->hugepages_needed - avail);
+                         wv_page_size_name(p->hugepage_kib),
+                         pool->total + plan->hugepages_needed - avail);
   add_finding(plan, WV_SEVERITY_ERROR, "hugepages-short", hint,
               "%" G_GUINT64_FORMAT " free %s pages needed, %" G_GUINT64_FORMAT " free%s",
-              plan->hugepages_needed, page_name(p->hugepage_kib), avail,
+              plan->hugepages_needed, wv_page_size_name(p->hugepage_kib), avail,
               pool->node >= 0 ? " on the VM's node" : "");
 }
 
@@ -596,8 +610,7 @@ plan_hostdevs(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
 
     for (guint f = 0; f < h->functions->len; f++) {
       const WvPciAddress *a = &g_array_index(h->functions, WvPciAddress, f);
-      g_autofree char *name =
-          g_strdup_printf("%04x:%02x:%02x.%x", a->domain, a->bus, a->slot, a->function);
+      g_autofree char *name = wv_pci_address_to_string(a);
       const char *user =
           ctx->devices_in_use ? g_hash_table_lookup(ctx->devices_in_use, name) : NULL;
       const WvPciDevice *dev;
@@ -784,7 +797,15 @@ wv_plan_build(const WvProfile *p, const WvPlanContext *ctx)
   }
 
   plan_hypervisor(plan, p, ctx);
-  plan_cpus(plan, p, ctx);
+  {
+    g_autoptr(WvCpuset) reserved = NULL;
+
+    plan_topology(plan, p);
+    reserved = plan_reserved(plan, p, ctx->host);
+    plan_vcpu_pins(plan, p, ctx->host, reserved);
+    plan_thread_pins(plan, p, ctx->host, reserved);
+    plan_numa_node(plan, ctx->host);
+  }
   plan_hugepages(plan, p, ctx->host);
   plan_hostdevs(plan, p, ctx);
   plan_capabilities(plan, p, ctx->domcaps);
@@ -830,7 +851,7 @@ wv_plan_to_string(const WvPlan *plan, const WvProfile *p)
   if (plan->hugepage_kib)
     g_string_append_printf(
         s, "  hugepages: %" G_GUINT64_FORMAT " x %s, %" G_GUINT64_FORMAT " to reserve at start\n",
-        plan->hugepages_needed, page_name(plan->hugepage_kib), plan->hugepages_reserve);
+        plan->hugepages_needed, wv_page_size_name(plan->hugepage_kib), plan->hugepages_reserve);
   if (plan->hyperv_features) {
     g_autofree char *names = feature_list(plan->hyperv_features);
     g_string_append_printf(s, "  hyper-v: %s\n", names);

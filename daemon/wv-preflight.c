@@ -5,12 +5,19 @@
 #include "wv-libvirt.h"
 #include "wv-tuning.h"
 
+WvHost *
+wv_preflight_host(const WvConfig *config, GError **error)
+{
+  g_autofree char *mounts =
+      config->proc_root ? g_build_filename(config->proc_root, "mounts", NULL) : NULL;
+
+  return wv_host_probe(config->sysfs_root, mounts, error);
+}
+
 WvPlan *
 wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr conn,
              WvPreflightFlags flags, WvHost **host_out)
 {
-  g_autofree char *mounts =
-      config->proc_root ? g_build_filename(config->proc_root, "mounts", NULL) : NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(WvHost) host = NULL;
   g_autoptr(WvDomcaps) caps = NULL;
@@ -21,7 +28,7 @@ wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr con
   if (flags & WV_PREFLIGHT_NO_HOST_CHECKS)
     return wv_plan_build(profile, &ctx);
 
-  host = wv_host_probe(config->sysfs_root, mounts, &error);
+  host = wv_preflight_host(config, &error);
   if (host == NULL)
     g_warning("host facts unavailable: %s", error->message);
   g_clear_error(&error);

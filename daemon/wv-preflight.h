@@ -25,6 +25,9 @@ typedef enum
   WV_PREFLIGHT_NO_HOST_CHECKS = 1 << 0,
 } WvPreflightFlags;
 
+/* The host's facts under @config's sysfs and /proc roots (blocking). */
+WvHost *wv_preflight_host(const WvConfig *config, GError **error);
+
 /* Blocking (sysfs reads, libvirt calls): call it from a worker thread.
  * @conn may be NULL: no libvirt facts. @host_out, when not NULL, receives
  * the host facts the plan was made against (NULL when unreadable). */

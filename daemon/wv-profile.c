@@ -359,6 +359,18 @@ parse_hex(const char *text, gsize digits, guint max, guint *out)
   return TRUE;
 }
 
+char *
+wv_pci_address_to_string(const WvPciAddress *a)
+{
+  return g_strdup_printf("%04x:%02x:%02x.%x", a->domain, a->bus, a->slot, a->function);
+}
+
+const char *
+wv_page_size_name(guint64 page_kib)
+{
+  return page_kib == 0 ? "none" : page_kib == 2048 ? "2M" : "1G";
+}
+
 gboolean
 wv_parse_pci_address(const char *text, WvPciAddress *out, GError **error)
 {
@@ -1263,7 +1275,7 @@ check_profile(Ctx *ctx)
               p->iothread_pins->len, p->iothreads);
   if (p->hugepage_kib && p->memory_kib % p->hugepage_kib != 0)
     ctx_error(ctx, "vm", "memory", "%" G_GUINT64_FORMAT "KiB is not a whole number of %s pages",
-              p->memory_kib, p->hugepage_kib == 2048 ? "2M" : "1G");
+              p->memory_kib, wv_page_size_name(p->hugepage_kib));
   if (!p->hugepage_kib && p->hugepages_allocate)
     ctx_error(ctx, "memory", "hugepages-allocate", "is set but hugepages = none");
   if (p->secure_boot == WV_TRI_ON && p->firmware == WV_FIRMWARE_BIOS)
@@ -1365,7 +1377,7 @@ wv_profile_ref(WvProfile *p)
 }
 
 void
-wv_profile_free(WvProfile *p)
+wv_profile_unref(WvProfile *p)
 {
   if (p == NULL || !g_atomic_int_dec_and_test(&p->refcount))
     return;
@@ -1502,7 +1514,7 @@ GHashTable *
 wv_profile_load_dir(const char *dir, GPtrArray **errors)
 {
   g_autoptr(GHashTable) profiles =
-      g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_profile_free);
+      g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_profile_unref);
   g_autoptr(GHashTable) uuids = g_hash_table_new(g_str_hash, g_str_equal); /* uuid -> path */
   g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
   g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
@@ -1535,7 +1547,7 @@ wv_profile_load_dir(const char *dir, GPtrArray **errors)
       g_ptr_array_add(errs, g_error_new(WV_ERROR, WV_ERROR_INVALID_PROFILE,
                                         "%s: VM name “%s” is already used by %s", p->path, p->name,
                                         other->path));
-      wv_profile_free(p);
+      wv_profile_unref(p);
       continue;
     }
     twin = p->uuid ? g_hash_table_lookup(uuids, p->uuid) : NULL;
@@ -1544,7 +1556,7 @@ wv_profile_load_dir(const char *dir, GPtrArray **errors)
                                         "%s: [vm] uuid: the same UUID as %s; each VM needs its "
                                         "own (remove the key to get a new one)",
                                         p->path, twin));
-      wv_profile_free(p);
+      wv_profile_unref(p);
       continue;
     }
     if (p->uuid)

@@ -242,7 +242,7 @@ WvProfile *wv_profile_parse(const char *data, gsize len, const char *path, GErro
 WvProfile *wv_profile_load(const char *path, GError **error);
 /* Profiles are shared with worker threads: free drops one reference. */
 WvProfile *wv_profile_ref(WvProfile *profile);
-void wv_profile_free(WvProfile *profile);
+void wv_profile_unref(WvProfile *profile);
 
 /* The line in the file that set @group/@key (or the group header when @key is
  * NULL); 0 when it was not set. */
@@ -271,7 +271,11 @@ gboolean wv_profile_set_value(const char *path, const char *group, const char *k
 gboolean wv_parse_size_kib(const char *text, guint64 *out_kib, GError **error);
 gboolean wv_parse_duration_s(const char *text, guint *out_s, GError **error);
 gboolean wv_parse_pci_address(const char *text, WvPciAddress *out, GError **error);
+/* "dddd:bb:ss.f", as sysfs and libvirt name a PCI function. */
+char *wv_pci_address_to_string(const WvPciAddress *a);
+/* "none", "2M" or "1G": a hugepage size as profiles and D-Bus name it. */
+const char *wv_page_size_name(guint64 page_kib);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(WvProfile, wv_profile_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(WvProfile, wv_profile_unref)
 
 G_END_DECLS

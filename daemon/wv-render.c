@@ -32,129 +32,6 @@ static const char *const cpu_order[] = {
     "model", "vendor", "topology", "cache", "maxphysaddr", "feature", "numa", NULL,
 };
 
-#define NAME(n) ((const char *)(n)->name)
-
-static gboolean
-is_element(xmlNode *n, const char *name)
-{
-  return n->type == XML_ELEMENT_NODE && (name == NULL || g_str_equal(NAME(n), name));
-}
-
-static xmlNode *
-find_child(xmlNode *parent, const char *name)
-{
-  for (xmlNode *c = parent->children; c; c = c->next)
-    if (is_element(c, name))
-      return c;
-  return NULL;
-}
-
-static void
-remove_children(xmlNode *parent, const char *name)
-{
-  xmlNode *c = parent->children;
-
-  while (c) {
-    xmlNode *next = c->next;
-    if (is_element(c, name)) {
-      xmlUnlinkNode(c);
-      xmlFreeNode(c);
-    }
-    c = next;
-  }
-}
-
-static int
-order_index(const char *const *order, const char *name)
-{
-  for (int i = 0; order[i]; i++)
-    if (g_str_equal(order[i], name))
-      return i;
-  return G_MAXINT;
-}
-
-/* Adds a new <name> under @parent at its place in @order (after every
- * sibling that sorts before or with it). */
-static xmlNode *
-insert_ordered(xmlNode *parent, xmlNode *node, const char *const *order)
-{
-  int idx = order_index(order, NAME(node));
-
-  for (xmlNode *c = parent->children; c; c = c->next) {
-    if (is_element(c, NULL) && order_index(order, NAME(c)) > idx)
-      return xmlAddPrevSibling(c, node);
-  }
-  return xmlAddChild(parent, node);
-}
-
-static xmlNode *
-add_child(xmlNode *parent, const char *name, const char *const *order)
-{
-  return insert_ordered(parent, xmlNewNode(NULL, BAD_CAST name), order);
-}
-
-static xmlNode *
-ensure_child(xmlNode *parent, const char *name, const char *const *order)
-{
-  xmlNode *c = find_child(parent, name);
-  return c ? c : add_child(parent, name, order);
-}
-
-/* Replaces every <name> under @parent with one fresh, empty element. */
-static xmlNode *
-replace_child(xmlNode *parent, const char *name, const char *const *order)
-{
-  remove_children(parent, name);
-  return add_child(parent, name, order);
-}
-
-static xmlNode *
-append(xmlNode *parent, const char *name)
-{
-  return xmlNewChild(parent, NULL, BAD_CAST name, NULL);
-}
-
-static void
-set_prop(xmlNode *node, const char *name, const char *value)
-{
-  xmlSetProp(node, BAD_CAST name, BAD_CAST value);
-}
-
-G_GNUC_PRINTF(3, 4)
-static void
-set_propf(xmlNode *node, const char *name, const char *fmt, ...)
-{
-  g_autofree char *value = NULL;
-  va_list ap;
-
-  va_start(ap, fmt);
-  value = g_strdup_vprintf(fmt, ap);
-  va_end(ap);
-  set_prop(node, name, value);
-}
-
-static void
-set_text(xmlNode *node, const char *text)
-{
-  xmlNodeSetContent(node, NULL);
-  xmlNodeAddContent(node, BAD_CAST text);
-}
-
-static void
-remove_if_empty(xmlNode *node)
-{
-  if (node && find_child(node, NULL) == NULL && node->properties == NULL) {
-    xmlUnlinkNode(node);
-    xmlFreeNode(node);
-  }
-}
-
-static char *
-format_cpuset(const WvCpuset *set)
-{
-  return wv_cpuset_format(set);
-}
-
 /* ---- sections ------------------------------------------------------------ */
 
 static void
@@ -163,69 +40,76 @@ render_memory(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
   xmlNode *n, *mb;
   g_autofree char *kib = g_strdup_printf("%" G_GUINT64_FORMAT, p->memory_kib);
 
-  remove_children(dom, "maxMemory");
-  n = ensure_child(dom, "memory", domain_order);
-  set_prop(n, "unit", "KiB");
-  set_text(n, kib);
-  n = ensure_child(dom, "currentMemory", domain_order);
-  set_prop(n, "unit", "KiB");
-  set_text(n, kib);
+  wv_xml_remove_children(dom, "maxMemory");
+  n = wv_xml_ensure_child(dom, "memory", domain_order);
+  wv_xml_set_prop(n, "unit", "KiB");
+  wv_xml_set_text(n, kib);
+  n = wv_xml_ensure_child(dom, "currentMemory", domain_order);
+  wv_xml_set_prop(n, "unit", "KiB");
+  wv_xml_set_text(n, kib);
 
-  mb = ensure_child(dom, "memoryBacking", domain_order);
-  remove_children(mb, "hugepages");
-  remove_children(mb, "source");
-  remove_children(mb, "access");
+  mb = wv_xml_ensure_child(dom, "memoryBacking", domain_order);
+  wv_xml_remove_children(mb, "hugepages");
+  wv_xml_remove_children(mb, "source");
+  wv_xml_remove_children(mb, "access");
   if (plan->hugepage_kib) {
-    xmlNode *page = append(append(mb, "hugepages"), "page");
-    set_propf(page, "size", "%" G_GUINT64_FORMAT, plan->hugepage_kib);
-    set_prop(page, "unit", "KiB");
+    xmlNode *page = wv_xml_append(wv_xml_append(mb, "hugepages"), "page");
+    wv_xml_set_propf(page, "size", "%" G_GUINT64_FORMAT, plan->hugepage_kib);
+    wv_xml_set_prop(page, "unit", "KiB");
   }
   if (p->shares->len > 0) {
-    set_prop(append(mb, "source"), "type", "memfd");
-    set_prop(append(mb, "access"), "mode", "shared");
+    wv_xml_set_prop(wv_xml_append(mb, "source"), "type", "memfd");
+    wv_xml_set_prop(wv_xml_append(mb, "access"), "mode", "shared");
   }
-  remove_if_empty(mb);
+  wv_xml_remove_if_empty(mb);
 }
 
+/* <vcpu> and <iothreads>: how many */
 static void
-render_cpus(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
+render_vcpus(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
 {
-  xmlNode *n, *tune;
+  xmlNode *n;
   g_autofree char *vcpus = g_strdup_printf("%u", plan->vcpus);
 
-  remove_children(dom, "vcpus");
-  n = ensure_child(dom, "vcpu", domain_order);
-  set_prop(n, "placement", "static");
+  wv_xml_remove_children(dom, "vcpus");
+  n = wv_xml_ensure_child(dom, "vcpu", domain_order);
+  wv_xml_set_prop(n, "placement", "static");
   xmlUnsetProp(n, BAD_CAST "current");
   xmlUnsetProp(n, BAD_CAST "cpuset");
-  set_text(n, vcpus);
+  wv_xml_set_text(n, vcpus);
 
-  remove_children(dom, "iothreadids");
+  wv_xml_remove_children(dom, "iothreadids");
   if (p->iothreads > 0) {
     g_autofree char *count = g_strdup_printf("%u", p->iothreads);
-    set_text(ensure_child(dom, "iothreads", domain_order), count);
+    wv_xml_set_text(wv_xml_ensure_child(dom, "iothreads", domain_order), count);
   } else {
-    remove_children(dom, "iothreads");
+    wv_xml_remove_children(dom, "iothreads");
   }
+}
 
-  tune = ensure_child(dom, "cputune", domain_order);
-  remove_children(tune, "vcpupin");
-  remove_children(tune, "emulatorpin");
-  remove_children(tune, "iothreadpin");
+/* <cputune>: where vCPUs, the emulator and I/O threads run */
+static void
+render_cputune(xmlNode *dom, const WvPlan *plan)
+{
+  xmlNode *tune = wv_xml_ensure_child(dom, "cputune", domain_order);
+
+  wv_xml_remove_children(tune, "vcpupin");
+  wv_xml_remove_children(tune, "emulatorpin");
+  wv_xml_remove_children(tune, "iothreadpin");
   for (guint i = 0; i < plan->vcpu_pins->len; i++) {
     g_autofree char *set = NULL;
     xmlNode *pin;
 
     if (plan->vcpu_pins->pdata[i] == NULL)
       continue; /* left to the scheduler */
-    set = format_cpuset(plan->vcpu_pins->pdata[i]);
-    pin = append(tune, "vcpupin");
-    set_propf(pin, "vcpu", "%u", i);
-    set_prop(pin, "cpuset", set);
+    set = wv_cpuset_format(plan->vcpu_pins->pdata[i]);
+    pin = wv_xml_append(tune, "vcpupin");
+    wv_xml_set_propf(pin, "vcpu", "%u", i);
+    wv_xml_set_prop(pin, "cpuset", set);
   }
   if (plan->emulator_pin) {
-    g_autofree char *set = format_cpuset(plan->emulator_pin);
-    set_prop(append(tune, "emulatorpin"), "cpuset", set);
+    g_autofree char *set = wv_cpuset_format(plan->emulator_pin);
+    wv_xml_set_prop(wv_xml_append(tune, "emulatorpin"), "cpuset", set);
   }
   for (guint i = 0; i < plan->iothread_pins->len; i++) {
     g_autofree char *set = NULL;
@@ -233,52 +117,63 @@ render_cpus(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
 
     if (plan->iothread_pins->pdata[i] == NULL)
       continue;
-    set = format_cpuset(plan->iothread_pins->pdata[i]);
-    pin = append(tune, "iothreadpin");
-    set_propf(pin, "iothread", "%u", i + 1);
-    set_prop(pin, "cpuset", set);
+    set = wv_cpuset_format(plan->iothread_pins->pdata[i]);
+    pin = wv_xml_append(tune, "iothreadpin");
+    wv_xml_set_propf(pin, "iothread", "%u", i + 1);
+    wv_xml_set_prop(pin, "cpuset", set);
   }
-  remove_if_empty(tune);
+  wv_xml_remove_if_empty(tune);
+}
 
-  remove_children(dom, "numatune");
+/* <numatune>: memory on the vCPUs' node */
+static void
+render_numatune(xmlNode *dom, const WvPlan *plan)
+{
+  wv_xml_remove_children(dom, "numatune");
   if (plan->numa_node >= 0) {
-    xmlNode *mem = append(add_child(dom, "numatune", domain_order), "memory");
-    set_prop(mem, "mode", "strict");
-    set_propf(mem, "nodeset", "%d", plan->numa_node);
+    xmlNode *mem = wv_xml_append(wv_xml_add_child(dom, "numatune", domain_order), "memory");
+    wv_xml_set_prop(mem, "mode", "strict");
+    wv_xml_set_propf(mem, "nodeset", "%d", plan->numa_node);
   }
+}
 
-  n = ensure_child(dom, "cpu", domain_order);
+/* <cpu>: mode, model, topology and features */
+static void
+render_cpu(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
+{
+  xmlNode *n = wv_xml_ensure_child(dom, "cpu", domain_order);
+
   xmlUnsetProp(n, BAD_CAST "match");
   xmlUnsetProp(n, BAD_CAST "check");
   /* QEMU refuses migratable= with any other mode than host-passthrough */
   if (plan->cpu_mode != WV_CPU_MODE_HOST_PASSTHROUGH)
     xmlUnsetProp(n, BAD_CAST "migratable");
-  remove_children(n, "model");
+  wv_xml_remove_children(n, "model");
   switch (plan->cpu_mode) {
     case WV_CPU_MODE_HOST_PASSTHROUGH:
-      set_prop(n, "mode", "host-passthrough");
-      set_prop(n, "check", "none");
+      wv_xml_set_prop(n, "mode", "host-passthrough");
+      wv_xml_set_prop(n, "check", "none");
       break;
     case WV_CPU_MODE_HOST_MODEL:
-      set_prop(n, "mode", "host-model");
+      wv_xml_set_prop(n, "mode", "host-model");
       break;
     case WV_CPU_MODE_CUSTOM: {
-      xmlNode *model = add_child(n, "model", cpu_order);
-      set_prop(n, "mode", "custom");
-      set_prop(n, "match", "exact");
-      set_prop(model, "fallback", "allow");
-      set_text(model, plan->cpu_model);
+      xmlNode *model = wv_xml_add_child(n, "model", cpu_order);
+      wv_xml_set_prop(n, "mode", "custom");
+      wv_xml_set_prop(n, "match", "exact");
+      wv_xml_set_prop(model, "fallback", "allow");
+      wv_xml_set_text(model, plan->cpu_model);
       break;
     }
     default:
       g_assert_not_reached();
   }
   {
-    xmlNode *topo = replace_child(n, "topology", cpu_order);
-    set_propf(topo, "sockets", "%u", plan->sockets);
-    set_propf(topo, "dies", "%u", plan->dies);
-    set_propf(topo, "cores", "%u", plan->cores);
-    set_propf(topo, "threads", "%u", plan->threads);
+    xmlNode *topo = wv_xml_replace_child(n, "topology", cpu_order);
+    wv_xml_set_propf(topo, "sockets", "%u", plan->sockets);
+    wv_xml_set_propf(topo, "dies", "%u", plan->dies);
+    wv_xml_set_propf(topo, "cores", "%u", plan->cores);
+    wv_xml_set_propf(topo, "threads", "%u", plan->threads);
   }
   for (guint i = 0; i < p->cpu_features->len; i++) {
     const WvNamedSwitch *sw = p->cpu_features->pdata[i];
@@ -288,7 +183,7 @@ render_cpus(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
     for (xmlNode *c = n->children, *next; c; c = next) {
       g_autofree xmlChar *name = NULL;
       next = c->next;
-      if (!is_element(c, "feature"))
+      if (!wv_xml_is_element(c, "feature"))
         continue;
       name = xmlGetProp(c, BAD_CAST "name");
       if (name && g_str_equal((const char *)name, sw->name)) {
@@ -296,47 +191,47 @@ render_cpus(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
         xmlFreeNode(c);
       }
     }
-    f = append(n, "feature");
-    set_prop(f, "policy", sw->enable ? "require" : "disable");
-    set_prop(f, "name", sw->name);
+    f = wv_xml_append(n, "feature");
+    wv_xml_set_prop(f, "policy", sw->enable ? "require" : "disable");
+    wv_xml_set_prop(f, "name", sw->name);
   }
 }
 
 static void
 render_os(xmlNode *dom, const WvProfile *p)
 {
-  xmlNode *os = ensure_child(dom, "os", domain_order);
+  xmlNode *os = wv_xml_ensure_child(dom, "os", domain_order);
   gboolean any_boot_order = FALSE;
 
   if (p->firmware == WV_FIRMWARE_BIOS) {
     xmlUnsetProp(os, BAD_CAST "firmware");
-    remove_children(os, "firmware");
-    remove_children(os, "loader");
-    remove_children(os, "nvram");
+    wv_xml_remove_children(os, "firmware");
+    wv_xml_remove_children(os, "loader");
+    wv_xml_remove_children(os, "nvram");
   } else if (p->firmware == WV_FIRMWARE_OVMF) {
-    set_prop(os, "firmware", "efi");
+    wv_xml_set_prop(os, "firmware", "efi");
   }
 
   if (xmlHasProp(os, BAD_CAST "firmware") && p->secure_boot != WV_TRI_UNSET) {
-    xmlNode *fw = replace_child(os, "firmware", os_order);
-    xmlNode *loader = ensure_child(os, "loader", os_order);
-    xmlNode *f = append(fw, "feature");
+    xmlNode *fw = wv_xml_replace_child(os, "firmware", os_order);
+    xmlNode *loader = wv_xml_ensure_child(os, "loader", os_order);
+    xmlNode *f = wv_xml_append(fw, "feature");
 
-    set_prop(f, "enabled", p->secure_boot == WV_TRI_ON ? "yes" : "no");
-    set_prop(f, "name", "enrolled-keys");
-    f = append(fw, "feature");
-    set_prop(f, "enabled", p->secure_boot == WV_TRI_ON ? "yes" : "no");
-    set_prop(f, "name", "secure-boot");
+    wv_xml_set_prop(f, "enabled", p->secure_boot == WV_TRI_ON ? "yes" : "no");
+    wv_xml_set_prop(f, "name", "enrolled-keys");
+    f = wv_xml_append(fw, "feature");
+    wv_xml_set_prop(f, "enabled", p->secure_boot == WV_TRI_ON ? "yes" : "no");
+    wv_xml_set_prop(f, "name", "secure-boot");
     /* with firmware autoselection libvirt refuses secure='no' */
     if (p->secure_boot == WV_TRI_ON) {
-      set_prop(loader, "secure", "yes");
+      wv_xml_set_prop(loader, "secure", "yes");
     } else {
       xmlUnsetProp(loader, BAD_CAST "secure");
-      remove_if_empty(loader);
+      wv_xml_remove_if_empty(loader);
     }
   }
   if (p->nvram)
-    set_text(ensure_child(os, "nvram", os_order), p->nvram);
+    wv_xml_set_text(wv_xml_ensure_child(os, "nvram", os_order), p->nvram);
 
   /* per-device boot order and <os><boot> exclude each other */
   for (guint i = 0; i < p->disks->len; i++)
@@ -344,98 +239,99 @@ render_os(xmlNode *dom, const WvProfile *p)
   for (guint i = 0; i < p->cdroms->len; i++)
     any_boot_order |= ((WvCdrom *)p->cdroms->pdata[i])->boot != 0;
   if (any_boot_order)
-    remove_children(os, "boot");
+    wv_xml_remove_children(os, "boot");
 }
 
 static void
 render_features(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
 {
-  xmlNode *features = ensure_child(dom, "features", domain_order);
+  xmlNode *features = wv_xml_ensure_child(dom, "features", domain_order);
   xmlNode *hv, *kvm;
-  xmlNode *os = find_child(dom, "os");
+  xmlNode *os = wv_xml_find_child(dom, "os");
   g_autofree xmlChar *loader_secure = NULL;
-  xmlNode *loader = os ? find_child(os, "loader") : NULL;
+  xmlNode *loader = os ? wv_xml_find_child(os, "loader") : NULL;
 
-  ensure_child(features, "acpi", features_order);
-  ensure_child(features, "apic", features_order);
+  wv_xml_ensure_child(features, "acpi", features_order);
+  wv_xml_ensure_child(features, "apic", features_order);
 
-  remove_children(features, "hyperv");
+  wv_xml_remove_children(features, "hyperv");
   if (plan->hyperv_features != 0 || p->vendor_id != NULL) {
-    hv = add_child(features, "hyperv", features_order);
-    set_prop(hv, "mode", "custom");
+    hv = wv_xml_add_child(features, "hyperv", features_order);
+    wv_xml_set_prop(hv, "mode", "custom");
     for (guint f = 0; f < WV_HV_N_FEATURES; f++) {
       xmlNode *e;
 
       if (!(plan->hyperv_features & (1u << f)) || f == WV_HV_STIMER_DIRECT)
         continue;
-      e = append(hv, wv_hyperv_feature_name(f));
-      set_prop(e, "state", "on");
+      e = wv_xml_append(hv, wv_hyperv_feature_name(f));
+      wv_xml_set_prop(e, "state", "on");
       if (f == WV_HV_SPINLOCKS)
-        set_propf(e, "retries", "%u", p->spinlocks);
+        wv_xml_set_propf(e, "retries", "%u", p->spinlocks);
       if (f == WV_HV_STIMER && (plan->hyperv_features & (1u << WV_HV_STIMER_DIRECT)))
-        set_prop(append(e, "direct"), "state", "on");
+        wv_xml_set_prop(wv_xml_append(e, "direct"), "state", "on");
     }
     if (p->vendor_id) {
-      xmlNode *e = append(hv, "vendor_id");
-      set_prop(e, "state", "on");
-      set_prop(e, "value", p->vendor_id);
+      xmlNode *e = wv_xml_append(hv, "vendor_id");
+      wv_xml_set_prop(e, "state", "on");
+      wv_xml_set_prop(e, "value", p->vendor_id);
     }
   }
 
-  kvm = ensure_child(features, "kvm", features_order);
-  remove_children(kvm, "hidden");
+  kvm = wv_xml_ensure_child(features, "kvm", features_order);
+  wv_xml_remove_children(kvm, "hidden");
   if (p->kvm_hidden)
-    set_prop(append(kvm, "hidden"), "state", "on");
-  remove_if_empty(kvm);
+    wv_xml_set_prop(wv_xml_append(kvm, "hidden"), "state", "on");
+  wv_xml_remove_if_empty(kvm);
 
-  set_prop(ensure_child(features, "vmport", features_order), "state", "off");
+  wv_xml_set_prop(wv_xml_ensure_child(features, "vmport", features_order), "state", "off");
 
   if (loader)
     loader_secure = xmlGetProp(loader, BAD_CAST "secure");
   if (p->secure_boot == WV_TRI_ON ||
       (loader_secure && g_str_equal((const char *)loader_secure, "yes")))
-    set_prop(ensure_child(features, "smm", features_order), "state", "on");
+    wv_xml_set_prop(wv_xml_ensure_child(features, "smm", features_order), "state", "on");
 }
 
 /* <name>default</name> unless the template already says something */
 static void
 ensure_text(xmlNode *dom, const char *name, const char *value)
 {
-  xmlNode *n = ensure_child(dom, name, domain_order);
+  xmlNode *n = wv_xml_ensure_child(dom, name, domain_order);
   if (n->children == NULL)
-    set_text(n, value);
+    wv_xml_set_text(n, value);
 }
 
 static void
 render_clock(xmlNode *dom, const WvProfile *p)
 {
-  xmlNode *clock = ensure_child(dom, "clock", domain_order);
+  xmlNode *clock = wv_xml_ensure_child(dom, "clock", domain_order);
 
   if (p->clock_offset != WV_CLOCK_UNSET)
-    set_prop(clock, "offset", p->clock_offset == WV_CLOCK_LOCALTIME ? "localtime" : "utc");
+    wv_xml_set_prop(clock, "offset", p->clock_offset == WV_CLOCK_LOCALTIME ? "localtime" : "utc");
   for (guint i = 0; i < p->timers->len; i++) {
     const WvNamedSwitch *sw = p->timers->pdata[i];
     xmlNode *timer = NULL;
 
     for (xmlNode *c = clock->children; c && !timer; c = c->next) {
-      g_autofree xmlChar *name = is_element(c, "timer") ? xmlGetProp(c, BAD_CAST "name") : NULL;
+      g_autofree xmlChar *name =
+          wv_xml_is_element(c, "timer") ? xmlGetProp(c, BAD_CAST "name") : NULL;
       if (name && g_str_equal((const char *)name, sw->name))
         timer = c;
     }
     if (timer == NULL) {
-      timer = append(clock, "timer");
-      set_prop(timer, "name", sw->name);
+      timer = wv_xml_append(clock, "timer");
+      wv_xml_set_prop(timer, "name", sw->name);
     }
-    set_prop(timer, "present", sw->enable ? "yes" : "no");
+    wv_xml_set_prop(timer, "present", sw->enable ? "yes" : "no");
   }
 
   ensure_text(dom, "on_poweroff", "destroy");
   ensure_text(dom, "on_reboot", "restart");
   ensure_text(dom, "on_crash", "destroy");
-  if (!find_child(dom, "pm")) {
-    xmlNode *pm = add_child(dom, "pm", domain_order);
-    set_prop(append(pm, "suspend-to-mem"), "enabled", "no");
-    set_prop(append(pm, "suspend-to-disk"), "enabled", "no");
+  if (!wv_xml_find_child(dom, "pm")) {
+    xmlNode *pm = wv_xml_add_child(dom, "pm", domain_order);
+    wv_xml_set_prop(wv_xml_append(pm, "suspend-to-mem"), "enabled", "no");
+    wv_xml_set_prop(wv_xml_append(pm, "suspend-to-disk"), "enabled", "no");
   }
 }
 
@@ -467,7 +363,7 @@ find_controller(xmlNode *devices, const char *type, const char *model, guint *ne
   for (xmlNode *c = devices->children; c; c = c->next) {
     g_autofree xmlChar *t = NULL, *m = NULL, *idx = NULL;
 
-    if (!is_element(c, "controller"))
+    if (!wv_xml_is_element(c, "controller"))
       continue;
     t = xmlGetProp(c, BAD_CAST "type");
     if (t == NULL || !g_str_equal((const char *)t, type))
@@ -491,10 +387,10 @@ ensure_controller(xmlNode *devices, const char *type, const char *model)
 
   if (find_controller(devices, type, model, &index))
     return NULL;
-  ctrl = append(devices, "controller");
-  set_prop(ctrl, "type", type);
-  set_propf(ctrl, "index", "%u", index);
-  set_prop(ctrl, "model", model);
+  ctrl = wv_xml_append(devices, "controller");
+  wv_xml_set_prop(ctrl, "type", type);
+  wv_xml_set_propf(ctrl, "index", "%u", index);
+  wv_xml_set_prop(ctrl, "model", model);
   return ctrl;
 }
 
@@ -513,73 +409,73 @@ render_disks(xmlNode *devices, const WvProfile *p)
   for (guint i = 0; i < p->disks->len; i++) {
     const WvDisk *d = p->disks->pdata[i];
     gboolean block = g_str_has_prefix(d->source, "/dev/");
-    xmlNode *disk = append(devices, "disk");
+    xmlNode *disk = wv_xml_append(devices, "disk");
     xmlNode *drv, *src, *tgt;
     g_autofree char *dev = NULL;
 
-    set_prop(disk, "type", block ? "block" : "file");
-    set_prop(disk, "device", "disk");
-    drv = append(disk, "driver");
-    set_prop(drv, "name", "qemu");
-    set_prop(drv, "type", d->format ? d->format : default_format(d->source));
+    wv_xml_set_prop(disk, "type", block ? "block" : "file");
+    wv_xml_set_prop(disk, "device", "disk");
+    drv = wv_xml_append(disk, "driver");
+    wv_xml_set_prop(drv, "name", "qemu");
+    wv_xml_set_prop(drv, "type", d->format ? d->format : default_format(d->source));
     if (d->cache)
-      set_prop(drv, "cache", d->cache);
+      wv_xml_set_prop(drv, "cache", d->cache);
     if (d->io)
-      set_prop(drv, "io", d->io);
+      wv_xml_set_prop(drv, "io", d->io);
     if (d->discard)
-      set_prop(drv, "discard", d->discard);
+      wv_xml_set_prop(drv, "discard", d->discard);
     if (d->bus == WV_DISK_BUS_VIRTIO && p->iothreads > 0)
-      set_propf(drv, "iothread", "%u", virtio_index++ % p->iothreads + 1);
-    src = append(disk, "source");
-    set_prop(src, block ? "dev" : "file", d->source);
-    tgt = append(disk, "target");
+      wv_xml_set_propf(drv, "iothread", "%u", virtio_index++ % p->iothreads + 1);
+    src = wv_xml_append(disk, "source");
+    wv_xml_set_prop(src, block ? "dev" : "file", d->source);
+    tgt = wv_xml_append(disk, "target");
     switch (d->bus) {
       case WV_DISK_BUS_VIRTIO:
         dev = target_name("vd", vd++);
-        set_prop(tgt, "bus", "virtio");
+        wv_xml_set_prop(tgt, "bus", "virtio");
         break;
       case WV_DISK_BUS_VIRTIO_SCSI:
         dev = target_name("sd", sd++);
-        set_prop(tgt, "bus", "scsi");
+        wv_xml_set_prop(tgt, "bus", "scsi");
         need_scsi = TRUE;
         break;
       case WV_DISK_BUS_SATA:
         dev = target_name("sd", sd++);
-        set_prop(tgt, "bus", "sata");
+        wv_xml_set_prop(tgt, "bus", "sata");
         break;
       default:
         g_assert_not_reached();
     }
-    set_prop(tgt, "dev", dev);
+    wv_xml_set_prop(tgt, "dev", dev);
     if (d->boot)
-      set_propf(append(disk, "boot"), "order", "%u", d->boot);
+      wv_xml_set_propf(wv_xml_append(disk, "boot"), "order", "%u", d->boot);
   }
 
   for (guint i = 0; i < p->cdroms->len; i++) {
     const WvCdrom *c = p->cdroms->pdata[i];
-    xmlNode *disk = append(devices, "disk");
+    xmlNode *disk = wv_xml_append(devices, "disk");
     xmlNode *drv, *tgt;
     g_autofree char *dev = target_name("sd", sd++);
 
-    set_prop(disk, "type", "file");
-    set_prop(disk, "device", "cdrom");
-    drv = append(disk, "driver");
-    set_prop(drv, "name", "qemu");
-    set_prop(drv, "type", "raw");
+    wv_xml_set_prop(disk, "type", "file");
+    wv_xml_set_prop(disk, "device", "cdrom");
+    drv = wv_xml_append(disk, "driver");
+    wv_xml_set_prop(drv, "name", "qemu");
+    wv_xml_set_prop(drv, "type", "raw");
     if (c->source)
-      set_prop(append(disk, "source"), "file", c->source);
-    tgt = append(disk, "target");
-    set_prop(tgt, "dev", dev);
-    set_prop(tgt, "bus", "sata");
-    append(disk, "readonly");
+      wv_xml_set_prop(wv_xml_append(disk, "source"), "file", c->source);
+    tgt = wv_xml_append(disk, "target");
+    wv_xml_set_prop(tgt, "dev", dev);
+    wv_xml_set_prop(tgt, "bus", "sata");
+    wv_xml_append(disk, "readonly");
     if (c->boot)
-      set_propf(append(disk, "boot"), "order", "%u", c->boot);
+      wv_xml_set_propf(wv_xml_append(disk, "boot"), "order", "%u", c->boot);
   }
 
   if (need_scsi) {
     xmlNode *ctrl = ensure_controller(devices, "scsi", "virtio-scsi");
     if (ctrl && p->iothreads > 0)
-      set_prop(append(ctrl, "driver"), "iothread", "1");
+      wv_xml_set_prop(wv_xml_append(ctrl, "driver"), "iothread", "1");
   }
 }
 
@@ -588,54 +484,55 @@ render_shares_and_nics(xmlNode *devices, const WvProfile *p)
 {
   for (guint i = 0; i < p->shares->len; i++) {
     const WvShare *s = p->shares->pdata[i];
-    xmlNode *fs = append(devices, "filesystem");
+    xmlNode *fs = wv_xml_append(devices, "filesystem");
 
-    set_prop(fs, "type", "mount");
-    set_prop(fs, "accessmode", "passthrough");
-    set_prop(append(fs, "driver"), "type", "virtiofs");
-    set_prop(append(fs, "source"), "dir", s->source);
-    set_prop(append(fs, "target"), "dir", s->tag);
+    wv_xml_set_prop(fs, "type", "mount");
+    wv_xml_set_prop(fs, "accessmode", "passthrough");
+    wv_xml_set_prop(wv_xml_append(fs, "driver"), "type", "virtiofs");
+    wv_xml_set_prop(wv_xml_append(fs, "source"), "dir", s->source);
+    wv_xml_set_prop(wv_xml_append(fs, "target"), "dir", s->tag);
   }
 
   for (guint i = 0; i < p->networks->len; i++) {
     const WvNetwork *n = p->networks->pdata[i];
-    xmlNode *nic = append(devices, "interface");
+    xmlNode *nic = wv_xml_append(devices, "interface");
 
     switch (n->type) {
       case WV_NET_BRIDGE:
-        set_prop(nic, "type", "bridge");
+        wv_xml_set_prop(nic, "type", "bridge");
         break;
       case WV_NET_NETWORK:
-        set_prop(nic, "type", "network");
+        wv_xml_set_prop(nic, "type", "network");
         break;
       case WV_NET_USER:
-        set_prop(nic, "type", "user");
+        wv_xml_set_prop(nic, "type", "user");
         break;
       default:
         g_assert_not_reached();
     }
     if (n->mac)
-      set_prop(append(nic, "mac"), "address", n->mac);
+      wv_xml_set_prop(wv_xml_append(nic, "mac"), "address", n->mac);
     if (n->source)
-      set_prop(append(nic, "source"), n->type == WV_NET_BRIDGE ? "bridge" : "network", n->source);
-    set_prop(append(nic, "model"), "type", n->model ? n->model : "virtio");
+      wv_xml_set_prop(wv_xml_append(nic, "source"), n->type == WV_NET_BRIDGE ? "bridge" : "network",
+                      n->source);
+    wv_xml_set_prop(wv_xml_append(nic, "model"), "type", n->model ? n->model : "virtio");
   }
 }
 
 static void
 set_pci_address(xmlNode *addr, guint domain, guint bus, guint slot, guint function)
 {
-  set_propf(addr, "domain", "0x%04x", domain);
-  set_propf(addr, "bus", "0x%02x", bus);
-  set_propf(addr, "slot", "0x%02x", slot);
-  set_propf(addr, "function", "0x%x", function);
+  wv_xml_set_propf(addr, "domain", "0x%04x", domain);
+  wv_xml_set_propf(addr, "bus", "0x%02x", bus);
+  wv_xml_set_propf(addr, "slot", "0x%02x", slot);
+  wv_xml_set_propf(addr, "function", "0x%x", function);
 }
 
 static void
 render_hostdevs(xmlNode *dom, xmlNode *devices, const WvProfile *p)
 {
-  xmlNode *os = find_child(dom, "os");
-  xmlNode *type = os ? find_child(os, "type") : NULL;
+  xmlNode *os = wv_xml_find_child(dom, "os");
+  xmlNode *type = os ? wv_xml_find_child(os, "type") : NULL;
   g_autofree xmlChar *machine = type ? xmlGetProp(type, BAD_CAST "machine") : NULL;
   gboolean q35 = machine && strstr((const char *)machine, "q35") != NULL;
   guint next_port;
@@ -652,10 +549,10 @@ render_hostdevs(xmlNode *dom, xmlNode *devices, const WvProfile *p)
     /* Functions of one device share one guest slot, as on the host: the
      * vendor drivers look for the audio function next to the GPU. */
     if (multi && q35) {
-      xmlNode *ctrl = append(devices, "controller");
-      set_prop(ctrl, "type", "pci");
-      set_propf(ctrl, "index", "%u", next_port);
-      set_prop(ctrl, "model", "pcie-root-port");
+      xmlNode *ctrl = wv_xml_append(devices, "controller");
+      wv_xml_set_prop(ctrl, "type", "pci");
+      wv_xml_set_propf(ctrl, "index", "%u", next_port);
+      wv_xml_set_prop(ctrl, "model", "pcie-root-port");
       guest_bus = next_port++;
     } else if (multi) {
       guest_slot = next_slot++;
@@ -663,23 +560,23 @@ render_hostdevs(xmlNode *dom, xmlNode *devices, const WvProfile *p)
 
     for (guint f = 0; f < h->functions->len; f++) {
       const WvPciAddress *a = &g_array_index(h->functions, WvPciAddress, f);
-      xmlNode *hd = append(devices, "hostdev");
+      xmlNode *hd = wv_xml_append(devices, "hostdev");
       xmlNode *addr;
 
-      set_prop(hd, "mode", "subsystem");
-      set_prop(hd, "type", "pci");
-      set_prop(hd, "managed", "yes");
-      set_prop(append(hd, "driver"), "name", "vfio");
-      addr = append(append(hd, "source"), "address");
+      wv_xml_set_prop(hd, "mode", "subsystem");
+      wv_xml_set_prop(hd, "type", "pci");
+      wv_xml_set_prop(hd, "managed", "yes");
+      wv_xml_set_prop(wv_xml_append(hd, "driver"), "name", "vfio");
+      addr = wv_xml_append(wv_xml_append(hd, "source"), "address");
       set_pci_address(addr, a->domain, a->bus, a->slot, a->function);
       if (h->rom && f == 0)
-        set_prop(append(hd, "rom"), "file", h->rom);
+        wv_xml_set_prop(wv_xml_append(hd, "rom"), "file", h->rom);
       if (multi) {
-        addr = append(hd, "address");
-        set_prop(addr, "type", "pci");
+        addr = wv_xml_append(hd, "address");
+        wv_xml_set_prop(addr, "type", "pci");
         set_pci_address(addr, 0, guest_bus, guest_slot, a->function);
         if (f == 0)
-          set_prop(addr, "multifunction", "on");
+          wv_xml_set_prop(addr, "multifunction", "on");
       }
     }
   }
@@ -687,19 +584,19 @@ render_hostdevs(xmlNode *dom, xmlNode *devices, const WvProfile *p)
   if (p->usbs->len > 0) {
     xmlNode *ctrl = ensure_controller(devices, "usb", "qemu-xhci");
     if (ctrl)
-      set_prop(ctrl, "ports", "15");
+      wv_xml_set_prop(ctrl, "ports", "15");
   }
   for (guint i = 0; i < p->usbs->len; i++) {
     const WvUsb *u = p->usbs->pdata[i];
-    xmlNode *hd = append(devices, "hostdev");
+    xmlNode *hd = wv_xml_append(devices, "hostdev");
     xmlNode *src;
 
-    set_prop(hd, "mode", "subsystem");
-    set_prop(hd, "type", "usb");
-    set_prop(hd, "managed", "yes");
-    src = append(hd, "source");
-    set_propf(append(src, "vendor"), "id", "0x%04x", u->vendor);
-    set_propf(append(src, "product"), "id", "0x%04x", u->product);
+    wv_xml_set_prop(hd, "mode", "subsystem");
+    wv_xml_set_prop(hd, "type", "usb");
+    wv_xml_set_prop(hd, "managed", "yes");
+    src = wv_xml_append(hd, "source");
+    wv_xml_set_propf(wv_xml_append(src, "vendor"), "id", "0x%04x", u->vendor);
+    wv_xml_set_propf(wv_xml_append(src, "product"), "id", "0x%04x", u->product);
   }
 }
 
@@ -712,31 +609,31 @@ render_graphics(xmlNode *devices, const WvProfile *p)
     case WV_GRAPHICS_UNSET:
       return;
     case WV_GRAPHICS_NONE:
-      remove_children(devices, "graphics");
-      remove_children(devices, "video");
-      set_prop(append(append(devices, "video"), "model"), "type", "none");
+      wv_xml_remove_children(devices, "graphics");
+      wv_xml_remove_children(devices, "video");
+      wv_xml_set_prop(wv_xml_append(wv_xml_append(devices, "video"), "model"), "type", "none");
       return;
     case WV_GRAPHICS_SPICE:
     case WV_GRAPHICS_VNC:
-      remove_children(devices, "graphics");
-      g = append(devices, "graphics");
-      set_prop(g, "type", p->graphics == WV_GRAPHICS_SPICE ? "spice" : "vnc");
-      set_prop(g, "autoport", "yes");
+      wv_xml_remove_children(devices, "graphics");
+      g = wv_xml_append(devices, "graphics");
+      wv_xml_set_prop(g, "type", p->graphics == WV_GRAPHICS_SPICE ? "spice" : "vnc");
+      wv_xml_set_prop(g, "autoport", "yes");
       {
-        xmlNode *listen = append(g, "listen");
-        set_prop(listen, "type", "address");
-        set_prop(listen, "address", "127.0.0.1");
+        xmlNode *listen = wv_xml_append(g, "listen");
+        wv_xml_set_prop(listen, "type", "address");
+        wv_xml_set_prop(listen, "address", "127.0.0.1");
       }
-      video = find_child(devices, "video");
+      video = wv_xml_find_child(devices, "video");
       if (video) {
-        xmlNode *model = find_child(video, "model");
+        xmlNode *model = wv_xml_find_child(video, "model");
         g_autofree xmlChar *t = model ? xmlGetProp(model, BAD_CAST "type") : NULL;
         if (t == NULL || !g_str_equal((const char *)t, "none"))
           return;
-        remove_children(devices, "video");
+        wv_xml_remove_children(devices, "video");
       }
-      set_prop(append(append(devices, "video"), "model"), "type",
-               p->graphics == WV_GRAPHICS_SPICE ? "qxl" : "vga");
+      wv_xml_set_prop(wv_xml_append(wv_xml_append(devices, "video"), "model"), "type",
+                      p->graphics == WV_GRAPHICS_SPICE ? "qxl" : "vga");
       return;
     default:
       g_assert_not_reached();
@@ -756,11 +653,12 @@ static void
 drop_spice_only_devices(xmlNode *devices)
 {
   for (xmlNode *c = devices->children; c; c = c->next)
-    if (is_element(c, "graphics") && attr_is(c, "type", "spice"))
+    if (wv_xml_is_element(c, "graphics") && attr_is(c, "type", "spice"))
       return;
   for (xmlNode *c = devices->children, *next; c; c = next) {
     next = c->next;
-    if ((is_element(c, "channel") || is_element(c, "redirdev")) && attr_is(c, "type", "spicevmc")) {
+    if ((wv_xml_is_element(c, "channel") || wv_xml_is_element(c, "redirdev")) &&
+        attr_is(c, "type", "spicevmc")) {
       xmlUnlinkNode(c);
       xmlFreeNode(c);
     }
@@ -770,7 +668,7 @@ drop_spice_only_devices(xmlNode *devices)
 static void
 render_devices(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
 {
-  xmlNode *devices = ensure_child(dom, "devices", domain_order);
+  xmlNode *devices = wv_xml_ensure_child(dom, "devices", domain_order);
   WvTristate balloon = p->balloon;
 
   render_disks(devices, p);
@@ -778,14 +676,14 @@ render_devices(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
   render_hostdevs(dom, devices, p);
 
   if (p->tpm == WV_TRI_OFF) {
-    remove_children(devices, "tpm");
-  } else if (p->tpm == WV_TRI_ON && !find_child(devices, "tpm")) {
-    xmlNode *tpm = append(devices, "tpm");
+    wv_xml_remove_children(devices, "tpm");
+  } else if (p->tpm == WV_TRI_ON && !wv_xml_find_child(devices, "tpm")) {
+    xmlNode *tpm = wv_xml_append(devices, "tpm");
     xmlNode *backend;
-    set_prop(tpm, "model", "tpm-crb");
-    backend = append(tpm, "backend");
-    set_prop(backend, "type", "emulator");
-    set_prop(backend, "version", "2.0");
+    wv_xml_set_prop(tpm, "model", "tpm-crb");
+    backend = wv_xml_append(tpm, "backend");
+    wv_xml_set_prop(backend, "type", "emulator");
+    wv_xml_set_prop(backend, "version", "2.0");
   }
 
   render_graphics(devices, p);
@@ -795,8 +693,9 @@ render_devices(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
   if (balloon == WV_TRI_UNSET && (plan->hugepage_kib || p->hostdevs->len > 0))
     balloon = WV_TRI_OFF;
   if (balloon != WV_TRI_UNSET) {
-    remove_children(devices, "memballoon");
-    set_prop(append(devices, "memballoon"), "model", balloon == WV_TRI_ON ? "virtio" : "none");
+    wv_xml_remove_children(devices, "memballoon");
+    wv_xml_set_prop(wv_xml_append(devices, "memballoon"), "model",
+                    balloon == WV_TRI_ON ? "virtio" : "none");
   }
 }
 
@@ -822,7 +721,7 @@ wv_render(const WvProfile *p, const WvPlan *plan, GError **error)
     return NULL;
   }
   dom = xmlDocGetRootElement(doc);
-  if (dom == NULL || !is_element(dom, "domain")) {
+  if (dom == NULL || !wv_xml_is_element(dom, "domain")) {
     g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE,
                 "template %s: the root element is not <domain>", plan->template_path);
     return NULL;
@@ -837,15 +736,18 @@ wv_render(const WvProfile *p, const WvPlan *plan, GError **error)
     }
   }
 
-  set_prop(dom, "type", p->hypervisor == WV_HYPERVISOR_KVM ? "kvm" : "qemu");
-  set_text(ensure_child(dom, "name", domain_order), p->name);
+  wv_xml_set_prop(dom, "type", p->hypervisor == WV_HYPERVISOR_KVM ? "kvm" : "qemu");
+  wv_xml_set_text(wv_xml_ensure_child(dom, "name", domain_order), p->name);
   if (p->uuid)
-    set_text(ensure_child(dom, "uuid", domain_order), p->uuid);
+    wv_xml_set_text(wv_xml_ensure_child(dom, "uuid", domain_order), p->uuid);
   else
-    remove_children(dom, "uuid");
+    wv_xml_remove_children(dom, "uuid");
 
   render_memory(dom, p, plan);
-  render_cpus(dom, p, plan);
+  render_vcpus(dom, p, plan);
+  render_cputune(dom, plan);
+  render_numatune(dom, plan);
+  render_cpu(dom, p, plan);
   render_os(dom, p);
   render_features(dom, p, plan);
   render_clock(dom, p);
@@ -892,17 +794,17 @@ wv_render_keep_identity(xmlDoc *doc, const char *existing_xml, GError **error)
                         "libvirt returned an unreadable domain definition");
     return FALSE;
   }
-  uuid = find_child(old_dom, "uuid");
+  uuid = wv_xml_find_child(old_dom, "uuid");
   if (uuid) {
     g_autofree xmlChar *text = xmlNodeGetContent(uuid);
-    set_text(ensure_child(dom, "uuid", domain_order), (const char *)text);
+    wv_xml_set_text(wv_xml_ensure_child(dom, "uuid", domain_order), (const char *)text);
   }
-  old_os = find_child(old_dom, "os");
-  nvram = old_os ? find_child(old_os, "nvram") : NULL;
+  old_os = wv_xml_find_child(old_dom, "os");
+  nvram = old_os ? wv_xml_find_child(old_os, "nvram") : NULL;
   if (nvram) {
-    xmlNode *os = ensure_child(dom, "os", domain_order);
-    if (find_child(os, "nvram") == NULL && xmlHasProp(os, BAD_CAST "firmware"))
-      insert_ordered(os, xmlCopyNode(nvram, 1), os_order);
+    xmlNode *os = wv_xml_ensure_child(dom, "os", domain_order);
+    if (wv_xml_find_child(os, "nvram") == NULL && xmlHasProp(os, BAD_CAST "firmware"))
+      wv_xml_insert_ordered(os, xmlCopyNode(nvram, 1), os_order);
   }
   return TRUE;
 }

@@ -5,14 +5,11 @@
  */
 #pragma once
 
-#include <libxml/tree.h>
-
 #include "wv-plan.h"
 #include "wv-profile.h"
+#include "wv-xml.h"
 
 G_BEGIN_DECLS
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 
 xmlDoc *wv_render(const WvProfile *profile, const WvPlan *plan, GError **error);
 char *wv_render_to_string(const WvProfile *profile, const WvPlan *plan, GError **error);

@@ -2,7 +2,7 @@
  *
  * Host shutdown: a logind delay inhibitor held while the host runs; on
  * PrepareForShutdown(true) every running VM is shut down in parallel by its
- * policy (wv_manager_shutdown_all), then the inhibitor is released so the
+ * policy (wv_shutdown_all), then the inhibitor is released so the
  * host goes on. A cancelled shutdown takes the inhibitor again.
  */
 #include "config.h"
@@ -11,7 +11,115 @@
 #include <unistd.h>
 
 #include "wv-common.h"
-#include "wv-daemon.h"
+#include "wv-shutdown.h"
+
+/* ---- shutdown-all ---------------------------------------------------------- */
+
+typedef struct
+{
+  guint pending;
+  GPtrArray *forced; /* names */
+  GPtrArray *failed; /* messages */
+  WvShutdownAllDone done;
+  gpointer data;
+} ShutdownAll;
+
+typedef struct
+{
+  ShutdownAll *all;
+  gint64 started;
+  WvHostShutdownPolicy policy;
+} ShutdownOne;
+
+static const char *
+policy_name(WvHostShutdownPolicy p)
+{
+  return p == WV_HOST_SHUTDOWN_SAVE      ? "save"
+         : p == WV_HOST_SHUTDOWN_DESTROY ? "destroy"
+                                         : "shutdown";
+}
+
+static void
+shutdown_all_finish(ShutdownAll *all)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (all->failed->len > 0) {
+    g_ptr_array_add(all->failed, NULL);
+    g_autofree char *msgs = g_strjoinv("; ", (char **)all->failed->pdata);
+    error = g_error_new(WV_ERROR, WV_ERROR_FAILED, "%s", msgs);
+  } else if (all->forced->len > 0) {
+    g_ptr_array_add(all->forced, NULL);
+    g_autofree char *names = g_strjoinv(", ", (char **)all->forced->pdata);
+    error = g_error_new(WV_ERROR, WV_ERROR_TIMEOUT, "forced off at the deadline: %s", names);
+  }
+  all->done(error, all->data);
+  g_ptr_array_unref(all->forced);
+  g_ptr_array_unref(all->failed);
+  g_free(all);
+}
+
+static void
+one_done(WvVm *vm, const GError *error, gpointer data)
+{
+  ShutdownOne *one = data;
+  ShutdownAll *all = one->all;
+  double secs = (double)(g_get_monotonic_time() - one->started) / G_USEC_PER_SEC;
+  gboolean forced = g_error_matches(error, WV_ERROR, WV_ERROR_TIMEOUT);
+  g_autofree char *took = g_strdup_printf("%.1f", secs);
+
+  g_log_structured(G_LOG_DOMAIN, error && !forced ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE,
+                   "WINVM_VM", wv_vm_name(vm), "WINVM_POLICY", policy_name(one->policy),
+                   "WINVM_RESULT", error ? (forced ? "forced" : "failed") : "ok", "WINVM_SECONDS",
+                   took, "WINVM_FORCED", forced ? "yes" : "no", "MESSAGE",
+                   "%s: host shutdown by %s: %s after %s s%s", wv_vm_name(vm),
+                   policy_name(one->policy), error ? (forced ? "forced off" : "failed") : "done",
+                   took, error && !forced ? "" : "");
+  if (forced)
+    g_ptr_array_add(all->forced, g_strdup(wv_vm_name(vm)));
+  else if (error)
+    g_ptr_array_add(all->failed, g_strdup_printf("%s: %s", wv_vm_name(vm), error->message));
+  g_free(one);
+  if (--all->pending == 0)
+    shutdown_all_finish(all);
+}
+
+void
+wv_shutdown_all(WvDaemon *daemon, WvAutostart *autostart, guint cap_s, WvShutdownAllDone done,
+                gpointer data)
+{
+  ShutdownAll *all = g_new0(ShutdownAll, 1);
+  g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
+
+  all->forced = g_ptr_array_new_with_free_func(g_free);
+  all->failed = g_ptr_array_new_with_free_func(g_free);
+  all->done = done;
+  all->data = data;
+  all->pending = 1; /* held until every VM was asked */
+  if (autostart)
+    wv_autostart_cancel(autostart);
+  for (guint i = 0; i < names->len; i++) {
+    WvVm *vm = wv_daemon_get_vm(daemon, names->pdata[i]);
+    const WvProfile *p = wv_vm_profile(vm);
+    ShutdownOne *one;
+    guint timeout = p->shutdown_timeout_s;
+
+    if (!wv_vm_is_running(vm) && !wv_vm_is_starting(vm))
+      continue;
+    if (cap_s && cap_s < timeout)
+      timeout = cap_s;
+    one = g_new0(ShutdownOne, 1);
+    one->all = all;
+    one->started = g_get_monotonic_time();
+    one->policy = p->on_host_shutdown;
+    all->pending++;
+    wv_vm_shutdown(vm, p->on_host_shutdown, timeout, one_done, one);
+  }
+  if (--all->pending == 0)
+    shutdown_all_finish(all);
+}
+
+/* ---- logind ------------------------------------------------------------- */
 
 #define LOGIND_NAME  "org.freedesktop.login1"
 #define LOGIND_PATH  "/org/freedesktop/login1"
@@ -20,6 +128,8 @@
 struct _WvLogind
 {
   WvDaemon *daemon;
+  WvAutostart *autostart;
+  GDBusConnection *bus;
   guint watch;
   guint subscription;
   int fd; /* the inhibitor, -1 when not held */
@@ -73,7 +183,7 @@ take(WvLogind *l)
     return;
   l->taking = TRUE;
   g_dbus_connection_call_with_unix_fd_list(
-      l->daemon->bus, LOGIND_NAME, LOGIND_PATH, LOGIND_IFACE, "Inhibit",
+      l->bus, LOGIND_NAME, LOGIND_PATH, LOGIND_IFACE, "Inhibit",
       g_variant_new("(ssss)", "shutdown", "winvm", "Shutting down virtual machines", "delay"),
       G_VARIANT_TYPE("(h)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, l->cancellable, inhibited, l);
 }
@@ -98,7 +208,7 @@ got_delay_max(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
-shutdown_done(WvDaemon *daemon, const GError *error, gpointer data)
+shutdown_done(const GError *error, gpointer data)
 {
   WvLogind *l = data;
 
@@ -135,7 +245,7 @@ on_prepare_for_shutdown(GDBusConnection *bus, const char *sender, const char *pa
 
   names = wv_daemon_vm_names(l->daemon);
   for (guint i = 0; i < names->len; i++) {
-    WvVm *vm = g_hash_table_lookup(l->daemon->vms, names->pdata[i]);
+    WvVm *vm = wv_daemon_get_vm(l->daemon, names->pdata[i]);
     if (wv_vm_is_running(vm))
       longest = MAX(longest, wv_vm_profile(vm)->shutdown_timeout_s);
   }
@@ -149,7 +259,7 @@ on_prepare_for_shutdown(GDBusConnection *bus, const char *sender, const char *pa
                 longest, max_s, cap);
   }
   g_message("host shutdown: shutting down every running VM");
-  wv_manager_shutdown_all(l->daemon, cap, shutdown_done, l);
+  wv_shutdown_all(l->daemon, l->autostart, cap, shutdown_done, l);
 }
 
 static void
@@ -182,14 +292,16 @@ logind_vanished(GDBusConnection *bus, const char *name, gpointer data)
 }
 
 WvLogind *
-wv_logind_new(WvDaemon *daemon)
+wv_logind_new(WvDaemon *daemon, WvAutostart *autostart, GDBusConnection *bus)
 {
   WvLogind *l = g_new0(WvLogind, 1);
 
   l->daemon = daemon;
+  l->autostart = autostart;
+  l->bus = g_object_ref(bus);
   l->fd = -1;
   l->cancellable = g_cancellable_new();
-  l->watch = g_bus_watch_name_on_connection(daemon->bus, LOGIND_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+  l->watch = g_bus_watch_name_on_connection(bus, LOGIND_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
                                             logind_appeared, logind_vanished, l, NULL);
   return l;
 }
@@ -202,8 +314,9 @@ wv_logind_free(WvLogind *l)
   g_cancellable_cancel(l->cancellable);
   g_bus_unwatch_name(l->watch);
   if (l->subscription)
-    g_dbus_connection_signal_unsubscribe(l->daemon->bus, l->subscription);
+    g_dbus_connection_signal_unsubscribe(l->bus, l->subscription);
   release(l);
   g_object_unref(l->cancellable);
+  g_object_unref(l->bus);
   g_free(l);
 }

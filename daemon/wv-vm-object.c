@@ -1,273 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * org.winvm1.VM: one object per profile. State lives here, on the main
- * thread; libvirt calls run in GTask threads on copies of what they need.
+ * org.winvm1.VM: the D-Bus face of one VM. Properties come from the VM's
+ * state; a method is checked here, authorized, then handed to the VM's
+ * typed entry point, and replied to when that reports.
  */
 #include "config.h"
 
+#include "wv-vm-object.h"
 #include "wv-auth.h"
 #include "wv-common.h"
-#include "wv-daemon.h"
-#include "wv-hugepages.h"
-#include "wv-preflight.h"
-#include "wv-render.h"
-#include "wv-tuning.h"
+#include "wv-dbus.h"
 
-#include <libvirt/virterror.h>
-#include <libxml/parser.h>
-#include <libxml/xpath.h>
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathContext, xmlXPathFreeContext)
-
-#define wv_vm_log(vm, level, ...) wv_log_vm((vm)->name, level, __VA_ARGS__)
-
-G_GNUC_PRINTF(3, 4)
-static void
-wv_log_vm(const char *vm, GLogLevelFlags level, const char *fmt, ...)
-{
-  g_autofree char *msg = NULL;
-  va_list ap;
-
-  va_start(ap, fmt);
-  msg = g_strdup_vprintf(fmt, ap);
-  va_end(ap);
-  /* structured, so `journalctl WINVM_VM=name` finds every line of a VM */
-  g_log_structured(G_LOG_DOMAIN, level, "WINVM_VM", vm, "MESSAGE", "%s: %s", vm, msg);
-}
-
-/* ---- what libvirt says about a domain ------------------------------------ */
-
-typedef struct
-{
-  gboolean exists;
-  char *uuid;
-  char *state;
-  guint vcpus;
-  guint64 memory_kib;
-  GVariant *vcpu_pins;     /* a(us) */
-  GVariant *iothread_pins; /* a(us) */
-  char *emulator_pin;
-  char *hugepages;
-  GStrv hostdevs;
-} VmInfo;
-
-static void
-vm_info_clear(VmInfo *info)
-{
-  g_clear_pointer(&info->uuid, g_free);
-  g_clear_pointer(&info->state, g_free);
-  g_clear_pointer(&info->vcpu_pins, g_variant_unref);
-  g_clear_pointer(&info->iothread_pins, g_variant_unref);
-  g_clear_pointer(&info->emulator_pin, g_free);
-  g_clear_pointer(&info->hugepages, g_free);
-  g_clear_pointer(&info->hostdevs, g_strfreev);
-  info->exists = FALSE;
-}
-
-static void
-vm_info_free(VmInfo *info)
-{
-  vm_info_clear(info);
-  g_free(info);
-}
-
-static const char *
-state_name(int state, int reason, gboolean saved)
-{
-  switch (state) {
-    case VIR_DOMAIN_RUNNING:
-    case VIR_DOMAIN_BLOCKED:
-      return "running";
-    case VIR_DOMAIN_PAUSED:
-      return "paused";
-    case VIR_DOMAIN_SHUTDOWN:
-      return "shutting-down";
-    case VIR_DOMAIN_SHUTOFF:
-      if (saved || reason == VIR_DOMAIN_SHUTOFF_SAVED)
-        return "saved";
-      return reason == VIR_DOMAIN_SHUTOFF_CRASHED ? "crashed" : "shut-off";
-    case VIR_DOMAIN_CRASHED:
-      return "crashed";
-    case VIR_DOMAIN_PMSUSPENDED:
-      return "suspended";
-    default:
-      return "unknown";
-  }
-}
-
-static char *
-xpath_string(xmlXPathContext *ctx, const char *expr)
-{
-  g_autofree char *wrapped = g_strdup_printf("string(%s)", expr);
-  xmlXPathObject *obj = xmlXPathEvalExpression(BAD_CAST wrapped, ctx);
-  char *out = obj && obj->stringval && obj->stringval[0] ? g_strdup((char *)obj->stringval) : NULL;
-
-  xmlXPathFreeObject(obj);
-  return out;
-}
-
-/* (number attribute, cpuset) pairs of @expr's elements, as a(us) */
-static GVariant *
-xpath_pins(xmlXPathContext *ctx, const char *expr, const char *id_attr)
-{
-  GVariantBuilder b;
-  xmlXPathObject *obj = xmlXPathEvalExpression(BAD_CAST expr, ctx);
-
-  g_variant_builder_init(&b, G_VARIANT_TYPE("a(us)"));
-  for (int i = 0; obj && obj->nodesetval && i < obj->nodesetval->nodeNr; i++) {
-    xmlNode *n = obj->nodesetval->nodeTab[i];
-    g_autofree xmlChar *id = xmlGetProp(n, BAD_CAST id_attr);
-    g_autofree xmlChar *set = xmlGetProp(n, BAD_CAST "cpuset");
-    if (id && set)
-      g_variant_builder_add(&b, "(us)", (guint32)g_ascii_strtoull((char *)id, NULL, 10),
-                            (const char *)set);
-  }
-  xmlXPathFreeObject(obj);
-  return g_variant_ref_sink(g_variant_builder_end(&b));
-}
-
-static void
-parse_domain_xml(VmInfo *info, const char *xml)
-{
-  g_autoptr(xmlDoc) doc = xmlReadMemory(xml, (int)strlen(xml), NULL, NULL,
-                                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  g_autoptr(xmlXPathContext) ctx = NULL;
-  g_autofree char *vcpus = NULL, *memory = NULL, *page = NULL;
-  xmlXPathObject *obj;
-  g_autoptr(GPtrArray) devs = g_ptr_array_new_with_free_func(g_free);
-
-  if (doc == NULL)
-    return;
-  ctx = xmlXPathNewContext(doc);
-  vcpus = xpath_string(ctx, "/domain/vcpu");
-  memory = xpath_string(ctx, "/domain/memory");
-  page = xpath_string(ctx, "/domain/memoryBacking/hugepages/page/@size");
-  info->vcpus = vcpus ? (guint)g_ascii_strtoull(vcpus, NULL, 10) : 0;
-  info->memory_kib = memory ? g_ascii_strtoull(memory, NULL, 10) : 0;
-  info->hugepages = g_strdup(page == NULL                               ? "none"
-                             : g_ascii_strtoull(page, NULL, 10) == 2048 ? "2M"
-                                                                        : "1G");
-  info->vcpu_pins = xpath_pins(ctx, "/domain/cputune/vcpupin", "vcpu");
-  info->iothread_pins = xpath_pins(ctx, "/domain/cputune/iothreadpin", "iothread");
-  info->emulator_pin = xpath_string(ctx, "/domain/cputune/emulatorpin/@cpuset");
-  obj = xmlXPathEvalExpression(BAD_CAST "/domain/devices/hostdev[@type='pci']/source/address", ctx);
-  for (int i = 0; obj && obj->nodesetval && i < obj->nodesetval->nodeNr; i++) {
-    xmlNode *a = obj->nodesetval->nodeTab[i];
-    const char *attrs[] = {"domain", "bus", "slot", "function"};
-    guint v[4] = {0};
-    for (guint k = 0; k < 4; k++) {
-      g_autofree xmlChar *s = xmlGetProp(a, BAD_CAST attrs[k]);
-      v[k] = s ? (guint)g_ascii_strtoull((const char *)s, NULL, 0) : 0;
-    }
-    g_ptr_array_add(devs, g_strdup_printf("%04x:%02x:%02x.%x", v[0], v[1], v[2], v[3]));
-  }
-  xmlXPathFreeObject(obj);
-  g_ptr_array_add(devs, NULL);
-  info->hostdevs = (GStrv)g_ptr_array_steal(devs, NULL);
-}
-
-/* worker thread */
-static VmInfo *
-vm_info_read(virConnectPtr conn, const char *name, GError **error)
-{
-  VmInfo *info = g_new0(VmInfo, 1);
-  g_autoptr(virDomain) dom = virDomainLookupByName(conn, name);
-  char uuid[VIR_UUID_STRING_BUFLEN];
-  g_autofree char *xml = NULL;
-  int state = 0, reason = 0;
-
-  if (dom == NULL) {
-    if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN) {
-      wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
-      vm_info_free(info);
-      return NULL;
-    }
-    info->state = g_strdup("undefined");
-    return info;
-  }
-  if (virDomainGetState(dom, &state, &reason, 0) < 0 ||
-      (xml = virDomainGetXMLDesc(dom, 0)) == NULL) {
-    if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) { /* undefined meanwhile */
-      info->state = g_strdup("undefined");
-      return info;
-    }
-    wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot read the domain");
-    vm_info_free(info);
-    return NULL;
-  }
-  info->exists = TRUE;
-  info->state = g_strdup(state_name(state, reason, virDomainHasManagedSaveImage(dom, 0) > 0));
-  if (virDomainGetUUIDString(dom, uuid) == 0)
-    info->uuid = g_strdup(uuid);
-  parse_domain_xml(info, xml);
-  return info;
-}
-
-/* ---- the object ----------------------------------------------------------- */
-
-typedef struct
+struct _WvVmObject
 {
   WvVm *vm;
-  WvVmDone done;
-  gpointer data;
-  guint timeout_s;
-  guint source;
-} StopWaiter;
-
-struct _WvVm
-{
-  WvDaemon *daemon;
-  WvProfile *profile;
-  char *name;
+  GDBusConnection *bus;
   char *path;
-  gboolean exported;
-  VmInfo info;
-  GVariant *props;        /* a{sv} of every property, built on demand */
-  gboolean busy;          /* a lifecycle call is running */
-  const char *transition; /* "starting", "shutting-down": shown over libvirt's state */
-  GPtrArray *after_start; /* Op*: shutdowns asked for while starting */
-  guint calls;            /* Ops in flight: the object must outlive them */
-  guint stopped_serial;   /* counts stop events */
-  guint refresh_serial;   /* newest refresh asked for */
-  GPtrArray *waiters;     /* StopWaiter*: Shutdown calls waiting for the stop */
+  WvDBusProperties properties; /* what was last announced */
 };
 
-const char *
-wv_vm_name(WvVm *vm)
-{
-  return vm->name;
-}
-
-const char *
-wv_vm_path(WvVm *vm)
-{
-  return vm->path;
-}
-
-const WvProfile *
-wv_vm_profile(WvVm *vm)
-{
-  return vm->profile;
-}
-
-gboolean
-wv_vm_is_starting(WvVm *vm)
-{
-  return g_strcmp0(vm->transition, "starting") == 0;
-}
-
-gboolean
-wv_vm_is_running(WvVm *vm)
-{
-  return g_strcmp0(vm->info.state, "running") == 0 || g_strcmp0(vm->info.state, "paused") == 0 ||
-         g_strcmp0(vm->info.state, "shutting-down") == 0;
-}
-
-static const char *
-profile_hugepages(const WvProfile *p)
-{
-  return p->hugepage_kib == 0 ? "none" : p->hugepage_kib == 2048 ? "2M" : "1G";
-}
+/* ---- properties ------------------------------------------------------------ */
 
 static GVariant *
 profile_hostdevs(const WvProfile *p)
@@ -279,8 +31,7 @@ profile_hostdevs(const WvProfile *p)
     const WvHostdev *h = p->hostdevs->pdata[i];
     for (guint f = 0; f < h->functions->len; f++) {
       const WvPciAddress *a = &g_array_index(h->functions, WvPciAddress, f);
-      g_autofree char *s =
-          g_strdup_printf("%04x:%02x:%02x.%x", a->domain, a->bus, a->slot, a->function);
+      g_autofree char *s = wv_pci_address_to_string(a);
       g_variant_builder_add(&b, "s", s);
     }
   }
@@ -288,1027 +39,363 @@ profile_hostdevs(const WvProfile *p)
 }
 
 static GVariant *
-get_property_value(WvVm *vm, const char *name)
+get_name(gpointer object)
 {
-  const VmInfo *i = &vm->info;
-  const WvProfile *p = vm->profile;
+  WvVm *vm = ((WvVmObject *)object)->vm;
 
-  if (g_str_equal(name, "Name"))
-    return g_variant_new_string(vm->name);
-  if (g_str_equal(name, "UUID"))
-    return g_variant_new_string(i->uuid ? i->uuid : "");
-  if (g_str_equal(name, "State"))
-    return g_variant_new_string(vm->transition ? vm->transition : i->state ? i->state : "unknown");
-  if (g_str_equal(name, "VCPUs"))
-    return g_variant_new_uint32(i->exists ? i->vcpus : p->vcpus);
-  if (g_str_equal(name, "MemoryKiB"))
-    return g_variant_new_uint64(i->exists ? i->memory_kib : p->memory_kib);
-  if (g_str_equal(name, "VCPUPins"))
-    return i->vcpu_pins ? g_variant_ref(i->vcpu_pins) : g_variant_new("a(us)", NULL);
-  if (g_str_equal(name, "IOThreadPins"))
-    return i->iothread_pins ? g_variant_ref(i->iothread_pins) : g_variant_new("a(us)", NULL);
-  if (g_str_equal(name, "EmulatorPin"))
-    return g_variant_new_string(i->emulator_pin ? i->emulator_pin : "");
-  if (g_str_equal(name, "Hugepages"))
-    return g_variant_new_string(i->exists ? i->hugepages : profile_hugepages(p));
-  if (g_str_equal(name, "HostDevices"))
-    return i->exists ? g_variant_new_strv((const char *const *)i->hostdevs, -1)
-                     : profile_hostdevs(p);
-  if (g_str_equal(name, "Autostart"))
-    return g_variant_new_boolean(p->autostart);
-  if (g_str_equal(name, "ShutdownTimeout"))
-    return g_variant_new_uint32(p->shutdown_timeout_s);
-  return NULL;
+  return g_variant_new_string(wv_vm_name(vm));
 }
 
-static const char *const property_names[] = {
-    "Name",         "UUID",        "State",     "VCPUs",       "MemoryKiB", "VCPUPins",
-    "IOThreadPins", "EmulatorPin", "Hugepages", "HostDevices", "Autostart", "ShutdownTimeout",
-    NULL,
-};
-
-/* Built once per change and shared: GetManagedObjects and every
- * PropertiesChanged read it (the bench showed rebuilding it per call was
- * most of a 50-VM GetManagedObjects). Borrowed: valid until the VM changes. */
-GVariant *
-wv_vm_get_all(WvVm *vm)
-{
-  GVariantBuilder b;
-
-  if (vm->props)
-    return vm->props;
-  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
-  for (guint i = 0; property_names[i]; i++) {
-    /* some values are shared references, others new and floating */
-    g_autoptr(GVariant) value = g_variant_take_ref(get_property_value(vm, property_names[i]));
-    g_variant_builder_add(&b, "{sv}", property_names[i], value);
-  }
-  vm->props = g_variant_ref_sink(g_variant_builder_end(&b));
-  return vm->props;
-}
-
-/* A reference to the properties as they are before a change. */
 static GVariant *
-snapshot(WvVm *vm)
+get_uuid(gpointer object)
 {
-  return g_variant_ref(wv_vm_get_all(vm));
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_string(wv_vm_domain(vm)->uuid ? wv_vm_domain(vm)->uuid : "");
 }
 
-/* Emits PropertiesChanged for what differs from @before (a snapshot(),
- * consumed). */
+static GVariant *
+get_state(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_string(wv_vm_state_name(wv_vm_state(vm)));
+}
+
+static GVariant *
+get_vcpus(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_uint32(wv_vm_domain(vm)->exists ? wv_vm_domain(vm)->vcpus
+                                                       : wv_vm_profile(vm)->vcpus);
+}
+
+static GVariant *
+get_memory_kib(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_uint64(wv_vm_domain(vm)->exists ? wv_vm_domain(vm)->memory_kib
+                                                       : wv_vm_profile(vm)->memory_kib);
+}
+
+static GVariant *
+get_vcpu_pins(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return wv_vm_domain(vm)->vcpu_pins ? g_variant_ref(wv_vm_domain(vm)->vcpu_pins)
+                                     : g_variant_new("a(us)", NULL);
+}
+
+static GVariant *
+get_iothread_pins(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return wv_vm_domain(vm)->iothread_pins ? g_variant_ref(wv_vm_domain(vm)->iothread_pins)
+                                         : g_variant_new("a(us)", NULL);
+}
+
+static GVariant *
+get_emulator_pin(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_string(wv_vm_domain(vm)->emulator_pin ? wv_vm_domain(vm)->emulator_pin : "");
+}
+
+static GVariant *
+get_hugepages(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_string(wv_vm_domain(vm)->exists
+                                  ? wv_vm_domain(vm)->hugepages
+                                  : wv_page_size_name(wv_vm_profile(vm)->hugepage_kib));
+}
+
+static GVariant *
+get_host_devices(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return wv_vm_domain(vm)->exists
+             ? g_variant_new_strv((const char *const *)wv_vm_domain(vm)->hostdevs, -1)
+             : profile_hostdevs(wv_vm_profile(vm));
+}
+
+static GVariant *
+get_autostart(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_boolean(wv_vm_profile(vm)->autostart);
+}
+
+static GVariant *
+get_shutdown_timeout(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_uint32(wv_vm_profile(vm)->shutdown_timeout_s);
+}
+
+static const WvDBusProperty vm_properties[] = {
+    {"Name", get_name},
+    {"UUID", get_uuid},
+    {"State", get_state},
+    {"VCPUs", get_vcpus},
+    {"MemoryKiB", get_memory_kib},
+    {"VCPUPins", get_vcpu_pins},
+    {"IOThreadPins", get_iothread_pins},
+    {"EmulatorPin", get_emulator_pin},
+    {"Hugepages", get_hugepages},
+    {"HostDevices", get_host_devices},
+    {"Autostart", get_autostart},
+    {"ShutdownTimeout", get_shutdown_timeout},
+    {NULL, NULL},
+};
+
+GVariant *
+wv_vm_object_get_all(WvVmObject *obj)
+{
+  return wv_dbus_properties_get_all(&obj->properties, obj);
+}
+
 static void
-emit_changes(WvVm *vm, GVariant *before)
+vm_changed(WvVm *vm, gpointer data)
 {
-  g_autoptr(GVariant) old = before;
-  GVariant *now;
-  GVariantBuilder b;
-  gboolean any = FALSE;
+  WvVmObject *obj = data;
 
-  g_clear_pointer(&vm->props, g_variant_unref); /* the change was made */
-  now = wv_vm_get_all(vm);
-  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
-  for (guint i = 0; property_names[i]; i++) {
-    g_autoptr(GVariant) a = g_variant_lookup_value(old, property_names[i], NULL);
-    g_autoptr(GVariant) n = g_variant_lookup_value(now, property_names[i], NULL);
-    if (!g_variant_equal(a, n)) {
-      g_variant_builder_add(&b, "{sv}", property_names[i], n);
-      any = TRUE;
-    }
-  }
-  if (any && vm->exported)
-    wv_daemon_emit_properties_changed(vm->daemon, vm->path, WV_VM_INTERFACE,
-                                      g_variant_builder_end(&b));
-  else
-    g_variant_builder_clear(&b);
+  wv_dbus_properties_update(&obj->properties, obj, obj->bus, obj->path, WV_VM_INTERFACE);
 }
 
-static void
-set_state(WvVm *vm, const char *state)
-{
-  GVariant *before = snapshot(vm);
-
-  g_free(vm->info.state);
-  vm->info.state = g_strdup(state);
-  emit_changes(vm, before);
-}
-
-static void
-apply_info(WvVm *vm, VmInfo *info)
-{
-  GVariant *before = snapshot(vm);
-
-  vm_info_clear(&vm->info);
-  vm->info = *info;
-  memset(info, 0, sizeof(*info));
-  emit_changes(vm, before);
-}
-
-void
-wv_vm_set_profile(WvVm *vm, WvProfile *profile)
-{
-  GVariant *before = snapshot(vm);
-
-  wv_profile_free(vm->profile);
-  vm->profile = profile;
-  emit_changes(vm, before);
-}
-
-void
-wv_vm_set_unknown(WvVm *vm)
-{
-  set_state(vm, "unknown");
-}
-
-/* ---- refresh -------------------------------------------------------------- */
+/* ---- methods ------------------------------------------------------------------ */
 
 typedef struct
 {
-  WvDaemon *daemon; /* the VM is looked up again: Reload may have removed it */
-  char *name;
-  virConnectPtr conn;
-  guint serial;
-} RefreshData;
-
-static void
-refresh_data_free(RefreshData *d)
-{
-  virConnectClose(d->conn);
-  g_free(d->name);
-  g_free(d);
-}
-
-static void
-refresh_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-  RefreshData *d = data;
-  GError *error = NULL;
-  VmInfo *info = vm_info_read(d->conn, d->name, &error);
-
-  if (info)
-    g_task_return_pointer(task, info, (GDestroyNotify)vm_info_free);
-  else
-    g_task_return_error(task, error);
-}
-
-static void
-refresh_done(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  RefreshData *d = g_task_get_task_data(G_TASK(result));
-  g_autoptr(GError) error = NULL;
-  VmInfo *info = g_task_propagate_pointer(G_TASK(result), &error);
-  WvVm *vm = g_hash_table_lookup(d->daemon->vms, d->name);
-
-  if (vm == NULL) {
-    g_clear_pointer(&info, vm_info_free);
-    return;
-  }
-  if (info == NULL) {
-    g_debug("%s: refresh failed: %s", d->name, error->message);
-    return;
-  }
-  /* only the newest refresh counts; older ones may carry older state */
-  if (d->serial == vm->refresh_serial)
-    apply_info(vm, info);
-  vm_info_free(info);
-}
-
-void
-wv_vm_refresh(WvVm *vm)
-{
-  g_autoptr(GTask) task = NULL;
-  RefreshData *d;
-  virConnectPtr conn = wv_libvirt_get(vm->daemon->libvirt, NULL);
-
-  if (conn == NULL)
-    return;
-  d = g_new0(RefreshData, 1);
-  d->daemon = vm->daemon;
-  d->name = g_strdup(vm->name);
-  d->conn = conn;
-  d->serial = ++vm->refresh_serial;
-  task = g_task_new(NULL, NULL, refresh_done, NULL);
-  g_task_set_task_data(task, d, (GDestroyNotify)refresh_data_free);
-  g_task_run_in_thread(task, refresh_thread);
-}
-
-/* ---- operations ------------------------------------------------------------
- *
- * An Op carries one call through validation (main thread), authorization
- * (async polkit), the libvirt work (a worker thread: it only touches the
- * Op's own copies) and the reply (main thread).
- */
-
-typedef struct _Op Op;
-typedef void (*OpRun)(Op *op, GError **error);
-
-typedef struct
-{
-  const char *method;
-  const char *action; /* polkit action */
-  gboolean lifecycle; /* one at a time per VM */
-  gboolean (*prepare)(Op *op, GVariant *params, GError **error);
-  void (*start)(Op *op); /* main thread, after authorization */
-  OpRun run;             /* worker thread, for the default start */
-} Method;
-
-struct _Op
-{
-  WvVm *vm;
-  const Method *method;
+  WvVm *vm; /* held (wv_vm_call_begin) until the reply */
   GDBusMethodInvocation *invocation;
-  /* for the worker */
-  char *name;
-  WvProfile *profile;
-  WvConfig *config;
-  virConnectPtr conn;
-  guint index;
-  guint timeout_s;
-  gboolean flag;
+  guint32 timeout;     /* Shutdown */
+  WvVmAction action;   /* ForceOff, Reboot, Suspend, Resume */
+  WvTuneTarget target; /* the Pin methods */
+  guint32 index;
   WvCpuset *set;
-  WvHostShutdownPolicy policy;
-  guint stopped_serial;
-  gboolean stopped;        /* the worker saw the domain stop */
-  gboolean locked;         /* holds the VM's lifecycle lock */
-  gboolean ran;            /* got past validation and authorization */
-  const char *transition;  /* set while this Op runs */
-  const char *final_state; /* libvirt's state once it succeeded */
-  /* for internal callers (ShutdownAll) instead of an invocation */
-  WvVmDone done;
-  gpointer done_data;
-};
+  gboolean autostart; /* Set Autostart */
+} Call;
 
-static Op *
-op_new(WvVm *vm, const Method *method, GDBusMethodInvocation *invocation)
+static Call *
+call_new(WvVmObject *obj, GDBusMethodInvocation *invocation)
 {
-  Op *op = g_new0(Op, 1);
+  Call *c = g_new0(Call, 1);
 
-  op->vm = vm;
-  op->method = method;
-  op->invocation = invocation ? g_object_ref(invocation) : NULL;
-  op->name = g_strdup(vm->name);
-  op->profile = wv_profile_ref(vm->profile);
-  op->config = wv_config_ref(vm->daemon->config);
-  vm->calls++;
-  return op;
+  c->vm = obj->vm;
+  c->invocation = g_object_ref(invocation);
+  wv_vm_call_begin(c->vm);
+  return c;
 }
 
 static void
-op_free(Op *op)
+call_free(Call *c)
 {
-  op->vm->calls--;
-  g_clear_object(&op->invocation);
-  g_free(op->name);
-  wv_profile_free(op->profile);
-  wv_config_unref(op->config);
-  if (op->conn)
-    virConnectClose(op->conn);
-  wv_cpuset_free(op->set);
-  g_free(op);
-}
-
-/* Replies (or reports to the internal caller) and ends the Op. */
-/* Takes the VM's lifecycle lock, or fails with Busy. */
-static gboolean
-take_lock(Op *op, GError **error)
-{
-  if (op->vm->busy) {
-    g_set_error(error, WV_ERROR, WV_ERROR_BUSY, "“%s” is busy with another call", op->name);
-    return FALSE;
-  }
-  op->vm->busy = op->locked = TRUE;
-  return TRUE;
-}
-
-static void shutdown_start(Op *op);
-
-static void
-op_finish(Op *op, GError *error)
-{
-  WvVm *vm = op->vm;
-  GPtrArray *deferred = NULL;
-
-  if (op->locked)
-    vm->busy = FALSE;
-  /* the final state goes out before the reply does, so the caller's next
-   * call sees it (libvirt's event may come later) */
-  if ((op->transition && vm->transition == op->transition) || (error == NULL && op->final_state)) {
-    GVariant *before = snapshot(vm);
-    if (op->transition && vm->transition == op->transition)
-      vm->transition = NULL;
-    if (error == NULL && op->final_state) {
-      g_free(vm->info.state);
-      vm->info.state = g_strdup(op->final_state);
-    }
-    emit_changes(vm, before);
-  }
-  if (op->transition && g_str_equal(op->transition, "starting") && vm->after_start->len > 0) {
-    deferred = vm->after_start;
-    vm->after_start = g_ptr_array_new();
-  }
-  if (op->invocation) {
-    if (error)
-      g_dbus_method_invocation_return_gerror(op->invocation, error);
-    else
-      g_dbus_method_invocation_return_value(op->invocation, NULL);
-  }
-  if (op->done)
-    op->done(vm, error, op->done_data);
-  if (op->ran)
-    wv_vm_refresh(vm);
-  op_free(op);
-  for (guint i = 0; deferred && i < deferred->len; i++)
-    shutdown_start(deferred->pdata[i]);
-  g_clear_pointer(&deferred, g_ptr_array_unref);
+  wv_vm_call_end(c->vm);
+  g_object_unref(c->invocation);
+  wv_cpuset_free(c->set);
+  g_free(c);
 }
 
 static void
-begin_transition(Op *op, const char *transition)
+call_refuse(gpointer call, GError *error)
 {
-  GVariant *before = snapshot(op->vm);
+  Call *c = call;
 
-  op->transition = transition;
-  op->vm->transition = transition;
-  emit_changes(op->vm, before);
+  g_dbus_method_invocation_take_error(c->invocation, error);
+  call_free(c);
 }
 
+/* the VM's operation reported: reply */
 static void
-op_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+call_done(WvVm *vm, const GError *error, gpointer data)
 {
-  Op *op = data;
-  OpRun run = g_object_get_data(G_OBJECT(task), "run");
-  GError *error = NULL;
+  Call *c = data;
 
-  run(op, &error);
   if (error)
-    g_task_return_error(task, error);
+    g_dbus_method_invocation_return_gerror(c->invocation, error);
   else
-    g_task_return_boolean(task, TRUE);
+    g_dbus_method_invocation_return_value(c->invocation, NULL);
+  call_free(c);
+}
+
+static gpointer
+plain_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
+              GDBusMethodInvocation *invocation, GError **error)
+{
+  return call_new(object, invocation);
 }
 
 static void
-op_thread_done(GObject *source, GAsyncResult *result, gpointer data)
+start_call(gpointer call)
 {
-  Op *op = data;
-  g_autoptr(GError) error = NULL;
+  Call *c = call;
 
-  g_task_propagate_boolean(G_TASK(result), &error);
-  op_finish(op, error);
+  wv_vm_start(c->vm, call_done, c);
 }
 
-/* Runs @run in a worker thread with a libvirt connection, then finishes. */
-static void
-op_run_in_thread(Op *op, OpRun run, GAsyncReadyCallback done)
-{
-  g_autoptr(GTask) task = NULL;
-  GError *error = NULL;
-
-  if (op->conn == NULL && (op->conn = wv_libvirt_get(op->vm->daemon->libvirt, &error)) == NULL) {
-    if (done == op_thread_done) {
-      op_finish(op, error);
-      g_error_free(error);
-      return;
-    }
-    task = g_task_new(NULL, NULL, done, op);
-    g_task_return_error(task, error);
-    return;
-  }
-  task = g_task_new(NULL, NULL, done, op);
-  g_task_set_task_data(task, op, NULL);
-  g_object_set_data(G_OBJECT(task), "run", run);
-  g_task_run_in_thread(task, op_thread);
-}
-
-/* What the state is once these succeed. */
-static const struct
-{
-  const char *method, *state;
-} final_states[] = {
-    {"ForceOff", "shut-off"},
-    {"Suspend", "paused"},
-    {"Resume", "running"},
-};
-
-static void
-default_start(Op *op)
-{
-  op->ran = TRUE;
-  for (guint i = 0; i < G_N_ELEMENTS(final_states); i++)
-    if (g_str_equal(op->method->method, final_states[i].method))
-      op->final_state = final_states[i].state;
-  op_run_in_thread(op, op->method->run, op_thread_done);
-}
-
-/* worker: the domain, or NotFound when the VM was never defined */
-static virDomainPtr
-lookup_domain(Op *op, GError **error)
-{
-  virDomainPtr dom = virDomainLookupByName(op->conn, op->name);
-
-  if (dom == NULL) {
-    if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
-      g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "“%s” is not running", op->name);
-    else
-      wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
-  }
-  return dom;
-}
-
-static gboolean
-libvirt_call(int rc, const char *what, GError **error)
-{
-  if (rc < 0) {
-    wv_libvirt_set_error(error, WV_ERROR_FAILED, what);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-/* ---- Start ---------------------------------------------------------------- */
-
-static WvReservation *
-reserve_pages(Op *op, const WvPlan *plan, const WvHost *host, GError **error)
-{
-  const WvHugepagePool *pool = NULL;
-
-  if (plan->hugepages_reserve == 0)
-    return NULL;
-  if (plan->numa_node >= 0)
-    pool = wv_host_hugepages(host, plan->hugepage_kib, plan->numa_node);
-  if (pool == NULL)
-    pool = wv_host_hugepages(host, plan->hugepage_kib, -1);
-  if (pool == NULL) { /* the plan said it exists */
-    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "the hugepage pool vanished");
-    return NULL;
-  }
-  wv_log_vm(op->name, G_LOG_LEVEL_INFO, "reserving %" G_GUINT64_FORMAT " hugepages",
-            plan->hugepages_reserve);
-  return wv_hugepages_reserve(op->config->runtime_dir, op->name, pool->nr_path, plan->hugepage_kib,
-                              pool->node, plan->hugepages_reserve, error);
-}
-
-static void
-start_run(Op *op, GError **error)
-{
-  g_autoptr(WvHost) host = NULL;
-  g_autoptr(WvPlan) plan =
-      wv_preflight(op->config, op->profile, op->conn, WV_PREFLIGHT_DEFAULT, &host);
-  g_autoptr(virDomain) old = NULL;
-  g_autoptr(virDomain) dom = NULL;
-  g_autoptr(xmlDoc) doc = NULL;
-  g_autoptr(WvReservation) reservation = NULL;
-  g_autofree char *xml = NULL;
-  GError *local = NULL;
-
-  if (!wv_plan_check(plan, error)) {
-    wv_log_vm(op->name, G_LOG_LEVEL_WARNING, "preflight failed: %s", (*error)->message);
-    return;
-  }
-  old = virDomainLookupByName(op->conn, op->name);
-  if (old && virDomainIsActive(old) == 1) {
-    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "“%s” is already running", op->name);
-    return;
-  }
-  doc = wv_render(op->profile, plan, error);
-  if (doc == NULL)
-    return;
-  if (old) {
-    g_autofree char *old_xml = virDomainGetXMLDesc(old, VIR_DOMAIN_XML_INACTIVE);
-    if (old_xml == NULL) {
-      wv_libvirt_set_error(error, WV_ERROR_FAILED, "cannot read the existing definition");
-      return;
-    }
-    if (!wv_render_keep_identity(doc, old_xml, error))
-      return;
-  }
-  xml = wv_xml_doc_to_string(doc);
-
-  reservation = reserve_pages(op, plan, host, &local);
-  if (local) {
-    g_propagate_error(error, local);
-    return;
-  }
-  dom = virDomainDefineXML(op->conn, xml);
-  if (dom == NULL || virDomainCreate(dom) < 0) {
-    wv_libvirt_set_error(error, WV_ERROR_FAILED, dom ? "cannot start" : "cannot define");
-    if (reservation && !wv_hugepages_release(op->config->runtime_dir, op->name, &local)) {
-      g_warning("%s: %s", op->name, local->message);
-      g_clear_error(&local);
-    }
-    return;
-  }
-  wv_log_vm(op->name, G_LOG_LEVEL_MESSAGE, "started");
-}
-
-static void
-start_start(Op *op)
-{
-  GError *error = NULL;
-
-  if ((op->conn = wv_libvirt_get(op->vm->daemon->libvirt, &error)) == NULL) {
-    op_finish(op, error);
-    g_error_free(error);
-    return;
-  }
-  if (wv_vm_is_running(op->vm)) { /* the worker checks again */
-    error = g_error_new(WV_ERROR, WV_ERROR_FAILED, "“%s” is already running", op->name);
-    op_finish(op, error);
-    g_error_free(error);
-    return;
-  }
-  op->final_state = "running";
-  begin_transition(op, "starting");
-  default_start(op);
-}
-
-/* ---- Shutdown ------------------------------------------------------------- */
-
-static void
-waiter_finish(StopWaiter *w, const GError *error)
-{
-  g_clear_handle_id(&w->source, g_source_remove);
-  w->done(w->vm, error, w->data);
-  g_free(w);
-}
-
-/* worker */
-static void
-destroy_run(Op *op, GError **error)
-{
-  g_autoptr(virDomain) dom = lookup_domain(op, error);
-
-  if (dom && virDomainIsActive(dom) == 1)
-    libvirt_call(virDomainDestroy(dom), "cannot force it off", error);
-}
-
-static void
-forced_off(GObject *source, GAsyncResult *result, gpointer data)
-{
-  Op *op = data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GError) timeout = NULL;
-
-  if (!g_task_propagate_boolean(G_TASK(result), &error)) {
-    op_finish(op, error);
-    return;
-  }
-  wv_log_vm(op->name, G_LOG_LEVEL_WARNING, "did not shut down within %u s; forced off",
-            op->timeout_s);
-  timeout =
-      g_error_new(WV_ERROR, WV_ERROR_TIMEOUT,
-                  "“%s” did not shut down within %u s and was forced off", op->name, op->timeout_s);
-  op_finish(op, timeout);
-}
-
-static gboolean
-shutdown_deadline(gpointer data)
-{
-  Op *op = data;
-  WvVm *vm = op->vm;
-
-  /* this Op no longer waits for the stop event */
-  for (guint i = 0; i < vm->waiters->len; i++) {
-    StopWaiter *w = vm->waiters->pdata[i];
-    if (w->data == op) {
-      w->source = 0;
-      g_ptr_array_remove_index(vm->waiters, i);
-      g_free(w);
-      break;
-    }
-  }
-  op_run_in_thread(op, destroy_run, forced_off);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-stopped_in_time(WvVm *vm, const GError *error, gpointer data)
-{
-  Op *op = data;
-
-  wv_vm_log(vm, G_LOG_LEVEL_MESSAGE, "shut down");
-  op_finish(op, NULL);
-}
-
-/* worker: press the ACPI power button (or save / destroy by policy) */
-static void
-shutdown_run(Op *op, GError **error)
-{
-  g_autoptr(virDomain) dom = lookup_domain(op, error);
-  int rc;
-
-  if (dom == NULL)
-    return;
-  if (virDomainIsActive(dom) != 1) {
-    op->stopped = TRUE;
-    return;
-  }
-  switch (op->policy) {
-    case WV_HOST_SHUTDOWN_DESTROY:
-      libvirt_call(virDomainDestroy(dom), "cannot force it off", error);
-      op->stopped = TRUE;
-      return;
-    case WV_HOST_SHUTDOWN_SAVE:
-      libvirt_call(virDomainManagedSave(dom, 0), "cannot save it", error);
-      op->stopped = TRUE;
-      return;
-    case WV_HOST_SHUTDOWN_SHUTDOWN:
-      rc = virDomainShutdownFlags(dom, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN);
-      if (rc < 0 && virGetLastErrorCode() == VIR_ERR_INVALID_ARG)
-        rc = virDomainShutdown(dom); /* drivers without the flag */
-      if (!libvirt_call(rc, "cannot shut it down", error))
-        return;
-      op->stopped = virDomainIsActive(dom) == 0;
-      return;
-    default:
-      g_assert_not_reached();
-  }
-}
-
-static void
-shutdown_sent(GObject *source, GAsyncResult *result, gpointer data)
-{
-  Op *op = data;
-  WvVm *vm = op->vm;
-  g_autoptr(GError) error = NULL;
-  StopWaiter *w;
-
-  if (!g_task_propagate_boolean(G_TASK(result), &error)) {
-    op_finish(op, error);
-    return;
-  }
-  if (op->stopped || vm->stopped_serial != op->stopped_serial) {
-    op_finish(op, NULL);
-    return;
-  }
-  if (vm->transition == NULL)
-    begin_transition(op, "shutting-down");
-  w = g_new0(StopWaiter, 1);
-  w->vm = vm;
-  w->done = stopped_in_time;
-  w->data = op;
-  w->timeout_s = op->timeout_s;
-  w->source = g_timeout_add(op->timeout_s * 1000, shutdown_deadline, op);
-  g_ptr_array_add(vm->waiters, w);
-}
-
-static void
-shutdown_start(Op *op)
-{
-  op->ran = TRUE;
-  if (g_strcmp0(op->vm->transition, "starting") == 0) {
-    g_ptr_array_add(op->vm->after_start, op); /* once it runs, or failed to */
-    return;
-  }
-  /* "unknown" (libvirt away) goes on, to fail with LibvirtUnavailable */
-  if (!wv_vm_is_running(op->vm) && g_strcmp0(op->vm->info.state, "unknown") != 0) {
-    op_finish(op, NULL); /* already off */
-    return;
-  }
-  op->stopped_serial = op->vm->stopped_serial;
-  wv_vm_log(op->vm, G_LOG_LEVEL_MESSAGE, "shutting down (%s, timeout %u s)",
-            op->policy == WV_HOST_SHUTDOWN_SHUTDOWN ? "ACPI"
-            : op->policy == WV_HOST_SHUTDOWN_SAVE   ? "managed save"
-                                                    : "destroy",
-            op->timeout_s);
-  op_run_in_thread(op, shutdown_run, shutdown_sent);
-}
-
-static gboolean
-shutdown_prepare(Op *op, GVariant *params, GError **error)
+static gpointer
+shutdown_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
+                 GDBusMethodInvocation *invocation, GError **error)
 {
   guint32 timeout;
+  Call *c;
 
   g_variant_get(params, "(u)", &timeout);
   if (timeout > 86400) {
     g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "a timeout of %u s is longer than a day",
                 timeout);
-    return FALSE;
+    return NULL;
   }
-  op->timeout_s = timeout ? timeout : op->profile->shutdown_timeout_s;
-  op->policy = WV_HOST_SHUTDOWN_SHUTDOWN;
-  return TRUE;
-}
-
-void
-wv_vm_shutdown(WvVm *vm, WvHostShutdownPolicy policy, guint timeout_s, WvVmDone done, gpointer data)
-{
-  Op *op = op_new(vm, NULL, NULL);
-
-  op->policy = policy;
-  op->timeout_s = timeout_s ? timeout_s : vm->profile->shutdown_timeout_s;
-  op->done = done;
-  op->done_data = data;
-  shutdown_start(op);
-}
-
-/* ---- the rest of the lifecycle -------------------------------------------- */
-
-static void
-force_off_run(Op *op, GError **error)
-{
-  g_autoptr(virDomain) dom = virDomainLookupByName(op->conn, op->name);
-
-  if (dom == NULL) { /* never defined: it is off, and stays "undefined" */
-    op->final_state = NULL;
-    if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
-      wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
-    return;
-  }
-  if (virDomainIsActive(dom) != 1)
-    op->final_state = NULL; /* already off: whatever libvirt says stays */
-  if (virDomainIsActive(dom) == 1 &&
-      libvirt_call(virDomainDestroy(dom), "cannot force it off", error))
-    wv_log_vm(op->name, G_LOG_LEVEL_MESSAGE, "forced off");
+  c = call_new(object, invocation);
+  c->timeout = timeout;
+  return c;
 }
 
 static void
-reboot_run(Op *op, GError **error)
+shutdown_call(gpointer call)
 {
-  g_autoptr(virDomain) dom = lookup_domain(op, error);
+  Call *c = call;
 
-  if (dom)
-    libvirt_call(virDomainReboot(dom, 0), "cannot reboot", error);
+  wv_vm_stop(c->vm, c->timeout, call_done, c);
 }
 
+/* ForceOff, Reboot, Suspend, Resume: the row's data is the action */
 static void
-suspend_run(Op *op, GError **error)
+action_call(gpointer call)
 {
-  g_autoptr(virDomain) dom = lookup_domain(op, error);
+  Call *c = call;
 
-  if (dom)
-    libvirt_call(virDomainSuspend(dom), "cannot suspend", error);
+  wv_vm_act(c->vm, c->action, call_done, c);
 }
 
-static void
-resume_run(Op *op, GError **error)
+static gpointer
+action_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
+               GDBusMethodInvocation *invocation, GError **error)
 {
-  g_autoptr(virDomain) dom = lookup_domain(op, error);
+  Call *c = call_new(object, invocation);
 
-  if (dom)
-    libvirt_call(virDomainResume(dom), "cannot resume", error);
+  c->action = *(const WvVmAction *)method->data;
+  return c;
 }
 
-/* ---- tuning ---------------------------------------------------------------- */
-
-static gboolean
-parse_cpuset_arg(Op *op, const char *text, GError **error)
+/* PinVCPU, PinIOThread, PinEmulator: the row's data is the target */
+static gpointer
+pin_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
+            GDBusMethodInvocation *invocation, GError **error)
 {
-  op->set = wv_cpuset_parse(text, error);
-  return op->set != NULL;
-}
-
-static gboolean
-pin_vcpu_prepare(Op *op, GVariant *params, GError **error)
-{
+  WvVmObject *obj = object;
+  WvTuneTarget target = *(const WvTuneTarget *)method->data;
+  guint32 index = 0;
   const char *text;
-  guint32 vcpus = op->vm->info.exists ? op->vm->info.vcpus : op->profile->vcpus;
+  g_autoptr(WvCpuset) set = NULL;
+  Call *c;
 
-  g_variant_get(params, "(u&s)", &op->index, &text);
-  if (op->index >= vcpus) {
-    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "“%s” has vCPUs 0 to %u, not %u", op->name,
-                vcpus - 1, op->index);
-    return FALSE;
-  }
-  op->flag = WV_TUNE_VCPU;
-  return parse_cpuset_arg(op, text, error);
+  if (target == WV_TUNE_EMULATOR)
+    g_variant_get(params, "(&s)", &text);
+  else
+    g_variant_get(params, "(u&s)", &index, &text);
+  if (!wv_vm_check_pin(obj->vm, target, index, error) ||
+      (set = wv_cpuset_parse(text, error)) == NULL)
+    return NULL;
+  c = call_new(obj, invocation);
+  c->target = target;
+  c->index = index;
+  c->set = g_steal_pointer(&set);
+  return c;
 }
 
-static gboolean
-pin_iothread_prepare(Op *op, GVariant *params, GError **error)
-{
-  const char *text;
-
-  g_variant_get(params, "(u&s)", &op->index, &text);
-  if (op->index < 1 || op->index > op->profile->iothreads) {
-    if (op->profile->iothreads == 0)
-      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "“%s” has no I/O threads", op->name);
-    else
-      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "“%s” has I/O threads 1 to %u, not %u",
-                  op->name, op->profile->iothreads, op->index);
-    return FALSE;
-  }
-  op->flag = WV_TUNE_IOTHREAD;
-  return parse_cpuset_arg(op, text, error);
-}
-
-static gboolean
-pin_emulator_prepare(Op *op, GVariant *params, GError **error)
-{
-  const char *text;
-
-  g_variant_get(params, "(&s)", &text);
-  op->flag = WV_TUNE_EMULATOR;
-  return parse_cpuset_arg(op, text, error);
-}
-
-static int
-pin_domain(virDomainPtr dom, WvTuneTarget target, guint index, unsigned char *map, int maplen,
-           unsigned int flags)
-{
-  switch (target) {
-    case WV_TUNE_VCPU:
-      return virDomainPinVcpuFlags(dom, index, map, maplen, flags);
-    case WV_TUNE_IOTHREAD:
-      return virDomainPinIOThread(dom, index, map, maplen, flags);
-    case WV_TUNE_EMULATOR:
-      return virDomainPinEmulator(dom, map, maplen, flags);
-    default:
-      g_assert_not_reached();
-  }
-}
-
-/* worker: libvirt first, so a refused pin is never saved */
 static void
-pin_run(Op *op, GError **error)
+pin_call(gpointer call)
 {
-  g_autofree char *mounts =
-      op->config->proc_root ? g_build_filename(op->config->proc_root, "mounts", NULL) : NULL;
-  g_autoptr(WvHost) host = wv_host_probe(op->config->sysfs_root, mounts, NULL);
-  g_autoptr(virDomain) dom = NULL;
-  g_autofree char *set = wv_cpuset_format(op->set);
+  Call *c = call;
 
-  for (guint i = 0; host && i < op->set->n; i++) {
-    if (!wv_cpuset_contains(host->online, op->set->cpus[i])) {
-      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
-                  "CPU %u is not an online CPU of this host", op->set->cpus[i]);
-      return;
-    }
-  }
-  dom = virDomainLookupByName(op->conn, op->name);
-  if (dom && virDomainIsActive(dom) == 1) {
-    guint maplen = VIR_CPU_MAPLEN(op->set->cpus[op->set->n - 1] + 1);
-    g_autofree unsigned char *map = g_malloc0(maplen);
-    int rc;
-
-    for (guint i = 0; i < op->set->n; i++)
-      VIR_USE_CPU(map, op->set->cpus[i]);
-    rc = pin_domain(dom, (WvTuneTarget)op->flag, op->index, map, (int)maplen,
-                    VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG);
-    /* drivers that take no flags (the test driver) pin the current state */
-    if (rc < 0 && virGetLastErrorCode() == VIR_ERR_INVALID_ARG)
-      rc = pin_domain(dom, (WvTuneTarget)op->flag, op->index, map, (int)maplen,
-                      VIR_DOMAIN_AFFECT_CURRENT);
-    if (!libvirt_call(rc, "cannot pin", error))
-      return;
-  }
-  /* every later start defines the domain with it */
-  if (!wv_tuning_save(op->config->state_dir, op->name, (WvTuneTarget)op->flag, op->index, op->set,
-                      error))
-    return;
-  wv_log_vm(op->name, G_LOG_LEVEL_INFO, "%s %u pinned to %s",
-            op->flag == WV_TUNE_VCPU       ? "vCPU"
-            : op->flag == WV_TUNE_IOTHREAD ? "I/O thread"
-                                           : "emulator",
-            op->index, set);
+  wv_vm_pin(c->vm, c->target, c->index, c->set, call_done, c);
 }
 
-/* ---- Autostart (org.freedesktop.DBus.Properties.Set) ---------------------- */
-
-static gboolean
-set_property_prepare(Op *op, GVariant *params, GError **error)
+/* org.freedesktop.DBus.Properties.Set: only Autostart is writable */
+static gpointer
+set_property_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
+                     GDBusMethodInvocation *invocation, GError **error)
 {
   const char *iface, *prop;
   g_autoptr(GVariant) value = NULL;
+  Call *c;
 
   g_variant_get(params, "(&s&sv)", &iface, &prop, &value);
-  if (!g_str_equal(iface, WV_VM_INTERFACE) || !g_strv_contains(property_names, prop)) {
+  if (!g_str_equal(iface, WV_VM_INTERFACE) || !wv_dbus_property_exists(vm_properties, prop)) {
     g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "no property %s.%s", iface, prop);
-    return FALSE;
+    return NULL;
   }
   if (!g_str_equal(prop, "Autostart")) {
     g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "%s is read-only", prop);
-    return FALSE;
+    return NULL;
   }
   if (!g_variant_is_of_type(value, G_VARIANT_TYPE_BOOLEAN)) {
     g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "Autostart is a boolean, not %s",
                 g_variant_get_type_string(value));
-    return FALSE;
+    return NULL;
   }
-  op->flag = g_variant_get_boolean(value);
-  return TRUE;
-}
-
-/* worker: change the one line of [vm] autostart */
-static void
-set_autostart_run(Op *op, GError **error)
-{
-  wv_profile_set_value(op->profile->path, "vm", "autostart", op->flag ? "true" : "false", error);
+  c = call_new(object, invocation);
+  c->autostart = g_variant_get_boolean(value);
+  return c;
 }
 
 static void
-autostart_saved(GObject *source, GAsyncResult *result, gpointer data)
+set_autostart_call(gpointer call)
 {
-  Op *op = data;
-  g_autoptr(GError) error = NULL;
+  Call *c = call;
 
-  if (g_task_propagate_boolean(G_TASK(result), &error)) {
-    GVariant *before = snapshot(op->vm);
-    op->vm->profile->autostart = op->flag;
-    emit_changes(op->vm, before);
-    wv_vm_log(op->vm, G_LOG_LEVEL_INFO, "autostart %s", op->flag ? "on" : "off");
-  }
-  op_finish(op, error);
+  wv_vm_set_autostart(c->vm, c->autostart, call_done, c);
 }
 
-static void
-set_autostart_start(Op *op)
-{
-  op->ran = TRUE;
-  op_run_in_thread(op, set_autostart_run, autostart_saved);
-}
+static const WvVmAction force_off = WV_VM_FORCE_OFF, reboot = WV_VM_REBOOT, suspend = WV_VM_SUSPEND,
+                        resume = WV_VM_RESUME;
+static const WvTuneTarget vcpu = WV_TUNE_VCPU, iothread = WV_TUNE_IOTHREAD,
+                          emulator = WV_TUNE_EMULATOR;
 
-/* ---- dispatch --------------------------------------------------------------- */
-
-static const Method methods[] = {
-    /* Start first: wv_vm_start() uses it */
-    {"Start", WV_ACTION_LIFECYCLE, TRUE, NULL, start_start, start_run},
-    {"Shutdown", WV_ACTION_LIFECYCLE, TRUE, shutdown_prepare, shutdown_start, NULL},
-    {"ForceOff", WV_ACTION_LIFECYCLE, TRUE, NULL, default_start, force_off_run},
-    {"Reboot", WV_ACTION_LIFECYCLE, TRUE, NULL, default_start, reboot_run},
-    {"Suspend", WV_ACTION_LIFECYCLE, TRUE, NULL, default_start, suspend_run},
-    {"Resume", WV_ACTION_LIFECYCLE, TRUE, NULL, default_start, resume_run},
-    {"PinVCPU", WV_ACTION_TUNE, FALSE, pin_vcpu_prepare, default_start, pin_run},
-    {"PinIOThread", WV_ACTION_TUNE, FALSE, pin_iothread_prepare, default_start, pin_run},
-    {"PinEmulator", WV_ACTION_TUNE, FALSE, pin_emulator_prepare, default_start, pin_run},
+static const WvDBusMethod vm_methods[] = {
+    {"Start", WV_ACTION_LIFECYCLE, plain_prepare, start_call, call_refuse, NULL},
+    {"Shutdown", WV_ACTION_LIFECYCLE, shutdown_prepare, shutdown_call, call_refuse, NULL},
+    {"ForceOff", WV_ACTION_LIFECYCLE, action_prepare, action_call, call_refuse, &force_off},
+    {"Reboot", WV_ACTION_LIFECYCLE, action_prepare, action_call, call_refuse, &reboot},
+    {"Suspend", WV_ACTION_LIFECYCLE, action_prepare, action_call, call_refuse, &suspend},
+    {"Resume", WV_ACTION_LIFECYCLE, action_prepare, action_call, call_refuse, &resume},
+    {"PinVCPU", WV_ACTION_TUNE, pin_prepare, pin_call, call_refuse, &vcpu},
+    {"PinIOThread", WV_ACTION_TUNE, pin_prepare, pin_call, call_refuse, &iothread},
+    {"PinEmulator", WV_ACTION_TUNE, pin_prepare, pin_call, call_refuse, &emulator},
 };
 
-void
-wv_vm_start(WvVm *vm, WvVmDone done, gpointer data)
-{
-  Op *op;
-
-  g_autoptr(GError) error = NULL;
-
-  op = op_new(vm, &methods[0], NULL); /* Start */
-  op->done = done;
-  op->done_data = data;
-  if (!take_lock(op, &error)) {
-    op_finish(op, error);
-    return;
-  }
-  start_start(op);
-}
-
-static const Method set_property_method = {
-    "Set", WV_ACTION_TUNE, FALSE, set_property_prepare, set_autostart_start, NULL,
+/* Set is authorized asynchronously like a method, so GDBus routes it here */
+static const WvDBusMethod vm_properties_methods[] = {
+    {"Set", WV_ACTION_TUNE, set_property_prepare, set_autostart_call, call_refuse, NULL},
 };
-
-static void
-authorized(GObject *source, GAsyncResult *result, gpointer data)
-{
-  Op *op = data;
-  g_autoptr(GError) error = NULL;
-
-  /* the lock is taken only now: a caller waiting for polkit (or for a
-   * password) holds nothing */
-  if (!wv_auth_check_finish(result, &error) || (op->method->lifecycle && !take_lock(op, &error))) {
-    op_finish(op, error);
-    return;
-  }
-  op->method->start(op);
-}
-
-static void
-dispatch(WvVm *vm, const Method *m, GVariant *params, GDBusMethodInvocation *invocation)
-{
-  Op *op = op_new(vm, m, invocation);
-  g_autoptr(GError) error = NULL;
-
-  if (m->prepare && !m->prepare(op, params, &error)) {
-    op_finish(op, error);
-    return;
-  }
-  wv_auth_check_async(invocation, m->action, NULL, authorized, op);
-}
 
 static void
 method_call(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
             const char *method, GVariant *params, GDBusMethodInvocation *invocation, gpointer data)
 {
-  WvVm *vm = data;
-
-  if (g_str_equal(iface, "org.freedesktop.DBus.Properties")) {
-    dispatch(vm, &set_property_method, params, invocation);
-    return;
-  }
-  for (guint i = 0; i < G_N_ELEMENTS(methods); i++) {
-    if (g_str_equal(methods[i].method, method)) {
-      dispatch(vm, &methods[i], params, invocation);
-      return;
-    }
-  }
-  g_dbus_method_invocation_return_error(invocation, WV_ERROR, WV_ERROR_INVALID_ARGS, "no method %s",
-                                        method);
+  if (g_str_equal(iface, "org.freedesktop.DBus.Properties"))
+    wv_dbus_dispatch(vm_properties_methods, G_N_ELEMENTS(vm_properties_methods), data, method,
+                     params, invocation);
+  else
+    wv_dbus_dispatch(vm_methods, G_N_ELEMENTS(vm_methods), data, method, params, invocation);
 }
 
 static GVariant *
 get_property(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
              const char *name, GError **error, gpointer data)
 {
-  GVariant *v = get_property_value(data, name);
-
-  if (v == NULL)
-    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "no property %s", name);
-  return v;
+  return wv_dbus_property_get(vm_properties, data, name, error);
 }
 
 static const GDBusInterfaceVTable vm_vtable = {
@@ -1317,217 +404,49 @@ static const GDBusInterfaceVTable vm_vtable = {
     .set_property = NULL, /* routed to method_call: Set is authorized asynchronously */
 };
 
-/* ---- libvirt events ---------------------------------------------------------- */
-
-static void
-release_pages(WvVm *vm)
+const GDBusInterfaceVTable *
+wv_vm_object_vtable(void)
 {
-  g_autoptr(WvReservation) r = wv_hugepages_lookup(vm->daemon->config->runtime_dir, vm->name);
-  g_autoptr(GError) error = NULL;
+  return &vm_vtable;
+}
 
-  if (r == NULL)
-    return;
-  /* a quick sysfs write: shrinking never compacts memory */
-  if (wv_hugepages_release(vm->daemon->config->runtime_dir, vm->name, &error))
-    wv_vm_log(vm, G_LOG_LEVEL_INFO, "released %" G_GUINT64_FORMAT " hugepages", r->added);
-  else
-    wv_vm_log(vm, G_LOG_LEVEL_WARNING, "cannot release hugepages: %s", error->message);
+/* ---- life ------------------------------------------------------------------ */
+
+WvVmObject *
+wv_vm_object_new(WvVm *vm, GDBusConnection *bus)
+{
+  WvVmObject *obj = g_new0(WvVmObject, 1);
+  g_autofree char *escaped = g_dbus_escape_object_path(wv_vm_name(vm));
+
+  obj->vm = vm;
+  obj->bus = g_object_ref(bus);
+  obj->path = g_strconcat(WV_VM_PATH_PREFIX "/", escaped, NULL);
+  obj->properties.table = vm_properties;
+  wv_vm_object_get_all(obj); /* what later changes are told against */
+  wv_vm_watch(vm, vm_changed, obj);
+  return obj;
 }
 
 void
-wv_vm_lifecycle(WvVm *vm, int event, int detail)
+wv_vm_object_free(WvVmObject *obj)
 {
-  switch (event) {
-    case VIR_DOMAIN_EVENT_STARTED:
-    case VIR_DOMAIN_EVENT_RESUMED:
-      set_state(vm, "running");
-      break;
-    case VIR_DOMAIN_EVENT_SUSPENDED:
-      set_state(vm, "paused");
-      break;
-    case VIR_DOMAIN_EVENT_SHUTDOWN:
-      set_state(vm, "shutting-down");
-      break;
-    case VIR_DOMAIN_EVENT_PMSUSPENDED:
-      set_state(vm, "suspended");
-      break;
-    case VIR_DOMAIN_EVENT_CRASHED:
-      set_state(vm, "crashed");
-      break;
-    case VIR_DOMAIN_EVENT_UNDEFINED:
-      set_state(vm, "undefined");
-      break;
-    case VIR_DOMAIN_EVENT_STOPPED:
-      set_state(vm, detail == VIR_DOMAIN_EVENT_STOPPED_SAVED     ? "saved"
-                    : detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED ? "crashed"
-                                                                 : "shut-off");
-      vm->stopped_serial++;
-      release_pages(vm);
-      while (vm->waiters->len > 0)
-        waiter_finish(g_ptr_array_steal_index(vm->waiters, 0), NULL);
-      break;
-    default:
-      break;
-  }
-  wv_vm_refresh(vm); /* UUID, pins, memory... */
+  if (obj == NULL)
+    return;
+  wv_vm_watch(obj->vm, NULL, NULL);
+  wv_dbus_properties_clear(&obj->properties);
+  g_object_unref(obj->bus);
+  g_free(obj->path);
+  g_free(obj);
 }
-
-/* ---- life of the object -------------------------------------------------------- */
 
 WvVm *
-wv_vm_new(WvDaemon *daemon, WvProfile *profile)
+wv_vm_object_vm(WvVmObject *obj)
 {
-  WvVm *vm = g_new0(WvVm, 1);
-
-  vm->daemon = daemon;
-  vm->profile = profile;
-  vm->name = g_strdup(profile->name);
-  {
-    g_autofree char *escaped = g_dbus_escape_object_path(profile->name);
-    vm->path = g_strconcat(WV_VM_PATH_PREFIX "/", escaped, NULL);
-  }
-  vm->info.state = g_strdup(wv_libvirt_is_connected(daemon->libvirt) ? "undefined" : "unknown");
-  vm->waiters = g_ptr_array_new();
-  vm->after_start = g_ptr_array_new();
-  return vm;
+  return obj->vm;
 }
 
-gboolean
-wv_vm_busy(WvVm *vm)
+const char *
+wv_vm_object_path(WvVmObject *obj)
 {
-  return vm->busy || vm->calls > 0 || vm->waiters->len > 0;
-}
-
-void
-wv_vm_free(WvVm *vm)
-{
-  if (vm == NULL)
-    return;
-  wv_vm_unexport(vm);
-  while (vm->waiters->len > 0) {
-    StopWaiter *w = g_ptr_array_steal_index(vm->waiters, 0);
-    g_clear_handle_id(&w->source, g_source_remove);
-    g_free(w);
-  }
-  g_ptr_array_unref(vm->waiters);
-  g_ptr_array_unref(vm->after_start); /* Ops in it are freed with their tasks */
-  vm_info_clear(&vm->info);
-  g_clear_pointer(&vm->props, g_variant_unref);
-  wv_profile_free(vm->profile);
-  g_free(vm->name);
-  g_free(vm->path);
-  g_free(vm);
-}
-
-/* VMs are a subtree: one registration serves every VM, and a call to a VM
- * that does not exist gets org.winvm1.Error.NotFound, not a generic error. */
-
-static WvVm *
-vm_for_node(WvDaemon *daemon, const char *node)
-{
-  g_autofree char *name = node ? (char *)g_dbus_unescape_object_path(node) : NULL;
-  WvVm *vm = name ? g_hash_table_lookup(daemon->vms, name) : NULL;
-
-  return vm && vm->exported ? vm : NULL;
-}
-
-static char **
-subtree_enumerate(GDBusConnection *bus, const char *sender, const char *path, gpointer data)
-{
-  WvDaemon *daemon = data;
-  g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
-  GPtrArray *nodes = g_ptr_array_new();
-
-  for (guint i = 0; i < names->len; i++)
-    g_ptr_array_add(nodes, g_dbus_escape_object_path(names->pdata[i]));
-  g_ptr_array_add(nodes, NULL);
-  return (char **)g_ptr_array_free(nodes, FALSE);
-}
-
-static GDBusInterfaceInfo **
-subtree_introspect(GDBusConnection *bus, const char *sender, const char *path, const char *node,
-                   gpointer data)
-{
-  WvDaemon *daemon = data;
-  GDBusInterfaceInfo **ifaces;
-
-  if (node == NULL)
-    return NULL;
-  /* unknown nodes too, so that their calls reach dispatch and NotFound */
-  ifaces = g_new0(GDBusInterfaceInfo *, 2);
-  ifaces[0] = g_dbus_interface_info_ref(daemon->vm_info->interfaces[0]);
-  return ifaces;
-}
-
-static void
-missing_call(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
-             const char *method, GVariant *params, GDBusMethodInvocation *invocation, gpointer data)
-{
-  g_dbus_method_invocation_return_error(invocation, WV_ERROR, WV_ERROR_NOT_FOUND,
-                                        "no VM at %.120s%s", path, strlen(path) > 120 ? "…" : "");
-}
-
-static const GDBusInterfaceVTable missing_vtable = {
-    .method_call = missing_call,
-};
-
-static const GDBusInterfaceVTable *
-subtree_dispatch(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
-                 const char *node, gpointer *out_data, gpointer data)
-{
-  WvVm *vm = vm_for_node(data, node);
-
-  *out_data = vm;
-  return vm ? &vm_vtable : &missing_vtable;
-}
-
-static const GDBusSubtreeVTable subtree_vtable = {
-    .enumerate = subtree_enumerate,
-    .introspect = subtree_introspect,
-    .dispatch = subtree_dispatch,
-};
-
-guint
-wv_vm_register_subtree(WvDaemon *daemon, GError **error)
-{
-  return g_dbus_connection_register_subtree(daemon->bus, WV_VM_PATH_PREFIX, &subtree_vtable,
-                                            G_DBUS_SUBTREE_FLAGS_DISPATCH_TO_UNENUMERATED_NODES,
-                                            daemon, NULL, error);
-}
-
-gboolean
-wv_vm_export(WvVm *vm, GError **error)
-{
-  vm->exported = TRUE;
-  return TRUE;
-}
-
-void
-wv_vm_unexport(WvVm *vm)
-{
-  vm->exported = FALSE;
-}
-
-/* For the daemon's resync: read every VM in one worker, apply on main. */
-gpointer
-wv_vm_info_read(virConnectPtr conn, const char *name, GError **error)
-{
-  return vm_info_read(conn, name, error);
-}
-
-void
-wv_vm_info_apply(WvVm *vm, gpointer info)
-{
-  vm->refresh_serial++; /* anything older in flight is stale now */
-  apply_info(vm, info);
-  /* it stopped while we were not looking (daemon restart, libvirtd down) */
-  if (!wv_vm_is_running(vm) && !wv_vm_busy(vm))
-    release_pages(vm);
-}
-
-void
-wv_vm_info_free(gpointer info)
-{
-  if (info)
-    vm_info_free(info);
+  return obj->path;
 }

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include "wv-dbus.h"
+#include "wv-auth.h"
+#include "wv-common.h"
+
+/* ---- methods --------------------------------------------------------------- */
+
+typedef struct
+{
+  const WvDBusMethod *method;
+  gpointer call;
+} Pending;
+
+static void
+authorized(GObject *source, GAsyncResult *result, gpointer data)
+{
+  Pending *p = data;
+  const WvDBusMethod *method = p->method;
+  gpointer call = p->call;
+  GError *error = NULL;
+
+  g_free(p);
+  if (!wv_auth_check_finish(result, &error)) {
+    method->refuse(call, error);
+    return;
+  }
+  method->start(call);
+}
+
+void
+wv_dbus_dispatch(const WvDBusMethod *table, gsize n, gpointer object, const char *name,
+                 GVariant *params, GDBusMethodInvocation *invocation)
+{
+  const WvDBusMethod *method = NULL;
+  GError *error = NULL;
+  gpointer call;
+  Pending *p;
+
+  for (gsize i = 0; i < n && method == NULL; i++)
+    if (g_str_equal(table[i].name, name))
+      method = &table[i];
+  if (method == NULL) {
+    g_dbus_method_invocation_return_error(invocation, WV_ERROR, WV_ERROR_INVALID_ARGS,
+                                          "no method %s", name);
+    return;
+  }
+  call = method->prepare(object, method, params, invocation, &error);
+  if (call == NULL) {
+    g_dbus_method_invocation_take_error(invocation, error);
+    return;
+  }
+  if (method->action == NULL) {
+    method->start(call);
+    return;
+  }
+  p = g_new0(Pending, 1);
+  p->method = method;
+  p->call = call;
+  wv_auth_check_async(invocation, method->action, NULL, authorized, p);
+}
+
+typedef struct
+{
+  GDBusMethodInvocation *invocation;
+  WvDBusWork work;
+  gpointer data;
+  GDestroyNotify data_free;
+} Work;
+
+static void
+work_free(Work *w)
+{
+  g_object_unref(w->invocation);
+  if (w->data_free)
+    w->data_free(w->data);
+  g_free(w);
+}
+
+static void
+work_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  Work *w = data;
+  GError *error = NULL;
+  GVariant *reply = w->work(w->data, &error);
+
+  if (reply)
+    g_task_return_pointer(task, g_variant_ref_sink(reply), (GDestroyNotify)g_variant_unref);
+  else
+    g_task_return_error(task, error);
+}
+
+static void
+work_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+  Work *w = g_task_get_task_data(G_TASK(result));
+  GError *error = NULL;
+  GVariant *reply = g_task_propagate_pointer(G_TASK(result), &error);
+
+  if (reply) {
+    g_dbus_method_invocation_return_value(w->invocation, reply);
+    g_variant_unref(reply);
+  } else {
+    g_dbus_method_invocation_take_error(w->invocation, error);
+  }
+}
+
+void
+wv_dbus_reply_from_thread(GDBusMethodInvocation *invocation, WvDBusWork work, gpointer data,
+                          GDestroyNotify data_free)
+{
+  g_autoptr(GTask) task = g_task_new(NULL, NULL, work_done, NULL);
+  Work *w = g_new0(Work, 1);
+
+  w->invocation = g_object_ref(invocation);
+  w->work = work;
+  w->data = data;
+  w->data_free = data_free;
+  g_task_set_task_data(task, w, (GDestroyNotify)work_free);
+  g_task_run_in_thread(task, work_thread);
+}
+
+/* ---- properties ------------------------------------------------------------ */
+
+static const WvDBusProperty *
+find_property(const WvDBusProperty *table, const char *name)
+{
+  for (guint i = 0; table[i].name; i++)
+    if (g_str_equal(table[i].name, name))
+      return &table[i];
+  return NULL;
+}
+
+gboolean
+wv_dbus_property_exists(const WvDBusProperty *table, const char *name)
+{
+  return find_property(table, name) != NULL;
+}
+
+GVariant *
+wv_dbus_property_get(const WvDBusProperty *table, gpointer object, const char *name, GError **error)
+{
+  const WvDBusProperty *prop = find_property(table, name);
+
+  if (prop == NULL) {
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "no property %s", name);
+    return NULL;
+  }
+  return prop->get(object);
+}
+
+static GVariant *
+read_all(const WvDBusProperty *table, gpointer object)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+  for (guint i = 0; table[i].name; i++) {
+    /* some values are shared references, others new and floating */
+    g_autoptr(GVariant) value = g_variant_take_ref(table[i].get(object));
+    g_variant_builder_add(&b, "{sv}", table[i].name, value);
+  }
+  return g_variant_ref_sink(g_variant_builder_end(&b));
+}
+
+/* Built once per change and shared: GetManagedObjects and every
+ * PropertiesChanged read it (the bench showed rebuilding it per call was
+ * most of a 50-VM GetManagedObjects). */
+GVariant *
+wv_dbus_properties_get_all(WvDBusProperties *props, gpointer object)
+{
+  if (props->all == NULL)
+    props->all = read_all(props->table, object);
+  return props->all;
+}
+
+void
+wv_dbus_properties_update(WvDBusProperties *props, gpointer object, GDBusConnection *bus,
+                          const char *path, const char *iface)
+{
+  g_autoptr(GVariant) old = g_steal_pointer(&props->all);
+  GVariant *now = wv_dbus_properties_get_all(props, object);
+  GVariantBuilder b;
+  gboolean any = FALSE;
+
+  if (bus == NULL)
+    return;
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+  for (guint i = 0; props->table[i].name; i++) {
+    const char *name = props->table[i].name;
+    g_autoptr(GVariant) a = old ? g_variant_lookup_value(old, name, NULL) : NULL;
+    g_autoptr(GVariant) n = g_variant_lookup_value(now, name, NULL);
+
+    if (a == NULL || !g_variant_equal(a, n)) {
+      g_variant_builder_add(&b, "{sv}", name, n);
+      any = TRUE;
+    }
+  }
+  if (any)
+    g_dbus_connection_emit_signal(
+        bus, NULL, path, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+        g_variant_new("(s@a{sv}as)", iface, g_variant_builder_end(&b), NULL), NULL);
+  else
+    g_variant_builder_clear(&b);
+}
+
+void
+wv_dbus_properties_clear(WvDBusProperties *props)
+{
+  g_clear_pointer(&props->all, g_variant_unref);
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The small dispatch helper both D-Bus faces (Manager and VM) use: a method
+ * table (polkit action -> prepare -> start, which replies now or from a
+ * worker) and a property table with a cached GetAll and one
+ * PropertiesChanged diff.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct _WvDBusMethod WvDBusMethod;
+
+struct _WvDBusMethod
+{
+  const char *name;
+  const char *action; /* polkit action; NULL: anyone may call it */
+  /* Main thread: checks @params and returns the call's state, or NULL and
+   * @error (the caller gets @error). */
+  gpointer (*prepare)(gpointer object, const WvDBusMethod *method, GVariant *params,
+                      GDBusMethodInvocation *invocation, GError **error);
+  /* Main thread, once authorized: does it and replies, now or later. */
+  void (*start)(gpointer call);
+  /* Authorization was refused: replies @error and frees @call. */
+  void (*refuse)(gpointer call, GError *error);
+  gconstpointer data; /* the face's own, per method */
+};
+
+/* Finds @name in @table (@n entries) and runs it, or replies InvalidArgs. */
+void wv_dbus_dispatch(const WvDBusMethod *table, gsize n, gpointer object, const char *name,
+                      GVariant *params, GDBusMethodInvocation *invocation);
+
+/* Runs @work(@data) in a worker thread and replies with what it returns
+ * (a tuple, or NULL and an error); then frees @data. */
+typedef GVariant *(*WvDBusWork)(gpointer data, GError **error);
+void wv_dbus_reply_from_thread(GDBusMethodInvocation *invocation, WvDBusWork work, gpointer data,
+                               GDestroyNotify data_free);
+
+typedef struct
+{
+  const char *name;
+  GVariant *(*get)(gpointer object); /* new (floating) or a reference */
+} WvDBusProperty;
+
+/* One object's properties: @table (NULL-terminated) and what was last
+ * read of them. */
+typedef struct
+{
+  const WvDBusProperty *table;
+  GVariant *all; /* a{sv}, NULL until read */
+} WvDBusProperties;
+
+/* Get: the value, or InvalidArgs for an unknown name. */
+GVariant *wv_dbus_property_get(const WvDBusProperty *table, gpointer object, const char *name,
+                               GError **error);
+gboolean wv_dbus_property_exists(const WvDBusProperty *table, const char *name);
+/* GetAll as a{sv}: built once per change (borrowed; valid until the next
+ * update). */
+GVariant *wv_dbus_properties_get_all(WvDBusProperties *props, gpointer object);
+/* Reads the properties again and, when @bus is not NULL, emits
+ * PropertiesChanged on @path for those that differ. */
+void wv_dbus_properties_update(WvDBusProperties *props, gpointer object, GDBusConnection *bus,
+                               const char *path, const char *iface);
+void wv_dbus_properties_clear(WvDBusProperties *props);
+
+G_END_DECLS

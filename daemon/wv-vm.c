@@ -1,0 +1,919 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * One VM's life: its state (libvirt's, mirrored by events and refreshes, and
+ * winvm's own transitions), and its operations. State lives on the main
+ * thread; libvirt calls run in GTask threads on copies of what they need.
+ * Its D-Bus face (wv-vm-object.c) watches it through wv_vm_watch().
+ */
+#include "config.h"
+
+#include "wv-common.h"
+#include "wv-domain.h"
+#include "wv-vm.h"
+#include "wv-hugepages.h"
+#include "wv-preflight.h"
+#include "wv-tuning.h"
+
+#include <libvirt/virterror.h>
+
+#define wv_vm_log(vm, level, ...) wv_log_vm((vm)->name, level, __VA_ARGS__)
+
+G_GNUC_PRINTF(3, 4)
+static void
+wv_log_vm(const char *vm, GLogLevelFlags level, const char *fmt, ...)
+{
+  g_autofree char *msg = NULL;
+  va_list ap;
+
+  va_start(ap, fmt);
+  msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  /* structured, so `journalctl WINVM_VM=name` finds every line of a VM */
+  g_log_structured(G_LOG_DOMAIN, level, "WINVM_VM", vm, "MESSAGE", "%s: %s", vm, msg);
+}
+
+/* ---- the object ----------------------------------------------------------- */
+
+typedef struct
+{
+  WvVm *vm;
+  WvVmDone done;
+  gpointer data;
+  guint timeout_s;
+  guint source;
+} StopWaiter;
+
+struct _WvVm
+{
+  const WvVmContext *ctx;
+  guint holds;      /* refreshes in flight: the struct outlives wv_vm_free() */
+  gboolean removed; /* wv_vm_free() was called */
+  WvProfile *profile;
+  char *name;
+  WvDomainInfo info;
+  WvVmChanged changed; /* the face watching it */
+  gpointer changed_data;
+  gboolean busy;          /* a lifecycle call is running */
+  WvVmState transition;   /* STARTING, SHUTTING_DOWN over libvirt's state; UNKNOWN: none */
+  GPtrArray *after_start; /* Op*: shutdowns asked for while starting */
+  guint calls;            /* Ops and D-Bus calls in flight: the VM must outlive them */
+  guint stopped_serial;   /* counts stop events */
+  guint refresh_serial;   /* newest refresh asked for */
+  GPtrArray *waiters;     /* StopWaiter*: Shutdown calls waiting for the stop */
+};
+
+const char *
+wv_vm_name(WvVm *vm)
+{
+  return vm->name;
+}
+
+WvVmState
+wv_vm_state(WvVm *vm)
+{
+  return vm->transition ? vm->transition : vm->info.state;
+}
+
+const WvDomainInfo *
+wv_vm_domain(WvVm *vm)
+{
+  return &vm->info;
+}
+
+void
+wv_vm_watch(WvVm *vm, WvVmChanged changed, gpointer data)
+{
+  vm->changed = changed;
+  vm->changed_data = data;
+}
+
+void
+wv_vm_call_begin(WvVm *vm)
+{
+  vm->calls++;
+}
+
+void
+wv_vm_call_end(WvVm *vm)
+{
+  vm->calls--;
+}
+
+const WvProfile *
+wv_vm_profile(WvVm *vm)
+{
+  return vm->profile;
+}
+
+gboolean
+wv_vm_is_starting(WvVm *vm)
+{
+  return vm->transition == WV_VM_STATE_STARTING;
+}
+
+gboolean
+wv_vm_is_running(WvVm *vm)
+{
+  return wv_vm_state_is_active(vm->info.state);
+}
+
+/* Something its face shows may have changed. */
+static void
+changed(WvVm *vm)
+{
+  if (vm->changed)
+    vm->changed(vm, vm->changed_data);
+}
+
+static void
+set_state(WvVm *vm, WvVmState state)
+{
+
+  vm->info.state = state;
+  changed(vm);
+}
+
+static void
+apply_info(WvVm *vm, WvDomainInfo *info)
+{
+
+  wv_domain_info_clear(&vm->info);
+  vm->info = *info;
+  memset(info, 0, sizeof(*info));
+  changed(vm);
+}
+
+void
+wv_vm_set_profile(WvVm *vm, WvProfile *profile)
+{
+
+  wv_profile_unref(vm->profile);
+  vm->profile = profile;
+  changed(vm);
+}
+
+void
+wv_vm_set_unknown(WvVm *vm)
+{
+  set_state(vm, WV_VM_STATE_UNKNOWN);
+}
+
+/* ---- refresh -------------------------------------------------------------- */
+
+typedef struct
+{
+  WvVm *vm; /* held: Reload may have removed it meanwhile */
+  char *name;
+  virConnectPtr conn;
+  guint serial;
+} RefreshData;
+
+static void vm_release(WvVm *vm);
+
+static void
+refresh_data_free(RefreshData *d)
+{
+  vm_release(d->vm);
+  virConnectClose(d->conn);
+  g_free(d->name);
+  g_free(d);
+}
+
+static void
+refresh_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  RefreshData *d = data;
+  GError *error = NULL;
+  WvDomainInfo *info = wv_domain_info_read(d->conn, d->name, &error);
+
+  if (info)
+    g_task_return_pointer(task, info, (GDestroyNotify)wv_domain_info_free);
+  else
+    g_task_return_error(task, error);
+}
+
+static void
+refresh_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  RefreshData *d = g_task_get_task_data(G_TASK(result));
+  g_autoptr(GError) error = NULL;
+  WvDomainInfo *info = g_task_propagate_pointer(G_TASK(result), &error);
+  WvVm *vm = d->vm;
+
+  if (vm->removed) {
+    g_clear_pointer(&info, wv_domain_info_free);
+    return;
+  }
+  if (info == NULL) {
+    g_debug("%s: refresh failed: %s", d->name, error->message);
+    return;
+  }
+  /* only the newest refresh counts; older ones may carry older state */
+  if (d->serial == vm->refresh_serial)
+    apply_info(vm, info);
+  wv_domain_info_free(info);
+}
+
+void
+wv_vm_refresh(WvVm *vm)
+{
+  g_autoptr(GTask) task = NULL;
+  RefreshData *d;
+  virConnectPtr conn = wv_libvirt_get(vm->ctx->libvirt, NULL);
+
+  if (conn == NULL)
+    return;
+  d = g_new0(RefreshData, 1);
+  d->vm = vm;
+  vm->holds++;
+  d->name = g_strdup(vm->name);
+  d->conn = conn;
+  d->serial = ++vm->refresh_serial;
+  task = g_task_new(NULL, NULL, refresh_done, NULL);
+  g_task_set_task_data(task, d, (GDestroyNotify)refresh_data_free);
+  g_task_run_in_thread(task, refresh_thread);
+}
+
+/* ---- operations ------------------------------------------------------------
+ *
+ * An Op carries one operation from its entry point (main thread, after the
+ * face validated and authorized the call) through the libvirt work (a
+ * worker thread: it only touches the Op's own copies) to @done (main
+ * thread).
+ */
+
+typedef struct _Op Op;
+typedef void (*OpRun)(Op *op, GError **error);
+
+/* What one operation does. */
+typedef struct
+{
+  gboolean lifecycle;    /* one at a time per VM */
+  void (*begin)(Op *op); /* main thread, once the lock is taken */
+  OpRun run;             /* worker thread, for begin_in_worker */
+  WvVmState final_state; /* libvirt's state once begin_in_worker succeeded */
+} Method;
+
+struct _Op
+{
+  WvVm *vm;
+  const Method *method;
+  /* for the worker */
+  char *name;
+  WvProfile *profile;
+  WvConfig *config;
+  virConnectPtr conn;
+  guint index;
+  guint timeout_s;
+  WvVmAction action;   /* for wv_vm_act */
+  WvTuneTarget target; /* for a pin */
+  gboolean autostart;  /* for set-autostart */
+  WvCpuset *set;
+  WvHostShutdownPolicy policy;
+  guint stopped_serial;
+  gboolean stopped;      /* the worker saw the domain stop */
+  gboolean locked;       /* holds the VM's lifecycle lock */
+  gboolean ran;          /* got past validation and authorization */
+  WvVmState transition;  /* set while this Op runs; UNKNOWN: none */
+  WvVmState final_state; /* libvirt's state once it succeeded; UNKNOWN: as libvirt says */
+  WvVmDone done;
+  gpointer done_data;
+};
+
+static Op *
+op_new(WvVm *vm, const Method *method, WvVmDone done, gpointer data)
+{
+  Op *op = g_new0(Op, 1);
+
+  op->vm = vm;
+  op->method = method;
+  op->done = done;
+  op->done_data = data;
+  op->name = g_strdup(vm->name);
+  op->profile = wv_profile_ref(vm->profile);
+  op->config = wv_config_ref(vm->ctx->config);
+  vm->calls++;
+  return op;
+}
+
+static void
+op_free(Op *op)
+{
+  op->vm->calls--;
+  g_free(op->name);
+  wv_profile_unref(op->profile);
+  wv_config_unref(op->config);
+  if (op->conn)
+    virConnectClose(op->conn);
+  wv_cpuset_free(op->set);
+  g_free(op);
+}
+
+/* Takes the VM's lifecycle lock, or fails with Busy. */
+static gboolean
+take_lock(Op *op, GError **error)
+{
+  if (op->vm->busy) {
+    g_set_error(error, WV_ERROR, WV_ERROR_BUSY, "“%s” is busy with another call", op->name);
+    return FALSE;
+  }
+  op->vm->busy = op->locked = TRUE;
+  return TRUE;
+}
+
+static void shutdown_begin(Op *op);
+
+/* Reports to @done and ends the Op. */
+static void
+op_finish(Op *op, GError *error)
+{
+  WvVm *vm = op->vm;
+  GPtrArray *deferred = NULL;
+
+  if (op->locked)
+    vm->busy = FALSE;
+  /* the final state goes out before the reply does, so the caller's next
+   * call sees it (libvirt's event may come later) */
+  if ((op->transition && vm->transition == op->transition) || (error == NULL && op->final_state)) {
+    if (op->transition && vm->transition == op->transition)
+      vm->transition = WV_VM_STATE_UNKNOWN;
+    if (error == NULL && op->final_state) {
+      vm->info.state = op->final_state;
+    }
+    changed(vm);
+  }
+  if (op->transition == WV_VM_STATE_STARTING && vm->after_start->len > 0) {
+    deferred = vm->after_start;
+    vm->after_start = g_ptr_array_new();
+  }
+  if (op->done)
+    op->done(vm, error, op->done_data);
+  if (op->ran)
+    wv_vm_refresh(vm);
+  op_free(op);
+  for (guint i = 0; deferred && i < deferred->len; i++)
+    shutdown_begin(deferred->pdata[i]);
+  g_clear_pointer(&deferred, g_ptr_array_unref);
+}
+
+static void
+begin_transition(Op *op, WvVmState transition)
+{
+
+  op->transition = transition;
+  op->vm->transition = transition;
+  changed(op->vm);
+}
+
+static void
+op_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  Op *op = data;
+  OpRun run = g_object_get_data(G_OBJECT(task), "run");
+  GError *error = NULL;
+
+  run(op, &error);
+  if (error)
+    g_task_return_error(task, error);
+  else
+    g_task_return_boolean(task, TRUE);
+}
+
+static void
+op_thread_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+  Op *op = data;
+  g_autoptr(GError) error = NULL;
+
+  g_task_propagate_boolean(G_TASK(result), &error);
+  op_finish(op, error);
+}
+
+/* Runs @run in a worker thread with a libvirt connection, then finishes. */
+static void
+op_run_in_thread(Op *op, OpRun run, GAsyncReadyCallback done)
+{
+  g_autoptr(GTask) task = NULL;
+  GError *error = NULL;
+
+  if (op->conn == NULL && (op->conn = wv_libvirt_get(op->vm->ctx->libvirt, &error)) == NULL) {
+    if (done == op_thread_done) {
+      op_finish(op, error);
+      g_error_free(error);
+      return;
+    }
+    task = g_task_new(NULL, NULL, done, op);
+    g_task_return_error(task, error);
+    return;
+  }
+  task = g_task_new(NULL, NULL, done, op);
+  g_task_set_task_data(task, op, NULL);
+  g_object_set_data(G_OBJECT(task), "run", run);
+  g_task_run_in_thread(task, op_thread);
+}
+
+static void
+begin_in_worker(Op *op)
+{
+  op->ran = TRUE;
+  if (op->method->final_state)
+    op->final_state = op->method->final_state;
+  op_run_in_thread(op, op->method->run, op_thread_done);
+}
+
+/* ---- Start ---------------------------------------------------------------- */
+
+static WvReservation *
+reserve_pages(Op *op, const WvPlan *plan, const WvHost *host, GError **error)
+{
+  const WvHugepagePool *pool = NULL;
+
+  if (plan->hugepages_reserve == 0)
+    return NULL;
+  if (plan->numa_node >= 0)
+    pool = wv_host_hugepages(host, plan->hugepage_kib, plan->numa_node);
+  if (pool == NULL)
+    pool = wv_host_hugepages(host, plan->hugepage_kib, -1);
+  if (pool == NULL) { /* the plan said it exists */
+    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "the hugepage pool vanished");
+    return NULL;
+  }
+  wv_log_vm(op->name, G_LOG_LEVEL_INFO, "reserving %" G_GUINT64_FORMAT " hugepages",
+            plan->hugepages_reserve);
+  return wv_hugepages_reserve(op->config->runtime_dir, op->name, pool->nr_path, plan->hugepage_kib,
+                              pool->node, plan->hugepages_reserve, error);
+}
+
+static void
+start_run(Op *op, GError **error)
+{
+  g_autoptr(WvHost) host = NULL;
+  g_autoptr(WvPlan) plan =
+      wv_preflight(op->config, op->profile, op->conn, WV_PREFLIGHT_DEFAULT, &host);
+  g_autoptr(WvReservation) reservation = NULL;
+  g_autofree char *xml = NULL;
+  GError *local = NULL;
+
+  if (!wv_plan_check(plan, error)) {
+    wv_log_vm(op->name, G_LOG_LEVEL_WARNING, "preflight failed: %s", (*error)->message);
+    return;
+  }
+  if ((xml = wv_domain_render(op->conn, op->name, op->profile, plan, error)) == NULL)
+    return;
+
+  reservation = reserve_pages(op, plan, host, &local);
+  if (local) {
+    g_propagate_error(error, local);
+    return;
+  }
+  if (!wv_domain_define_and_start(op->conn, xml, error)) {
+    if (reservation && !wv_hugepages_release(op->config->runtime_dir, op->name, &local)) {
+      g_warning("%s: %s", op->name, local->message);
+      g_clear_error(&local);
+    }
+    return;
+  }
+  wv_log_vm(op->name, G_LOG_LEVEL_MESSAGE, "started");
+}
+
+static void
+start_begin(Op *op)
+{
+  GError *error = NULL;
+
+  if ((op->conn = wv_libvirt_get(op->vm->ctx->libvirt, &error)) == NULL) {
+    op_finish(op, error);
+    g_error_free(error);
+    return;
+  }
+  if (wv_vm_is_running(op->vm)) { /* the worker checks again */
+    error = g_error_new(WV_ERROR, WV_ERROR_FAILED, "“%s” is already running", op->name);
+    op_finish(op, error);
+    g_error_free(error);
+    return;
+  }
+  op->final_state = WV_VM_STATE_RUNNING;
+  begin_transition(op, WV_VM_STATE_STARTING);
+  begin_in_worker(op);
+}
+
+/* ---- Shutdown ------------------------------------------------------------- */
+
+static void
+waiter_finish(StopWaiter *w, const GError *error)
+{
+  g_clear_handle_id(&w->source, g_source_remove);
+  w->done(w->vm, error, w->data);
+  g_free(w);
+}
+
+/* worker */
+static void
+destroy_run(Op *op, GError **error)
+{
+  g_autoptr(virDomain) dom = wv_domain_lookup(op->conn, op->name, error);
+
+  if (dom && virDomainIsActive(dom) == 1)
+    wv_domain_check(virDomainDestroy(dom), "cannot force it off", error);
+}
+
+static void
+forced_off(GObject *source, GAsyncResult *result, gpointer data)
+{
+  Op *op = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) timeout = NULL;
+
+  if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+    op_finish(op, error);
+    return;
+  }
+  wv_log_vm(op->name, G_LOG_LEVEL_WARNING, "did not shut down within %u s; forced off",
+            op->timeout_s);
+  timeout =
+      g_error_new(WV_ERROR, WV_ERROR_TIMEOUT,
+                  "“%s” did not shut down within %u s and was forced off", op->name, op->timeout_s);
+  op_finish(op, timeout);
+}
+
+static gboolean
+shutdown_deadline(gpointer data)
+{
+  Op *op = data;
+  WvVm *vm = op->vm;
+
+  /* this Op no longer waits for the stop event */
+  for (guint i = 0; i < vm->waiters->len; i++) {
+    StopWaiter *w = vm->waiters->pdata[i];
+    if (w->data == op) {
+      w->source = 0;
+      g_ptr_array_remove_index(vm->waiters, i);
+      g_free(w);
+      break;
+    }
+  }
+  op_run_in_thread(op, destroy_run, forced_off);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+stopped_in_time(WvVm *vm, const GError *error, gpointer data)
+{
+  Op *op = data;
+
+  wv_vm_log(vm, G_LOG_LEVEL_MESSAGE, "shut down");
+  op_finish(op, NULL);
+}
+
+/* worker: press the ACPI power button (or save / destroy by policy) */
+static void
+shutdown_run(Op *op, GError **error)
+{
+  g_autoptr(virDomain) dom = wv_domain_lookup(op->conn, op->name, error);
+
+  if (dom == NULL)
+    return;
+  if (virDomainIsActive(dom) != 1) {
+    op->stopped = TRUE;
+    return;
+  }
+  wv_domain_shutdown(dom, op->policy, &op->stopped, error);
+}
+
+static void
+shutdown_sent(GObject *source, GAsyncResult *result, gpointer data)
+{
+  Op *op = data;
+  WvVm *vm = op->vm;
+  g_autoptr(GError) error = NULL;
+  StopWaiter *w;
+
+  if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+    op_finish(op, error);
+    return;
+  }
+  if (op->stopped || vm->stopped_serial != op->stopped_serial) {
+    op_finish(op, NULL);
+    return;
+  }
+  if (vm->transition == WV_VM_STATE_UNKNOWN)
+    begin_transition(op, WV_VM_STATE_SHUTTING_DOWN);
+  w = g_new0(StopWaiter, 1);
+  w->vm = vm;
+  w->done = stopped_in_time;
+  w->data = op;
+  w->timeout_s = op->timeout_s;
+  w->source = g_timeout_add(op->timeout_s * 1000, shutdown_deadline, op);
+  g_ptr_array_add(vm->waiters, w);
+}
+
+static void
+shutdown_begin(Op *op)
+{
+  op->ran = TRUE;
+  if (op->vm->transition == WV_VM_STATE_STARTING) {
+    g_ptr_array_add(op->vm->after_start, op); /* once it runs, or failed to */
+    return;
+  }
+  /* "unknown" (libvirt away) goes on, to fail with LibvirtUnavailable */
+  if (!wv_vm_is_running(op->vm) && op->vm->info.state != WV_VM_STATE_UNKNOWN) {
+    op_finish(op, NULL); /* already off */
+    return;
+  }
+  op->stopped_serial = op->vm->stopped_serial;
+  wv_vm_log(op->vm, G_LOG_LEVEL_MESSAGE, "shutting down (%s, timeout %u s)",
+            op->policy == WV_HOST_SHUTDOWN_SHUTDOWN ? "ACPI"
+            : op->policy == WV_HOST_SHUTDOWN_SAVE   ? "managed save"
+                                                    : "destroy",
+            op->timeout_s);
+  op_run_in_thread(op, shutdown_run, shutdown_sent);
+}
+
+void
+wv_vm_shutdown(WvVm *vm, WvHostShutdownPolicy policy, guint timeout_s, WvVmDone done, gpointer data)
+{
+  Op *op = op_new(vm, NULL, done, data);
+
+  op->policy = policy;
+  op->timeout_s = timeout_s ? timeout_s : vm->profile->shutdown_timeout_s;
+  shutdown_begin(op);
+}
+
+/* ---- the rest of the lifecycle -------------------------------------------- */
+
+/* worker */
+static void
+action_run(Op *op, GError **error)
+{
+  gboolean acted;
+
+  if (!wv_domain_act(op->conn, op->name, op->action, &acted, error))
+    return;
+  if (op->action == WV_VM_FORCE_OFF && !acted)
+    op->final_state = WV_VM_STATE_UNKNOWN; /* already off: whatever libvirt says stays */
+  else if (op->action == WV_VM_FORCE_OFF)
+    wv_log_vm(op->name, G_LOG_LEVEL_MESSAGE, "forced off");
+}
+
+/* ---- tuning ---------------------------------------------------------------- */
+
+gboolean
+wv_vm_check_pin(WvVm *vm, WvTuneTarget target, guint index, GError **error)
+{
+  guint32 vcpus = vm->info.exists ? vm->info.vcpus : vm->profile->vcpus;
+  guint iothreads = vm->profile->iothreads;
+
+  switch (target) {
+    case WV_TUNE_VCPU:
+      if (index >= vcpus) {
+        g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "“%s” has vCPUs 0 to %u, not %u",
+                    vm->name, vcpus - 1, index);
+        return FALSE;
+      }
+      return TRUE;
+    case WV_TUNE_IOTHREAD:
+      if (index < 1 || index > iothreads) {
+        if (iothreads == 0)
+          g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "“%s” has no I/O threads", vm->name);
+        else
+          g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
+                      "“%s” has I/O threads 1 to %u, not %u", vm->name, iothreads, index);
+        return FALSE;
+      }
+      return TRUE;
+    case WV_TUNE_EMULATOR:
+      return TRUE;
+    default:
+      g_assert_not_reached();
+  }
+}
+
+/* worker: libvirt first, so a refused pin is never saved */
+static void
+pin_run(Op *op, GError **error)
+{
+  g_autoptr(WvHost) host = wv_preflight_host(op->config, NULL);
+  g_autoptr(virDomain) dom = NULL;
+  g_autofree char *set = wv_cpuset_format(op->set);
+  WvTuneTarget target = op->target;
+
+  for (guint i = 0; host && i < op->set->n; i++) {
+    if (!wv_cpuset_contains(host->online, op->set->cpus[i])) {
+      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
+                  "CPU %u is not an online CPU of this host", op->set->cpus[i]);
+      return;
+    }
+  }
+  dom = virDomainLookupByName(op->conn, op->name);
+  if (dom && virDomainIsActive(dom) == 1 && !wv_domain_pin(dom, target, op->index, op->set, error))
+    return;
+  /* every later start defines the domain with it */
+  if (!wv_tuning_save(op->config->state_dir, op->name, target, op->index, op->set, error))
+    return;
+  wv_log_vm(op->name, G_LOG_LEVEL_INFO, "%s %u pinned to %s",
+            target == WV_TUNE_VCPU       ? "vCPU"
+            : target == WV_TUNE_IOTHREAD ? "I/O thread"
+                                         : "emulator",
+            op->index, set);
+}
+
+/* ---- Autostart ------------------------------------------------------------- */
+
+/* worker: change the one line of [vm] autostart */
+static void
+set_autostart_run(Op *op, GError **error)
+{
+  wv_profile_set_value(op->profile->path, "vm", "autostart", op->autostart ? "true" : "false",
+                       error);
+}
+
+static void
+autostart_saved(GObject *source, GAsyncResult *result, gpointer data)
+{
+  Op *op = data;
+  g_autoptr(GError) error = NULL;
+
+  if (g_task_propagate_boolean(G_TASK(result), &error)) {
+    op->vm->profile->autostart = op->autostart;
+    changed(op->vm);
+    wv_vm_log(op->vm, G_LOG_LEVEL_INFO, "autostart %s", op->autostart ? "on" : "off");
+  }
+  op_finish(op, error);
+}
+
+static void
+set_autostart_begin(Op *op)
+{
+  op->ran = TRUE;
+  op_run_in_thread(op, set_autostart_run, autostart_saved);
+}
+
+/* ---- entry points -------------------------------------------------------------- */
+
+static const Method start_method = {TRUE, start_begin, start_run, WV_VM_STATE_UNKNOWN};
+static const Method stop_method = {TRUE, shutdown_begin, NULL, WV_VM_STATE_UNKNOWN};
+static const Method action_methods[] = {
+    [WV_VM_FORCE_OFF] = {TRUE, begin_in_worker, action_run, WV_VM_STATE_SHUT_OFF},
+    [WV_VM_REBOOT] = {TRUE, begin_in_worker, action_run, WV_VM_STATE_UNKNOWN},
+    [WV_VM_SUSPEND] = {TRUE, begin_in_worker, action_run, WV_VM_STATE_PAUSED},
+    [WV_VM_RESUME] = {TRUE, begin_in_worker, action_run, WV_VM_STATE_RUNNING},
+};
+static const Method pin_method = {FALSE, begin_in_worker, pin_run, WV_VM_STATE_UNKNOWN};
+static const Method set_autostart_method = {FALSE, set_autostart_begin, NULL, WV_VM_STATE_UNKNOWN};
+
+/* Takes the lifecycle lock when the method wants it, and starts. */
+static void
+op_begin(Op *op)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (op->method->lifecycle && !take_lock(op, &error)) {
+    op_finish(op, error);
+    return;
+  }
+  op->method->begin(op);
+}
+
+void
+wv_vm_start(WvVm *vm, WvVmDone done, gpointer data)
+{
+  op_begin(op_new(vm, &start_method, done, data));
+}
+
+void
+wv_vm_stop(WvVm *vm, guint timeout_s, WvVmDone done, gpointer data)
+{
+  Op *op = op_new(vm, &stop_method, done, data);
+
+  op->policy = WV_HOST_SHUTDOWN_SHUTDOWN;
+  op->timeout_s = timeout_s ? timeout_s : vm->profile->shutdown_timeout_s;
+  op_begin(op);
+}
+
+void
+wv_vm_act(WvVm *vm, WvVmAction action, WvVmDone done, gpointer data)
+{
+  Op *op;
+
+  g_return_if_fail((guint)action < G_N_ELEMENTS(action_methods));
+  op = op_new(vm, &action_methods[action], done, data);
+  op->action = action;
+  op_begin(op);
+}
+
+void
+wv_vm_pin(WvVm *vm, WvTuneTarget target, guint index, const WvCpuset *set, WvVmDone done,
+          gpointer data)
+{
+  Op *op = op_new(vm, &pin_method, done, data);
+
+  op->target = target;
+  op->index = index;
+  op->set = wv_cpuset_copy(set);
+  op_begin(op);
+}
+
+void
+wv_vm_set_autostart(WvVm *vm, gboolean autostart, WvVmDone done, gpointer data)
+{
+  Op *op = op_new(vm, &set_autostart_method, done, data);
+
+  op->autostart = autostart;
+  op_begin(op);
+}
+
+/* ---- libvirt events ---------------------------------------------------------- */
+
+static void
+release_pages(WvVm *vm)
+{
+  g_autoptr(WvReservation) r = wv_hugepages_lookup(vm->ctx->config->runtime_dir, vm->name);
+  g_autoptr(GError) error = NULL;
+
+  if (r == NULL)
+    return;
+  /* a quick sysfs write: shrinking never compacts memory */
+  if (wv_hugepages_release(vm->ctx->config->runtime_dir, vm->name, &error))
+    wv_vm_log(vm, G_LOG_LEVEL_INFO, "released %" G_GUINT64_FORMAT " hugepages", r->added);
+  else
+    wv_vm_log(vm, G_LOG_LEVEL_WARNING, "cannot release hugepages: %s", error->message);
+}
+
+void
+wv_vm_lifecycle(WvVm *vm, int event, int detail)
+{
+  WvVmState state;
+
+  if (wv_domain_state_after_event(event, detail, &state)) {
+    set_state(vm, state);
+    if (event == VIR_DOMAIN_EVENT_STOPPED) {
+      vm->stopped_serial++;
+      release_pages(vm);
+      while (vm->waiters->len > 0)
+        waiter_finish(g_ptr_array_steal_index(vm->waiters, 0), NULL);
+    }
+  }
+  wv_vm_refresh(vm); /* UUID, pins, memory... */
+}
+
+/* ---- life of the object -------------------------------------------------------- */
+
+WvVm *
+wv_vm_new(const WvVmContext *ctx, WvProfile *profile)
+{
+  WvVm *vm = g_new0(WvVm, 1);
+
+  vm->ctx = ctx;
+  vm->profile = profile;
+  vm->name = g_strdup(profile->name);
+  vm->info.state =
+      wv_libvirt_is_connected(ctx->libvirt) ? WV_VM_STATE_UNDEFINED : WV_VM_STATE_UNKNOWN;
+  vm->waiters = g_ptr_array_new();
+  vm->after_start = g_ptr_array_new();
+  return vm;
+}
+
+gboolean
+wv_vm_busy(WvVm *vm)
+{
+  return vm->busy || vm->calls > 0 || vm->waiters->len > 0;
+}
+
+void
+wv_vm_free(WvVm *vm)
+{
+  if (vm == NULL)
+    return;
+  vm->changed = NULL;
+  while (vm->waiters->len > 0) {
+    StopWaiter *w = g_ptr_array_steal_index(vm->waiters, 0);
+    g_clear_handle_id(&w->source, g_source_remove);
+    g_free(w);
+  }
+  g_ptr_array_unref(vm->waiters);
+  g_ptr_array_unref(vm->after_start); /* Ops in it are freed with their tasks */
+  wv_domain_info_clear(&vm->info);
+  wv_profile_unref(vm->profile);
+  vm->removed = TRUE;
+  vm->holds++;
+  vm_release(vm);
+}
+
+static void
+vm_release(WvVm *vm)
+{
+  if (--vm->holds > 0 || !vm->removed)
+    return;
+  g_free(vm->name);
+  g_free(vm);
+}
+
+void
+wv_vm_info_apply(WvVm *vm, WvDomainInfo *info)
+{
+  vm->refresh_serial++; /* anything older in flight is stale now */
+  apply_info(vm, info);
+  /* it stopped while we were not looking (daemon restart, libvirtd down) */
+  if (!wv_vm_is_running(vm) && !wv_vm_busy(vm))
+    release_pages(vm);
+}

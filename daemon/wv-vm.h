@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * One VM's life: its state (mirrored from libvirt on the main thread) and
+ * its operations (run in worker threads), behind typed entry points. It
+ * knows nothing of D-Bus: its face (wv-vm-object.c) watches it.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "wv-config.h"
+#include "wv-domain.h"
+#include "wv-libvirt.h"
+#include "wv-profile.h"
+#include "wv-tuning.h"
+
+G_BEGIN_DECLS
+
+typedef struct _WvVm WvVm;
+
+/* What every VM needs from the service; owned by whoever creates the VMs
+ * and outliving them. */
+typedef struct
+{
+  WvConfig *config;
+  WvLibvirt *libvirt;
+} WvVmContext;
+
+WvVm *wv_vm_new(const WvVmContext *ctx, WvProfile *profile);
+/* Ends the VM; a refresh still in flight finds it gone. */
+void wv_vm_free(WvVm *vm);
+const char *wv_vm_name(WvVm *vm);
+const WvProfile *wv_vm_profile(WvVm *vm);
+/* The state to show: a transition (starting, shutting-down) over libvirt's. */
+WvVmState wv_vm_state(WvVm *vm);
+/* What libvirt last said about the domain. */
+const WvDomainInfo *wv_vm_domain(WvVm *vm);
+/* Takes @profile; refreshes the properties it decides. */
+void wv_vm_set_profile(WvVm *vm, WvProfile *profile);
+gboolean wv_vm_is_running(WvVm *vm);
+/* A Start is under way (a shutdown asked for now waits for it). */
+gboolean wv_vm_is_starting(WvVm *vm);
+
+/* @changed runs (main thread) after anything its face shows may have
+ * changed; NULL stops it. */
+typedef void (*WvVmChanged)(WvVm *vm, gpointer data);
+void wv_vm_watch(WvVm *vm, WvVmChanged changed, gpointer data);
+
+/* libvirt told us something about this VM's domain. */
+void wv_vm_lifecycle(WvVm *vm, int event, int detail);
+/* Re-reads state, UUID, pins... from libvirt (async). */
+void wv_vm_refresh(WvVm *vm);
+/* libvirt is gone: the state is unknown until it is back. */
+void wv_vm_set_unknown(WvVm *vm);
+/* Resync: what wv_domain_info_read() said in a worker, applied on the main
+ * thread (@info is emptied). */
+void wv_vm_info_apply(WvVm *vm, WvDomainInfo *info);
+/* A lifecycle call, a D-Bus call or a Shutdown wait is running: Reload
+ * keeps the VM. */
+gboolean wv_vm_busy(WvVm *vm);
+/* A caller is on its way (waiting for polkit): the VM stays until
+ * wv_vm_call_end(). */
+void wv_vm_call_begin(WvVm *vm);
+void wv_vm_call_end(WvVm *vm);
+
+/* ---- operations --------------------------------------------------------------
+ *
+ * @done runs on the main thread with NULL or the error, after the state the
+ * operation leaves was told to the watcher. Lifecycle operations (start,
+ * stop, actions) take the VM's lock and fail with Busy while another runs. */
+
+typedef void (*WvVmDone)(WvVm *vm, const GError *error, gpointer data);
+
+void wv_vm_start(WvVm *vm, WvVmDone done, gpointer data);
+/* ACPI shutdown within @timeout_s (0: the profile's), forced off after it
+ * (WV_ERROR_TIMEOUT). */
+void wv_vm_stop(WvVm *vm, guint timeout_s, WvVmDone done, gpointer data);
+void wv_vm_act(WvVm *vm, WvVmAction action, WvVmDone done, gpointer data);
+/* Host shutdown: by @policy within @timeout_s (0: the profile's), without
+ * the lock (it waits for a Start under way). */
+void wv_vm_shutdown(WvVm *vm, WvHostShutdownPolicy policy, guint timeout_s, WvVmDone done,
+                    gpointer data);
+/* InvalidArgs when @index names no vCPU or I/O thread of @vm. */
+gboolean wv_vm_check_pin(WvVm *vm, WvTuneTarget target, guint index, GError **error);
+/* Pins live (when running) and for every later start. */
+void wv_vm_pin(WvVm *vm, WvTuneTarget target, guint index, const WvCpuset *set, WvVmDone done,
+               gpointer data);
+/* Changes the profile's autostart line. */
+void wv_vm_set_autostart(WvVm *vm, gboolean autostart, WvVmDone done, gpointer data);
+
+G_END_DECLS
