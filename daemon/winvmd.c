@@ -21,6 +21,10 @@
 #include "wv-preflight.h"
 #include "wv-profile.h"
 #include "wv-render.h"
+#include "wv-worker.h"
+
+/* How long exit waits for running jobs (libvirt calls time out by then). */
+#define WV_EXIT_DRAIN_MS 15000
 #include "wv-shutdown.h"
 
 typedef struct
@@ -34,6 +38,7 @@ typedef struct
   char *runtime_dir;
   char *state_dir;
   char *bus_address;
+  char *host_config;
   gboolean no_host_checks;
   gboolean session;
   gboolean verbose;
@@ -60,10 +65,13 @@ run_offline(const Options *opt, const char *path, gboolean render)
   g_autoptr(WvPlan) plan = NULL;
   g_autofree char *xml = NULL;
   WvConfig config = {
+      .config_dir = opt->config_dir ? opt->config_dir : (char *)WV_CONFIG_DIR,
       .sysfs_root = opt->sysfs_root,
       .proc_root = opt->proc_root,
+      .runtime_dir = opt->runtime_dir ? opt->runtime_dir : (char *)"/run/winvm",
       .state_dir = (char *)state_dir_of(opt),
       .template_dir = (char *)wv_default_template_dir(),
+      .host_config = opt->host_config ? opt->host_config : (char *)WV_HOST_CONFIG,
   };
 
   if (profile == NULL) {
@@ -268,6 +276,14 @@ on_name_lost(GDBusConnection *bus, const char *name, gpointer data)
 static void
 service_clear(Service *svc)
 {
+  /* Nothing is freed under a worker: every running job (a start, a plan,
+   * a reconnect) finishes first and its answer is dispatched; autostart
+   * starts nothing more meanwhile. */
+  if (svc->autostart)
+    wv_autostart_cancel(svc->autostart);
+  if (!wv_workers_drain(NULL, WV_EXIT_DRAIN_MS))
+    g_warning("%u jobs still running after %u s; exiting without them", wv_workers_running(),
+              WV_EXIT_DRAIN_MS / 1000);
   wv_logind_free(svc->logind);
   wv_autostart_free(svc->autostart);
   wv_manager_free(svc->manager);
@@ -296,6 +312,7 @@ run_service(const Options *opt)
       .runtime_dir = opt->runtime_dir ? opt->runtime_dir : (char *)"/run/winvm",
       .state_dir = (char *)state_dir_of(opt),
       .template_dir = (char *)wv_default_template_dir(),
+      .host_config = opt->host_config ? opt->host_config : (char *)WV_HOST_CONFIG,
   };
   g_autoptr(GDBusConnection) bus = NULL;
   g_autoptr(GError) error = NULL;
@@ -358,6 +375,8 @@ main(int argc, char **argv)
        "Read mounts and meminfo from DIR instead of /proc ($WINVM_PROC_ROOT)", "DIR"},
       {"libvirt-uri", 0, 0, G_OPTION_ARG_STRING, &opt.libvirt_uri,
        "libvirt to use (service: qemu:///system; --check: none)", "URI"},
+      {"host-config", 0, 0, G_OPTION_ARG_FILENAME, &opt.host_config,
+       "Which host paths guests may get (" WV_HOST_CONFIG ")", "FILE"},
       {"config-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt.config_dir,
        "VM profiles (" WV_CONFIG_DIR ", $WINVM_CONFIG_DIR)", "DIR"},
       {"runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt.runtime_dir,
@@ -412,6 +431,7 @@ main(int argc, char **argv)
   g_free(opt.proc_root);
   g_free(opt.libvirt_uri);
   g_free(opt.config_dir);
+  g_free(opt.host_config);
   g_free(opt.runtime_dir);
   g_free(opt.state_dir);
   g_free(opt.bus_address);

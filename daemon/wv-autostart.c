@@ -147,7 +147,8 @@ wv_autostart_cancel(WvAutostart *autostart)
 
   if (a == NULL)
     return;
-  g_message("host shutdown: autostart stops with %u VMs left", a->queue->len - a->next);
+  g_message("autostart stopped (host shutdown or winvmd exit) with %u VMs left",
+            a->queue->len - a->next);
   run_abandon(autostart);
 }
 

@@ -15,6 +15,7 @@ config_clear(gpointer data)
   g_free(c->runtime_dir);
   g_free(c->state_dir);
   g_free(c->template_dir);
+  g_free(c->host_config);
 }
 
 WvConfig *
@@ -29,6 +30,7 @@ wv_config_copy(const WvConfig *config)
   c->runtime_dir = g_strdup(config->runtime_dir);
   c->state_dir = g_strdup(config->state_dir);
   c->template_dir = g_strdup(config->template_dir);
+  c->host_config = g_strdup(config->host_config);
   return c;
 }
 

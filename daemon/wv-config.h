@@ -19,6 +19,7 @@ typedef struct
   char *runtime_dir; /* hugepage reservations */
   char *state_dir;   /* tuning done over D-Bus */
   char *template_dir;
+  char *host_config; /* winvm.conf: which host paths a guest may get */
 } WvConfig;
 
 /* Shared, immutable, reference counted: worker threads keep their own

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include "wv-common.h"
+#include "wv-worker.h"
 #include "wv-daemon.h"
 
 #define REPORT(daemon, what, ...)                                                                  \
@@ -251,7 +252,7 @@ on_connected(gpointer data)
   }
   task = g_task_new(NULL, NULL, resync_done, NULL);
   g_task_set_task_data(task, r, (GDestroyNotify)resync_free);
-  g_task_run_in_thread(task, resync_thread);
+  wv_worker_run(task, resync_thread);
 }
 
 static void

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "wv-dbus.h"
+#include "wv-worker.h"
 #include "wv-auth.h"
 #include "wv-common.h"
 
@@ -118,7 +119,7 @@ wv_dbus_reply_from_thread(GDBusMethodInvocation *invocation, WvDBusWork work, gp
   w->data = data;
   w->data_free = data_free;
   g_task_set_task_data(task, w, (GDestroyNotify)work_free);
-  g_task_run_in_thread(task, work_thread);
+  wv_worker_run(task, work_thread);
 }
 
 /* ---- properties ------------------------------------------------------------ */

@@ -770,6 +770,7 @@ wv_domcaps_free(WvDomcaps *caps)
   if (caps == NULL)
     return;
   g_clear_pointer(&caps->machines, g_ptr_array_unref);
+  g_free(caps->emulator);
   g_free(caps);
 }
 
@@ -878,6 +879,7 @@ wv_domcaps_parse(const char *xml, GError **error)
     if (g_ascii_string_to_unsigned(max_vcpus, 10, 0, G_MAXUINT, &v, NULL))
       caps->max_vcpus = (guint)v;
   }
+  caps->emulator = wv_xpath_string(ctx, "/domainCapabilities/path");
   machine = wv_xpath_string(ctx, "/domainCapabilities/machine");
   if (machine != NULL)
     g_ptr_array_add(caps->machines, g_steal_pointer(&machine));

@@ -108,6 +108,7 @@ typedef struct
   gboolean secure_boot;   /* the firmware supports secure boot */
   gboolean tpm;           /* a TPM emulator backend is available */
   guint max_vcpus;        /* 0: unknown */
+  char *emulator;         /* the QEMU binary libvirt uses, NULL: unknown */
   GPtrArray *machines;    /* char*: machine types */
 } WvDomcaps;
 

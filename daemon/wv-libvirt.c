@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "wv-libvirt.h"
+#include "wv-worker.h"
 #include "wv-common.h"
 
 #include "wv-xml.h"
@@ -353,7 +354,7 @@ connect_now(WvLibvirt *lv)
   lv->connecting = TRUE;
   task = g_task_new(NULL, NULL, connect_done, lv);
   g_task_set_task_data(task, lv, NULL);
-  g_task_run_in_thread(task, connect_thread);
+  wv_worker_run(task, connect_thread);
 }
 
 static gboolean

@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include "wv-host.h"
+#include "wv-paths.h"
 #include "wv-profile.h"
 
 G_BEGIN_DECLS
@@ -42,6 +43,14 @@ typedef struct
   const char *template_dir;
   /* libvirt said it offers no kvm guests (wv_libvirt_kvm_offered) */
   gboolean libvirt_lacks_kvm;
+  /* Which host paths the guest may get; NULL: not judged (a plan for
+   * another host). @paths_error: why there is no policy (winvm.conf is
+   * broken or untrusted), an error finding. */
+  const WvPathPolicy *paths;
+  const char *paths_error;
+  /* The mount table for block devices that hold a host filesystem;
+   * NULL: /proc/self/mountinfo. */
+  const char *mountinfo_path;
 } WvPlanContext;
 
 typedef struct

@@ -14,6 +14,28 @@ wv_preflight_host(const WvConfig *config, GError **error)
   return wv_host_probe(config->sysfs_root, mounts, error);
 }
 
+/* The host-path policy: winvm.conf, with the daemon's own directories
+ * refused too. NULL and @error_out set when winvm.conf cannot be trusted. */
+static WvPathPolicy *
+load_path_policy(const WvConfig *config, char **error_out)
+{
+  g_autoptr(GPtrArray) own = g_ptr_array_new();
+  g_autoptr(GError) error = NULL;
+  WvPathPolicy *policy;
+
+  if (config->config_dir)
+    g_ptr_array_add(own, config->config_dir);
+  if (config->state_dir)
+    g_ptr_array_add(own, config->state_dir);
+  if (config->runtime_dir)
+    g_ptr_array_add(own, config->runtime_dir);
+  g_ptr_array_add(own, NULL);
+  policy = wv_path_policy_load(config->host_config, (const char *const *)own->pdata, &error);
+  if (policy == NULL)
+    *error_out = g_strdup(error->message);
+  return policy;
+}
+
 WvPlan *
 wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr conn,
              WvPreflightFlags flags, WvHost **host_out)
@@ -22,6 +44,10 @@ wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr con
   g_autoptr(WvHost) host = NULL;
   g_autoptr(WvDomcaps) caps = NULL;
   g_autoptr(GHashTable) in_use = NULL;
+  g_autoptr(WvPathPolicy) paths = NULL;
+  g_autofree char *paths_error = NULL;
+  g_autofree char *mountinfo =
+      config->proc_root ? g_build_filename(config->proc_root, "self", "mountinfo", NULL) : NULL;
   WvPlanContext ctx = {.template_dir = config->template_dir};
   WvPlan *plan;
 
@@ -43,9 +69,13 @@ wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr con
         wv_libvirt_domcaps(conn, want_kvm && !ctx.libvirt_lacks_kvm ? "kvm" : "qemu", tpl, &error);
     in_use = wv_libvirt_devices_in_use(conn, profile->name, NULL);
   }
+  paths = load_path_policy(config, &paths_error);
   ctx.host = host;
   ctx.domcaps = caps;
   ctx.devices_in_use = in_use;
+  ctx.paths = paths;
+  ctx.paths_error = paths_error;
+  ctx.mountinfo_path = mountinfo;
   plan = wv_plan_build(profile, &ctx);
   if (conn && caps == NULL) {
     plan->domcaps_error = g_strdup(error ? error->message : "unknown error");

@@ -898,6 +898,7 @@ static const KeyEntry vm_keys[] = {
     {"vcpus", KEY_UINT, PROFILE(vcpus), .min = 1, .max = 1024},
     {"hypervisor", KEY_ENUM, PROFILE(hypervisor), .names = hypervisor_names},
     {"autostart", KEY_BOOL, PROFILE(autostart)},
+    {"raw-qemu", KEY_BOOL, PROFILE(raw_qemu)},
     CUSTOM("autostart-order", vm_autostart_order),
     {"autostart-delay", KEY_DURATION, PROFILE(autostart_delay_s)},
     {"on-host-shutdown", KEY_ENUM, PROFILE(on_host_shutdown), .names = policy_names},

@@ -179,6 +179,9 @@ typedef struct
   guint vcpus;
   WvHypervisor hypervisor;
   gboolean autostart;
+  /* the template may pass options to QEMU itself (<qemu:commandline>,
+   * <qemu:override>, its own <emulator>): only a root-written profile */
+  gboolean raw_qemu;
   gint autostart_order;
   guint autostart_delay_s;
   WvHostShutdownPolicy on_host_shutdown;

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include "wv-common.h"
+#include "wv-worker.h"
 #include "wv-domain.h"
 #include "wv-vm.h"
 #include "wv-hugepages.h"
@@ -231,7 +232,7 @@ wv_vm_refresh(WvVm *vm)
   d->serial = ++vm->refresh_serial;
   task = g_task_new(NULL, NULL, refresh_done, NULL);
   g_task_set_task_data(task, d, (GDestroyNotify)refresh_data_free);
-  g_task_run_in_thread(task, refresh_thread);
+  wv_worker_run(task, refresh_thread);
 }
 
 /* ---- operations ------------------------------------------------------------
@@ -409,7 +410,7 @@ op_run_in_thread(Op *op, OpRun run, GAsyncReadyCallback done)
   task = g_task_new(NULL, NULL, done, op);
   g_task_set_task_data(task, op, NULL);
   g_object_set_data(G_OBJECT(task), "run", run);
-  g_task_run_in_thread(task, op_thread);
+  wv_worker_run(task, op_thread);
 }
 
 static void

@@ -6,6 +6,7 @@ every rendered document validated against libvirt's RelaxNG schema."""
 import os
 import shutil
 import subprocess
+import re
 import tempfile
 import unittest
 import xml.etree.ElementTree as ET
@@ -224,6 +225,108 @@ class Check(unittest.TestCase):
                 "--libvirt-uri", "qemu+unix:///system?socket=/nonexistent")
         self.assertEqual(r.returncode, 0)
         self.assertIn("warning: cannot connect to", r.stderr)
+
+
+class Trust(unittest.TestCase):
+    """What a profile may make a root daemon hand to a guest."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="winvm-trust-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def write(self, name, text, mode=0o644):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+    def check(self, body, *extra):
+        profile = self.write("t.conf", "[vm]\nname = t\ntemplate = minimal\nhypervisor = qemu\n"
+                             "memory = 512MiB\nvcpus = 1\n" + body)
+        return run("--check", profile, *host_args("ryzen"), *extra)
+
+    def errors(self, r):
+        return re.findall(r"(?m)^  error   ([a-z0-9-]+): (.*)$", r.stdout)
+
+    def test_host_paths(self):
+        cases = [
+            ("[disk:a]\nsource = /etc/shadow\n", "path-refused",
+             "[disk:a] source: /etc/shadow is in /etc, which winvmd never hands to a guest"),
+            ("[cdrom:b]\nsource = /root/secret.iso\n", "path-refused", "is in /root"),
+            ("[firmware]\ntype = ovmf\nnvram = /boot/efi/VARS.fd\n", "path-refused", "in /boot"),
+            ("[hostdev:g]\npci = 0000:0f:00.0\nrom = /sys/bus/pci/rom\n", "path-refused", "in /sys"),
+            ("[share:s]\nsource = /var\n", "path-refused", "/var holds /var/lib/winvm"),
+            ("[disk:c]\nsource = /srv/vm/win.img\n", "path-not-allowed",
+             "[disk:c] source: /srv/vm/win.img is below none of the allowed directories "
+             "(/var/lib/libvirt/images, "),
+        ]
+        for body, code, text in cases:
+            with self.subTest(code=code, body=body):
+                r = self.check(body)
+                self.assertEqual(r.returncode, 1, r.stdout)
+                found = [m for c, m in self.errors(r) if c == code]
+                self.assertTrue(found and text in found[0], r.stdout)
+        # the daemon's own directories, too
+        r = self.check("[disk:d]\nsource = /var/lib/winvm/x.img\n", "--state-dir",
+                       "/var/lib/winvm")
+        self.assertIn(("path-refused", "[disk:d] source: /var/lib/winvm/x.img is in "
+                       "/var/lib/winvm, which winvmd never hands to a guest"), self.errors(r))
+        # allowed by winvm.conf, and a link out of it judged by its target
+        conf = self.write("winvm.conf", "[paths]\nallow = /srv/vm;%s\n" % self.dir)
+        os.symlink("/etc/shadow", os.path.join(self.dir, "shadow.img"))
+        r = self.check("[disk:c]\nsource = /srv/vm/win.img\n", "--host-config", conf)
+        self.assertEqual((r.returncode, self.errors(r)), (0, []), r.stdout)
+        r = self.check("[disk:e]\nsource = %s/shadow.img\n" % self.dir, "--host-config", conf)
+        self.assertEqual([c for c, m in self.errors(r)], ["path-refused"], r.stdout)
+        # a winvm.conf others may write is no policy at all
+        os.chmod(conf, 0o666)
+        r = self.check("[disk:c]\nsource = /srv/vm/win.img\n", "--host-config", conf)
+        self.assertEqual([c for c, m in self.errors(r)], ["host-config-invalid"], r.stdout)
+        self.assertIn("writable by its group or others", r.stdout)
+        # the examples pass as shipped
+        for ex in ("gaming", "work", "install"):
+            r = run("--check", os.path.join(EXAMPLES, ex + ".conf"), *host_args("ryzen"))
+            self.assertNotIn("path-", r.stdout)
+
+    def test_templates(self):
+        minimal = open(os.path.join(SRC, "xml-templates", "minimal.xml")).read()
+        raw = minimal.replace(
+            "<domain type=", "<domain xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0' "
+            "type=", 1).replace(
+            "</domain>", "  <qemu:commandline><qemu:arg value='-fw_cfg'/>"
+            "<qemu:arg value='name=opt/x,file=/etc/shadow'/></qemu:commandline>\n</domain>")
+        self.assertIn("qemu:commandline", raw)
+        emulator = minimal.replace("<devices>", "<devices>\n    <emulator>/tmp/evil-qemu</emulator>",
+                                   1)
+        self.assertIn("evil-qemu", emulator)
+        writable = self.write("open.xml", minimal, mode=0o666)
+        raw_path = self.write("raw.xml", raw)
+        emu_path = self.write("emu.xml", emulator)
+
+        def errors_for(template, extra=""):
+            profile = self.write("t.conf", f"[vm]\nname = t\ntemplate = {template}\n"
+                                 f"hypervisor = qemu\nmemory = 512MiB\n{extra}")
+            r = run("--check", profile, *host_args("ryzen"))
+            return self.errors(r), r
+
+        errs, r = errors_for(writable)
+        self.assertEqual([c for c, m in errs], ["template-untrusted"], r.stdout)
+        self.assertIn("writable by its group or others", errs[0][1])
+        errs, r = errors_for(raw_path)
+        self.assertEqual([c for c, m in errs], ["template-raw-qemu"], r.stdout)
+        self.assertIn("<qemu:commandline>", errs[0][1])
+        errs, r = errors_for(emu_path)
+        self.assertEqual([c for c, m in errs], ["template-emulator"], r.stdout)
+        self.assertIn("runs its own emulator /tmp/evil-qemu", errs[0][1])
+        # render refuses the same; the profile's explicit yes lets both through
+        profile = self.write("t.conf", f"[vm]\nname = t\ntemplate = {raw_path}\n"
+                             "hypervisor = qemu\nmemory = 512MiB\n")
+        r = run("--render", profile, *host_args("ryzen"))
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        for template in (raw_path, emu_path):
+            errs, r = errors_for(template, "raw-qemu = true\n")
+            self.assertEqual(errs, [], r.stdout)
 
 
 class Docs(unittest.TestCase):

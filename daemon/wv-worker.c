@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include "wv-worker.h"
+
+static gint running;
+
+typedef struct
+{
+  GTaskThreadFunc func;
+} Job;
+
+static void
+job_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  const Job *job = g_object_get_data(G_OBJECT(task), "wv-worker-job");
+
+  job->func(task, source, data, cancellable);
+  g_atomic_int_add(&running, -1);
+}
+
+void
+wv_worker_run(GTask *task, GTaskThreadFunc func)
+{
+  Job *job = g_new0(Job, 1);
+
+  job->func = func;
+  g_object_set_data_full(G_OBJECT(task), "wv-worker-job", job, g_free);
+  g_atomic_int_inc(&running);
+  g_task_run_in_thread(task, job_thread);
+}
+
+guint
+wv_workers_running(void)
+{
+  return (guint)g_atomic_int_get(&running);
+}
+
+gboolean
+wv_workers_drain(GMainContext *context, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+  for (;;) {
+    gboolean dispatched = FALSE;
+
+    while (g_main_context_iteration(context, FALSE))
+      dispatched = TRUE;
+    if (!dispatched && wv_workers_running() == 0)
+      return TRUE;
+    if (g_get_monotonic_time() > deadline)
+      return FALSE;
+    g_usleep(2000);
+  }
+}
