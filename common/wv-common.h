@@ -15,6 +15,10 @@ G_BEGIN_DECLS
 #define WV_MANAGER_INTERFACE "org.winvm1.Manager"
 #define WV_VM_INTERFACE      "org.winvm1.VM"
 #define WV_ERROR_PREFIX      "org.winvm1.Error"
+/* The <metadata> element that marks a libvirt domain as winvm's own:
+ * <winvm:vm xmlns:winvm="urn:x-winvm:domain:1" profile="NAME"/>. */
+#define WV_DOMAIN_NS        "urn:x-winvm:domain:1"
+#define WV_DOMAIN_NS_PREFIX "winvm"
 
 /* Profile names are used for file names, object paths and libvirt domain
  * names; this is the one rule for all three. */

@@ -104,6 +104,7 @@ wv_domain_info_clear(WvDomainInfo *info)
   info->hugepages = NULL;
   info->state = WV_VM_STATE_UNKNOWN;
   info->exists = FALSE;
+  info->foreign = FALSE;
 }
 
 void
@@ -165,18 +166,19 @@ WvDomainInfo *
 wv_domain_info_read(virConnectPtr conn, const char *name, GError **error)
 {
   WvDomainInfo *info = g_new0(WvDomainInfo, 1);
-  g_autoptr(virDomain) dom = virDomainLookupByName(conn, name);
+  GError *local = NULL;
+  g_autoptr(virDomain) dom = wv_libvirt_lookup_ours(conn, name, &info->foreign, &local);
   char uuid[VIR_UUID_STRING_BUFLEN];
   g_autofree char *xml = NULL;
   int state = 0, reason = 0;
 
   if (dom == NULL) {
-    if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN) {
-      wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
+    if (local) {
+      g_propagate_error(error, local);
       wv_domain_info_free(info);
       return NULL;
     }
-    info->state = WV_VM_STATE_UNDEFINED;
+    info->state = WV_VM_STATE_UNDEFINED; /* none, or somebody else's */
     return info;
   }
   if (virDomainGetState(dom, &state, &reason, 0) < 0 ||
@@ -202,14 +204,17 @@ wv_domain_info_read(virConnectPtr conn, const char *name, GError **error)
 virDomainPtr
 wv_domain_lookup(virConnectPtr conn, const char *name, GError **error)
 {
-  virDomainPtr dom = virDomainLookupByName(conn, name);
+  GError *local = NULL;
+  gboolean foreign;
+  virDomainPtr dom = wv_libvirt_lookup_ours(conn, name, &foreign, &local);
 
-  if (dom == NULL) {
-    if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
-      g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "“%s” is not running", name);
-    else
-      wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
-  }
+  if (local)
+    g_propagate_error(error, local);
+  else if (dom == NULL && foreign)
+    g_set_error(error, WV_ERROR, WV_ERROR_FAILED,
+                "the libvirt domain “%s” is not winvm's; winvm leaves it alone", name);
+  else if (dom == NULL)
+    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "“%s” is not running", name);
   return dom;
 }
 
@@ -261,9 +266,20 @@ char *
 wv_domain_render(virConnectPtr conn, const char *name, const WvProfile *profile, const WvPlan *plan,
                  GError **error)
 {
-  g_autoptr(virDomain) old = virDomainLookupByName(conn, name);
+  GError *local = NULL;
+  gboolean foreign;
+  g_autoptr(virDomain) old = wv_libvirt_lookup_ours(conn, name, &foreign, &local);
   g_autoptr(xmlDoc) doc = NULL;
 
+  if (local) {
+    g_propagate_error(error, local);
+    return NULL;
+  }
+  if (foreign) {
+    g_set_error(error, WV_ERROR, WV_ERROR_PREFLIGHT_FAILED, "domain-not-winvm: %s",
+                "a libvirt domain of this name exists that winvm did not define");
+    return NULL;
+  }
   if (old && virDomainIsActive(old) == 1) {
     g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "“%s” is already running", name);
     return NULL;
@@ -302,12 +318,15 @@ wv_domain_act(virConnectPtr conn, const char *name, WvVmAction action, gboolean 
 
   *acted = FALSE;
   if (action == WV_VM_FORCE_OFF) {
-    dom = virDomainLookupByName(conn, name);
-    if (dom == NULL) { /* never defined: it is off */
-      if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
-        return TRUE;
-      wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
-      return FALSE;
+    GError *local = NULL;
+    gboolean foreign;
+
+    /* never defined, or somebody else's: winvm's VM is off */
+    dom = wv_libvirt_lookup_ours(conn, name, &foreign, &local);
+    if (dom == NULL) {
+      if (local)
+        g_propagate_error(error, local);
+      return local == NULL;
     }
     if (virDomainIsActive(dom) != 1)
       return TRUE;

@@ -41,7 +41,8 @@ gboolean wv_domain_state_after_event(int event, int detail, WvVmState *state);
 
 typedef struct
 {
-  gboolean exists;
+  gboolean exists;  /* winvm's domain of that name exists */
+  gboolean foreign; /* a domain of that name exists that winvm did not define */
   char *uuid;
   WvVmState state;
   guint vcpus;

@@ -96,6 +96,38 @@ wv_libvirt_kvm_offered(virConnectPtr conn)
   return obj->floatval > 0 ? WV_TRI_ON : WV_TRI_OFF;
 }
 
+gboolean
+wv_libvirt_domain_is_ours(virDomainPtr dom, const char *name)
+{
+  g_autofree char *mark = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, WV_DOMAIN_NS, 0);
+  g_autoptr(xmlDoc) doc = NULL;
+  g_autofree xmlChar *profile = NULL;
+
+  if (mark == NULL || (doc = wv_xml_parse(mark)) == NULL || xmlDocGetRootElement(doc) == NULL)
+    return FALSE;
+  profile = xmlGetProp(xmlDocGetRootElement(doc), BAD_CAST "profile");
+  return profile != NULL && g_strcmp0((const char *)profile, name) == 0;
+}
+
+virDomainPtr
+wv_libvirt_lookup_ours(virConnectPtr conn, const char *name, gboolean *foreign, GError **error)
+{
+  virDomainPtr dom = virDomainLookupByName(conn, name);
+
+  *foreign = FALSE;
+  if (dom == NULL) {
+    if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
+      wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
+    return NULL;
+  }
+  if (!wv_libvirt_domain_is_ours(dom, name)) {
+    *foreign = TRUE;
+    virDomainFree(dom);
+    return NULL;
+  }
+  return dom;
+}
+
 GHashTable *
 wv_libvirt_devices_in_use(virConnectPtr conn, const char *except, GError **error)
 {

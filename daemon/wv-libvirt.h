@@ -35,6 +35,16 @@ WvDomcaps *wv_libvirt_domcaps(virConnectPtr conn, const char *virt_type, const c
  * runs no real guests (test:///) or when it cannot say. */
 WvTristate wv_libvirt_kvm_offered(virConnectPtr conn);
 
+/* Whether @dom carries winvm's mark (WV_DOMAIN_NS) for profile @name. */
+gboolean wv_libvirt_domain_is_ours(virDomainPtr dom, const char *name);
+
+/* The domain @name when it exists and is winvm's; NULL otherwise. A domain
+ * of that name that winvm did not define sets @foreign and is treated as
+ * none: winvm never reports, stops or redefines somebody else's domain.
+ * NULL with an error only when libvirt cannot tell. */
+virDomainPtr wv_libvirt_lookup_ours(virConnectPtr conn, const char *name, gboolean *foreign,
+                                    GError **error);
+
 /* PCI address -> name of the running domain using it, skipping @except. */
 GHashTable *wv_libvirt_devices_in_use(virConnectPtr conn, const char *except, GError **error);
 

@@ -889,6 +889,23 @@ check_path(WvPlan *plan, const WvPlanContext *ctx, const char *group, const char
 }
 
 static void
+plan_ownership(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
+{
+  g_autofree char *hint = NULL;
+
+  if (!ctx->foreign_domain)
+    return;
+  hint = g_strdup_printf("rename the profile ([vm] name), remove that domain, or adopt it: "
+                         "virsh metadata %s --config --uri " WV_DOMAIN_NS
+                         " --key " WV_DOMAIN_NS_PREFIX " --set '<vm profile=\"%s\"/>'",
+                         p->name, p->name);
+  add_finding(plan, WV_SEVERITY_ERROR, "domain-not-winvm", hint,
+              "a libvirt domain named “%s” exists that winvm did not define; winvm will not "
+              "report, stop or redefine it",
+              p->name);
+}
+
+static void
 plan_paths(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
 {
   if (ctx->paths_error) {
@@ -959,6 +976,7 @@ wv_plan_build(const WvProfile *p, const WvPlanContext *ctx)
   plan_hugepages(plan, p, ctx->host);
   plan_hostdevs(plan, p, ctx);
   plan_paths(plan, p, ctx);
+  plan_ownership(plan, p, ctx);
   plan_capabilities(plan, p, ctx->domcaps);
   return plan;
 }

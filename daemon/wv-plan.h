@@ -43,6 +43,9 @@ typedef struct
   const char *template_dir;
   /* libvirt said it offers no kvm guests (wv_libvirt_kvm_offered) */
   gboolean libvirt_lacks_kvm;
+  /* a libvirt domain of the profile's name exists that winvm did not
+   * define (wv_libvirt_lookup_ours) */
+  gboolean foreign_domain;
   /* Which host paths the guest may get; NULL: not judged (a plan for
    * another host). @paths_error: why there is no policy (winvm.conf is
    * broken or untrusted), an error finding. */

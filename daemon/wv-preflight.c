@@ -68,6 +68,11 @@ wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr con
     caps =
         wv_libvirt_domcaps(conn, want_kvm && !ctx.libvirt_lacks_kvm ? "kvm" : "qemu", tpl, &error);
     in_use = wv_libvirt_devices_in_use(conn, profile->name, NULL);
+    {
+      gboolean foreign = FALSE;
+      g_autoptr(virDomain) ours = wv_libvirt_lookup_ours(conn, profile->name, &foreign, NULL);
+      ctx.foreign_domain = foreign;
+    }
   }
   paths = load_path_policy(config, &paths_error);
   ctx.host = host;

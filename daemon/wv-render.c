@@ -701,6 +701,28 @@ render_devices(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
 
 /* ---- entry points -------------------------------------------------------- */
 
+/* winvm's mark: the daemon acts only on domains that carry it, so a
+ * profile can never take over a domain somebody else defined. */
+static void
+render_mark(xmlNode *dom, const WvProfile *p)
+{
+  xmlNode *metadata = wv_xml_ensure_child(dom, "metadata", domain_order);
+  xmlNs *ns;
+  xmlNode *mark;
+
+  for (xmlNode *c = metadata->children, *next; c; c = next) {
+    next = c->next;
+    if (c->type == XML_ELEMENT_NODE && c->ns && xmlStrEqual(c->ns->href, BAD_CAST WV_DOMAIN_NS)) {
+      xmlUnlinkNode(c);
+      xmlFreeNode(c);
+    }
+  }
+  mark = xmlNewChild(metadata, NULL, BAD_CAST "vm", NULL);
+  ns = xmlNewNs(mark, BAD_CAST WV_DOMAIN_NS, BAD_CAST WV_DOMAIN_NS_PREFIX);
+  xmlSetNs(mark, ns);
+  wv_xml_set_prop(mark, "profile", p->name);
+}
+
 xmlDoc *
 wv_render(const WvProfile *p, const WvPlan *plan, GError **error)
 {
@@ -743,6 +765,7 @@ wv_render(const WvProfile *p, const WvPlan *plan, GError **error)
   else
     wv_xml_remove_children(dom, "uuid");
 
+  render_mark(dom, p);
   render_memory(dom, p, plan);
   render_vcpus(dom, p, plan);
   render_cputune(dom, plan);

@@ -705,7 +705,16 @@ pin_run(Op *op, GError **error)
       return;
     }
   }
-  dom = virDomainLookupByName(op->conn, op->name);
+  {
+    GError *local = NULL;
+    gboolean foreign;
+
+    dom = wv_libvirt_lookup_ours(op->conn, op->name, &foreign, &local);
+    if (local) {
+      g_propagate_error(error, local);
+      return;
+    }
+  }
   if (dom && virDomainIsActive(dom) == 1 && !wv_domain_pin(dom, target, op->index, op->set, error))
     return;
   /* every later start defines the domain with it */
@@ -845,7 +854,9 @@ wv_vm_lifecycle(WvVm *vm, int event, int detail)
 {
   WvVmState state;
 
-  if (wv_domain_state_after_event(event, detail, &state)) {
+  /* somebody else's domain of this name: the re-read below says whether it
+   * still is; its events are not this VM's state */
+  if (!vm->info.foreign && wv_domain_state_after_event(event, detail, &state)) {
     set_state(vm, state);
     if (event == VIR_DOMAIN_EVENT_STOPPED) {
       vm->stopped_serial++;

@@ -462,6 +462,28 @@ def copy_host(name, dest):
     return os.path.join(target, "sys"), os.path.join(target, "proc")
 
 
+def test_driver_with_domain(workdir, name="test", marked=True):
+    """A test:/// URI whose host runs one domain @name, with winvm's mark
+    (a VM winvm started before, still running) or without it (somebody
+    else's domain of that name)."""
+    mark = (f'<metadata><winvm:vm xmlns:winvm="urn:x-winvm:domain:1" profile="{name}"/>'
+            '</metadata>') if marked else ""
+    path = os.path.join(workdir, "test-node.xml")
+    with open(path, "w") as f:
+        f.write(f"""<node>
+  <domain type="test">
+    <name>{name}</name>
+    <uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>
+    {mark}
+    <memory>1048576</memory>
+    <vcpu>2</vcpu>
+    <os><type arch="x86_64">hvm</type></os>
+  </domain>
+</node>
+""")
+    return "test://" + path
+
+
 def new_workdir(prefix="winvm-it-"):
     d = tempfile.mkdtemp(prefix=prefix)
     os.chmod(d, 0o755)  # the bus socket inside must be reachable by other uids

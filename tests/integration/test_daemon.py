@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from daemon_fixture import (  # noqa: E402
     BUS_NAME, MANAGER_IFACE, MANAGER_PATH, OM_IFACE, PROPS_IFACE, SRC, TEMPLATE_DIR, VM_IFACE,
-    WINVMD, Bus, Client,
+    WINVMD, Bus, Client, test_driver_with_domain,
     Daemon, GLib, Polkit, copy_host, finish_user_client, new_workdir, print_log, run_as_user,
     spawn_as_user, wait_until)
 
@@ -621,9 +621,38 @@ class VmPropertiesTest(DaemonTest):
                            "org.freedesktop.DBus.Error.UnknownInterface"),
                           path, PROPS_IFACE, "GetAll", v("(s)", "org.winvm1.Bogus"))
 
+    def test_profile_for_someone_elses_domain(self):
+        # test:///default always runs a domain "test" that winvm did not
+        # define: a profile of that name neither mirrors, stops nor
+        # redefines it
+        write_file(os.path.join(self.config_dir, "test.conf"),
+                   "[vm]\nname = test\ntemplate = minimal\nmemory = 1GiB\n")
+        self.assertEqual(self.reload(), [])
+        path = self.path("test")
+        self.client.wait_idle(path)
+        self.assertEqual(self.state(path), "undefined")
+        self.assertEqual(self.client.get(path, "UUID"), "")
+        errors = [f for f in self.check("test") if f[0] == "error"]
+        self.assertEqual([f[1] for f in errors], ["domain-not-winvm"])
+        self.assertIn("virsh metadata test --config --uri urn:x-winvm:domain:1", errors[0][3])
+        for _ in range(2):  # the second Start proves ForceOff left it there
+            msg = self.assert_error(E + "PreflightFailed", path, VM_IFACE, "Start")
+            self.assertIn("domain-not-winvm", msg)
+            self.client.vm(path, "ForceOff")  # winvm's VM is off: nothing to do
+            self.assertEqual(self.state(path), "undefined")
+        for method in ("Reboot", "Suspend"):
+            msg = self.assert_error(E + "Failed", path, VM_IFACE, method)
+            self.assertIn("not winvm's", msg)
+        self.assert_error(E + "InvalidArgs", path, VM_IFACE, "PinVCPU", v("(us)", 5, "1"))
+        self.client.vm(path, "PinVCPU", v("(us)", 0, "1"))  # saved for a start, nothing pinned
+
     def test_profile_for_existing_domain(self):
-        # the test driver always runs a domain called "test": a profile of
-        # that name mirrors it
+        # a host that runs winvm's domain "test": a profile of that name
+        # mirrors it
+        self.daemon.stop()
+        self.daemon = self.new_daemon(libvirt_uri=test_driver_with_domain(self.workdir))
+        self.addCleanup(self.daemon.stop)
+        self.daemon.start(self.client)
         write_file(os.path.join(self.config_dir, "test.conf"),
                    "[vm]\nname = test\ntemplate = minimal\nmemory = 1GiB\n")
         self.assertEqual(self.reload(), [])
@@ -1343,10 +1372,12 @@ class HugepagesTest(DaemonTest):
         self.assertFalse(os.path.exists(self.record()))
 
     def test_restarted_daemon_keeps_pages_of_a_running_domain(self):
-        # the test driver's own domain "test" runs in every new daemon: with
-        # a profile of that name and the record a previous daemon left, it is
-        # a VM that kept running while winvmd restarted
+        # a test driver host that runs winvm's domain "test": with a profile
+        # of that name and the record a previous daemon left, it is a VM that
+        # kept running while winvmd restarted
         self.daemon.stop()
+        self.daemon = self.new_daemon(libvirt_uri=test_driver_with_domain(self.workdir))
+        self.addCleanup(self.daemon.stop)
         write_file(os.path.join(self.config_dir, "test.conf"),
                    HUGEPAGES.replace("name = hp", "name = test"))
         pool = self.pools_2m()[0]

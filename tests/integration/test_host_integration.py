@@ -22,7 +22,7 @@ from gi.repository import Gio, GLib  # noqa: E402
 
 from daemon_fixture import (  # noqa: E402
     PROPS_IFACE, VM_IFACE, Bus, Client, Daemon, MockService, copy_host, iterate, new_workdir,
-    print_log, wait_until)
+    print_log, test_driver_with_domain, wait_until)
 
 LOGIND_NAME = "org.freedesktop.login1"
 LOGIND_PATH = "/org/freedesktop/login1"
@@ -109,9 +109,13 @@ class HostTest(unittest.TestCase):
         self.logind = None
         if self.LOGIND:
             self.start_logind()
-        self.daemon = Daemon(self.bus, self.workdir, self.config_dir, self.sysfs, self.procfs)
+        self.daemon = Daemon(self.bus, self.workdir, self.config_dir, self.sysfs, self.procfs,
+                             libvirt_uri=self.libvirt_uri())
         self.addCleanup(self.daemon.stop)
         self.daemon.start(self.client)
+
+    def libvirt_uri(self):
+        return "test:///default"
 
     def tearDown(self):
         self.assertTrue(self.daemon.alive(), "winvmd died")
@@ -385,10 +389,13 @@ class AutostartFailureTest(HostTest):
 
 
 class AutostartRunningTest(HostTest):
-    """test:///default comes with a running domain named "test": a profile
-    of that name is a VM that already runs when winvmd starts."""
+    """A test driver host that runs winvm's domain "test" (it kept running
+    while winvmd restarted): that VM already runs when winvmd starts."""
 
     LOGIND = False
+
+    def libvirt_uri(self):
+        return test_driver_with_domain(self.workdir, "test")
     PROFILES = {
         "test": profile("test", 2, autostart=True, autostart_order=1),
         "next": profile("next", 3, autostart=True, autostart_order=2),

@@ -13,7 +13,11 @@ hostile user or a broken system would. Each case prints its figure.
   and ProfileErrors stay small, the daemon stays on the bus and starts again;
 - a link to a root-only file, and a root-only profile with a bad value:
   nothing of either reaches nobody through ProfileErrors;
-- two profiles with one UUID: a load error naming both files."""
+- two profiles with one UUID: a load error naming both files;
+- a template anybody may write, or one with <qemu:commandline>: refused;
+- a disk on /etc/shadow: refused by Check and Start;
+- a profile named like somebody else's libvirt domain: neither reported,
+  stopped nor redefined."""
 
 import os
 import shutil
@@ -198,6 +202,58 @@ class HostileProfiles(unittest.TestCase):
         self.assertEqual(len(errors), 1, errors)
         self.assertIn("beta.conf: [vm] uuid: the same UUID as", errors[0])
         self.assertIn(os.path.join(self.config_dir, "alpha.conf"), errors[0])
+
+    def refused(self, name, code):
+        """Check names @code as an error and Start is refused with it."""
+        findings = self.client.manager("Check", GLib.Variant("(s)", (name,)), "(a(ssss))")[0]
+        codes = [f[1] for f in findings if f[0] == "error"]
+        self.assertIn(code, codes, findings)
+        try:
+            self.client.vm(self.client.vm_path(name), "Start")
+        except GLib.Error as e:
+            self.assertIn("PreflightFailed", e.message)
+            self.assertIn(code, e.message)
+        else:
+            self.fail(f"{name} started")
+        self.assertEqual(self.client.get(self.client.vm_path(name), "State"), "undefined")
+
+    def test_templates_and_paths(self):
+        minimal = open(os.path.join(os.path.dirname(os.path.dirname(HERE)), "xml-templates",
+                                    "minimal.xml")).read()
+        open_tpl = os.path.join(self.workdir, "open.xml")
+        write(open_tpl, minimal, mode=0o666)
+        raw_tpl = os.path.join(self.workdir, "raw.xml")
+        write(raw_tpl, minimal.replace(
+            "<domain type=", "<domain xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0' "
+            "type=", 1).replace("</domain>", "<qemu:commandline><qemu:arg value='-fw_cfg'/>"
+                                "<qemu:arg value='name=opt/s,file=/etc/shadow'/>"
+                                "</qemu:commandline></domain>"))
+        for name, body in (("open", f"template = {open_tpl}\n"),
+                           ("raw", f"template = {raw_tpl}\n"),
+                           ("shadow", "[disk:a]\nsource = /etc/shadow\n")):
+            text = ALPHA.replace("name = alpha", f"name = {name}")
+            text = text.replace("template = minimal\n", body) if "template" in body else \
+                text + body
+            write(os.path.join(self.config_dir, name + ".conf"), text)
+        self.start()
+        self.refused("open", "template-untrusted")
+        self.refused("raw", "template-raw-qemu")
+        self.refused("shadow", "path-refused")
+        self.assert_serving()
+        figure("untrusted template, <qemu:commandline>, disk on /etc/shadow: 3 of 3 refused "
+               "by Check and Start")
+
+    def test_someone_elses_domain(self):
+        # test:///default runs a domain "test" that winvm did not define
+        write(os.path.join(self.config_dir, "test.conf"), ALPHA.replace("name = alpha",
+                                                                        "name = test"))
+        self.start()
+        path = self.client.vm_path("test")
+        self.client.wait_idle(path)
+        self.assertEqual(self.client.get(path, "State"), "undefined")
+        self.client.vm(path, "ForceOff")
+        self.refused("test", "domain-not-winvm")  # still there: ForceOff left it alone
+        figure("somebody else's domain: not reported, not stopped, not redefined")
 
 
 if __name__ == "__main__":
