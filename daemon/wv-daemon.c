@@ -94,6 +94,56 @@ set_profile_errors(WvDaemon *daemon, GPtrArray *messages)
   return bounded_messages(messages, NULL);
 }
 
+static void
+remove_vm(WvDaemon *daemon, WvVm *vm)
+{
+  g_autofree char *name = g_strdup(wv_vm_name(vm));
+
+  g_message("%s: profile removed", name);
+  REPORT(daemon, vm_removed, vm);
+  g_hash_table_remove(daemon->orphans, name);
+  g_hash_table_remove(daemon->vms, name); /* the domain is left alone */
+}
+
+static void drop_stopped_orphans(WvDaemon *daemon);
+
+static gboolean
+retry_orphans(gpointer data)
+{
+  WvDaemon *daemon = data;
+
+  daemon->orphan_retry = 0;
+  drop_stopped_orphans(daemon);
+  return G_SOURCE_REMOVE;
+}
+
+/* VMs kept only because they ran when their profile went: gone once
+ * stopped (and once the call that stopped them has answered). */
+static void
+drop_stopped_orphans(WvDaemon *daemon)
+{
+  guint n = 0;
+  g_autofree char **names = NULL;
+
+  if (g_hash_table_size(daemon->orphans) == 0)
+    return;
+  /* copies: removing a VM removes its name from the set */
+  names = (char **)g_hash_table_get_keys_as_array(daemon->orphans, &n);
+  for (guint i = 0; i < n; i++)
+    names[i] = g_strdup(names[i]);
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *name = names[i];
+    WvVm *vm = g_hash_table_lookup(daemon->vms, name);
+
+    if (vm == NULL)
+      g_hash_table_remove(daemon->orphans, name);
+    else if (!wv_vm_is_running(vm) && !wv_vm_busy(vm))
+      remove_vm(daemon, vm);
+    else if (!wv_vm_is_running(vm) && daemon->orphan_retry == 0)
+      daemon->orphan_retry = g_timeout_add(100, retry_orphans, daemon);
+  }
+}
+
 GPtrArray *
 wv_daemon_reload(WvDaemon *daemon)
 {
@@ -141,9 +191,13 @@ wv_daemon_reload(WvDaemon *daemon)
                 wv_vm_name(vm));
       continue;
     }
-    g_message("%s: profile removed", wv_vm_name(vm));
-    REPORT(daemon, vm_removed, vm);
-    g_hash_table_remove(daemon->vms, names->pdata[i]); /* the domain is left alone */
+    if (wv_vm_is_running(vm)) {
+      /* still shut down with the host, its hugepages still given back */
+      if (g_hash_table_add(daemon->orphans, g_strdup(wv_vm_name(vm))))
+        g_warning("%s: profile removed while the VM runs; it stays until it stops", wv_vm_name(vm));
+      continue;
+    }
+    remove_vm(daemon, vm);
   }
 
   g_hash_table_iter_init(&iter, profiles);
@@ -153,6 +207,7 @@ wv_daemon_reload(WvDaemon *daemon)
 
     g_hash_table_iter_steal(&iter);
     if (vm) {
+      g_hash_table_remove(daemon->orphans, key);
       wv_vm_set_profile(vm, profile);
       continue;
     }
@@ -215,6 +270,7 @@ resync_done(GObject *source, GAsyncResult *result, gpointer data)
       wv_vm_info_apply(vm, r->infos->pdata[i]);
   }
   g_info("resynced %u VMs with %s", r->names->len, wv_libvirt_uri(r->daemon->libvirt));
+  drop_stopped_orphans(r->daemon);
   become_ready(r->daemon);
   /* once, when libvirt said what already runs (boot autostart) */
   if (!r->daemon->resynced) {
@@ -277,8 +333,10 @@ on_lifecycle(gpointer data, const char *domain, int event, int detail)
   WvDaemon *daemon = data;
   WvVm *vm = g_hash_table_lookup(daemon->vms, domain);
 
-  if (vm)
+  if (vm) {
     wv_vm_lifecycle(vm, event, detail);
+    drop_stopped_orphans(daemon);
+  }
 }
 
 static void
@@ -308,6 +366,7 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   daemon->callbacks = callbacks;
   daemon->callbacks_data = data;
   daemon->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_vm_free);
+  daemon->orphans = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   daemon->profile_errors = g_ptr_array_new_with_free_func(g_free);
   daemon->libvirt = wv_libvirt_new(config->libvirt_uri, &libvirt_callbacks, daemon);
   daemon->vm_ctx.config = daemon->config;
@@ -331,6 +390,8 @@ wv_daemon_free(WvDaemon *daemon)
     return;
   /* libvirt first: no event may reach a freed VM */
   wv_libvirt_free(daemon->libvirt);
+  g_clear_handle_id(&daemon->orphan_retry, g_source_remove);
+  g_hash_table_unref(daemon->orphans);
   g_hash_table_unref(daemon->vms);
   g_ptr_array_unref(daemon->profile_errors);
   wv_config_unref(daemon->config);

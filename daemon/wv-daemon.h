@@ -31,6 +31,8 @@ typedef struct
   WvLibvirt *libvirt;
   WvVmContext vm_ctx;
   GHashTable *vms;           /* name -> WvVm*, sorted view via wv_daemon_vm_names() */
+  GHashTable *orphans;       /* names of running VMs whose profile is gone */
+  guint orphan_retry;        /* a stopped orphan waits for its last call */
   GPtrArray *profile_errors; /* char* */
   gboolean ready;            /* ready was reported */
   gboolean resynced;         /* resynced was reported */

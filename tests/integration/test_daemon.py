@@ -1218,18 +1218,28 @@ class ReloadTest(DaemonTest):
         self.assert_error(E + "NotFound", path, VM_IFACE, "Start")
         self.assert_error(E + "NotFound", MANAGER_PATH, MANAGER_IFACE, "Render", v("(s)", "hp"))
 
-    def test_removing_a_running_vm_leaves_the_domain_alone(self):
+    def test_removing_a_running_vm_keeps_it_until_it_stops(self):
+        # the domain is left alone, and the VM stays while it runs: the host's
+        # shutdown still stops it and its hugepages are still given back
         path = self.path("alpha")
         self.start_vm(path)
         uuid = self.client.get(path, "UUID")
         saved = os.path.join(self.workdir, "alpha.conf.saved")
         shutil.move(os.path.join(self.config_dir, "alpha.conf"), saved)
         self.assertEqual(self.reload(), [])
-        wait_until(lambda: self.removed(path), what="InterfacesRemoved")
+        self.assertIn("alpha", [n for n, p in self.client.list_vms()])
+        self.assertEqual(self.removed(path), [])
+        # the profile comes back while it runs: nothing changed
         shutil.move(saved, os.path.join(self.config_dir, "alpha.conf"))
         self.assertEqual(self.reload(), [])
-        self.wait_state(path, "running")
+        self.assertEqual(self.state(path), "running")
         self.assertEqual(self.client.get(path, "UUID"), uuid)
+        # gone again, then stopped: the VM goes with it
+        os.unlink(os.path.join(self.config_dir, "alpha.conf"))
+        self.assertEqual(self.reload(), [])
+        self.client.manager("ShutdownAll", v("(u)", 5), "()", timeout=30)
+        wait_until(lambda: self.removed(path), what="InterfacesRemoved once it stopped")
+        self.assertNotIn("alpha", [n for n, p in self.client.list_vms()])
 
     def test_broken_profiles(self):
         alpha = self.path("alpha")
