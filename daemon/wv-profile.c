@@ -144,16 +144,26 @@ static gboolean check_token(const char *text, gsize max, const char *extra, GErr
 static gboolean
 scan_lines(Ctx *ctx, const char *data, gsize len)
 {
-  g_auto(GStrv) lines = NULL;
   g_autofree char *copy = g_strndup(data, len);
   g_autofree char *group = NULL;
   gboolean ok = TRUE;
+  char *next = copy;
+  guint lineno = 0;
 
-  lines = g_strsplit(copy, "\n", -1);
-  for (guint i = 0; lines[i]; i++) {
-    guint lineno = i + 1;
-    char *l = g_strstrip(lines[i]);
+  /* line by line in place (one pass, no array of a million lines) */
+  while (next != NULL) {
+    char *l = next;
+    char *nl = strchr(l, '\n');
     char *eq;
+
+    lineno++;
+    if (nl) {
+      *nl = '\0';
+      next = nl + 1;
+    } else {
+      next = NULL;
+    }
+    l = g_strstrip(l);
 
     if (l[0] == '\0' || l[0] == '#' || l[0] == ';')
       continue;
