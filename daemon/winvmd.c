@@ -292,6 +292,15 @@ service_clear(Service *svc)
   g_main_loop_unref(svc->loop);
 }
 
+static void
+add_signal(GMainContext *context, int signum, GSourceFunc func, gpointer data)
+{
+  g_autoptr(GSource) source = g_unix_signal_source_new(signum);
+
+  g_source_set_callback(source, func, data, NULL);
+  g_source_attach(source, context);
+}
+
 static int
 run_service(const Options *opt)
 {
@@ -304,6 +313,7 @@ run_service(const Options *opt)
       .resynced = on_resynced,
   };
   Service svc = {0};
+  GMainContext *context;
   WvConfig config = {
       .config_dir = opt->config_dir ? opt->config_dir : (char *)WV_CONFIG_DIR,
       .libvirt_uri = opt->libvirt_uri ? opt->libvirt_uri : (char *)"qemu:///system",
@@ -319,7 +329,13 @@ run_service(const Options *opt)
   guint owner, watchdog = 0;
   guint64 watchdog_usec = 0;
 
-  svc.loop = g_main_loop_new(NULL, FALSE);
+  /* winvmd's own main context: libvirt's event thread iterates GLib's
+   * global default one, and no D-Bus call, timeout or task result of
+   * winvmd's may ever be dispatched there */
+  context = g_main_context_new();
+  g_main_context_push_thread_default(context);
+  wv_main_thread_init();
+  svc.loop = g_main_loop_new(context, FALSE);
   svc.daemon = wv_daemon_new(&config, &callbacks, &svc);
   svc.autostart = wv_autostart_new(svc.daemon);
 
@@ -331,6 +347,8 @@ run_service(const Options *opt)
     if (bus == NULL) {
       g_printerr("winvmd: cannot connect to %s: %s\n", opt->bus_address, error->message);
       service_clear(&svc);
+      g_main_context_pop_thread_default(context);
+      g_main_context_unref(context);
       return 1;
     }
     owner = g_bus_own_name_on_connection(bus, WV_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,
@@ -342,17 +360,19 @@ run_service(const Options *opt)
                            on_name_lost, &svc, NULL);
   }
 
-  g_unix_signal_add(SIGTERM, on_quit_signal, &svc);
-  g_unix_signal_add(SIGINT, on_quit_signal, &svc);
-  g_unix_signal_add(SIGHUP, on_hangup, &svc);
+  add_signal(context, SIGTERM, on_quit_signal, &svc);
+  add_signal(context, SIGINT, on_quit_signal, &svc);
+  add_signal(context, SIGHUP, on_hangup, &svc);
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
-    watchdog = g_timeout_add((guint)(watchdog_usec / 2 / 1000), on_watchdog, NULL);
+    watchdog = wv_timeout_add((guint)(watchdog_usec / 2 / 1000), on_watchdog, NULL);
 
   g_main_loop_run(svc.loop);
 
-  g_clear_handle_id(&watchdog, g_source_remove);
+  g_clear_handle_id(&watchdog, wv_source_remove);
   g_bus_unown_name(owner);
   service_clear(&svc);
+  g_main_context_pop_thread_default(context);
+  g_main_context_unref(context);
   return svc.exit_code;
 }
 

@@ -11,6 +11,7 @@
 #include <glib/gstdio.h>
 
 #include "wv-common.h"
+#include "wv-worker.h"
 #include "wv-autostart.h"
 
 typedef struct _Run Run;
@@ -114,7 +115,7 @@ run_next(Run *a)
     delay = a->previous_started ? wv_vm_profile(vm)->autostart_delay_s : 0;
     if (delay > 0) {
       g_info("%s: starting in %u s", wv_vm_name(vm), delay);
-      a->timer = g_timeout_add(delay * 1000, start_now, a);
+      a->timer = wv_timeout_add(delay * 1000, start_now, a);
     } else {
       start_now(a);
     }
@@ -135,7 +136,7 @@ run_abandon(WvAutostart *autostart)
   a->owner = NULL;
   a->cancelled = TRUE;
   if (a->timer) { /* waiting for a delay: nothing in flight */
-    g_clear_handle_id(&a->timer, g_source_remove);
+    g_clear_handle_id(&a->timer, wv_source_remove);
     run_free(a);
   }
 }

@@ -140,7 +140,7 @@ drop_stopped_orphans(WvDaemon *daemon)
     else if (!wv_vm_is_running(vm) && !wv_vm_busy(vm))
       remove_vm(daemon, vm);
     else if (!wv_vm_is_running(vm) && daemon->orphan_retry == 0)
-      daemon->orphan_retry = g_timeout_add(100, retry_orphans, daemon);
+      daemon->orphan_retry = wv_timeout_add(100, retry_orphans, daemon);
   }
 }
 
@@ -390,7 +390,7 @@ wv_daemon_free(WvDaemon *daemon)
     return;
   /* libvirt first: no event may reach a freed VM */
   wv_libvirt_free(daemon->libvirt);
-  g_clear_handle_id(&daemon->orphan_retry, g_source_remove);
+  g_clear_handle_id(&daemon->orphan_retry, wv_source_remove);
   g_hash_table_unref(daemon->orphans);
   g_hash_table_unref(daemon->vms);
   g_ptr_array_unref(daemon->profile_errors);

@@ -39,6 +39,7 @@ wv_dbus_dispatch(const WvDBusMethod *table, gsize n, gpointer object, const char
   gpointer call;
   Pending *p;
 
+  wv_assert_main_thread(name);
   for (gsize i = 0; i < n && method == NULL; i++)
     if (g_str_equal(table[i].name, name))
       method = &table[i];
@@ -144,6 +145,7 @@ wv_dbus_property_get(const WvDBusProperty *table, gpointer object, const char *n
 {
   const WvDBusProperty *prop = find_property(table, name);
 
+  wv_assert_main_thread(name);
   if (prop == NULL) {
     g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "no property %s", name);
     return NULL;

@@ -219,6 +219,7 @@ dispatch_event(gpointer data)
   WvLibvirt *lv = e->lv;
   gboolean current;
 
+  wv_assert_main_thread("a libvirt event");
   g_mutex_lock(&lv->lock);
   current = lv->conn != NULL && lv->conn == e->conn;
   g_mutex_unlock(&lv->lock);
@@ -403,7 +404,7 @@ static void
 schedule_connect(WvLibvirt *lv)
 {
   if (lv->retry_source == 0 && !g_atomic_int_get(&lv->quit))
-    lv->retry_source = g_timeout_add(lv->backoff_ms, retry_connect, lv);
+    lv->retry_source = wv_timeout_add(lv->backoff_ms, retry_connect, lv);
 }
 
 WvLibvirt *
@@ -437,7 +438,7 @@ wv_libvirt_free(WvLibvirt *lv)
   if (lv == NULL)
     return;
   g_atomic_int_set(&lv->quit, 1);
-  g_clear_handle_id(&lv->retry_source, g_source_remove);
+  g_clear_handle_id(&lv->retry_source, wv_source_remove);
   g_mutex_lock(&lv->lock);
   conn = g_steal_pointer(&lv->conn);
   g_mutex_unlock(&lv->lock);

@@ -503,7 +503,7 @@ start_begin(Op *op)
 static void
 waiter_finish(StopWaiter *w, const GError *error)
 {
-  g_clear_handle_id(&w->source, g_source_remove);
+  g_clear_handle_id(&w->source, wv_source_remove);
   w->done(w->vm, error, w->data);
   g_free(w);
 }
@@ -604,7 +604,7 @@ shutdown_sent(GObject *source, GAsyncResult *result, gpointer data)
   w->done = stopped_in_time;
   w->data = op;
   w->timeout_s = op->timeout_s;
-  w->source = g_timeout_add(op->timeout_s * 1000, shutdown_deadline, op);
+  w->source = wv_timeout_add(op->timeout_s * 1000, shutdown_deadline, op);
   g_ptr_array_add(vm->waiters, w);
 }
 
@@ -899,7 +899,7 @@ wv_vm_free(WvVm *vm)
   vm->changed = NULL;
   while (vm->waiters->len > 0) {
     StopWaiter *w = g_ptr_array_steal_index(vm->waiters, 0);
-    g_clear_handle_id(&w->source, g_source_remove);
+    g_clear_handle_id(&w->source, wv_source_remove);
     g_free(w);
   }
   g_ptr_array_unref(vm->waiters);

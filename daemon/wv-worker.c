@@ -4,6 +4,20 @@
 #include "wv-worker.h"
 
 static gint running;
+static GThread *main_thread;
+
+void
+wv_main_thread_init(void)
+{
+  main_thread = g_thread_self();
+}
+
+void
+wv_assert_main_thread(const char *what)
+{
+  if (main_thread && g_thread_self() != main_thread)
+    g_critical("%s ran on a thread other than the main one", what);
+}
 
 typedef struct
 {
@@ -31,6 +45,26 @@ wv_worker_run(GTask *task, GTaskThreadFunc func)
 }
 
 guint
+wv_timeout_add(guint interval_ms, GSourceFunc func, gpointer data)
+{
+  g_autoptr(GSource) source = g_timeout_source_new(interval_ms);
+
+  g_source_set_callback(source, func, data, NULL);
+  return g_source_attach(source, g_main_context_get_thread_default());
+}
+
+void
+wv_source_remove(guint id)
+{
+  GSource *source = g_main_context_find_source_by_id(g_main_context_get_thread_default(), id);
+
+  if (source)
+    g_source_destroy(source);
+  else
+    g_critical("no source %u to remove", id);
+}
+
+guint
 wv_workers_running(void)
 {
   return (guint)g_atomic_int_get(&running);
@@ -41,6 +75,8 @@ wv_workers_drain(GMainContext *context, guint timeout_ms)
 {
   gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
+  if (context == NULL)
+    context = g_main_context_get_thread_default();
   for (;;) {
     gboolean dispatched = FALSE;
 

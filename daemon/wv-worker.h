@@ -1,15 +1,31 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The daemon's worker threads, counted, so that exit frees nothing a worker
- * still uses: every blocking job (libvirt calls, host probes) runs through
- * wv_worker_run(), and winvmd waits for them with wv_workers_drain() before
- * it tears anything down.
+ * The daemon's threads. winvmd's state lives on the main thread, which runs
+ * its own GMainContext (pushed as thread-default): libvirt's event thread
+ * iterates GLib's global default context, and nothing of winvmd may be
+ * dispatched there. Blocking jobs (libvirt calls, host probes) run in
+ * workers, counted, so that exit frees nothing a worker still uses:
+ * wv_worker_run() starts one, wv_workers_drain() waits for them all.
  */
 #pragma once
 
 #include <gio/gio.h>
 
 G_BEGIN_DECLS
+
+/* Marks the calling thread as the one that owns winvmd's state; from then
+ * on wv_assert_main_thread() complains (g_critical) when anything that
+ * touches that state runs on another thread. */
+void wv_main_thread_init(void);
+void wv_assert_main_thread(const char *what);
+
+/* A timeout on the calling thread's default main context (winvmd's own, not
+ * GLib's global one: libvirt's event thread iterates that). */
+guint wv_timeout_add(guint interval_ms, GSourceFunc func, gpointer data);
+
+/* Removes a source wv_timeout_add() gave (g_source_remove() looks only in
+ * the global default context). */
+void wv_source_remove(guint id);
 
 /* g_task_run_in_thread(), counted until @func returns. */
 void wv_worker_run(GTask *task, GTaskThreadFunc func);
@@ -18,8 +34,8 @@ void wv_worker_run(GTask *task, GTaskThreadFunc func);
 guint wv_workers_running(void);
 
 /* Waits until no worker runs and their results have been dispatched on
- * @context (NULL: the default one), whose callbacks may start more work;
- * FALSE when @timeout_ms passed first. */
+ * @context (the caller's thread-default one), whose callbacks may start
+ * more work; FALSE when @timeout_ms passed first. */
 gboolean wv_workers_drain(GMainContext *context, guint timeout_ms);
 
 G_END_DECLS
