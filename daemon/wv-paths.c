@@ -272,6 +272,22 @@ find_mounted(GHashTable *mounted, const char *sysfs_root, const char *dev, guint
   return NULL;
 }
 
+gboolean
+wv_path_is_lvm_volume(const char *path, const char *sysfs_root)
+{
+  g_autofree char *uuid_path = NULL;
+  g_autofree char *uuid = NULL;
+  g_autofree char *dev = NULL;
+  struct stat st;
+
+  if (stat(path, &st) < 0 || !S_ISBLK(st.st_mode))
+    return FALSE;
+  dev = g_strdup_printf("%u:%u", major(st.st_rdev), minor(st.st_rdev));
+  uuid_path =
+      g_build_filename(sysfs_root ? sysfs_root : "/sys", "dev/block", dev, "dm", "uuid", NULL);
+  return g_file_get_contents(uuid_path, &uuid, NULL, NULL) && g_str_has_prefix(uuid, "LVM-");
+}
+
 char *
 wv_path_mounted_block_device(const char *path, const char *sysfs_root, const char *mountinfo_path)
 {

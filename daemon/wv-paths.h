@@ -41,6 +41,11 @@ void wv_path_policy_free(WvPathPolicy *policy);
 WvPathVerdict wv_path_policy_check(const WvPathPolicy *policy, const char *path, gboolean share,
                                    const char **dir_out);
 
+/* Whether @path is (or leads to) an LVM logical volume: a device-mapper
+ * block device whose dm/uuid starts with "LVM-" (below @sysfs_root, NULL:
+ * /sys). LVM volumes are allowed wherever their links live. */
+gboolean wv_path_is_lvm_volume(const char *path, const char *sysfs_root);
+
 /* A comma-separated list of the allowed directories, for hints. */
 char *wv_path_policy_allowed(const WvPathPolicy *policy);
 

@@ -858,10 +858,15 @@ check_path(WvPlan *plan, const WvPlanContext *ctx, const char *group, const char
 {
   const char *dir = NULL;
   g_autofree char *mount = NULL;
+  WvPathVerdict verdict;
 
   if (path == NULL)
     return;
-  switch (wv_path_policy_check(ctx->paths, path, share, &dir)) {
+  verdict = wv_path_policy_check(ctx->paths, path, share, &dir);
+  if (verdict == WV_PATH_NOT_ALLOWED && ctx->host &&
+      wv_path_is_lvm_volume(path, ctx->host->sysfs_root))
+    verdict = WV_PATH_OK; /* an LVM volume, wherever its link is */
+  switch (verdict) {
     case WV_PATH_SENSITIVE:
       add_finding(plan, WV_SEVERITY_ERROR, "path-refused",
                   share ? "share a directory that holds none of the host's own"

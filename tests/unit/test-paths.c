@@ -199,6 +199,19 @@ test_mounted_block_devices(void)
     g_assert_cmpstr(mount, ==, cases[i].mount);
   }
   g_assert_null(wv_path_mounted_block_device(file, sys, mountinfo));
+
+  /* LVM volumes: device-mapper devices whose uuid says LVM */
+  write_file(sys, "dev/block/253:3/dm/uuid", "LVM-Xq3aY0jvIVmWgSBG3rWkCqk9XpMNfRb1\n");
+  write_file(sys, "dev/block/253:4/dm/uuid", "CRYPT-LUKS2-0f1e2d3c-home\n");
+  node(dir, "vg0-win11", 253, 3);
+  node(dir, "luks-home", 253, 4);
+  {
+    g_autofree char *lv = g_build_filename(dir, "vg0-win11", NULL);
+    g_autofree char *crypt = g_build_filename(dir, "luks-home", NULL);
+    g_assert_true(wv_path_is_lvm_volume(lv, sys));
+    g_assert_false(wv_path_is_lvm_volume(crypt, sys));
+    g_assert_false(wv_path_is_lvm_volume(file, sys));
+  }
   g_assert_null(wv_path_mounted_block_device("/nonexistent", sys, mountinfo));
   remove_tree(dir);
 }
