@@ -3,8 +3,6 @@
 
 #include "wv-plan.h"
 #include "wv-common.h"
-#include "wv-file.h"
-#include "wv-xml.h"
 
 #include <unistd.h>
 
@@ -33,10 +31,9 @@ finding_free(gpointer p)
   g_free(f);
 }
 
-G_GNUC_PRINTF(5, 6)
-static void
-add_finding(WvPlan *plan, WvSeverity severity, const char *code, const char *hint, const char *fmt,
-            ...)
+void
+wv_plan_add_finding(WvPlan *plan, WvSeverity severity, const char *code, const char *hint,
+                    const char *fmt, ...)
 {
   WvFinding *f = g_new0(WvFinding, 1);
   va_list ap;
@@ -260,13 +257,15 @@ validate_cpus(WvPlan *plan, const WvHost *host, const char *what, const guint *c
 
   for (guint i = 0; i < n; i++) {
     if (wv_host_cpu(host, cpus[i]) == NULL) {
-      add_finding(plan, WV_SEVERITY_ERROR, "cpu-unknown", "see lscpu -e for the host's CPUs",
-                  "%s names CPU %u, which this host does not have", what, cpus[i]);
+      wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "cpu-unknown",
+                          "see lscpu -e for the host's CPUs",
+                          "%s names CPU %u, which this host does not have", what, cpus[i]);
       ok = FALSE;
     } else if (!wv_cpuset_contains(host->online, cpus[i])) {
-      add_finding(plan, WV_SEVERITY_ERROR, "cpu-offline",
-                  "bring it online (echo 1 > /sys/devices/system/cpu/cpuN/online) or pin elsewhere",
-                  "%s names CPU %u, which is offline", what, cpus[i]);
+      wv_plan_add_finding(
+          plan, WV_SEVERITY_ERROR, "cpu-offline",
+          "bring it online (echo 1 > /sys/devices/system/cpu/cpuN/online) or pin elsewhere",
+          "%s names CPU %u, which is offline", what, cpus[i]);
       ok = FALSE;
     }
   }
@@ -295,16 +294,17 @@ plan_auto_pins(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvCpu
     tpc = MAX(tpc, ((Core *)cores->pdata[i])->cpus->n);
   /* Sibling pairs only make sense to the guest with an even count. */
   if (tpc > 1 && p->vcpus % tpc != 0) {
-    add_finding(plan, WV_SEVERITY_WARNING, "pin-odd-vcpus",
-                "use an even vCPU count to give the guest whole SMT cores",
-                "%u vCPUs do not fill whole %u-thread cores; the guest sees no SMT", p->vcpus, tpc);
+    wv_plan_add_finding(plan, WV_SEVERITY_WARNING, "pin-odd-vcpus",
+                        "use an even vCPU count to give the guest whole SMT cores",
+                        "%u vCPUs do not fill whole %u-thread cores; the guest sees no SMT",
+                        p->vcpus, tpc);
   }
   chosen = choose_cores(cores, p->vcpus, tpc, &spans);
   if (chosen == NULL) {
-    add_finding(plan, WV_SEVERITY_ERROR, "pin-no-room",
-                "lower vcpus, shrink host-reserved, or set pin = none",
-                "%u vCPUs need %u host CPUs outside host-reserved (%s); only %u are free", p->vcpus,
-                p->vcpus, res, count_threads(cores, tpc));
+    wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "pin-no-room",
+                        "lower vcpus, shrink host-reserved, or set pin = none",
+                        "%u vCPUs need %u host CPUs outside host-reserved (%s); only %u are free",
+                        p->vcpus, p->vcpus, res, count_threads(cores, tpc));
     return;
   }
 
@@ -335,10 +335,10 @@ plan_auto_pins(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvCpu
         g_hash_table_add(nodes, GINT_TO_POINTER(c->node));
     }
     if (g_hash_table_size(nodes) > 1)
-      add_finding(plan, WV_SEVERITY_WARNING, "pin-spans-nodes",
-                  "fewer vCPUs fit on one NUMA node, which is faster for memory access",
-                  "%u vCPUs do not fit on one NUMA node; pins span %u nodes", p->vcpus,
-                  g_hash_table_size(nodes));
+      wv_plan_add_finding(plan, WV_SEVERITY_WARNING, "pin-spans-nodes",
+                          "fewer vCPUs fit on one NUMA node, which is faster for memory access",
+                          "%u vCPUs do not fit on one NUMA node; pins span %u nodes", p->vcpus,
+                          g_hash_table_size(nodes));
   }
   if (p->topology_auto)
     set_auto_topology(plan, p->vcpus % tpc == 0 ? tpc : 1);
@@ -355,9 +355,9 @@ plan_list_pins(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvCpu
   for (guint i = 0; i < p->pin_cpus->len; i++) {
     g_ptr_array_add(plan->vcpu_pins, wv_cpuset_new(&cpus[i], 1));
     if (reserved && wv_cpuset_contains(reserved, cpus[i]))
-      add_finding(plan, WV_SEVERITY_WARNING, "pin-overlaps-reserved",
-                  "pin vCPUs outside host-reserved so the host keeps its own CPUs",
-                  "vCPU %u is pinned to CPU %u, which is in host-reserved", i, cpus[i]);
+      wv_plan_add_finding(plan, WV_SEVERITY_WARNING, "pin-overlaps-reserved",
+                          "pin vCPUs outside host-reserved so the host keeps its own CPUs",
+                          "vCPU %u is pinned to CPU %u, which is in host-reserved", i, cpus[i]);
   }
   /* consecutive vCPUs on SMT siblings: tell the guest they are threads */
   for (guint i = 0; pairs && i + 1 < p->pin_cpus->len; i += 2) {
@@ -421,9 +421,9 @@ plan_vcpu_pins(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvCpu
       break;
     case WV_PIN_AUTO:
       if (host == NULL) {
-        add_finding(plan, WV_SEVERITY_WARNING, "pin-no-host-facts",
-                    "run on the host itself, or point --sysfs-root at its /sys",
-                    "host CPU topology unknown; vCPUs are left unpinned");
+        wv_plan_add_finding(plan, WV_SEVERITY_WARNING, "pin-no-host-facts",
+                            "run on the host itself, or point --sysfs-root at its /sys",
+                            "host CPU topology unknown; vCPUs are left unpinned");
         break;
       }
       plan_auto_pins(plan, p, host, reserved);
@@ -433,14 +433,14 @@ plan_vcpu_pins(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvCpu
   }
 
   if (host && p->pin == WV_PIN_NONE && p->vcpus > host->online->n)
-    add_finding(plan, WV_SEVERITY_WARNING, "vcpus-overcommit", NULL,
-                "%u vCPUs on a host with %u online CPUs", p->vcpus, host->online->n);
+    wv_plan_add_finding(plan, WV_SEVERITY_WARNING, "vcpus-overcommit", NULL,
+                        "%u vCPUs on a host with %u online CPUs", p->vcpus, host->online->n);
   if (host && !p->topology_auto && p->threads > 1) {
     const WvHostCpu *c = host->online->n ? wv_host_cpu(host, host->online->cpus[0]) : NULL;
     if (c && c->siblings && c->siblings->n < 2)
-      add_finding(plan, WV_SEVERITY_WARNING, "topology-smt-mismatch",
-                  "set topology = auto or threads = 1",
-                  "the guest is told it has %u threads per core; the host has no SMT", p->threads);
+      wv_plan_add_finding(
+          plan, WV_SEVERITY_WARNING, "topology-smt-mismatch", "set topology = auto or threads = 1",
+          "the guest is told it has %u threads per core; the host has no SMT", p->threads);
   }
 }
 
@@ -510,9 +510,10 @@ plan_hugepages(WvPlan *plan, const WvProfile *p, const WvHost *host)
 
   pool = wv_host_hugepages(host, p->hugepage_kib, -1);
   if (pool == NULL) {
-    add_finding(plan, WV_SEVERITY_ERROR, "hugepages-unsupported",
-                p->hugepage_kib > 2048 ? "1G pages need a CPU with pdpe1gb; or use 2M" : NULL,
-                "this kernel offers no %s hugepages", wv_page_size_name(p->hugepage_kib));
+    wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "hugepages-unsupported",
+                        p->hugepage_kib > 2048 ? "1G pages need a CPU with pdpe1gb; or use 2M"
+                                               : NULL,
+                        "this kernel offers no %s hugepages", wv_page_size_name(p->hugepage_kib));
     return;
   }
   if (wv_host_hugetlbfs(host, p->hugepage_kib) == NULL) {
@@ -521,8 +522,8 @@ plan_hugepages(WvPlan *plan, const WvProfile *p, const WvHost *host)
         "/dev/hugepages%s, then restart libvirtd",
         p->hugepage_kib == 2048 ? "" : "1G", wv_page_size_name(p->hugepage_kib),
         p->hugepage_kib == 2048 ? "" : "1G");
-    add_finding(plan, WV_SEVERITY_ERROR, "hugetlbfs-missing", h,
-                "no hugetlbfs is mounted for %s pages", wv_page_size_name(p->hugepage_kib));
+    wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "hugetlbfs-missing", h,
+                        "no hugetlbfs is mounted for %s pages", wv_page_size_name(p->hugepage_kib));
   }
   if (plan->numa_node >= 0) {
     const WvHugepagePool *node_pool = wv_host_hugepages(host, p->hugepage_kib, plan->numa_node);
@@ -533,43 +534,45 @@ plan_hugepages(WvPlan *plan, const WvProfile *p, const WvHost *host)
   if (avail >= plan->hugepages_needed) {
     g_autofree char *where =
         pool->node >= 0 ? g_strdup_printf(" on node %d", pool->node) : g_strdup("");
-    add_finding(plan, WV_SEVERITY_INFO, "hugepages-ok", NULL,
-                "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " free %s pages%s will back memory",
-                plan->hugepages_needed, avail, wv_page_size_name(p->hugepage_kib), where);
+    wv_plan_add_finding(plan, WV_SEVERITY_INFO, "hugepages-ok", NULL,
+                        "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                        " free %s pages%s will back memory",
+                        plan->hugepages_needed, avail, wv_page_size_name(p->hugepage_kib), where);
     return;
   }
   if (p->hugepages_allocate) {
     plan->hugepages_reserve = plan->hugepages_needed - avail;
     if (host->mem_available_kib &&
         plan->hugepages_reserve * p->hugepage_kib > host->mem_available_kib) {
-      add_finding(plan, WV_SEVERITY_ERROR, "hugepages-cannot-grow",
-                  "free memory on the host, lower memory, or reserve the pages at boot",
-                  "growing the %s pool by %" G_GUINT64_FORMAT " pages needs %" G_GUINT64_FORMAT
-                  " MiB; the host has %" G_GUINT64_FORMAT " MiB available",
-                  wv_page_size_name(p->hugepage_kib), plan->hugepages_reserve,
-                  plan->hugepages_reserve * p->hugepage_kib / 1024, host->mem_available_kib / 1024);
+      wv_plan_add_finding(
+          plan, WV_SEVERITY_ERROR, "hugepages-cannot-grow",
+          "free memory on the host, lower memory, or reserve the pages at boot",
+          "growing the %s pool by %" G_GUINT64_FORMAT " pages needs %" G_GUINT64_FORMAT
+          " MiB; the host has %" G_GUINT64_FORMAT " MiB available",
+          wv_page_size_name(p->hugepage_kib), plan->hugepages_reserve,
+          plan->hugepages_reserve * p->hugepage_kib / 1024, host->mem_available_kib / 1024);
       return;
     }
-    add_finding(plan, p->hugepage_kib > 2048 ? WV_SEVERITY_WARNING : WV_SEVERITY_INFO,
-                "hugepages-reserve",
-                p->hugepage_kib > 2048
-                    ? "1G pages are hard to find once memory is fragmented; reserve them at "
-                      "boot (hugepagesz=1G hugepages=N) to be sure"
-                    : NULL,
-                "the %s pool%s will grow by %" G_GUINT64_FORMAT
-                " pages at start (%" G_GUINT64_FORMAT " free, %" G_GUINT64_FORMAT " needed)",
-                wv_page_size_name(p->hugepage_kib), pool->node >= 0 ? " of the VM's node" : "",
-                plan->hugepages_reserve, avail, plan->hugepages_needed);
+    wv_plan_add_finding(
+        plan, p->hugepage_kib > 2048 ? WV_SEVERITY_WARNING : WV_SEVERITY_INFO, "hugepages-reserve",
+        p->hugepage_kib > 2048
+            ? "1G pages are hard to find once memory is fragmented; reserve them at "
+              "boot (hugepagesz=1G hugepages=N) to be sure"
+            : NULL,
+        "the %s pool%s will grow by %" G_GUINT64_FORMAT " pages at start (%" G_GUINT64_FORMAT
+        " free, %" G_GUINT64_FORMAT " needed)",
+        wv_page_size_name(p->hugepage_kib), pool->node >= 0 ? " of the VM's node" : "",
+        plan->hugepages_reserve, avail, plan->hugepages_needed);
     return;
   }
   hint = g_strdup_printf("set [memory] hugepages-allocate = true, or reserve them at boot: "
                          "hugepagesz=%s hugepages=%" G_GUINT64_FORMAT,
                          wv_page_size_name(p->hugepage_kib),
                          pool->total + plan->hugepages_needed - avail);
-  add_finding(plan, WV_SEVERITY_ERROR, "hugepages-short", hint,
-              "%" G_GUINT64_FORMAT " free %s pages needed, %" G_GUINT64_FORMAT " free%s",
-              plan->hugepages_needed, wv_page_size_name(p->hugepage_kib), avail,
-              pool->node >= 0 ? " on the VM's node" : "");
+  wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "hugepages-short", hint,
+                      "%" G_GUINT64_FORMAT " free %s pages needed, %" G_GUINT64_FORMAT " free%s",
+                      plan->hugepages_needed, wv_page_size_name(p->hugepage_kib), avail,
+                      pool->node >= 0 ? " on the VM's node" : "");
 }
 
 /* ---- PCI passthrough ----------------------------------------------------- */
@@ -602,10 +605,11 @@ plan_hostdevs(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
   if (p->hostdevs->len == 0)
     return;
   if (host && !host->iommu) {
-    add_finding(plan, WV_SEVERITY_ERROR, "iommu-missing",
-                "enable VT-d / AMD-Vi in the firmware and boot with intel_iommu=on (Intel) or "
-                "amd_iommu=on (AMD)",
-                "the host has no IOMMU groups; PCI devices cannot be handed to a guest");
+    wv_plan_add_finding(
+        plan, WV_SEVERITY_ERROR, "iommu-missing",
+        "enable VT-d / AMD-Vi in the firmware and boot with intel_iommu=on (Intel) or "
+        "amd_iommu=on (AMD)",
+        "the host has no IOMMU groups; PCI devices cannot be handed to a guest");
   }
   for (guint i = 0; i < p->hostdevs->len; i++) {
     const WvHostdev *h = p->hostdevs->pdata[i];
@@ -619,23 +623,23 @@ plan_hostdevs(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
       g_autoptr(GPtrArray) group = NULL;
 
       if (user)
-        add_finding(plan, WV_SEVERITY_ERROR, "hostdev-in-use",
-                    "shut that VM down first, or remove the device from one of them",
-                    "[hostdev:%s] %s is in use by running domain “%s”", h->id, name, user);
+        wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "hostdev-in-use",
+                            "shut that VM down first, or remove the device from one of them",
+                            "[hostdev:%s] %s is in use by running domain “%s”", h->id, name, user);
       if (host == NULL)
         continue;
       dev = wv_host_pci(host, a);
       if (dev == NULL) {
-        add_finding(plan, WV_SEVERITY_ERROR, "hostdev-missing",
-                    "list the host's devices with lspci -D",
-                    "[hostdev:%s] %s: no such PCI device on this host", h->id, name);
+        wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "hostdev-missing",
+                            "list the host's devices with lspci -D",
+                            "[hostdev:%s] %s: no such PCI device on this host", h->id, name);
         continue;
       }
       if (!driver_is_safe(dev->driver))
-        add_finding(plan, WV_SEVERITY_WARNING, "hostdev-host-driver",
-                    "bind it to vfio-pci at boot (vfio-pci.ids=) so the host never uses it",
-                    "[hostdev:%s] %s is bound to %s; libvirt will detach it at start", h->id, name,
-                    dev->driver);
+        wv_plan_add_finding(plan, WV_SEVERITY_WARNING, "hostdev-host-driver",
+                            "bind it to vfio-pci at boot (vfio-pci.ids=) so the host never uses it",
+                            "[hostdev:%s] %s is bound to %s; libvirt will detach it at start",
+                            h->id, name, dev->driver);
       if (!host->iommu || dev->iommu_group < 0)
         continue;
       group = wv_host_iommu_group(host, dev->iommu_group);
@@ -649,10 +653,11 @@ plan_hostdevs(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
         hint = g_strdup_printf("hand %s over too, bind it to vfio-pci, or move the card to a "
                                "slot with its own IOMMU group",
                                other->name);
-        add_finding(plan, WV_SEVERITY_ERROR, "iommu-group-shared", hint,
-                    "[hostdev:%s] %s shares IOMMU group %d with %s (class %06x, driver %s), "
-                    "which the host still uses",
-                    h->id, name, dev->iommu_group, other->name, other->class, other->driver);
+        wv_plan_add_finding(
+            plan, WV_SEVERITY_ERROR, "iommu-group-shared", hint,
+            "[hostdev:%s] %s shares IOMMU group %d with %s (class %06x, driver %s), "
+            "which the host still uses",
+            h->id, name, dev->iommu_group, other->name, other->class, other->driver);
       }
     }
   }
@@ -696,8 +701,9 @@ plan_hypervisor(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
   g_autofree char *problem = NULL;
 
   if (p->hypervisor == WV_HYPERVISOR_QEMU) {
-    add_finding(plan, WV_SEVERITY_INFO, "hypervisor-emulated", NULL,
-                "hypervisor = qemu: the guest is emulated (TCG), many times slower than with KVM");
+    wv_plan_add_finding(
+        plan, WV_SEVERITY_INFO, "hypervisor-emulated", NULL,
+        "hypervisor = qemu: the guest is emulated (TCG), many times slower than with KVM");
     return;
   }
   if (ctx->host)
@@ -706,8 +712,8 @@ plan_hypervisor(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
     problem = g_strdup("libvirt offers no kvm domain type for x86_64 guests "
                        "(`virsh capabilities` lists only qemu)");
   if (problem)
-    add_finding(plan, WV_SEVERITY_ERROR, "kvm-unavailable", KVM_HINT, "hypervisor = kvm, but %s",
-                problem);
+    wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "kvm-unavailable", KVM_HINT,
+                        "hypervisor = kvm, but %s", problem);
 }
 
 /* ---- Hyper-V, firmware, capabilities -------------------------------------- */
@@ -732,8 +738,9 @@ plan_capabilities(WvPlan *plan, const WvProfile *p, const WvDomcaps *caps)
     g_clear_pointer(&plan->cpu_model, g_free);
     plan->cpu_mode = WV_CPU_MODE_CUSTOM;
     plan->cpu_model = g_strdup("qemu64");
-    add_finding(plan, WV_SEVERITY_INFO, "cpu-mode-emulated", NULL,
-                "hypervisor = qemu (TCG) cannot pass the host CPU through; the guest gets qemu64");
+    wv_plan_add_finding(
+        plan, WV_SEVERITY_INFO, "cpu-mode-emulated", NULL,
+        "hypervisor = qemu (TCG) cannot pass the host CPU through; the guest gets qemu64");
   }
   if (p->hypervisor == WV_HYPERVISOR_QEMU && p->hyperv_auto) {
     /* TCG implements few of the MSRs; keep only what it emulates. */
@@ -753,195 +760,28 @@ plan_capabilities(WvPlan *plan, const WvProfile *p, const WvDomcaps *caps)
       g_autofree char *names = feature_list(missing);
       if (p->hyperv_auto) {
         plan->hyperv_features &= caps->hyperv_supported;
-        add_finding(plan, WV_SEVERITY_WARNING, "hyperv-unsupported", NULL,
-                    "this host's KVM/QEMU cannot provide Hyper-V %s; left out", names);
+        wv_plan_add_finding(plan, WV_SEVERITY_WARNING, "hyperv-unsupported", NULL,
+                            "this host's KVM/QEMU cannot provide Hyper-V %s; left out", names);
       } else {
-        add_finding(plan, WV_SEVERITY_ERROR, "hyperv-unsupported",
-                    "remove them from [hyperv] enlightenments, or use enlightenments = auto",
-                    "this host's KVM/QEMU cannot provide Hyper-V %s", names);
+        wv_plan_add_finding(
+            plan, WV_SEVERITY_ERROR, "hyperv-unsupported",
+            "remove them from [hyperv] enlightenments, or use enlightenments = auto",
+            "this host's KVM/QEMU cannot provide Hyper-V %s", names);
       }
     }
   }
   if (p->firmware == WV_FIRMWARE_OVMF && !caps->efi)
-    add_finding(plan, WV_SEVERITY_ERROR, "firmware-missing", "apt install ovmf",
-                "no UEFI firmware (OVMF) is available to QEMU");
+    wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "firmware-missing", "apt install ovmf",
+                        "no UEFI firmware (OVMF) is available to QEMU");
   if (p->secure_boot == WV_TRI_ON && caps->efi && !caps->secure_boot)
-    add_finding(plan, WV_SEVERITY_ERROR, "secure-boot-unsupported", "apt install ovmf",
-                "the UEFI firmware has no secure-boot build");
+    wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "secure-boot-unsupported", "apt install ovmf",
+                        "the UEFI firmware has no secure-boot build");
   if (p->tpm == WV_TRI_ON && !caps->tpm)
-    add_finding(plan, WV_SEVERITY_ERROR, "tpm-missing", "apt install swtpm swtpm-tools",
-                "no TPM emulator is available to libvirt");
+    wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "tpm-missing", "apt install swtpm swtpm-tools",
+                        "no TPM emulator is available to libvirt");
   if (caps->max_vcpus && p->vcpus > caps->max_vcpus)
-    add_finding(plan, WV_SEVERITY_ERROR, "vcpus-too-many", NULL,
-                "%u vCPUs; this machine type allows %u", p->vcpus, caps->max_vcpus);
-}
-
-/* ---- what the template and the host paths may do ---------------------------- */
-
-#define QEMU_NS              "http://libvirt.org/schemas/domain/qemu/1.0"
-#define WV_TEMPLATE_MAX_SIZE (1024 * 1024)
-#define RAW_QEMU_HINT                                                                              \
-  "use a template without it, or, in a profile only root writes, set [vm] raw-qemu = true"
-
-static gint
-compare_strings(gconstpointer a, gconstpointer b, gpointer data)
-{
-  return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
-}
-
-static void
-find_raw_qemu(xmlNode *node, GHashTable *seen)
-{
-  for (xmlNode *n = node; n; n = n->next) {
-    if (n->type != XML_ELEMENT_NODE)
-      continue;
-    if (n->ns && n->ns->href && xmlStrEqual(n->ns->href, BAD_CAST QEMU_NS))
-      g_hash_table_add(seen, g_strdup((const char *)n->name));
-    else
-      find_raw_qemu(n->children, seen);
-  }
-}
-
-/* A template reaches a domain winvmd defines as root: an absolute path must
- * be root's own file, and what passes options to QEMU past libvirt
- * (<qemu:commandline>, <qemu:override>, another <emulator>) needs the
- * profile's explicit yes. */
-static void
-plan_template(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(xmlDoc) doc = NULL;
-  g_autoptr(xmlXPathContext) xpath = NULL;
-  g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  g_autofree char *text = NULL;
-  g_autofree char *emulator = NULL;
-  gboolean by_path = g_path_is_absolute(p->template_name);
-  gsize len = 0;
-
-  text = wv_file_read(plan->template_path, WV_TEMPLATE_MAX_SIZE, by_path, &len, &error);
-  if (text == NULL) {
-    add_finding(plan, WV_SEVERITY_ERROR, "template-untrusted",
-                "templates named by path must be regular files root owns and only root may "
-                "write; or name an installed template",
-                "template: %s", error->message);
-    g_clear_pointer(&plan->template_path, g_free);
-    return;
-  }
-  doc = wv_xml_parse(text);
-  if (doc == NULL || xmlDocGetRootElement(doc) == NULL)
-    return; /* the renderer says what is wrong with it */
-  if (p->raw_qemu)
-    return;
-  find_raw_qemu(xmlDocGetRootElement(doc), seen);
-  if (g_hash_table_size(seen) > 0) {
-    g_autofree const char **names = (const char **)g_hash_table_get_keys_as_array(seen, NULL);
-    g_autofree char *list = NULL;
-
-    g_qsort_with_data(names, (gint)g_hash_table_size(seen), sizeof(char *), compare_strings, NULL);
-    list = g_strjoinv(">, <qemu:", (char **)names);
-    add_finding(plan, WV_SEVERITY_ERROR, "template-raw-qemu", RAW_QEMU_HINT,
-                "template %s passes options to QEMU past libvirt (<qemu:%s>)", plan->template_path,
-                list);
-  }
-  xpath = xmlXPathNewContext(doc);
-  emulator = wv_xpath_string(xpath, "/domain/devices/emulator");
-  if (emulator && !(ctx->domcaps && g_strcmp0(ctx->domcaps->emulator, emulator) == 0))
-    add_finding(plan, WV_SEVERITY_ERROR, "template-emulator", RAW_QEMU_HINT,
-                "template %s runs its own emulator %s%s%s", plan->template_path, emulator,
-                ctx->domcaps && ctx->domcaps->emulator ? ", not libvirt's " : "",
-                ctx->domcaps && ctx->domcaps->emulator ? ctx->domcaps->emulator : "");
-}
-
-static void
-check_path(WvPlan *plan, const WvPlanContext *ctx, const char *group, const char *key,
-           const char *path, gboolean share)
-{
-  const char *dir = NULL;
-  g_autofree char *mount = NULL;
-  WvPathVerdict verdict;
-
-  if (path == NULL)
-    return;
-  verdict = wv_path_policy_check(ctx->paths, path, share, &dir);
-  if (verdict == WV_PATH_NOT_ALLOWED && ctx->host &&
-      wv_path_is_lvm_volume(path, ctx->host->sysfs_root))
-    verdict = WV_PATH_OK; /* an LVM volume, wherever its link is */
-  switch (verdict) {
-    case WV_PATH_SENSITIVE:
-      add_finding(plan, WV_SEVERITY_ERROR, "path-refused",
-                  share ? "share a directory that holds none of the host's own"
-                        : "use an image or volume below an allowed directory",
-                  "[%s] %s: %s %s %s, which winvmd never hands to a guest", group, key, path,
-                  share ? "holds" : "is in", dir);
-      return;
-    case WV_PATH_NOT_ALLOWED: {
-      g_autofree char *allowed = wv_path_policy_allowed(ctx->paths);
-      add_finding(plan, WV_SEVERITY_ERROR, "path-not-allowed",
-                  "move it below one of them, or add its directory to [paths] allow in "
-                  "/etc/winvm/winvm.conf (winvm.conf(5))",
-                  "[%s] %s: %s is below none of the allowed directories (%s)", group, key, path,
-                  allowed);
-      return;
-    }
-    case WV_PATH_OK:
-      break;
-  }
-  if (ctx->host && !share &&
-      (mount = wv_path_mounted_block_device(path, ctx->host->sysfs_root, ctx->mountinfo_path)))
-    add_finding(plan, WV_SEVERITY_ERROR, "path-host-filesystem",
-                "hand the guest a disk or volume the host does not use",
-                "[%s] %s: %s holds the host's mounted filesystem %s", group, key, path, mount);
-}
-
-static void
-plan_ownership(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
-{
-  g_autofree char *hint = NULL;
-
-  if (!ctx->foreign_domain)
-    return;
-  hint = g_strdup_printf("rename the profile ([vm] name), remove that domain, or adopt it: "
-                         "virsh metadata %s --config --uri " WV_DOMAIN_NS
-                         " --key " WV_DOMAIN_NS_PREFIX " --set '<vm profile=\"%s\"/>'",
-                         p->name, p->name);
-  add_finding(plan, WV_SEVERITY_ERROR, "domain-not-winvm", hint,
-              "a libvirt domain named “%s” exists that winvm did not define; winvm will not "
-              "report, stop or redefine it",
-              p->name);
-}
-
-static void
-plan_paths(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
-{
-  if (ctx->paths_error) {
-    add_finding(plan, WV_SEVERITY_ERROR, "host-config-invalid",
-                "fix /etc/winvm/winvm.conf (winvm.conf(5)); nothing starts while it is unreadable",
-                "%s", ctx->paths_error);
-    return;
-  }
-  if (ctx->paths == NULL)
-    return;
-  for (guint i = 0; i < p->disks->len; i++) {
-    const WvDisk *d = p->disks->pdata[i];
-    g_autofree char *group = g_strconcat("disk:", d->id, NULL);
-    check_path(plan, ctx, group, "source", d->source, FALSE);
-  }
-  for (guint i = 0; i < p->cdroms->len; i++) {
-    const WvCdrom *c = p->cdroms->pdata[i];
-    g_autofree char *group = g_strconcat("cdrom:", c->id, NULL);
-    check_path(plan, ctx, group, "source", c->source, FALSE);
-  }
-  for (guint i = 0; i < p->hostdevs->len; i++) {
-    const WvHostdev *h = p->hostdevs->pdata[i];
-    g_autofree char *group = g_strconcat("hostdev:", h->id, NULL);
-    check_path(plan, ctx, group, "rom", h->rom, FALSE);
-  }
-  for (guint i = 0; i < p->shares->len; i++) {
-    const WvShare *sh = p->shares->pdata[i];
-    g_autofree char *group = g_strconcat("share:", sh->id, NULL);
-    check_path(plan, ctx, group, "source", sh->source, TRUE);
-  }
-  check_path(plan, ctx, "firmware", "nvram", p->nvram, FALSE);
+    wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "vcpus-too-many", NULL,
+                        "%u vCPUs; this machine type allows %u", p->vcpus, caps->max_vcpus);
 }
 
 WvPlan *
@@ -962,12 +802,10 @@ wv_plan_build(const WvProfile *p, const WvPlanContext *ctx)
     plan->template_path = g_steal_pointer(&template_path);
   } else {
     g_autofree char *hint = g_strdup_printf("templates live in %s", dir);
-    add_finding(plan, WV_SEVERITY_ERROR, "template-missing", hint, "template “%s” not found (%s)",
-                p->template_name, template_path);
+    wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "template-missing", hint,
+                        "template “%s” not found (%s)", p->template_name, template_path);
   }
 
-  if (plan->template_path)
-    plan_template(plan, p, ctx);
   plan_hypervisor(plan, p, ctx);
   {
     g_autoptr(WvCpuset) reserved = NULL;
@@ -980,8 +818,6 @@ wv_plan_build(const WvProfile *p, const WvPlanContext *ctx)
   }
   plan_hugepages(plan, p, ctx->host);
   plan_hostdevs(plan, p, ctx);
-  plan_paths(plan, p, ctx);
-  plan_ownership(plan, p, ctx);
   plan_capabilities(plan, p, ctx->domcaps);
   return plan;
 }

@@ -78,6 +78,10 @@ typedef struct
 } WvPlan;
 
 WvPlan *wv_plan_build(const WvProfile *profile, const WvPlanContext *ctx);
+/* For the checks that build on a plan (wv-trust.c). */
+G_GNUC_PRINTF(5, 6)
+void wv_plan_add_finding(WvPlan *plan, WvSeverity severity, const char *code, const char *hint,
+                         const char *fmt, ...);
 void wv_plan_free(WvPlan *plan);
 gboolean wv_plan_has_errors(const WvPlan *plan);
 /* A GError (WV_ERROR_PREFLIGHT_FAILED) listing every error finding. */

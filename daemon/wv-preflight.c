@@ -3,6 +3,7 @@
 
 #include "wv-preflight.h"
 #include "wv-libvirt.h"
+#include "wv-trust.h"
 #include "wv-tuning.h"
 
 WvHost *
@@ -51,8 +52,11 @@ wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr con
   WvPlanContext ctx = {.template_dir = config->template_dir};
   WvPlan *plan;
 
-  if (flags & WV_PREFLIGHT_NO_HOST_CHECKS)
-    return wv_plan_build(profile, &ctx);
+  if (flags & WV_PREFLIGHT_NO_HOST_CHECKS) {
+    plan = wv_plan_build(profile, &ctx);
+    wv_trust_check(plan, profile, &ctx); /* the template, at least */
+    return plan;
+  }
 
   host = wv_preflight_host(config, &error);
   if (host == NULL)
@@ -82,6 +86,7 @@ wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr con
   ctx.paths_error = paths_error;
   ctx.mountinfo_path = mountinfo;
   plan = wv_plan_build(profile, &ctx);
+  wv_trust_check(plan, profile, &ctx);
   if (conn && caps == NULL) {
     plan->domcaps_error = g_strdup(error ? error->message : "unknown error");
     g_debug("%s: no domain capabilities: %s", profile->name, plan->domcaps_error);

@@ -158,8 +158,11 @@ def parse_interface(name):
 
 
 def read_int(path):
+    # winvmd rewrites the fake tree's pool files (truncate, then write): a
+    # read in between sees nothing; -1 lets a wait_until() poll again
     with open(path) as f:
-        return int(f.read().strip())
+        text = f.read().strip()
+    return int(text) if text else -1
 
 
 def write_file(path, text):

@@ -332,8 +332,10 @@ class Trust(unittest.TestCase):
 class Docs(unittest.TestCase):
     def test_every_finding_code_is_documented(self):
         import re
-        with open(os.path.join(SRC, "daemon", "wv-plan.c")) as f:
-            code = f.read()
+        code = ""
+        for source in ("wv-plan.c", "wv-trust.c"):
+            with open(os.path.join(SRC, "daemon", source)) as f:
+                code += f.read()
         with open(os.path.join(SRC, "docs", "winvm.conf.5")) as f:
             man = f.read().replace("\\-", "-")
         codes = set(re.findall(r'WV_SEVERITY_\w+,\s*"([a-z0-9-]+)"', code))
