@@ -45,10 +45,23 @@ typedef struct
   gboolean version;
 } Options;
 
-static const char *
-state_dir_of(const Options *opt)
+/* Where things are, from the options and the defaults (borrowed strings).
+ * The libvirt URI stays NULL when none was given: --check and --render then
+ * ask no libvirt; the service uses qemu:///system. */
+static WvConfig
+config_of(const Options *opt)
 {
-  return opt->state_dir ? opt->state_dir : "/var/lib/winvm";
+  WvConfig config = {
+      .config_dir = opt->config_dir ? opt->config_dir : (char *)WV_CONFIG_DIR,
+      .libvirt_uri = opt->libvirt_uri,
+      .sysfs_root = opt->sysfs_root,
+      .proc_root = opt->proc_root,
+      .runtime_dir = opt->runtime_dir ? opt->runtime_dir : (char *)"/run/winvm",
+      .state_dir = opt->state_dir ? opt->state_dir : (char *)"/var/lib/winvm",
+      .template_dir = (char *)wv_default_template_dir(),
+      .host_config = opt->host_config ? opt->host_config : (char *)WV_HOST_CONFIG,
+  };
+  return config;
 }
 
 /* `--render` and `--check`: the same preflight as the service's start and
@@ -64,15 +77,7 @@ run_offline(const Options *opt, const char *path, gboolean render)
   g_autoptr(virConnect) conn = NULL;
   g_autoptr(WvPlan) plan = NULL;
   g_autofree char *xml = NULL;
-  WvConfig config = {
-      .config_dir = opt->config_dir ? opt->config_dir : (char *)WV_CONFIG_DIR,
-      .sysfs_root = opt->sysfs_root,
-      .proc_root = opt->proc_root,
-      .runtime_dir = opt->runtime_dir ? opt->runtime_dir : (char *)"/run/winvm",
-      .state_dir = (char *)state_dir_of(opt),
-      .template_dir = (char *)wv_default_template_dir(),
-      .host_config = opt->host_config ? opt->host_config : (char *)WV_HOST_CONFIG,
-  };
+  WvConfig config = config_of(opt);
 
   if (profile == NULL) {
     g_printerr("%s\n", error->message);
@@ -314,21 +319,14 @@ run_service(const Options *opt)
   };
   Service svc = {0};
   GMainContext *context;
-  WvConfig config = {
-      .config_dir = opt->config_dir ? opt->config_dir : (char *)WV_CONFIG_DIR,
-      .libvirt_uri = opt->libvirt_uri ? opt->libvirt_uri : (char *)"qemu:///system",
-      .sysfs_root = opt->sysfs_root,
-      .proc_root = opt->proc_root,
-      .runtime_dir = opt->runtime_dir ? opt->runtime_dir : (char *)"/run/winvm",
-      .state_dir = (char *)state_dir_of(opt),
-      .template_dir = (char *)wv_default_template_dir(),
-      .host_config = opt->host_config ? opt->host_config : (char *)WV_HOST_CONFIG,
-  };
+  WvConfig config = config_of(opt);
   g_autoptr(GDBusConnection) bus = NULL;
   g_autoptr(GError) error = NULL;
   guint owner, watchdog = 0;
   guint64 watchdog_usec = 0;
 
+  if (config.libvirt_uri == NULL)
+    config.libvirt_uri = (char *)"qemu:///system";
   /* winvmd's own main context: libvirt's event thread iterates GLib's
    * global default one, and no D-Bus call, timeout or task result of
    * winvmd's may ever be dispatched there */
