@@ -41,6 +41,7 @@ typedef enum
   WV_ERROR_BUSY,
   WV_ERROR_TIMEOUT,
   WV_ERROR_ACCESS_DENIED,
+  WV_ERROR_CANCELLED, /* overtaken by another call (a ForceOff over a Shutdown) */
 } WvError;
 
 #define WV_ERROR (wv_error_quark())

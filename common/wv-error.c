@@ -11,6 +11,7 @@ static const GDBusErrorEntry wv_error_entries[] = {
     {WV_ERROR_BUSY, WV_ERROR_PREFIX ".Busy"},
     {WV_ERROR_TIMEOUT, WV_ERROR_PREFIX ".Timeout"},
     {WV_ERROR_ACCESS_DENIED, WV_ERROR_PREFIX ".AccessDenied"},
+    {WV_ERROR_CANCELLED, WV_ERROR_PREFIX ".Cancelled"},
 };
 
 GQuark

@@ -23,6 +23,7 @@ typedef struct
   GDBusConnection *connection;
   char *sender;
   char *action_id;
+  gboolean interactive; /* the caller allowed a password prompt */
 } WvAuthCheck;
 
 /* The authority, once polkit_authority_get_async() has given us one. Only
@@ -129,10 +130,11 @@ auth_check_with(GTask *task, PolkitAuthority *authority)
   WvAuthCheck *check = g_task_get_task_data(task);
   g_autoptr(PolkitSubject) subject = polkit_system_bus_name_new(check->sender);
 
-  polkit_authority_check_authorization(authority, subject, check->action_id, NULL,
-                                       POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION,
-                                       g_task_get_cancellable(task), on_authorization_checked,
-                                       task);
+  polkit_authority_check_authorization(
+      authority, subject, check->action_id, NULL,
+      check->interactive ? POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION
+                         : POLKIT_CHECK_AUTHORIZATION_FLAGS_NONE,
+      g_task_get_cancellable(task), on_authorization_checked, task);
 }
 
 static void
@@ -207,6 +209,9 @@ wv_auth_check_async(GDBusMethodInvocation *invocation, const char *action_id,
   check->connection = g_object_ref(g_dbus_method_invocation_get_connection(invocation));
   check->sender = g_strdup(sender != NULL ? sender : "(no sender)");
   check->action_id = g_strdup(action_id);
+  /* a password prompt only for callers that said they can wait for one */
+  check->interactive = (g_dbus_message_get_flags(g_dbus_method_invocation_get_message(invocation)) &
+                        G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
   g_task_set_task_data(task, check, wv_auth_check_free);
 
   /* A peer-to-peer connection has no bus to ask who is calling. */

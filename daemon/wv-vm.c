@@ -44,6 +44,8 @@ typedef struct
   guint source;
 } StopWaiter;
 
+typedef struct _Op Op;
+
 struct _WvVm
 {
   const WvVmContext *ctx;
@@ -54,8 +56,9 @@ struct _WvVm
   WvDomainInfo info;
   WvVmChanged changed; /* the face watching it */
   gpointer changed_data;
-  gboolean busy;          /* a lifecycle call is running */
-  WvVmState transition;   /* STARTING, SHUTTING_DOWN over libvirt's state; UNKNOWN: none */
+  gboolean busy;        /* a lifecycle call is running */
+  Op *graceful;         /* that call: a Shutdown waiting for the guest, which ForceOff overtakes */
+  WvVmState transition; /* STARTING, SHUTTING_DOWN over libvirt's state; UNKNOWN: none */
   GPtrArray *after_start; /* Op*: shutdowns asked for while starting */
   guint calls;            /* Ops and D-Bus calls in flight: the VM must outlive them */
   guint stopped_serial;   /* counts stop events */
@@ -243,7 +246,6 @@ wv_vm_refresh(WvVm *vm)
  * thread).
  */
 
-typedef struct _Op Op;
 typedef void (*OpRun)(Op *op, GError **error);
 
 /* What one operation does. */
@@ -333,6 +335,8 @@ op_finish(Op *op, GError *error)
 
   if (op->locked)
     vm->busy = FALSE;
+  if (vm->graceful == op)
+    vm->graceful = NULL;
   /* the final state goes out before the reply does, so the caller's next
    * call sees it (libvirt's event may come later) */
   if ((op->transition && vm->transition == op->transition) || (error == NULL && op->final_state)) {
@@ -537,24 +541,52 @@ forced_off(GObject *source, GAsyncResult *result, gpointer data)
   op_finish(op, timeout);
 }
 
-static gboolean
-shutdown_deadline(gpointer data)
+/* @op no longer waits for the stop event (@from_timer: its own deadline
+ * fired, so its timer is gone already). */
+static void
+stop_waiting(Op *op, gboolean from_timer)
 {
-  Op *op = data;
   WvVm *vm = op->vm;
 
-  /* this Op no longer waits for the stop event */
   for (guint i = 0; i < vm->waiters->len; i++) {
     StopWaiter *w = vm->waiters->pdata[i];
     if (w->data == op) {
-      w->source = 0;
+      if (from_timer)
+        w->source = 0;
+      g_clear_handle_id(&w->source, wv_source_remove);
       g_ptr_array_remove_index(vm->waiters, i);
       g_free(w);
       break;
     }
   }
+}
+
+static gboolean
+shutdown_deadline(gpointer data)
+{
+  Op *op = data;
+
+  stop_waiting(op, TRUE);
+  if (op->vm->graceful == op)
+    op->vm->graceful = NULL; /* forcing now: nothing left to overtake */
   op_run_in_thread(op, destroy_run, forced_off);
   return G_SOURCE_REMOVE;
+}
+
+/* A ForceOff overtakes a Shutdown that waits for the guest: the way out of
+ * a stuck shutdown is always open. The Shutdown's caller hears so at once
+ * and the lifecycle lock passes to the ForceOff. */
+static void
+overtake_graceful(WvVm *vm)
+{
+  Op *op = vm->graceful;
+  g_autoptr(GError) error =
+      g_error_new(WV_ERROR, WV_ERROR_CANCELLED,
+                  "the shutdown of “%s” was overtaken by a forced power-off", op->name);
+
+  wv_vm_log(vm, G_LOG_LEVEL_MESSAGE, "ForceOff overtakes the pending shutdown");
+  stop_waiting(op, FALSE);
+  op_finish(op, error);
 }
 
 static void
@@ -606,6 +638,8 @@ shutdown_sent(GObject *source, GAsyncResult *result, gpointer data)
   w->timeout_s = op->timeout_s;
   w->source = wv_timeout_add(op->timeout_s * 1000, shutdown_deadline, op);
   g_ptr_array_add(vm->waiters, w);
+  if (op->locked)
+    vm->graceful = op;
 }
 
 static void
@@ -777,6 +811,8 @@ op_begin(Op *op)
 {
   g_autoptr(GError) error = NULL;
 
+  if (op->method == &action_methods[WV_VM_FORCE_OFF] && op->vm->graceful)
+    overtake_graceful(op->vm);
   if (op->method->lifecycle && !take_lock(op, &error)) {
     op_finish(op, error);
     return;

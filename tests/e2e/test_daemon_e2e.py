@@ -385,6 +385,42 @@ class DaemonE2E(unittest.TestCase):
         self.client.wait_change(path, "State", "shut-off", 10, since=mark)
         log(f"\nShutdown of the ACPI-deaf guest: Timeout after {forced:.1f} s")
 
+    def test_2b_force_off_overtakes_a_pending_shutdown(self):
+        # the way out of a stuck shutdown is always open: ForceOff at once,
+        # the Shutdown's caller told so, and the VM free for a Start
+        name = self.add_vm("stuck", acpi=False, timeout="600s")
+        path = self.start_daemon()[name]
+        self.start_vm(path, name)
+        mark = self.client.mark()
+        pending = {}
+
+        def done(conn, res, _data):
+            try:
+                conn.call_finish(res)
+                pending["ok"] = True
+            except GLib.Error as e:
+                pending["error"] = e
+
+        self.client.conn.call(BUS_NAME, path, VM_IFACE, "Shutdown", GLib.Variant("(u)", (600,)),
+                              None, Gio.DBusCallFlags.NONE, 700 * 1000, None, done, None)
+        self.client.wait_change(path, "State", "shutting-down", 30, since=mark)
+        t0 = time.monotonic()
+        self.client.vm_call(path, "ForceOff")
+        forced = time.monotonic() - t0
+        deadline = time.monotonic() + 10
+        while not pending and time.monotonic() < deadline:
+            self.client.pump(0.05)
+        self.assertIn("error", pending, "the Shutdown call got no answer")
+        self.assertEqual(Gio.DBusError.get_remote_error(pending["error"]),
+                         "org.winvm1.Error.Cancelled")
+        self.assertIn("overtaken by a forced power-off", pending["error"].message)
+        self.assertLess(forced, 5)
+        self.assertEqual(fx.virsh("domstate", "--reason", name).strip(), "shut off (destroyed)")
+        self.client.wait_change(path, "State", "shut-off", 10, since=mark)
+        self.start_vm(path, name)  # not Busy: the lock went with the Shutdown
+        self.client.vm_call(path, "ForceOff")
+        log(f"\nForceOff over a pending 600 s Shutdown: {forced:.2f} s")
+
     # -- 3 --
 
     def test_3_shutdown_all_in_parallel(self):

@@ -386,7 +386,8 @@ def spawn_as_user(address, calls, uid=NOBODY):
     """Starts D-Bus calls as @uid in a separate process (setpriv). Its
     stdout, once it ends, is JSON: one result per call, {"reply": ...} or
     {"error": name, "message": ...}. @calls: list of (dest, path, iface,
-    method, signature or None, args)."""
+    method, signature or None, args[, "interactive"]): the last one sets
+    ALLOW_INTERACTIVE_AUTHORIZATION on the call."""
     setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
     require(setpriv, "setpriv (util-linux)")
     return subprocess.Popen([setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
@@ -415,7 +416,11 @@ _USER_CLIENT = textwrap.dedent("""
             sys.argv[1], Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
             | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
         out = []
-        for dest, path, iface, method, sig, args in json.loads(sys.argv[2]):
+        for call in json.loads(sys.argv[2]):
+            dest, path, iface, method, sig, args = call[:6]
+            flags = Gio.DBusCallFlags.NONE
+            if len(call) > 6 and call[6] == "interactive":
+                flags = Gio.DBusCallFlags.ALLOW_INTERACTIVE_AUTHORIZATION
             params = None
             if sig is not None:
                 if sig == "(ssv)":  # Properties.Set: the value is (type, value)
@@ -424,7 +429,7 @@ _USER_CLIENT = textwrap.dedent("""
                     params = GLib.Variant(sig, tuple(args))
             try:
                 r = conn.call_sync(dest, path, iface, method, params, None,
-                                   Gio.DBusCallFlags.NONE, 15000, None)
+                                   flags, 15000, None)
                 v = r.unpack() if r is not None else None
                 out.append({"reply": json.loads(json.dumps(v, default=repr))})
             except GLib.Error as e:

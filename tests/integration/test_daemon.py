@@ -22,7 +22,8 @@ import xml.etree.ElementTree as ET
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from daemon_fixture import (  # noqa: E402
-    BUS_NAME, MANAGER_IFACE, MANAGER_PATH, OM_IFACE, PROPS_IFACE, SRC, TEMPLATE_DIR, VM_IFACE,
+    BUS_NAME, MANAGER_IFACE, MANAGER_PATH, OM_IFACE, POLKIT_PATH, PROPS_IFACE, SRC, TEMPLATE_DIR,
+    VM_IFACE,
     WINVMD, Bus, Client, test_driver_with_domain,
     Daemon, GLib, Polkit, copy_host, finish_user_client, new_workdir, print_log, run_as_user,
     spawn_as_user, wait_until)
@@ -1471,6 +1472,17 @@ class AuthTest(DaemonTest):
             (BUS_NAME, MANAGER_PATH, INTROSPECT, "Introspect", None, []),
             (BUS_NAME, path, INTROSPECT, "Introspect", None, []),
         ]
+
+    def test_interactive_authorization_only_when_asked(self):
+        # polkit may ask for a password only when the caller said it can wait
+        polkit = self.start_polkit()
+        path = self.path("alpha")
+        start = (BUS_NAME, path, VM_IFACE, "Start", None, [])
+        self.as_nobody(start, start + ("interactive",))
+        calls = self.client.call(POLKIT_PATH, "org.freedesktop.DBus.Mock", "GetCalls", None,
+                                 dest=polkit.name)[0]
+        flags = [c[2][3] for c in calls if c[1] == "CheckAuthorization"]
+        self.assertEqual(flags, [0, 1], calls)  # 1: AllowUserInteraction
 
     def test_non_root_without_polkit(self):
         path = self.path("alpha")
