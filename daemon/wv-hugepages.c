@@ -187,6 +187,9 @@ record_load(const char *path, const char *vm, GError **error)
     return NULL;
   }
   r->node = (gint)node_v;
+  /* records from before the intent step have no "complete": they were */
+  r->complete = !g_key_file_has_key(kf, RECORD_GROUP, "complete", NULL) ||
+                g_key_file_get_boolean(kf, RECORD_GROUP, "complete", NULL);
   return g_steal_pointer(&r);
 }
 
@@ -209,10 +212,42 @@ record_save(const char *runtime_dir, const char *path, const WvReservation *r, G
   g_key_file_set_string(kf, RECORD_GROUP, "nr-path", r->nr_path);
   g_key_file_set_uint64(kf, RECORD_GROUP, "before", r->before);
   g_key_file_set_uint64(kf, RECORD_GROUP, "added", r->added);
+  g_key_file_set_boolean(kf, RECORD_GROUP, "complete", r->complete);
   data = g_key_file_to_data(kf, &len, NULL);
   if (!g_file_set_contents(path, data, len, &local)) {
     g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "Could not write hugepage record %s: %s", path,
                 local->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Puts @r's pages back and removes its record at @path; pools_lock held. */
+static gboolean
+release_record(const char *path, const WvReservation *r, GError **error)
+{
+  guint64 current;
+  guint64 target;
+
+  if (r->added > 0) {
+    if (!read_pool(r->nr_path, &current, error))
+      return FALSE;
+    if (r->complete || current >= r->before + r->added)
+      target = current >= r->added ? current - r->added : 0;
+    else
+      target = MIN(current, r->before); /* it never grew all the way */
+    if (target != current && !write_pool(r->nr_path, target, error))
+      return FALSE;
+    g_debug("VM %s released %" G_GUINT64_FORMAT " pages of %s (%" G_GUINT64_FORMAT
+            " -> %" G_GUINT64_FORMAT ")%s",
+            r->vm, current - target, r->nr_path, current, target,
+            r->complete ? "" : ", from an unfinished reservation");
+  }
+  if (g_unlink(path) < 0 && errno != ENOENT) {
+    int saved = errno;
+    g_set_error(error, WV_ERROR, WV_ERROR_FAILED,
+                "Released the hugepages of %s but could not remove the record %s: %s", r->vm, path,
+                g_strerror(saved));
     return FALSE;
   }
   return TRUE;
@@ -242,13 +277,19 @@ wv_hugepages_reserve(const char *runtime_dir, const char *vm, const char *nr_pat
   locker = g_mutex_locker_new(&pools_lock);
 
   r = record_load(path, vm, &local);
-  if (r != NULL) {
+  if (r != NULL && r->complete) {
     g_debug("VM %s already holds %" G_GUINT64_FORMAT " pages of %s", vm, r->added, r->nr_path);
     return g_steal_pointer(&r);
   }
   if (local != NULL) {
     g_propagate_error(error, g_steal_pointer(&local));
     return NULL;
+  }
+  if (r != NULL) { /* a reservation a crash interrupted: undo it first */
+    g_message("VM %s: undoing an unfinished hugepage reservation", vm);
+    if (!release_record(path, r, error))
+      return NULL;
+    g_clear_pointer(&r, wv_reservation_free);
   }
 
   r = g_new0(WvReservation, 1);
@@ -267,15 +308,27 @@ wv_hugepages_reserve(const char *runtime_dir, const char *vm, const char *nr_pat
   }
   target = r->before + count;
 
-  if (!write_pool(nr_path, target, error))
+  /* the intent first: a crash from here on leaves a record to undo */
+  r->added = count;
+  r->complete = FALSE;
+  if (!record_save(runtime_dir, path, r, error))
     return NULL;
+  if (!write_pool(nr_path, target, error)) {
+    g_unlink(path);
+    return NULL;
+  }
   if (!read_pool(nr_path, &got, &local)) {
     g_autofree char *note = rollback_pool(nr_path, r->before);
     g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "%s%s", local->message, note ? note : "");
+    if (note == NULL)
+      g_unlink(path);
     return NULL;
   }
   if (got < target) {
     g_autofree char *note = rollback_pool(nr_path, r->before);
+
+    if (note == NULL)
+      g_unlink(path);
     g_autofree char *size = format_page_size(page_kib);
     g_autofree char *boot = node >= 0 ? g_strdup_printf("%d:%" G_GUINT64_FORMAT, node, count)
                                       : g_strdup_printf("%" G_GUINT64_FORMAT, count);
@@ -289,10 +342,12 @@ wv_hugepages_reserve(const char *runtime_dir, const char *vm, const char *nr_pat
     return NULL;
   }
 
-  r->added = count;
+  r->complete = TRUE;
   if (!record_save(runtime_dir, path, r, &local)) {
     g_autofree char *note = rollback_pool(nr_path, r->before);
     g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "%s%s", local->message, note ? note : "");
+    if (note == NULL)
+      g_unlink(path);
     return NULL;
   }
   g_debug("VM %s reserved %" G_GUINT64_FORMAT " pages of %s (%" G_GUINT64_FORMAT
@@ -308,8 +363,6 @@ wv_hugepages_release(const char *runtime_dir, const char *vm, GError **error)
   g_autoptr(WvReservation) r = NULL;
   g_autoptr(GError) local = NULL;
   g_autofree char *path = NULL;
-  guint64 current;
-  guint64 target;
 
   g_return_val_if_fail(runtime_dir != NULL, FALSE);
   g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
@@ -327,26 +380,7 @@ wv_hugepages_release(const char *runtime_dir, const char *vm, GError **error)
     g_propagate_error(error, g_steal_pointer(&local));
     return FALSE;
   }
-
-  if (r->added > 0) {
-    if (!read_pool(r->nr_path, &current, error))
-      return FALSE;
-    target = current >= r->added ? current - r->added : 0;
-    if (!write_pool(r->nr_path, target, error))
-      return FALSE;
-    g_debug("VM %s released %" G_GUINT64_FORMAT " pages of %s (%" G_GUINT64_FORMAT
-            " -> %" G_GUINT64_FORMAT ")",
-            vm, r->added, r->nr_path, current, target);
-  }
-
-  if (g_unlink(path) < 0 && errno != ENOENT) {
-    int saved = errno;
-    g_set_error(error, WV_ERROR, WV_ERROR_FAILED,
-                "Released the hugepages of %s but could not remove the record %s: %s", vm, path,
-                g_strerror(saved));
-    return FALSE;
-  }
-  return TRUE;
+  return release_record(path, r, error);
 }
 
 WvReservation *

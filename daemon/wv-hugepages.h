@@ -19,20 +19,28 @@ typedef struct
   char *nr_path;  /* the nr_hugepages file that was grown */
   guint64 before; /* nr_hugepages before growing */
   guint64 added;  /* pages this VM added */
+  /* FALSE: only the intent was recorded (written before the pool grows);
+   * a crash before the growth was confirmed leaves it so */
+  gboolean complete;
 } WvReservation;
 
 /* Grows the pool whose nr_hugepages file is @nr_path by @count pages for
  * @vm: writes before + count and reads it back. When the kernel found fewer
  * pages, writes @before back and fails with WV_ERROR_FAILED naming how many
- * it got. On success the reservation is recorded in @runtime_dir/@vm.hugepages
- * (keyfile) before returning. If a record for @vm already exists it is
- * returned as it is and nothing is grown. @count 0 records nothing and
+ * it got. The reservation is recorded in @runtime_dir/@vm.hugepages (keyfile)
+ * as an intent before the pool grows and completed after, so a crash at
+ * any point leaves a record that says what to undo. If a complete record
+ * for @vm already exists it is returned as it is and nothing is grown; an
+ * incomplete one (a crash) is undone first. @count 0 records nothing and
  * returns a reservation with added = 0. */
 WvReservation *wv_hugepages_reserve(const char *runtime_dir, const char *vm, const char *nr_path,
                                     guint64 page_kib, gint node, guint64 count, GError **error);
 
 /* Gives @vm's recorded pages back: nr_hugepages = current - added (never
- * below 0), then removes the record. No record: nothing to do, TRUE. */
+ * below 0), then removes the record. An incomplete record (the daemon died
+ * while growing the pool) gives back only what the pool shows was added:
+ * current - added when it grew all the way, else back to at most before.
+ * No record: nothing to do, TRUE. */
 gboolean wv_hugepages_release(const char *runtime_dir, const char *vm, GError **error);
 
 /* The recorded reservation of @vm, or NULL. */

@@ -527,6 +527,92 @@ test_corrupt_record(Fixture *f, gconstpointer data)
                "[reservation]\npage-kib=1048576\nnode=-1\nnr-path=relative\nbefore=4\nadded=16\n");
 }
 
+/* The record a crash leaves at each step of a reservation, and what the
+ * next release (a stop, a restart finding the VM off) or reservation (the
+ * next start) makes of it: never a page lost, never one taken twice. */
+static void
+write_intent(const Fixture *f, const char *vm, guint64 before, guint64 added)
+{
+  g_autofree char *path = record(f, vm);
+  g_autofree char *text = g_strdup_printf(
+      "[reservation]\npage-kib=1048576\nnode=-1\nnr-path=%s\nbefore=%" G_GUINT64_FORMAT
+      "\nadded=%" G_GUINT64_FORMAT "\ncomplete=false\n",
+      f->nr_path, before, added);
+
+  g_assert_cmpint(g_mkdir_with_parents(f->runtime_dir, 0755), ==, 0);
+  g_assert_true(g_file_set_contents(path, text, -1, NULL));
+}
+
+static void
+test_crash_at_every_step(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *path = record(f, "vm");
+
+  /* a finished reservation says so */
+  set_pool(f, "2\n");
+  g_clear_pointer(&text, g_free);
+  {
+    g_autoptr(WvReservation) r =
+        wv_hugepages_reserve(f->runtime_dir, "vm", f->nr_path, PAGE_1G, -1, 4, &error);
+    g_assert_no_error(error);
+    g_assert_true(r->complete);
+  }
+  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+  g_assert_nonnull(strstr(text, "complete=true"));
+  g_assert_true(wv_hugepages_release(f->runtime_dir, "vm", &error));
+  g_assert_cmpuint(pool(f), ==, 2);
+
+  /* killed after the intent, before the pool grew: nothing to give back */
+  write_intent(f, "vm", 2, 4);
+  g_assert_true(wv_hugepages_release(f->runtime_dir, "vm", &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(pool(f), ==, 2);
+  g_assert_false(has_record(f, "vm"));
+
+  /* killed after the pool grew, before the record was completed */
+  write_intent(f, "vm", 2, 4);
+  set_pool(f, "6\n");
+  g_assert_true(wv_hugepages_release(f->runtime_dir, "vm", &error));
+  g_assert_cmpuint(pool(f), ==, 2);
+  g_assert_false(has_record(f, "vm"));
+
+  /* killed while the kernel had found only some of the pages */
+  write_intent(f, "vm", 2, 4);
+  set_pool(f, "4\n");
+  g_assert_true(wv_hugepages_release(f->runtime_dir, "vm", &error));
+  g_assert_cmpuint(pool(f), ==, 2);
+
+  /* the next start finds the unfinished record: undone, then reserved once */
+  write_intent(f, "vm", 2, 4);
+  set_pool(f, "6\n");
+  {
+    g_autoptr(WvReservation) r =
+        wv_hugepages_reserve(f->runtime_dir, "vm", f->nr_path, PAGE_1G, -1, 4, &error);
+    g_assert_no_error(error);
+    g_assert_true(r->complete);
+    g_assert_cmpuint(r->before, ==, 2);
+  }
+  g_assert_cmpuint(pool(f), ==, 6);
+  g_assert_true(wv_hugepages_release(f->runtime_dir, "vm", &error));
+  g_assert_cmpuint(pool(f), ==, 2);
+
+  /* a record from before the intent step (no "complete" key) was complete */
+  {
+    g_autofree char *old = g_strdup_printf(
+        "[reservation]\npage-kib=1048576\nnode=-1\nnr-path=%s\nbefore=2\nadded=4\n", f->nr_path);
+    g_autoptr(WvReservation) r = NULL;
+
+    g_assert_true(g_file_set_contents(path, old, -1, NULL));
+    set_pool(f, "6\n");
+    r = wv_hugepages_lookup(f->runtime_dir, "vm");
+    g_assert_true(r->complete);
+    g_assert_true(wv_hugepages_release(f->runtime_dir, "vm", &error));
+    g_assert_cmpuint(pool(f), ==, 2);
+  }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -549,6 +635,7 @@ main(int argc, char **argv)
   ADD("/hugepages/release-keeps-record-on-failure", test_release_keeps_record_on_failure);
   ADD("/hugepages/invalid-names", test_invalid_names);
   ADD("/hugepages/corrupt-record", test_corrupt_record);
+  ADD("/hugepages/crash-at-every-step", test_crash_at_every_step);
 #undef ADD
 
   return g_test_run();
