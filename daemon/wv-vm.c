@@ -626,6 +626,10 @@ shutdown_sent(GObject *source, GAsyncResult *result, gpointer data)
     return;
   }
   if (op->stopped || vm->stopped_serial != op->stopped_serial) {
+    /* off already: say so before the reply, as libvirt's event may come
+     * later (the caller's next read must not see it running) */
+    op->final_state =
+        op->policy == WV_HOST_SHUTDOWN_SAVE ? WV_VM_STATE_SAVED : WV_VM_STATE_SHUT_OFF;
     op_finish(op, NULL);
     return;
   }
