@@ -286,9 +286,12 @@ service_clear(Service *svc)
    * starts nothing more meanwhile. */
   if (svc->autostart)
     wv_autostart_cancel(svc->autostart);
-  if (!wv_workers_drain(NULL, WV_EXIT_DRAIN_MS))
+  if (!wv_workers_drain(NULL, WV_EXIT_DRAIN_MS)) {
+    /* blocked in libvirt (a stalled libvirtd): what they use stays */
     g_warning("%u jobs still running after %u s; exiting without them", wv_workers_running(),
               WV_EXIT_DRAIN_MS / 1000);
+    return;
+  }
   wv_logind_free(svc->logind);
   wv_autostart_free(svc->autostart);
   wv_manager_free(svc->manager);
@@ -327,6 +330,10 @@ run_service(const Options *opt)
 
   if (config.libvirt_uri == NULL)
     config.libvirt_uri = (char *)"qemu:///system";
+  if (!wv_config_load_libvirt(&config, &error)) {
+    g_warning("%s; libvirt keepalive: the defaults", error->message);
+    g_clear_error(&error);
+  }
   /* winvmd's own main context: libvirt's event thread iterates GLib's
    * global default one, and no D-Bus call, timeout or task result of
    * winvmd's may ever be dispatched there */

@@ -10,6 +10,10 @@
 
 G_BEGIN_DECLS
 
+#define WV_HOST_CONFIG_MAX_SIZE       (64 * 1024)
+#define WV_KEEPALIVE_INTERVAL_DEFAULT 5
+#define WV_KEEPALIVE_COUNT_DEFAULT    3
+
 typedef struct
 {
   char *config_dir;
@@ -20,7 +24,13 @@ typedef struct
   char *state_dir;   /* tuning done over D-Bus */
   char *template_dir;
   char *host_config; /* winvm.conf: which host paths a guest may get */
+  /* winvm.conf [libvirt]: how soon a silent libvirtd counts as gone */
+  guint keepalive_interval, keepalive_count;
 } WvConfig;
+
+/* Reads winvm.conf's [libvirt] group into @config (defaults when it is
+ * absent); FALSE with @error, and the defaults kept, when it is broken. */
+gboolean wv_config_load_libvirt(WvConfig *config, GError **error);
 
 /* Shared, immutable, reference counted: worker threads keep their own
  * reference, so a task still running at exit never reads freed memory. */

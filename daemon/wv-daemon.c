@@ -228,7 +228,7 @@ typedef struct
   WvDaemon *daemon;
   GPtrArray *names; /* char* */
   GPtrArray *infos; /* per name, NULL when it could not be read */
-  virConnectPtr conn;
+  WvLibvirtLease *lease;
 } Resync;
 
 static void
@@ -236,7 +236,7 @@ resync_free(Resync *r)
 {
   g_ptr_array_unref(r->names);
   g_ptr_array_unref(r->infos);
-  virConnectClose(r->conn);
+  wv_libvirt_lease_free(r->lease);
   g_free(r);
 }
 
@@ -244,9 +244,10 @@ static void
 resync_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
   Resync *r = data;
+  virConnectPtr conn = wv_libvirt_lease_conn(r->lease, NULL);
 
   for (guint i = 0; i < r->names->len; i++)
-    g_ptr_array_add(r->infos, wv_domain_info_read(r->conn, r->names->pdata[i], NULL));
+    g_ptr_array_add(r->infos, conn ? wv_domain_info_read(conn, r->names->pdata[i], NULL) : NULL);
   g_task_return_boolean(task, TRUE);
 }
 
@@ -299,10 +300,10 @@ on_connected(gpointer data)
   for (guint i = 0; i < names->len; i++)
     g_ptr_array_add(r->names, g_strdup(names->pdata[i]));
   r->infos = g_ptr_array_new_with_free_func((GDestroyNotify)wv_domain_info_free);
-  r->conn = wv_libvirt_get(daemon->libvirt, NULL);
+  r->lease = wv_libvirt_lease(daemon->libvirt, NULL);
   REPORT(daemon, changed);
   status_changed(daemon);
-  if (r->conn == NULL) {
+  if (r->lease == NULL) {
     resync_free(r);
     return;
   }
@@ -369,6 +370,8 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   daemon->orphans = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   daemon->profile_errors = g_ptr_array_new_with_free_func(g_free);
   daemon->libvirt = wv_libvirt_new(config->libvirt_uri, &libvirt_callbacks, daemon);
+  if (config->keepalive_interval > 0)
+    wv_libvirt_set_keepalive(daemon->libvirt, config->keepalive_interval, config->keepalive_count);
   daemon->vm_ctx.config = daemon->config;
   daemon->vm_ctx.libvirt = daemon->libvirt;
   return daemon;

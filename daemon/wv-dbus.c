@@ -63,18 +63,18 @@ wv_dbus_dispatch(const WvDBusMethod *table, gsize n, gpointer object, const char
   wv_auth_check_async(invocation, method->action, NULL, authorized, p);
 }
 
-typedef struct
+struct _WvDBusReply
 {
-  GDBusMethodInvocation *invocation;
+  GDBusMethodInvocation *invocation; /* NULL once answered */
   WvDBusWork work;
   gpointer data;
   GDestroyNotify data_free;
-} Work;
+};
 
 static void
-work_free(Work *w)
+work_free(WvDBusReply *w)
 {
-  g_object_unref(w->invocation);
+  g_clear_object(&w->invocation);
   if (w->data_free)
     w->data_free(w->data);
   g_free(w);
@@ -83,7 +83,7 @@ work_free(Work *w)
 static void
 work_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
-  Work *w = data;
+  WvDBusReply *w = data;
   GError *error = NULL;
   GVariant *reply = w->work(w->data, &error);
 
@@ -96,31 +96,47 @@ work_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
 static void
 work_done(GObject *source, GAsyncResult *result, gpointer data)
 {
-  Work *w = g_task_get_task_data(G_TASK(result));
+  WvDBusReply *w = data;
   GError *error = NULL;
   GVariant *reply = g_task_propagate_pointer(G_TASK(result), &error);
 
-  if (reply) {
-    g_dbus_method_invocation_return_value(w->invocation, reply);
+  if (w->invocation == NULL) { /* cut short */
+    g_clear_pointer(&reply, g_variant_unref);
+    g_clear_error(&error);
+  } else if (reply) {
+    g_dbus_method_invocation_return_value(g_steal_pointer(&w->invocation), reply);
     g_variant_unref(reply);
   } else {
-    g_dbus_method_invocation_take_error(w->invocation, error);
+    g_dbus_method_invocation_take_error(g_steal_pointer(&w->invocation), error);
   }
+  work_free(w);
 }
 
-void
+WvDBusReply *
 wv_dbus_reply_from_thread(GDBusMethodInvocation *invocation, WvDBusWork work, gpointer data,
                           GDestroyNotify data_free)
 {
-  g_autoptr(GTask) task = g_task_new(NULL, NULL, work_done, NULL);
-  Work *w = g_new0(Work, 1);
+  g_autoptr(GTask) task = NULL;
+  WvDBusReply *w = g_new0(WvDBusReply, 1);
 
   w->invocation = g_object_ref(invocation);
   w->work = work;
   w->data = data;
   w->data_free = data_free;
-  g_task_set_task_data(task, w, (GDestroyNotify)work_free);
+  /* freed in work_done, on the main thread: @data may hold what only the
+   * main thread may touch */
+  task = g_task_new(NULL, NULL, work_done, w);
+  g_task_set_task_data(task, w, NULL);
   wv_worker_run(task, work_thread);
+  return w;
+}
+
+void
+wv_dbus_reply_cut(WvDBusReply *w, const GError *error)
+{
+  wv_assert_main_thread("wv_dbus_reply_cut");
+  if (w->invocation)
+    g_dbus_method_invocation_return_gerror(g_steal_pointer(&w->invocation), error);
 }
 
 /* ---- properties ------------------------------------------------------------ */

@@ -33,10 +33,14 @@ void wv_dbus_dispatch(const WvDBusMethod *table, gsize n, gpointer object, const
                       GVariant *params, GDBusMethodInvocation *invocation);
 
 /* Runs @work(@data) in a worker thread and replies with what it returns
- * (a tuple, or NULL and an error); then frees @data. */
+ * (a tuple, or NULL and an error); then frees @data (on the main thread). */
 typedef GVariant *(*WvDBusWork)(gpointer data, GError **error);
-void wv_dbus_reply_from_thread(GDBusMethodInvocation *invocation, WvDBusWork work, gpointer data,
-                               GDestroyNotify data_free);
+typedef struct _WvDBusReply WvDBusReply;
+WvDBusReply *wv_dbus_reply_from_thread(GDBusMethodInvocation *invocation, WvDBusWork work,
+                                       gpointer data, GDestroyNotify data_free);
+/* Main thread, while the work runs: replies @error now; what the work
+ * returns later is dropped. */
+void wv_dbus_reply_cut(WvDBusReply *reply, const GError *error);
 
 typedef struct
 {

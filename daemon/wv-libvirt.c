@@ -4,6 +4,7 @@
 #include "wv-libvirt.h"
 #include "wv-worker.h"
 #include "wv-common.h"
+#include "wv-config.h"
 
 #include "wv-xml.h"
 
@@ -22,11 +23,32 @@ wv_libvirt_init(void)
   virSetErrorFunc(NULL, silent_error);
 }
 
+/* libvirt's errors that mean the connection, not the request, failed */
+static gboolean
+connection_failed(virErrorPtr err)
+{
+  if (err == NULL)
+    return FALSE;
+  switch (err->code) {
+    case VIR_ERR_NO_CONNECT:
+    case VIR_ERR_INVALID_CONN:
+    case VIR_ERR_RPC:
+    case VIR_ERR_AUTH_UNAVAILABLE:
+      return TRUE;
+    default:
+      return err->domain == VIR_FROM_RPC;
+  }
+}
+
 void
 wv_libvirt_set_error(GError **error, gint code, const char *what)
 {
-  const char *msg = virGetLastErrorMessage();
-  g_set_error(error, WV_ERROR, code, "%s: %s", what, msg ? msg : "unknown libvirt error");
+  virErrorPtr err = virGetLastError();
+  const char *msg = err && err->message ? err->message : "unknown libvirt error";
+
+  if (connection_failed(err))
+    code = WV_ERROR_LIBVIRT_UNAVAILABLE;
+  g_set_error(error, WV_ERROR, code, "%s: %s", what, msg);
 }
 
 virConnectPtr
@@ -164,10 +186,11 @@ wv_libvirt_devices_in_use(virConnectPtr conn, const char *except, GError **error
   return g_steal_pointer(&used);
 }
 
-/* ---- the daemon's connection ------------------------------------------- */
+/* ---- the daemon's connections ------------------------------------------ */
 
 #define WV_RECONNECT_MIN_MS 500
 #define WV_RECONNECT_MAX_MS 30000
+#define WV_POOL_IDLE_MAX    4
 
 struct _WvLibvirt
 {
@@ -175,10 +198,20 @@ struct _WvLibvirt
   WvLibvirtCallbacks cb;
   gpointer user_data;
   GMainContext *main_context;
+  guint keepalive_interval, keepalive_count;
+  /* test:///…: the driver runs in this process, no RPC client, and each
+   * open of a file URI would be a host of its own: leases share the
+   * control connection */
+  gboolean in_process;
 
-  GMutex lock; /* guards conn */
-  virConnectPtr conn;
-  gboolean connected; /* main thread's view */
+  GMutex lock; /* guards control, idle, generation and leases */
+  virConnectPtr control;
+  GPtrArray *idle;  /* call connections of this generation, not in use */
+  guint generation; /* changes whenever the control connection comes or goes */
+  GList *leases;    /* WvLibvirtLease: out */
+
+  /* main thread */
+  gboolean connected;
   gboolean connecting;
   guint backoff_ms;
   guint retry_source;
@@ -186,6 +219,15 @@ struct _WvLibvirt
 
   GThread *event_thread;
   gint quit; /* atomic */
+};
+
+struct _WvLibvirtLease
+{
+  WvLibvirt *lv;
+  guint generation;
+  virConnectPtr conn; /* the worker's */
+  GFunc lost;
+  gpointer lost_data;
 };
 
 /* Events are delivered in the event thread; each is copied and handed to
@@ -212,6 +254,90 @@ event_free(Event *e)
 
 static void schedule_connect(WvLibvirt *lv);
 
+/* worker: closing a connection is a call to libvirtd, which may not answer */
+static void
+close_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  GPtrArray *conns = data;
+
+  for (guint i = 0; i < conns->len; i++)
+    virConnectClose(conns->pdata[i]);
+  g_ptr_array_set_size(conns, 0);
+  g_task_return_boolean(task, TRUE);
+}
+
+static void
+closed(GObject *source, GAsyncResult *result, gpointer data)
+{
+}
+
+static void
+close_in_worker(GPtrArray *conns)
+{
+  g_autoptr(GTask) task = NULL;
+
+  if (conns == NULL || conns->len == 0) {
+    g_clear_pointer(&conns, g_ptr_array_unref);
+    return;
+  }
+  task = g_task_new(NULL, NULL, closed, NULL);
+  g_task_set_task_data(task, conns, (GDestroyNotify)g_ptr_array_unref);
+  wv_worker_run(task, close_thread);
+}
+
+/* Answers whoever waits on a lease that is out, one at a time: a lost
+ * callback may end other leases. */
+static void
+cut_leases(WvLibvirt *lv)
+{
+  for (;;) {
+    GFunc lost = NULL;
+    gpointer data = NULL;
+
+    g_mutex_lock(&lv->lock);
+    for (GList *l = lv->leases; l; l = l->next) {
+      WvLibvirtLease *lease = l->data;
+      if (lease->lost) {
+        lost = g_steal_pointer(&lease->lost);
+        data = lease->lost_data;
+        break;
+      }
+    }
+    g_mutex_unlock(&lv->lock);
+    if (lost == NULL)
+      return;
+    lost(data, NULL);
+  }
+}
+
+static void
+lose_control(WvLibvirt *lv, const char *reason)
+{
+  virConnectPtr old;
+  GPtrArray *idle;
+
+  g_mutex_lock(&lv->lock);
+  old = g_steal_pointer(&lv->control);
+  idle = g_steal_pointer(&lv->idle);
+  lv->idle = g_ptr_array_new();
+  lv->generation++;
+  g_mutex_unlock(&lv->lock);
+  if (old) {
+    /* libvirt closed it already: these fail at once */
+    virConnectDomainEventDeregisterAny(old, lv->lifecycle_id);
+    virConnectDomainEventDeregisterAny(old, lv->tunable_id);
+    virConnectUnregisterCloseCallback(old, NULL);
+    virConnectClose(old);
+  }
+  close_in_worker(idle);
+  lv->connected = FALSE;
+  g_warning("lost the connection to %s: %s", lv->uri, reason);
+  lv->cb.disconnected(lv->user_data, reason);
+  cut_leases(lv);
+  lv->backoff_ms = WV_RECONNECT_MIN_MS;
+  schedule_connect(lv);
+}
+
 static gboolean
 dispatch_event(gpointer data)
 {
@@ -221,7 +347,7 @@ dispatch_event(gpointer data)
 
   wv_assert_main_thread("a libvirt event");
   g_mutex_lock(&lv->lock);
-  current = lv->conn != NULL && lv->conn == e->conn;
+  current = lv->control != NULL && lv->control == e->conn;
   g_mutex_unlock(&lv->lock);
   if (!current)
     return G_SOURCE_REMOVE; /* about a connection we already dropped */
@@ -233,24 +359,9 @@ dispatch_event(gpointer data)
     case 1:
       lv->cb.tunables(lv->user_data, e->domain);
       break;
-    case 2: {
-      virConnectPtr old;
-
-      g_mutex_lock(&lv->lock);
-      old = g_steal_pointer(&lv->conn);
-      g_mutex_unlock(&lv->lock);
-      if (old) {
-        virConnectDomainEventDeregisterAny(old, lv->lifecycle_id);
-        virConnectDomainEventDeregisterAny(old, lv->tunable_id);
-        virConnectClose(old);
-      }
-      lv->connected = FALSE;
-      g_warning("lost the connection to %s: %s", lv->uri, e->reason);
-      lv->cb.disconnected(lv->user_data, e->reason);
-      lv->backoff_ms = WV_RECONNECT_MIN_MS;
-      schedule_connect(lv);
+    case 2:
+      lose_control(lv, e->reason);
       break;
-    }
     default:
       g_assert_not_reached();
   }
@@ -316,30 +427,52 @@ wake_event_loop(int timer, void *opaque)
   virEventRemoveTimeout(timer);
 }
 
-static void
-close_conn(gpointer conn)
+typedef struct
 {
-  virConnectClose(conn);
+  virConnectPtr conn;
+  int lifecycle_id, tunable_id;
+} Control;
+
+static void
+control_free(Control *c)
+{
+  if (c->conn) {
+    virConnectDomainEventDeregisterAny(c->conn, c->lifecycle_id);
+    virConnectDomainEventDeregisterAny(c->conn, c->tunable_id);
+    virConnectClose(c->conn);
+  }
+  g_free(c);
 }
 
-/* worker thread */
+/* worker: every call to libvirtd happens here, none on the main thread */
 static void
 connect_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   WvLibvirt *lv = task_data;
   g_autoptr(GError) error = NULL;
-  virConnectPtr conn = wv_libvirt_open(lv->uri, FALSE, &error);
+  Control *c = g_new0(Control, 1);
 
-  if (conn == NULL) {
+  c->conn = wv_libvirt_open(lv->uri, FALSE, &error);
+  if (c->conn == NULL) {
+    control_free(c);
     g_task_return_error(task, g_steal_pointer(&error));
     return;
   }
-  /* notices a libvirtd that went away without closing the socket */
-  if (virConnectSetKeepAlive(conn, 5, 3) < 0)
+  /* notices a libvirtd that went away without closing the socket, or
+   * stopped answering */
+  if (!lv->in_process &&
+      virConnectSetKeepAlive(c->conn, (int)lv->keepalive_interval, lv->keepalive_count) < 0)
     g_debug("no keepalive on %s: %s", lv->uri, virGetLastErrorMessage());
-  if (virConnectRegisterCloseCallback(conn, on_close, lv, NULL) < 0)
+  if (virConnectRegisterCloseCallback(c->conn, on_close, lv, NULL) < 0)
     g_debug("no close callback on %s: %s", lv->uri, virGetLastErrorMessage());
-  g_task_return_pointer(task, conn, close_conn);
+  c->lifecycle_id =
+      virConnectDomainEventRegisterAny(c->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                       VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), lv, NULL);
+  if (c->lifecycle_id < 0)
+    g_warning("no lifecycle events from %s: %s", lv->uri, virGetLastErrorMessage());
+  c->tunable_id = virConnectDomainEventRegisterAny(c->conn, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE,
+                                                   VIR_DOMAIN_EVENT_CALLBACK(on_tunable), lv, NULL);
+  g_task_return_pointer(task, c, (GDestroyNotify)control_free);
 }
 
 static void
@@ -347,30 +480,27 @@ connect_done(GObject *source, GAsyncResult *result, gpointer data)
 {
   WvLibvirt *lv = data;
   g_autoptr(GError) error = NULL;
-  virConnectPtr conn = g_task_propagate_pointer(G_TASK(result), &error);
+  Control *c = g_task_propagate_pointer(G_TASK(result), &error);
 
   lv->connecting = FALSE;
   if (g_atomic_int_get(&lv->quit)) {
-    if (conn)
-      virConnectClose(conn);
+    g_clear_pointer(&c, control_free);
     return;
   }
-  if (conn == NULL) {
+  if (c == NULL) {
     g_info("libvirt not reachable (%s); retrying in %u ms", error->message, lv->backoff_ms);
     lv->cb.disconnected(lv->user_data, error->message);
     schedule_connect(lv);
     lv->backoff_ms = MIN(lv->backoff_ms * 2, WV_RECONNECT_MAX_MS);
     return;
   }
-  lv->lifecycle_id = virConnectDomainEventRegisterAny(
-      conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), lv, NULL);
-  lv->tunable_id = virConnectDomainEventRegisterAny(
-      conn, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE, VIR_DOMAIN_EVENT_CALLBACK(on_tunable), lv, NULL);
-  if (lv->lifecycle_id < 0)
-    g_warning("no lifecycle events from %s: %s", lv->uri, virGetLastErrorMessage());
+  lv->lifecycle_id = c->lifecycle_id;
+  lv->tunable_id = c->tunable_id;
   g_mutex_lock(&lv->lock);
-  lv->conn = conn;
+  lv->control = g_steal_pointer(&c->conn);
+  lv->generation++;
   g_mutex_unlock(&lv->lock);
+  control_free(c);
   lv->connected = TRUE;
   lv->backoff_ms = WV_RECONNECT_MIN_MS;
   g_info("connected to %s", lv->uri);
@@ -413,15 +543,26 @@ wv_libvirt_new(const char *uri, const WvLibvirtCallbacks *callbacks, gpointer us
   WvLibvirt *lv = g_new0(WvLibvirt, 1);
 
   lv->uri = g_strdup(uri);
+  lv->in_process = g_str_has_prefix(uri, "test:");
   lv->cb = *callbacks;
   lv->user_data = user_data;
   lv->main_context = g_main_context_ref_thread_default();
   lv->backoff_ms = WV_RECONNECT_MIN_MS;
+  lv->keepalive_interval = WV_KEEPALIVE_INTERVAL_DEFAULT;
+  lv->keepalive_count = WV_KEEPALIVE_COUNT_DEFAULT;
+  lv->idle = g_ptr_array_new();
   g_mutex_init(&lv->lock);
   if (virEventRegisterDefaultImpl() < 0)
     g_warning("libvirt event loop: %s", virGetLastErrorMessage());
   lv->event_thread = g_thread_new("libvirt-events", event_thread, lv);
   return lv;
+}
+
+void
+wv_libvirt_set_keepalive(WvLibvirt *lv, guint interval, guint count)
+{
+  lv->keepalive_interval = interval;
+  lv->keepalive_count = count;
 }
 
 void
@@ -434,14 +575,20 @@ void
 wv_libvirt_free(WvLibvirt *lv)
 {
   virConnectPtr conn;
+  g_autoptr(GPtrArray) idle = NULL;
 
   if (lv == NULL)
     return;
   g_atomic_int_set(&lv->quit, 1);
   g_clear_handle_id(&lv->retry_source, wv_source_remove);
   g_mutex_lock(&lv->lock);
-  conn = g_steal_pointer(&lv->conn);
+  conn = g_steal_pointer(&lv->control);
+  idle = g_steal_pointer(&lv->idle);
+  if (lv->leases)
+    g_critical("%u libvirt leases still out", g_list_length(lv->leases));
   g_mutex_unlock(&lv->lock);
+  for (guint i = 0; i < idle->len; i++)
+    virConnectClose(idle->pdata[i]);
   if (conn) {
     virConnectDomainEventDeregisterAny(conn, lv->lifecycle_id);
     virConnectDomainEventDeregisterAny(conn, lv->tunable_id);
@@ -469,18 +616,98 @@ wv_libvirt_is_connected(WvLibvirt *lv)
   return lv->connected;
 }
 
-virConnectPtr
-wv_libvirt_get(WvLibvirt *lv, GError **error)
+static void
+set_unreachable(WvLibvirt *lv, GError **error)
 {
-  virConnectPtr conn;
+  g_set_error(error, WV_ERROR, WV_ERROR_LIBVIRT_UNAVAILABLE, "libvirt (%s) is not reachable",
+              lv->uri);
+}
+
+WvLibvirtLease *
+wv_libvirt_lease(WvLibvirt *lv, GError **error)
+{
+  WvLibvirtLease *lease;
+
+  if (!lv->connected) {
+    set_unreachable(lv, error);
+    return NULL;
+  }
+  lease = g_new0(WvLibvirtLease, 1);
+  lease->lv = lv;
+  g_mutex_lock(&lv->lock);
+  lease->generation = lv->generation;
+  lv->leases = g_list_prepend(lv->leases, lease);
+  g_mutex_unlock(&lv->lock);
+  return lease;
+}
+
+void
+wv_libvirt_lease_on_lost(WvLibvirtLease *lease, GFunc lost, gpointer data)
+{
+  WvLibvirt *lv = lease->lv;
 
   g_mutex_lock(&lv->lock);
-  conn = lv->conn;
-  if (conn)
-    virConnectRef(conn);
+  lease->lost = lost;
+  lease->lost_data = data;
   g_mutex_unlock(&lv->lock);
-  if (conn == NULL)
-    g_set_error(error, WV_ERROR, WV_ERROR_LIBVIRT_UNAVAILABLE, "libvirt (%s) is not reachable",
-                lv->uri);
+}
+
+virConnectPtr
+wv_libvirt_lease_conn(WvLibvirtLease *lease, GError **error)
+{
+  WvLibvirt *lv = lease->lv;
+  virConnectPtr conn = NULL;
+  gboolean current;
+
+  if (lease->conn)
+    return lease->conn;
+  g_mutex_lock(&lv->lock);
+  current = lease->generation == lv->generation && lv->control != NULL;
+  if (current && lv->in_process)
+    conn = virConnectRef(lv->control) == 0 ? lv->control : NULL;
+  else if (current && lv->idle->len > 0)
+    conn = g_ptr_array_steal_index_fast(lv->idle, lv->idle->len - 1);
+  g_mutex_unlock(&lv->lock);
+  if (!current) {
+    g_set_error(error, WV_ERROR, WV_ERROR_LIBVIRT_UNAVAILABLE,
+                "the connection to libvirt (%s) was lost", lv->uri);
+    return NULL;
+  }
+  if (conn == NULL && (conn = wv_libvirt_open(lv->uri, FALSE, error)) == NULL)
+    return NULL;
+  lease->conn = conn;
   return conn;
+}
+
+void
+wv_libvirt_lease_free(WvLibvirtLease *lease)
+{
+  WvLibvirt *lv;
+  virConnectPtr conn;
+  gboolean keep = FALSE;
+
+  if (lease == NULL)
+    return;
+  lv = lease->lv;
+  conn = lease->conn;
+  /* a connection that died or outlived its generation is not reused */
+  if (conn && !lv->in_process && virConnectIsAlive(conn) == 1) {
+    g_mutex_lock(&lv->lock);
+    keep = lease->generation == lv->generation && lv->idle->len < WV_POOL_IDLE_MAX;
+    if (keep)
+      g_ptr_array_add(lv->idle, conn);
+    g_mutex_unlock(&lv->lock);
+  }
+  g_mutex_lock(&lv->lock);
+  lv->leases = g_list_remove(lv->leases, lease);
+  g_mutex_unlock(&lv->lock);
+  if (conn && lv->in_process)
+    virConnectClose(conn); /* a reference */
+  else if (conn && !keep) {
+    GPtrArray *one = g_ptr_array_new();
+
+    g_ptr_array_add(one, conn);
+    close_in_worker(one);
+  }
+  g_free(lease);
 }

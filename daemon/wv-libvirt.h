@@ -52,15 +52,22 @@ G_END_DECLS
 
 G_BEGIN_DECLS
 
-/* ---- the daemon's connection ---------------------------------------------
+/* ---- the daemon's connections --------------------------------------------
  *
- * One connection shared by every worker thread (libvirt connections are
- * thread-safe), opened and re-opened with backoff off the main thread.
- * libvirt's event loop runs in its own thread; lifecycle events and the loss
+ * A control connection, opened and re-opened with backoff off the main
+ * thread, carries libvirt's events and its keepalive tells when libvirtd is
+ * gone or stalled; it is never used for calls. Jobs call libvirt through a
+ * lease: a connection of their own, taken from a small pool (or opened by the
+ * worker), used by one thread at a time. libvirt 9.0's client misbehaves when
+ * several threads wait on one connection that stalls (a thread waiting for
+ * its reply can poll forever after the keepalive gave up, and a socket watch
+ * it leaves behind fires later on another thread's stack), so no two jobs
+ * share one. libvirt's event loop runs in its own thread; events and the loss
  * of the connection reach the main thread through its GMainContext.
  */
 
 typedef struct _WvLibvirt WvLibvirt;
+typedef struct _WvLibvirtLease WvLibvirtLease;
 
 typedef struct
 {
@@ -76,13 +83,30 @@ typedef struct
 
 /* Starts the event thread; call before any connection is opened. */
 WvLibvirt *wv_libvirt_new(const char *uri, const WvLibvirtCallbacks *callbacks, gpointer user_data);
+/* How soon a silent libvirtd counts as gone: a keepalive probe after
+ * @interval seconds of silence, given up after @count unanswered ones
+ * (WV_KEEPALIVE_*_DEFAULT unless set before wv_libvirt_start()). */
+void wv_libvirt_set_keepalive(WvLibvirt *lv, guint interval, guint count);
 /* Starts connecting (now, then with backoff until it succeeds). */
 void wv_libvirt_start(WvLibvirt *lv);
 void wv_libvirt_free(WvLibvirt *lv);
 const char *wv_libvirt_uri(WvLibvirt *lv);
 gboolean wv_libvirt_is_connected(WvLibvirt *lv);
-/* A reference to the connection for a worker thread (virConnectClose it
- * when done), or NULL with WV_ERROR_LIBVIRT_UNAVAILABLE. Any thread. */
-virConnectPtr wv_libvirt_get(WvLibvirt *lv, GError **error);
+
+/* Main thread: a lease for one job, or NULL with WV_ERROR_LIBVIRT_UNAVAILABLE
+ * when libvirt is not connected. */
+WvLibvirtLease *wv_libvirt_lease(WvLibvirt *lv, GError **error);
+/* Main thread: @lost runs (once, on the main thread) if the control
+ * connection is lost while the lease is out, so that whoever waits for the
+ * job gets an answer now although the worker may stay blocked in libvirt
+ * until libvirtd answers again. */
+void wv_libvirt_lease_on_lost(WvLibvirtLease *lease, GFunc lost, gpointer data);
+/* The worker: the lease's connection (opened on first use; blocking), or
+ * NULL with WV_ERROR_LIBVIRT_UNAVAILABLE. Borrowed: the lease owns it. */
+virConnectPtr wv_libvirt_lease_conn(WvLibvirtLease *lease, GError **error);
+/* Main thread, once the worker is done: the connection goes back to the
+ * pool, or is closed (in a worker) when it is dead or from before a loss. */
+void wv_libvirt_lease_free(WvLibvirtLease *lease);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(WvLibvirtLease, wv_libvirt_lease_free)
 
 G_END_DECLS

@@ -90,7 +90,8 @@ typedef struct
   WvConfig *config;
   GDBusMethodInvocation *invocation;
   WvProfile *profile;
-  virConnectPtr conn;
+  WvLibvirtLease *lease; /* none: plan offline */
+  WvDBusReply *reply;
 } PlanCall;
 
 static void
@@ -99,8 +100,7 @@ plan_call_free(PlanCall *c)
   g_object_unref(c->invocation);
   wv_profile_unref(c->profile);
   wv_config_unref(c->config);
-  if (c->conn)
-    virConnectClose(c->conn);
+  wv_libvirt_lease_free(c->lease);
   g_free(c);
 }
 
@@ -164,11 +164,19 @@ plan_dict(const WvPlan *plan)
 }
 
 /* workers: the one preflight, shown three ways */
+static WvPlan *
+plan_call_run(PlanCall *c)
+{
+  virConnectPtr conn = c->lease ? wv_libvirt_lease_conn(c->lease, NULL) : NULL;
+
+  return wv_preflight(c->config, c->profile, conn, WV_PREFLIGHT_DEFAULT, NULL);
+}
+
 static GVariant *
 plan_work(gpointer data, GError **error)
 {
   PlanCall *c = data;
-  g_autoptr(WvPlan) plan = wv_preflight(c->config, c->profile, c->conn, WV_PREFLIGHT_DEFAULT, NULL);
+  g_autoptr(WvPlan) plan = plan_call_run(c);
 
   return g_variant_new("(@a{sv})", plan_dict(plan));
 }
@@ -177,7 +185,7 @@ static GVariant *
 check_work(gpointer data, GError **error)
 {
   PlanCall *c = data;
-  g_autoptr(WvPlan) plan = wv_preflight(c->config, c->profile, c->conn, WV_PREFLIGHT_DEFAULT, NULL);
+  g_autoptr(WvPlan) plan = plan_call_run(c);
   GVariantBuilder b;
 
   g_variant_builder_init(&b, G_VARIANT_TYPE("a(ssss)"));
@@ -194,7 +202,7 @@ static GVariant *
 render_work(gpointer data, GError **error)
 {
   PlanCall *c = data;
-  g_autoptr(WvPlan) plan = wv_preflight(c->config, c->profile, c->conn, WV_PREFLIGHT_DEFAULT, NULL);
+  g_autoptr(WvPlan) plan = plan_call_run(c);
   g_autofree char *xml =
       wv_plan_check(plan, error) ? wv_render_to_string(c->profile, plan, error) : NULL;
 
@@ -217,8 +225,26 @@ plan_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
   c->config = wv_config_ref(manager->daemon->config);
   c->invocation = g_object_ref(invocation);
   c->profile = wv_profile_ref((WvProfile *)wv_vm_profile(vm));
-  c->conn = wv_libvirt_get(manager->daemon->libvirt, NULL); /* optional: plans work offline */
+  c->lease = wv_libvirt_lease(manager->daemon->libvirt, NULL); /* optional: plans work offline */
   return c;
+}
+
+static void
+plan_call_lost(gpointer data, gpointer unused)
+{
+  PlanCall *c = data;
+  g_autoptr(GError) error = g_error_new(WV_ERROR, WV_ERROR_LIBVIRT_UNAVAILABLE,
+                                        "the connection to libvirt was lost during the plan");
+
+  wv_dbus_reply_cut(c->reply, error);
+}
+
+static void
+plan_call_run_in_thread(PlanCall *c, WvDBusWork work)
+{
+  c->reply = wv_dbus_reply_from_thread(c->invocation, work, c, (GDestroyNotify)plan_call_free);
+  if (c->lease)
+    wv_libvirt_lease_on_lost(c->lease, plan_call_lost, c);
 }
 
 static void
@@ -226,7 +252,7 @@ plan_start(gpointer call)
 {
   PlanCall *c = call;
 
-  wv_dbus_reply_from_thread(c->invocation, plan_work, c, (GDestroyNotify)plan_call_free);
+  plan_call_run_in_thread(c, plan_work);
 }
 
 static void
@@ -234,7 +260,7 @@ check_start(gpointer call)
 {
   PlanCall *c = call;
 
-  wv_dbus_reply_from_thread(c->invocation, check_work, c, (GDestroyNotify)plan_call_free);
+  plan_call_run_in_thread(c, check_work);
 }
 
 static void
@@ -242,7 +268,7 @@ render_start(gpointer call)
 {
   PlanCall *c = call;
 
-  wv_dbus_reply_from_thread(c->invocation, render_work, c, (GDestroyNotify)plan_call_free);
+  plan_call_run_in_thread(c, render_work);
 }
 
 /* The calls answered on the main thread. */

@@ -3,6 +3,7 @@
 
 #include "wv-paths.h"
 #include "wv-common.h"
+#include "wv-config.h"
 #include "wv-file.h"
 
 #include <errno.h>
@@ -27,8 +28,6 @@ static const char *const builtin_allowed[] = {
     "/var/lib/libvirt/boot",   /* virt-install's ISOs */
     "/var/lib/libvirt/qemu/nvram", "/dev/zvol", "/dev/disk/by-id", NULL,
 };
-
-#define WV_HOST_CONFIG_MAX_SIZE (64 * 1024)
 
 void
 wv_path_policy_free(WvPathPolicy *policy)
@@ -108,7 +107,7 @@ wv_path_policy_load(const char *conf_path, const char *const *extra_denied, GErr
     }
     groups = g_key_file_get_groups(kf, NULL);
     for (guint i = 0; groups[i]; i++) {
-      if (!g_str_equal(groups[i], "paths")) {
+      if (!g_str_equal(groups[i], "paths") && !g_str_equal(groups[i], "libvirt")) {
         g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: [%s]: unknown group", conf_path,
                     groups[i]);
         return NULL;

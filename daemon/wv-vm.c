@@ -168,7 +168,7 @@ typedef struct
 {
   WvVm *vm; /* held: Reload may have removed it meanwhile */
   char *name;
-  virConnectPtr conn;
+  WvLibvirtLease *lease;
   guint serial;
 } RefreshData;
 
@@ -178,7 +178,7 @@ static void
 refresh_data_free(RefreshData *d)
 {
   vm_release(d->vm);
-  virConnectClose(d->conn);
+  wv_libvirt_lease_free(d->lease);
   g_free(d->name);
   g_free(d);
 }
@@ -188,7 +188,8 @@ refresh_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancel
 {
   RefreshData *d = data;
   GError *error = NULL;
-  WvDomainInfo *info = wv_domain_info_read(d->conn, d->name, &error);
+  virConnectPtr conn = wv_libvirt_lease_conn(d->lease, &error);
+  WvDomainInfo *info = conn ? wv_domain_info_read(conn, d->name, &error) : NULL;
 
   if (info)
     g_task_return_pointer(task, info, (GDestroyNotify)wv_domain_info_free);
@@ -223,15 +224,15 @@ wv_vm_refresh(WvVm *vm)
 {
   g_autoptr(GTask) task = NULL;
   RefreshData *d;
-  virConnectPtr conn = wv_libvirt_get(vm->ctx->libvirt, NULL);
+  WvLibvirtLease *lease = wv_libvirt_lease(vm->ctx->libvirt, NULL);
 
-  if (conn == NULL)
+  if (lease == NULL)
     return;
   d = g_new0(RefreshData, 1);
   d->vm = vm;
   vm->holds++;
   d->name = g_strdup(vm->name);
-  d->conn = conn;
+  d->lease = lease;
   d->serial = ++vm->refresh_serial;
   task = g_task_new(NULL, NULL, refresh_done, NULL);
   g_task_set_task_data(task, d, (GDestroyNotify)refresh_data_free);
@@ -265,7 +266,8 @@ struct _Op
   char *name;
   WvProfile *profile;
   WvConfig *config;
-  virConnectPtr conn;
+  WvLibvirtLease *lease;
+  virConnectPtr conn; /* the lease's, in the worker */
   guint index;
   guint timeout_s;
   WvVmAction action;   /* for wv_vm_act */
@@ -306,8 +308,7 @@ op_free(Op *op)
   g_free(op->name);
   wv_profile_unref(op->profile);
   wv_config_unref(op->config);
-  if (op->conn)
-    virConnectClose(op->conn);
+  wv_libvirt_lease_free(op->lease);
   wv_cpuset_free(op->set);
   g_free(op);
 }
@@ -377,7 +378,8 @@ op_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable
   OpRun run = g_object_get_data(G_OBJECT(task), "run");
   GError *error = NULL;
 
-  run(op, &error);
+  if ((op->conn = wv_libvirt_lease_conn(op->lease, &error)) != NULL)
+    run(op, &error);
   if (error)
     g_task_return_error(task, error);
   else
@@ -394,6 +396,31 @@ op_thread_done(GObject *source, GAsyncResult *result, gpointer data)
   op_finish(op, error);
 }
 
+/* The connection to libvirt went while the Op waited for libvirt: its
+ * caller hears it now; the worker may stay blocked until libvirtd answers,
+ * and the Op ends (and frees the VM's lock) only then. */
+static void
+op_lost(gpointer data, gpointer unused)
+{
+  Op *op = data;
+  g_autoptr(GError) error =
+      g_error_new(WV_ERROR, WV_ERROR_LIBVIRT_UNAVAILABLE,
+                  "the connection to libvirt was lost while “%s” waited for it", op->name);
+  WvVmDone done = g_steal_pointer(&op->done);
+
+  if (done)
+    done(op->vm, error, op->done_data);
+}
+
+static gboolean
+take_lease(Op *op, GError **error)
+{
+  if ((op->lease = wv_libvirt_lease(op->vm->ctx->libvirt, error)) == NULL)
+    return FALSE;
+  wv_libvirt_lease_on_lost(op->lease, op_lost, op);
+  return TRUE;
+}
+
 /* Runs @run in a worker thread with a libvirt connection, then finishes. */
 static void
 op_run_in_thread(Op *op, OpRun run, GAsyncReadyCallback done)
@@ -401,7 +428,7 @@ op_run_in_thread(Op *op, OpRun run, GAsyncReadyCallback done)
   g_autoptr(GTask) task = NULL;
   GError *error = NULL;
 
-  if (op->conn == NULL && (op->conn = wv_libvirt_get(op->vm->ctx->libvirt, &error)) == NULL) {
+  if (op->lease == NULL && !take_lease(op, &error)) {
     if (done == op_thread_done) {
       op_finish(op, error);
       g_error_free(error);
@@ -486,7 +513,7 @@ start_begin(Op *op)
 {
   GError *error = NULL;
 
-  if ((op->conn = wv_libvirt_get(op->vm->ctx->libvirt, &error)) == NULL) {
+  if (!take_lease(op, &error)) {
     op_finish(op, error);
     g_error_free(error);
     return;

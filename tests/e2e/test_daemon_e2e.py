@@ -524,6 +524,71 @@ class DaemonE2E(unittest.TestCase):
         self.assertEqual(fx.domstate(name), "shut off")
         log(f"\nreconnected {reconnect:.1f} s after libvirtd answered again")
 
+    def test_4b_libvirtd_stalls_with_calls_in_flight(self):
+        # libvirtd stopped (SIGSTOP), its socket open: a Start, a Shutdown
+        # and a Plan waiting on it are answered LibvirtUnavailable once the
+        # keepalive (1 s x 2 from winvm.conf) gives up, winvmd reconnects
+        # after SIGCONT, and the calls libvirtd then finishes show up
+        running = self.add_vm("stall-run", timeout="30s")
+        off = self.add_vm("stall-off", timeout="30s")
+        host_config = os.path.join(self.tmp, "winvm.conf")
+        with open(host_config, "w") as f:
+            f.write("[libvirt]\nkeepalive-interval = 1\nkeepalive-count = 2\n")
+        self.daemon.args += ["--host-config", host_config]
+        vms = self.start_daemon()
+        self.start_vm(vms[running], running)
+        with open(fx.LIBVIRTD_PID) as f:
+            libvirtd = int(f.read().strip())
+        answers = {}
+
+        def call(key, path, iface, method, args=None):
+            def done(conn, res, _data):
+                try:
+                    answers[key] = ("ok", conn.call_finish(res))
+                except GLib.Error as e:
+                    answers[key] = (Gio.DBusError.get_remote_error(e), e.message)
+            self.client.conn.call(BUS_NAME, path, iface, method, args, None,
+                                  Gio.DBusCallFlags.NONE, 120 * 1000, None, done, None)
+
+        os.kill(libvirtd, signal.SIGSTOP)
+        self.addCleanup(os.kill, libvirtd, signal.SIGCONT)
+        t0 = time.monotonic()
+        call("Start", vms[off], VM_IFACE, "Start")
+        call("Shutdown", vms[running], VM_IFACE, "Shutdown", GLib.Variant("(u)", (30,)))
+        call("Plan", MANAGER, MANAGER_IFACE, "Plan", GLib.Variant("(s)", (off,)))
+        deadline = time.monotonic() + 20
+        while len(answers) < 3 and time.monotonic() < deadline:
+            self.client.pump(0.05)
+        cut = time.monotonic() - t0
+        self.assertEqual(sorted(answers), ["Plan", "Shutdown", "Start"], answers)
+        for key, (name, message) in answers.items():
+            self.assertEqual(name, "org.winvm1.Error.LibvirtUnavailable", f"{key}: {message}")
+        self.assertFalse(self.client.get(MANAGER, MANAGER_IFACE, "LibvirtConnected"))
+
+        mark = self.client.mark()
+        os.kill(libvirtd, signal.SIGCONT)
+        resumed = time.monotonic()
+        connected = self.client.wait_change(MANAGER, "LibvirtConnected", True, 10, since=mark)
+        self.assertLess(connected - resumed, 5)
+        self.assertTrue(self.daemon.alive(), "winvmd died")
+        # what libvirtd did once it went on (the Start, the ACPI press) is
+        # what winvmd shows, and the VMs take calls again
+        fx.wait_for(lambda: fx.domstate(off) == "running", 60, what=f"{off} to run")
+        self.client.wait_change(vms[off], "State", "running", 30, since=mark)
+        for name in (running, off):
+            deadline = time.monotonic() + 30
+            while fx.domstate(name) != "shut off":
+                try:
+                    self.client.vm_call(vms[name], "ForceOff")
+                    break
+                except DBusError as e:
+                    if e.name != "org.winvm1.Error.Busy" or time.monotonic() > deadline:
+                        raise
+                    self.client.pump(0.1)
+            self.assertEqual(fx.domstate(name), "shut off")
+        log(f"\nstall: 3 calls answered LibvirtUnavailable {cut:.1f} s after SIGSTOP, "
+            f"reconnected {connected - resumed:.2f} s after SIGCONT")
+
     # -- 5 --
 
     def test_5_daemon_killed_and_restarted(self):

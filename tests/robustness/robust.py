@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 import daemon_fixture  # noqa: E402
 from daemon_fixture import (  # noqa: E402,F401
     BUS_NAME, MANAGER_IFACE, MANAGER_PATH, NOBODY, OM_IFACE, PROPS_IFACE, SRC, VM_IFACE, Bus,
-    Client, Daemon, GLib, copy_host, new_workdir, print_log, wait_until)
+    Client, Daemon, GLib, PrivateLibvirtd, copy_host, new_workdir, print_log, wait_until)
 
 E = "org.winvm1.Error."
 STD = "org.freedesktop.DBus.Error."
@@ -141,60 +141,6 @@ def valgrind_summary(logfile):
     errors = int(m[-1].replace(",", ""))
     lost = re.findall(r"definitely lost: ([\d,]+) bytes", text)
     return errors, int(lost[-1].replace(",", "")) if lost else 0, text
-
-
-class PrivateLibvirtd:
-    """libvirtd as nobody in session mode, in @workdir/libvirtd."""
-
-    def __init__(self, workdir):
-        self.libvirtd = shutil.which("libvirtd") or "/usr/sbin/libvirtd"
-        if not os.access(self.libvirtd, os.X_OK):
-            raise RuntimeError("libvirtd not found: install libvirt-daemon "
-                               "(the robustness tests take it down and up again)")
-        self.dir = os.path.join(workdir, "libvirtd")
-        os.makedirs(os.path.join(self.dir, "run"))
-        for root, dirs, files in os.walk(self.dir):
-            os.chown(root, NOBODY, NOBODY)
-        self.socket = os.path.join(self.dir, "run", "libvirt", "libvirt-sock")
-        self.uri = "test+unix:///default?socket=" + self.socket
-        self.logfile = os.path.join(self.dir, "libvirtd.log")
-        self.proc = None
-        self.starts = 0
-
-    def start(self):
-        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
-        env = {"HOME": self.dir, "XDG_RUNTIME_DIR": os.path.join(self.dir, "run"),
-               "XDG_CONFIG_HOME": os.path.join(self.dir, "config"),
-               "XDG_CACHE_HOME": os.path.join(self.dir, "cache"),
-               "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        if os.path.exists(self.socket):
-            os.unlink(self.socket)
-        self.starts += 1
-        with open(self.logfile, "a") as log:
-            log.write(f"==== libvirtd start #{self.starts}\n")
-            log.flush()
-            self.proc = subprocess.Popen(
-                [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-                 self.libvirtd, "--timeout", "0"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir)
-        wait_until(lambda: self.proc.poll() is not None or os.path.exists(self.socket),
-                   what="the private libvirtd's socket")
-        if self.proc.poll() is not None:
-            raise AssertionError(f"libvirtd exited with {self.proc.returncode}:\n{self.log()}")
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-
-    def log(self):
-        with open(self.logfile, errors="replace") as f:
-            return f.read()
 
 
 class Env:

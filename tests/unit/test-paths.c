@@ -6,6 +6,7 @@
  * sysfs tree, mounts in a fake mountinfo).
  */
 #include "wv-common.h"
+#include "wv-config.h"
 #include "wv-paths.h"
 
 #include <errno.h>
@@ -145,6 +146,50 @@ test_config(void)
   remove_tree(dir);
 }
 
+/* winvm.conf's [libvirt] group: the keepalive, beside [paths] */
+static void
+test_config_libvirt(void)
+{
+  g_autofree char *dir = g_dir_make_tmp("winvm-paths-XXXXXX", NULL);
+  g_autofree char *conf = g_build_filename(dir, "winvm.conf", NULL);
+  WvConfig config = {.host_config = conf};
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WvPathPolicy) policy = NULL;
+
+  /* absent: the defaults */
+  g_assert_true(wv_config_load_libvirt(&config, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(config.keepalive_interval, ==, WV_KEEPALIVE_INTERVAL_DEFAULT);
+  g_assert_cmpuint(config.keepalive_count, ==, WV_KEEPALIVE_COUNT_DEFAULT);
+
+  write_file(dir, "winvm.conf",
+             "[paths]\nallow = /srv\n[libvirt]\nkeepalive-interval = 2\n"
+             "keepalive-count = 7\n");
+  g_assert_true(wv_config_load_libvirt(&config, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(config.keepalive_interval, ==, 2);
+  g_assert_cmpuint(config.keepalive_count, ==, 7);
+  /* the path policy reads the same file and leaves [libvirt] alone */
+  policy = wv_path_policy_load(conf, NULL, &error);
+  g_assert_no_error(error);
+  g_assert_nonnull(policy);
+
+  /* broken: an error naming the key, and the defaults */
+  write_file(dir, "winvm.conf", "[libvirt]\nkeepalive-interval = 0\n");
+  g_assert_false(wv_config_load_libvirt(&config, &error));
+  g_assert_nonnull(strstr(error->message, "[libvirt] keepalive-interval"));
+  g_assert_cmpuint(config.keepalive_interval, ==, WV_KEEPALIVE_INTERVAL_DEFAULT);
+  g_clear_error(&error);
+  write_file(dir, "winvm.conf", "[libvirt]\nkeepalive-count = 3x\n");
+  g_assert_false(wv_config_load_libvirt(&config, &error));
+  g_clear_error(&error);
+  write_file(dir, "winvm.conf", "[libvirt]\nkeepalive = 3\n");
+  g_assert_false(wv_config_load_libvirt(&config, &error));
+  g_assert_nonnull(strstr(error->message, "[libvirt] keepalive: unknown key"));
+  g_clear_error(&error);
+  remove_tree(dir);
+}
+
 static void
 node(const char *dir, const char *name, guint maj, guint min)
 {
@@ -222,6 +267,7 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/paths/builtin", test_builtin);
   g_test_add_func("/paths/config", test_config);
+  g_test_add_func("/paths/config-libvirt", test_config_libvirt);
   g_test_add_func("/paths/mounted-block-devices", test_mounted_block_devices);
   return g_test_run();
 }
