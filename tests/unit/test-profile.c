@@ -659,7 +659,7 @@ test_set_value(void)
 static void
 test_examples_parse(void)
 {
-  static const char *const examples[] = {"gaming", "work", "install"};
+  static const char *const examples[] = {"gaming", "work", "install", "looking-glass"};
 
   for (guint i = 0; i < G_N_ELEMENTS(examples); i++) {
     g_autofree char *file = g_strconcat(examples[i], ".conf", NULL);
