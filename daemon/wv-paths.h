@@ -3,9 +3,9 @@
  * Which host paths a profile may hand to a guest. winvmd runs as root and
  * libvirt relabels what a domain uses for the QEMU user, so a disk whose
  * source is /etc/shadow would become readable by the guest. Paths under
- * the host's own directories are always refused; disks, CD-ROMs, NVRAM and
- * ROM files must lie below an allowed directory (/etc/winvm/winvm.conf,
- * [paths] allow); a shared directory must neither be nor contain a refused
+ * the host's own directories are always refused; disks, CD-ROMs, NVRAM,
+ * ROM files and evdev input devices must lie below an allowed directory
+ * (/etc/winvm/winvm.conf, [paths] allow); a shared directory must neither be nor contain a refused
  * one; and a block device that holds a mounted host filesystem (itself, a
  * partition of it, or a device stacked on it) is refused.
  */

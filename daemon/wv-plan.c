@@ -250,26 +250,41 @@ choose_cores(GPtrArray *cores, guint vcpus, guint tpc, gboolean *spans_nodes)
   return filter_cores(cores, -2, -2);
 }
 
+/* Whether @cpu is an online CPU of @host. */
+static gboolean
+cpu_usable(const WvHost *host, guint cpu)
+{
+  return wv_host_cpu(host, cpu) != NULL && wv_cpuset_contains(host->online, cpu);
+}
+
+/* One finding per kind for everything @what names that the host lacks:
+ * "names CPUs 64-67", not four findings. */
 static gboolean
 validate_cpus(WvPlan *plan, const WvHost *host, const char *what, const guint *cpus, guint n)
 {
-  gboolean ok = TRUE;
+  g_autoptr(GArray) unknown = g_array_new(FALSE, FALSE, sizeof(guint));
+  g_autoptr(GArray) offline = g_array_new(FALSE, FALSE, sizeof(guint));
 
-  for (guint i = 0; i < n; i++) {
-    if (wv_host_cpu(host, cpus[i]) == NULL) {
-      wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "cpu-unknown",
-                          "see lscpu -e for the host's CPUs",
-                          "%s names CPU %u, which this host does not have", what, cpus[i]);
-      ok = FALSE;
-    } else if (!wv_cpuset_contains(host->online, cpus[i])) {
-      wv_plan_add_finding(
-          plan, WV_SEVERITY_ERROR, "cpu-offline",
-          "bring it online (echo 1 > /sys/devices/system/cpu/cpuN/online) or pin elsewhere",
-          "%s names CPU %u, which is offline", what, cpus[i]);
-      ok = FALSE;
-    }
+  for (guint i = 0; i < n; i++)
+    if (!cpu_usable(host, cpus[i]))
+      g_array_append_val(wv_host_cpu(host, cpus[i]) ? offline : unknown, cpus[i]);
+  if (unknown->len > 0) {
+    g_autoptr(WvCpuset) set = wv_cpuset_new((const guint *)(gpointer)unknown->data, unknown->len);
+    g_autofree char *list = wv_cpuset_format(set);
+    wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "cpu-unknown", "see lscpu -e for the host's CPUs",
+                        "%s names CPU%s %s, which this host does not have", what,
+                        set->n > 1 ? "s" : "", list);
   }
-  return ok;
+  if (offline->len > 0) {
+    g_autoptr(WvCpuset) set = wv_cpuset_new((const guint *)(gpointer)offline->data, offline->len);
+    g_autofree char *list = wv_cpuset_format(set);
+    wv_plan_add_finding(
+        plan, WV_SEVERITY_ERROR, "cpu-offline",
+        "bring it online (echo 1 > /sys/devices/system/cpu/cpuN/online) or pin elsewhere",
+        "%s names CPU%s %s, which %s offline", what, set->n > 1 ? "s" : "", list,
+        set->n > 1 ? "are" : "is");
+  }
+  return unknown->len == 0 && offline->len == 0;
 }
 
 static void
@@ -447,27 +462,86 @@ plan_vcpu_pins(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvCpu
 static void
 plan_thread_pins(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvCpuset *reserved)
 {
+  gboolean by_reserved = plan->vcpu_pins->len > 0 && reserved && reserved->n > 0;
+
   /* Emulator and I/O threads: explicit sets, or the host's reserved CPUs
    * once vCPUs are pinned (so they never steal a vCPU's core). */
   if (p->emulator_pin)
     plan->emulator_pin = validated_set(plan, host, "[cpu] emulator-pin", p->emulator_pin);
-  else if (plan->vcpu_pins->len > 0 && reserved && reserved->n > 0)
+  else if (!p->emulator_unpinned && by_reserved)
     plan->emulator_pin = wv_cpuset_copy(reserved);
 
-  for (guint i = 0; i < p->iothreads; i++) {
-    WvCpuset *set = NULL;
-    if (p->iothread_pins) {
-      g_autofree char *what = g_strdup_printf("[cpu] iothread-pin (I/O thread %u)", i + 1);
-      set = validated_set(plan, host, what, p->iothread_pins->pdata[i]);
-    } else if (plan->vcpu_pins->len > 0 && reserved && reserved->n > 0) {
-      set = wv_cpuset_copy(reserved);
+  if (p->iothread_pins) {
+    /* every bad set, in one finding per kind */
+    g_autoptr(GArray) all = g_array_new(FALSE, FALSE, sizeof(guint));
+    g_autoptr(GString) bad = g_string_new(NULL);
+    guint n_bad = 0;
+
+    for (guint i = 0; i < p->iothreads; i++) {
+      const WvCpuset *set = p->iothread_pins->pdata[i];
+      gboolean ok = TRUE;
+
+      g_array_append_vals(all, set->cpus, set->n);
+      for (guint c = 0; host && c < set->n; c++)
+        ok &= cpu_usable(host, set->cpus[c]);
+      if (!ok)
+        g_string_append_printf(bad, "%s%u", n_bad++ ? ", " : "", i + 1);
+      g_ptr_array_add(plan->iothread_pins, wv_cpuset_copy(set));
     }
-    if (set == NULL) {
+    if (n_bad > 0) {
+      g_autofree char *what =
+          g_strdup_printf("[cpu] iothread-pin (I/O thread%s %s)", n_bad > 1 ? "s" : "", bad->str);
+      validate_cpus(plan, host, what, (const guint *)(gpointer)all->data, all->len);
       g_ptr_array_set_size(plan->iothread_pins, 0);
-      break;
     }
-    g_ptr_array_add(plan->iothread_pins, set);
+  } else if (by_reserved) {
+    for (guint i = 0; i < p->iothreads; i++)
+      g_ptr_array_add(plan->iothread_pins, wv_cpuset_copy(reserved));
   }
+}
+
+/* The guest schedules threads of one core as siblings: vCPUs the profile's
+ * topology puts on one guest core should share one host core too. */
+static void
+plan_sibling_check(WvPlan *plan, const WvHost *host)
+{
+  g_autoptr(GString) bad = g_string_new(NULL);
+  const WvHostCpu *first;
+  guint n_bad = 0;
+
+  if (host == NULL || plan->threads < 2 || plan->vcpu_pins->len != plan->vcpus)
+    return;
+  first = host->online->n ? wv_host_cpu(host, host->online->cpus[0]) : NULL;
+  if (first == NULL || first->siblings == NULL || first->siblings->n < 2)
+    return; /* no SMT on the host: topology-smt-mismatch says so */
+  for (guint core = 0; (core + 1) * plan->threads <= plan->vcpus; core++) {
+    guint v0 = core * plan->threads;
+    const WvCpuset *pin0 = plan->vcpu_pins->pdata[v0];
+    const WvHostCpu *hc = pin0 && pin0->n ? wv_host_cpu(host, pin0->cpus[0]) : NULL;
+    g_autoptr(GArray) cpus = g_array_new(FALSE, FALSE, sizeof(guint));
+    gboolean same = hc != NULL && hc->siblings != NULL;
+
+    for (guint t = 0; t < plan->threads; t++) {
+      const WvCpuset *pin = plan->vcpu_pins->pdata[v0 + t];
+      for (guint c = 0; pin && c < pin->n; c++) {
+        g_array_append_val(cpus, pin->cpus[c]);
+        same &= wv_cpuset_contains(hc->siblings, pin->cpus[c]);
+      }
+    }
+    if (!same) {
+      g_autoptr(WvCpuset) set = wv_cpuset_new((const guint *)(gpointer)cpus->data, cpus->len);
+      g_autofree char *list = wv_cpuset_format(set);
+      g_string_append_printf(bad, "%svCPUs %u-%u on host CPUs %s", n_bad++ ? "; " : "", v0,
+                             v0 + plan->threads - 1, list);
+    }
+  }
+  if (n_bad > 0)
+    wv_plan_add_finding(plan, WV_SEVERITY_WARNING, "topology-sibling-mismatch",
+                        "pin the threads of each guest core to SMT siblings of one host core "
+                        "(lscpu -e: one CORE), use pin = auto, or set topology threads to 1",
+                        "the guest sees %u threads per core, but %u of its cores run on "
+                        "different host cores: %s",
+                        plan->threads, n_bad, bad->str);
 }
 
 static void
@@ -784,6 +858,103 @@ plan_capabilities(WvPlan *plan, const WvProfile *p, const WvDomcaps *caps)
                         "%u vCPUs; this machine type allows %u", p->vcpus, caps->max_vcpus);
 }
 
+/* What QEMU refuses to start without (kvm_hyperv_properties' dependencies
+ * in target/i386/kvm/kvm.c). stimer also needs hv-time, which libvirt
+ * turns on with the hypervclock timer. */
+static const struct
+{
+  WvHypervFeature feature, needs;
+} hyperv_deps[] = {
+    {WV_HV_SYNIC, WV_HV_VPINDEX},        {WV_HV_IPI, WV_HV_VPINDEX},
+    {WV_HV_TLBFLUSH, WV_HV_VPINDEX},     {WV_HV_STIMER, WV_HV_SYNIC},
+    {WV_HV_STIMER_DIRECT, WV_HV_STIMER}, {WV_HV_EVMCS, WV_HV_VAPIC},
+};
+
+static gboolean
+timer_turned_off(const WvProfile *p, const char *name)
+{
+  for (guint i = 0; i < p->timers->len; i++) {
+    const WvNamedSwitch *sw = p->timers->pdata[i];
+    if (g_str_equal(sw->name, name))
+      return !sw->enable;
+  }
+  return FALSE;
+}
+
+/* What one Hyper-V feature needs of another. With enlightenments = auto
+ * the dependants of what the host lacks are left out too; a list the user
+ * wrote is an error QEMU would otherwise report at start. */
+static void
+plan_hyperv_dependencies(WvPlan *plan, const WvProfile *p)
+{
+  gboolean no_time = timer_turned_off(p, "hypervclock");
+  guint dropped = 0;
+  gboolean changed = TRUE;
+
+  while (changed) {
+    changed = FALSE;
+    for (guint i = 0; i < G_N_ELEMENTS(hyperv_deps); i++) {
+      guint f = 1u << hyperv_deps[i].feature, need = 1u << hyperv_deps[i].needs;
+      const char *fname = wv_hyperv_feature_name(hyperv_deps[i].feature);
+      const char *nname = wv_hyperv_feature_name(hyperv_deps[i].needs);
+
+      if (!(plan->hyperv_features & f) || (plan->hyperv_features & need))
+        continue;
+      if (p->hyperv_auto) {
+        plan->hyperv_features &= ~f;
+        dropped |= f;
+        changed = TRUE;
+      } else if (!(dropped & f)) {
+        g_autofree char *hint = g_strdup_printf(
+            "add %s to [hyperv] enlightenments, or remove %s (QEMU refuses to start otherwise)",
+            nname, fname);
+        dropped |= f; /* reported once */
+        wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "hyperv-dependency", hint,
+                            "Hyper-V %s needs %s, which is not enabled", fname, nname);
+      }
+    }
+    if (no_time && (plan->hyperv_features & (1u << WV_HV_STIMER)) && p->hyperv_auto) {
+      plan->hyperv_features &= ~((1u << WV_HV_STIMER) | (1u << WV_HV_STIMER_DIRECT));
+      dropped |= (1u << WV_HV_STIMER) | (1u << WV_HV_STIMER_DIRECT);
+      changed = TRUE;
+    }
+  }
+  if (no_time && (plan->hyperv_features & (1u << WV_HV_STIMER)))
+    wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "hyperv-dependency",
+                        "remove -hypervclock from [clock] timers, or stimer from [hyperv] "
+                        "enlightenments",
+                        "Hyper-V stimer needs the hypervclock timer (hv-time), which [clock] "
+                        "timers turns off");
+  if (p->hyperv_auto && dropped) {
+    g_autofree char *names = feature_list(dropped);
+    wv_plan_add_finding(plan, WV_SEVERITY_WARNING, "hyperv-dependency", NULL,
+                        "Hyper-V %s left out: %s", names,
+                        no_time && (dropped & (1u << WV_HV_STIMER))
+                            ? "what they need is unavailable or [clock] timers turns off "
+                              "hypervclock"
+                            : "what they need is unavailable on this host");
+  }
+}
+
+/* ---- devices -------------------------------------------------------------- */
+
+static void
+plan_devices(WvPlan *plan, const WvProfile *p)
+{
+  if (p->audio == WV_AUDIO_PIPEWIRE)
+    wv_plan_add_finding(plan, WV_SEVERITY_INFO, "sound-pipewire-pulse",
+                        "the QEMU of qemu:///system must reach the sound server (qemu.conf)",
+                        "[sound] backend = pipewire plays through PipeWire's PulseAudio server "
+                        "(pipewire-pulse): libvirt 9.0 and QEMU 7.2 have no PipeWire backend");
+  if (p->lg_width && p->lg_device == WV_LOOKING_GLASS_KVMFR)
+    wv_plan_add_finding(plan, WV_SEVERITY_ERROR, "looking-glass-kvmfr",
+                        "use [looking-glass] device = shm (/dev/shm), or a root-written template "
+                        "with raw-qemu = true that adds the kvmfr memory backend itself",
+                        "[looking-glass] device = kvmfr: libvirt cannot back a shared-memory "
+                        "device with /dev/kvmfr0 without passing options to QEMU past it "
+                        "(<qemu:commandline>), which winvm does not write");
+}
+
 WvPlan *
 wv_plan_build(const WvProfile *p, const WvPlanContext *ctx)
 {
@@ -813,12 +984,15 @@ wv_plan_build(const WvProfile *p, const WvPlanContext *ctx)
     plan_topology(plan, p);
     reserved = plan_reserved(plan, p, ctx->host);
     plan_vcpu_pins(plan, p, ctx->host, reserved);
+    plan_sibling_check(plan, ctx->host);
     plan_thread_pins(plan, p, ctx->host, reserved);
     plan_numa_node(plan, ctx->host);
   }
   plan_hugepages(plan, p, ctx->host);
   plan_hostdevs(plan, p, ctx);
   plan_capabilities(plan, p, ctx->domcaps);
+  plan_hyperv_dependencies(plan, p);
+  plan_devices(plan, p);
   return plan;
 }
 

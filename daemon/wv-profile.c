@@ -375,6 +375,18 @@ wv_pci_address_to_string(const WvPciAddress *a)
   return g_strdup_printf("%04x:%02x:%02x.%x", a->domain, a->bus, a->slot, a->function);
 }
 
+guint
+wv_looking_glass_mib(guint width, guint height)
+{
+  guint64 bytes = (guint64)width * height * 4 * 2;
+  guint64 mib = (bytes + (1024 * 1024 - 1)) / (1024 * 1024) + 10;
+  guint pow2 = 1;
+
+  while (pow2 < mib)
+    pow2 <<= 1;
+  return pow2;
+}
+
 const char *
 wv_page_size_name(guint64 page_kib)
 {
@@ -529,6 +541,7 @@ typedef struct
   gint base;
   guint64 min, max;
   const char *extra;
+  gboolean empty_ok; /* an empty value is meant (the handler sees "") */
 } KeyEntry;
 
 #define FIELD(type, target, e) ((type *)G_STRUCT_MEMBER_P((target), (e)->offset))
@@ -645,6 +658,30 @@ HANDLER(vm_memory)
   return TRUE;
 }
 
+HANDLER(vm_machine)
+{
+  static const char *const families[] = {"pc-q35-", "pc-i440fx-", NULL};
+  const char *version = NULL;
+
+  for (guint i = 0; families[i] && version == NULL; i++)
+    if (g_str_has_prefix(v, families[i]))
+      version = v + strlen(families[i]);
+  if (g_str_equal(v, "q35") || g_str_equal(v, "pc") || g_str_equal(v, "i440fx")) {
+    g_free(P->machine);
+    P->machine = g_strdup(g_str_equal(v, "i440fx") ? "pc" : v);
+    return TRUE;
+  }
+  if (version == NULL || version[0] == '\0' || !g_ascii_isdigit(version[0]) ||
+      strspn(version, "0123456789.") != strlen(version) || strlen(v) > 32)
+    return fail(error,
+                "“%s” is not q35, i440fx or a machine type of theirs (pc-q35-7.2, "
+                "pc-i440fx-7.2; `qemu-system-x86_64 -machine help` lists them)",
+                v);
+  g_free(P->machine);
+  P->machine = g_strdup(v);
+  return TRUE;
+}
+
 HANDLER(vm_autostart_order)
 {
   gint64 n;
@@ -718,9 +755,21 @@ HANDLER(cpu_pin)
   return TRUE;
 }
 
+HANDLER(cpu_host_reserved)
+{
+  /* empty or none: the guest may take every host CPU */
+  if (v[0] == '\0' || g_str_equal(v, "none")) {
+    wv_cpuset_free(P->host_reserved);
+    P->host_reserved = wv_cpuset_new(NULL, 0);
+    return TRUE;
+  }
+  return parse_cpuset_value(v, &P->host_reserved, error);
+}
+
 HANDLER(cpu_emulator_pin)
 {
-  if (g_str_equal(v, "auto")) {
+  P->emulator_unpinned = g_str_equal(v, "none");
+  if (g_str_equal(v, "auto") || P->emulator_unpinned) {
     g_clear_pointer(&P->emulator_pin, wv_cpuset_free);
     return TRUE;
   }
@@ -789,9 +838,22 @@ HANDLER(hv_enlightenments)
     }
     set |= 1u << f;
   }
-  if ((set & (1u << WV_HV_STIMER_DIRECT)) && !(set & (1u << WV_HV_STIMER)))
-    return fail(error, "stimer-direct needs stimer");
+  /* what one feature needs of the others is a plan finding (wv-plan.c) */
   P->hyperv_features = set;
+  return TRUE;
+}
+
+HANDLER(hv_spinlocks)
+{
+  gboolean hex = g_str_has_prefix(v, "0x") || g_str_has_prefix(v, "0X");
+  guint64 n;
+
+  /* decimal, or hex as QEMU and the guides write it (0x1fff) */
+  if (!g_ascii_string_to_unsigned(hex ? v + 2 : v, hex ? 16 : 10, 0, G_MAXUINT32, &n, NULL))
+    return fail(error, "“%s” is not a whole number (decimal, or hex as in 0x1fff)", v);
+  if (n < 4095)
+    return fail(error, "%s is less than 4095 (0xfff), the fewest retries Hyper-V allows", v);
+  P->spinlocks = (guint)n;
   return TRUE;
 }
 
@@ -803,6 +865,58 @@ HANDLER(hv_vendor_id)
     return FALSE;
   g_free(P->vendor_id);
   P->vendor_id = g_strdup(v);
+  return TRUE;
+}
+
+HANDLER(video_vram)
+{
+  guint64 kib;
+
+  if (!wv_parse_size_kib(v, &kib, error))
+    return FALSE;
+  /* QEMU's VGA-style devices take a power-of-two video memory in MiB */
+  if (kib % 1024 != 0 || (kib & (kib - 1)) != 0 || kib > 512 * 1024)
+    return fail(error, "%s is not a power of two from 1MiB to 512MiB (e.g. 64MiB)", v);
+  P->video_vram_kib = kib;
+  return TRUE;
+}
+
+HANDLER(lg_resolution)
+{
+  g_auto(GStrv) parts = g_strsplit(v, "x", -1);
+  guint64 w, h;
+
+  if (g_strv_length(parts) != 2 || !g_ascii_string_to_unsigned(parts[0], 10, 1, 16384, &w, NULL) ||
+      !g_ascii_string_to_unsigned(parts[1], 10, 1, 16384, &h, NULL))
+    return fail(error, "“%s” is not WIDTHxHEIGHT (e.g. 2560x1440; at most 16384 each)", v);
+  P->lg_width = (guint)w;
+  P->lg_height = (guint)h;
+  return TRUE;
+}
+
+HANDLER(input_evdev)
+{
+  WvInput *in = target;
+
+  if (!check_abs_path(v, error))
+    return FALSE;
+  if (!g_str_has_prefix(v, "/dev/input/") || v[strlen("/dev/input/")] == '\0')
+    return fail(error,
+                "“%s” is not an input device below /dev/input (use its stable name, "
+                "/dev/input/by-id/…-event-kbd)",
+                v);
+  g_free(in->evdev);
+  in->evdev = g_strdup(v);
+  return TRUE;
+}
+
+HANDLER(input_grab)
+{
+  WvInput *in = target;
+
+  if (!g_str_equal(v, "all") && !g_str_equal(v, "none"))
+    return fail(error, "“%s” is not one of: all, none", v);
+  in->grab_all = g_str_equal(v, "all");
   return TRUE;
 }
 
@@ -889,6 +1003,16 @@ static const char *const cache_names[] = {"none",       "writethrough", "writeba
                                           "directsync", "unsafe",       NULL};
 static const char *const io_names[] = {"native", "threads", "io_uring", NULL};
 static const char *const net_names[] = {"bridge", "network", "user", NULL};
+static const char *const video_names[] = {"none",  "virtio", "qxl",   "vga",
+                                          "vmvga", "bochs",  "ramfb", NULL};
+static const char *const sound_names[] = {"none", "ich9", "hda", "ac97", NULL};
+static const char *const audio_names[] = {"none", "pipewire", "pulseaudio", "spice", NULL};
+static const char *const codec_names[] = {"duplex", "output", "micro", NULL};
+static const char *const usb_controller_names[] = {"none", "qemu-xhci", "nec-xhci", "ehci", NULL};
+static const char *const lg_device_names[] = {"shm", "kvmfr", NULL};
+static const char *const grab_toggle_names[] = {
+    "ctrl-ctrl", "alt-alt", "shift-shift", "meta-meta", "scrolllock", "ctrl-scrolllock", NULL,
+};
 
 #define PROFILE(f) G_STRUCT_OFFSET(WvProfile, f)
 #define CUSTOM(k, fn)                                                                              \
@@ -904,6 +1028,7 @@ static const KeyEntry vm_keys[] = {
     CUSTOM("name", vm_name),
     CUSTOM("template", vm_template),
     CUSTOM("uuid", vm_uuid),
+    CUSTOM("machine", vm_machine),
     CUSTOM("memory", vm_memory),
     {"vcpus", KEY_UINT, PROFILE(vcpus), .min = 1, .max = 1024},
     {"hypervisor", KEY_ENUM, PROFILE(hypervisor), .names = hypervisor_names},
@@ -920,7 +1045,7 @@ static const KeyEntry cpu_keys[] = {
     CUSTOM("mode", cpu_mode),
     CUSTOM("topology", cpu_topology),
     CUSTOM("pin", cpu_pin),
-    {"host-reserved", KEY_CPUSET, PROFILE(host_reserved)},
+    {"host-reserved", KEY_CUSTOM, 0, cpu_host_reserved, .empty_ok = TRUE},
     CUSTOM("emulator-pin", cpu_emulator_pin),
     {"iothreads", KEY_UINT, PROFILE(iothreads), .min = 0, .max = 64},
     CUSTOM("iothread-pin", cpu_iothread_pin),
@@ -937,7 +1062,7 @@ static const KeyEntry memory_keys[] = {
 
 static const KeyEntry hyperv_keys[] = {
     CUSTOM("enlightenments", hv_enlightenments),
-    {"spinlocks", KEY_UINT, PROFILE(spinlocks), .min = 4095, .max = G_MAXUINT32},
+    CUSTOM("spinlocks", hv_spinlocks),
     CUSTOM("vendor-id", hv_vendor_id),
     {"kvm-hidden", KEY_BOOL, PROFILE(kvm_hidden)},
     END,
@@ -959,6 +1084,39 @@ static const KeyEntry clock_keys[] = {
 
 static const KeyEntry graphics_keys[] = {
     {"type", KEY_ENUM, PROFILE(graphics), .names = graphics_names, .base = WV_GRAPHICS_NONE},
+    END,
+};
+
+static const KeyEntry video_keys[] = {
+    {"model", KEY_ENUM, PROFILE(video), .names = video_names, .base = WV_VIDEO_NONE},
+    CUSTOM("vram", video_vram),
+    END,
+};
+
+static const KeyEntry sound_keys[] = {
+    {"model", KEY_ENUM, PROFILE(sound), .names = sound_names, .base = WV_SOUND_NONE},
+    {"backend", KEY_ENUM, PROFILE(audio), .names = audio_names, .base = WV_AUDIO_NONE},
+    {"codec", KEY_CHOICE, PROFILE(sound_codec), .names = codec_names},
+    END,
+};
+
+static const KeyEntry usb_controller_keys[] = {
+    {"controller", KEY_ENUM, PROFILE(usb_controller), .names = usb_controller_names,
+     .base = WV_USB_NONE},
+    END,
+};
+
+static const KeyEntry looking_glass_keys[] = {
+    CUSTOM("resolution", lg_resolution),
+    {"device", KEY_ENUM, PROFILE(lg_device), .names = lg_device_names},
+    END,
+};
+
+static const KeyEntry input_keys[] = {
+    CUSTOM("evdev", input_evdev),
+    CUSTOM("grab", input_grab),
+    {"repeat", KEY_TRISTATE, G_STRUCT_OFFSET(WvInput, repeat)},
+    {"grab-toggle", KEY_CHOICE, G_STRUCT_OFFSET(WvInput, grab_toggle), .names = grab_toggle_names},
     END,
 };
 
@@ -1062,6 +1220,16 @@ usb_free(gpointer p)
 }
 
 static void
+input_free(gpointer p)
+{
+  WvInput *in = p;
+  g_free(in->id);
+  g_free(in->evdev);
+  g_free(in->grab_toggle);
+  g_free(in);
+}
+
+static void
 share_free(gpointer p)
 {
   WvShare *s = p;
@@ -1138,6 +1306,16 @@ add_share(WvProfile *p, const char *id)
   return s;
 }
 
+static gpointer
+add_input(WvProfile *p, const char *id)
+{
+  WvInput *in = g_new0(WvInput, 1);
+  in->id = g_strdup(id);
+  in->repeat = WV_TRI_UNSET;
+  g_ptr_array_add(p->inputs, in);
+  return in;
+}
+
 static const GroupKind group_kinds[] = {
     {"vm", FALSE, vm_keys, NULL, NULL},
     {"cpu", FALSE, cpu_keys, NULL, NULL},
@@ -1146,12 +1324,17 @@ static const GroupKind group_kinds[] = {
     {"firmware", FALSE, firmware_keys, NULL, NULL},
     {"clock", FALSE, clock_keys, NULL, NULL},
     {"graphics", FALSE, graphics_keys, NULL, NULL},
+    {"video", FALSE, video_keys, NULL, NULL},
+    {"sound", FALSE, sound_keys, NULL, NULL},
+    {"usb", FALSE, usb_controller_keys, NULL, NULL},
+    {"looking-glass", FALSE, looking_glass_keys, NULL, "resolution"},
     {"disk:", TRUE, disk_keys, add_disk, "source"},
     {"cdrom:", TRUE, cdrom_keys, add_cdrom, NULL},
     {"network:", TRUE, network_keys, add_network, NULL},
     {"hostdev:", TRUE, hostdev_keys, add_hostdev, "pci"},
     {"usb:", TRUE, usb_keys, add_usb, "device"},
     {"share:", TRUE, share_keys, add_share, "source"},
+    {"input:", TRUE, input_keys, add_input, "evdev"},
 };
 
 static const GroupKind *
@@ -1193,7 +1376,8 @@ parse_group(Ctx *ctx, const char *group)
   if (kind == NULL) {
     ctx_error(ctx, group, NULL,
               "unknown group (known: vm, cpu, memory, hyperv, firmware, clock, graphics, "
-              "disk:ID, cdrom:ID, network:ID, hostdev:ID, usb:ID, share:ID)");
+              "video, sound, usb, looking-glass, disk:ID, cdrom:ID, network:ID, hostdev:ID, "
+              "usb:ID, share:ID, input:ID)");
     return;
   }
   if (kind->is_section) {
@@ -1232,7 +1416,7 @@ parse_group(Ctx *ctx, const char *group)
         goto next;
       }
     }
-    if (value[0] == '\0') {
+    if (value[0] == '\0' && !entry->empty_ok) {
       ctx_error(ctx, group, keys[i], "empty value");
       continue;
     }
@@ -1265,6 +1449,40 @@ check_boot_orders(Ctx *ctx)
     if (g_hash_table_contains(seen, GUINT_TO_POINTER(boot)))
       ctx_error(ctx, group, "boot", "boot order %u is used twice", boot);
     g_hash_table_add(seen, GUINT_TO_POINTER(boot));
+  }
+}
+
+/* The sound, video, USB and input keys that only make sense together. */
+static void
+check_devices(Ctx *ctx)
+{
+  WvProfile *p = ctx->p;
+
+  if (p->sound_codec && p->sound != WV_SOUND_ICH9 && p->sound != WV_SOUND_HDA)
+    ctx_error(ctx, "sound", "codec", "needs model = ich9 or hda (the HDA codecs)");
+  if (p->audio != WV_AUDIO_UNSET && p->sound == WV_SOUND_NONE)
+    ctx_error(ctx, "sound", "backend", "makes no sense with model = none");
+  if (p->audio == WV_AUDIO_SPICE &&
+      (p->graphics == WV_GRAPHICS_NONE || p->graphics == WV_GRAPHICS_VNC))
+    ctx_error(ctx, "sound", "backend", "spice plays through a SPICE display; [graphics] type is %s",
+              p->graphics == WV_GRAPHICS_NONE ? "none" : "vnc");
+  if (p->video_vram_kib && p->video != WV_VIDEO_QXL && p->video != WV_VIDEO_VGA &&
+      p->video != WV_VIDEO_VMVGA && p->video != WV_VIDEO_BOCHS)
+    ctx_error(ctx, "video", "vram", "needs model = qxl, vga, vmvga or bochs");
+  if (p->usb_controller == WV_USB_NONE && p->usbs->len > 0)
+    ctx_error(ctx, "usb", "controller", "is none, but [usb:%s] needs a USB controller",
+              ((WvUsb *)p->usbs->pdata[0])->id);
+  if (p->machine && g_str_has_prefix(p->machine, "pc") && !strstr(p->machine, "q35") &&
+      p->secure_boot == WV_TRI_ON)
+    ctx_error(ctx, "firmware", "secure-boot", "needs a q35 machine; [vm] machine is %s",
+              p->machine);
+  for (guint i = 0; i < p->inputs->len; i++) {
+    WvInput *a = p->inputs->pdata[i];
+    g_autofree char *group = g_strconcat("input:", a->id, NULL);
+    for (guint j = 0; j < i; j++)
+      if (g_str_equal(a->evdev, ((WvInput *)p->inputs->pdata[j])->evdev))
+        ctx_error(ctx, group, "evdev", "%s is already in [input:%s]", a->evdev,
+                  ((WvInput *)p->inputs->pdata[j])->id);
   }
 }
 
@@ -1339,6 +1557,7 @@ check_profile(Ctx *ctx)
         ctx_error(ctx, group, "tag", "tag “%s” is used twice", a->tag);
   }
   check_boot_orders(ctx);
+  check_devices(ctx);
 }
 
 /* ---- entry points ------------------------------------------------------- */
@@ -1374,6 +1593,7 @@ profile_new(const char *path)
   p->hostdevs = g_ptr_array_new_with_free_func(hostdev_free);
   p->usbs = g_ptr_array_new_with_free_func(usb_free);
   p->shares = g_ptr_array_new_with_free_func(share_free);
+  p->inputs = g_ptr_array_new_with_free_func(input_free);
   p->graphics = WV_GRAPHICS_UNSET;
   p->lines = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   p->refcount = 1;
@@ -1396,6 +1616,7 @@ wv_profile_unref(WvProfile *p)
   g_free(p->name);
   g_free(p->template_name);
   g_free(p->uuid);
+  g_free(p->machine);
   g_free(p->cpu_model);
   g_clear_pointer(&p->pin_cpus, g_array_unref);
   wv_cpuset_free(p->host_reserved);
@@ -1411,6 +1632,8 @@ wv_profile_unref(WvProfile *p)
   g_ptr_array_unref(p->hostdevs);
   g_ptr_array_unref(p->usbs);
   g_ptr_array_unref(p->shares);
+  g_ptr_array_unref(p->inputs);
+  g_free(p->sound_codec);
   g_hash_table_unref(p->lines);
   g_free(p);
 }

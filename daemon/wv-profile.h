@@ -94,6 +94,53 @@ typedef enum
   WV_GRAPHICS_VNC,
 } WvGraphics;
 
+/* [sound] model: ich9 is ich9-intel-hda, hda the ICH6 intel-hda. */
+typedef enum
+{
+  WV_SOUND_UNSET,
+  WV_SOUND_NONE,
+  WV_SOUND_ICH9,
+  WV_SOUND_HDA,
+  WV_SOUND_AC97,
+} WvSoundModel;
+
+/* [sound] backend: where QEMU plays the guest's sound. */
+typedef enum
+{
+  WV_AUDIO_UNSET,
+  WV_AUDIO_NONE,
+  WV_AUDIO_PIPEWIRE,
+  WV_AUDIO_PULSEAUDIO,
+  WV_AUDIO_SPICE,
+} WvAudioBackend;
+
+typedef enum
+{
+  WV_VIDEO_UNSET,
+  WV_VIDEO_NONE,
+  WV_VIDEO_VIRTIO,
+  WV_VIDEO_QXL,
+  WV_VIDEO_VGA,
+  WV_VIDEO_VMVGA,
+  WV_VIDEO_BOCHS,
+  WV_VIDEO_RAMFB,
+} WvVideoModel;
+
+typedef enum
+{
+  WV_USB_UNSET,
+  WV_USB_NONE,
+  WV_USB_QEMU_XHCI,
+  WV_USB_NEC_XHCI,
+  WV_USB_EHCI,
+} WvUsbController;
+
+typedef enum
+{
+  WV_LOOKING_GLASS_SHM,   /* an ivshmem-plain device backed by /dev/shm */
+  WV_LOOKING_GLASS_KVMFR, /* the kvmfr module's /dev/kvmfr0 */
+} WvLookingGlassDevice;
+
 typedef enum
 {
   WV_DISK_BUS_VIRTIO,
@@ -167,6 +214,16 @@ typedef struct
   char *tag;
 } WvShare;
 
+/* [input:ID]: a host keyboard or mouse handed to the guest (evdev). */
+typedef struct
+{
+  char *id;
+  char *evdev;       /* below /dev/input */
+  gboolean grab_all; /* grab = all: every host input device while grabbed */
+  WvTristate repeat;
+  char *grab_toggle; /* ctrl-ctrl, alt-alt, ...; NULL: QEMU's default */
+} WvInput;
+
 typedef struct
 {
   char *path; /* file the profile came from, or a label */
@@ -175,6 +232,7 @@ typedef struct
   char *name;
   char *template_name;
   char *uuid;
+  char *machine; /* libvirt's machine type ("q35", "pc", "pc-q35-7.2"); NULL: the template's */
   guint64 memory_kib;
   guint vcpus;
   WvHypervisor hypervisor;
@@ -193,9 +251,10 @@ typedef struct
   gboolean topology_auto;
   guint sockets, dies, cores, threads;
   WvPinMode pin;
-  GArray *pin_cpus; /* guint, in listed order, for WV_PIN_LIST */
-  WvCpuset *host_reserved;
-  WvCpuset *emulator_pin; /* NULL: auto */
+  GArray *pin_cpus;        /* guint, in listed order, for WV_PIN_LIST */
+  WvCpuset *host_reserved; /* NULL: the default; empty: none */
+  WvCpuset *emulator_pin;  /* NULL: auto, or not pinned with emulator_unpinned */
+  gboolean emulator_unpinned;
   guint iothreads;
   GPtrArray *iothread_pins; /* WvCpuset*, NULL: auto */
   GPtrArray *cpu_features;  /* WvNamedSwitch* */
@@ -228,9 +287,26 @@ typedef struct
   GPtrArray *hostdevs;
   GPtrArray *usbs;
   GPtrArray *shares;
+  GPtrArray *inputs; /* WvInput* */
 
   /* [graphics] */
   WvGraphics graphics;
+
+  /* [video] */
+  WvVideoModel video;
+  guint64 video_vram_kib; /* 0: libvirt's default */
+
+  /* [sound] */
+  WvSoundModel sound;
+  WvAudioBackend audio;
+  char *sound_codec; /* duplex | output | micro; NULL: libvirt's (duplex) */
+
+  /* [usb] */
+  WvUsbController usb_controller;
+
+  /* [looking-glass] */
+  guint lg_width, lg_height; /* 0: no Looking Glass device */
+  WvLookingGlassDevice lg_device;
 
   /* key -> line, for findings that point back into the file */
   GHashTable *lines;
@@ -276,6 +352,9 @@ gboolean wv_parse_duration_s(const char *text, guint *out_s, GError **error);
 gboolean wv_parse_pci_address(const char *text, WvPciAddress *out, GError **error);
 /* "dddd:bb:ss.f", as sysfs and libvirt name a PCI function. */
 char *wv_pci_address_to_string(const WvPciAddress *a);
+/* The shared memory Looking Glass needs for @width x @height frames, in
+ * MiB: two 32-bit frames plus 10 MiB, rounded up to a power of two. */
+guint wv_looking_glass_mib(guint width, guint height);
 /* "none", "2M" or "1G": a hugepage size as profiles and D-Bus name it. */
 const char *wv_page_size_name(guint64 page_kib);
 

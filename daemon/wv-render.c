@@ -232,6 +232,8 @@ render_os(xmlNode *dom, const WvProfile *p)
   }
   if (p->nvram)
     wv_xml_set_text(wv_xml_ensure_child(os, "nvram", os_order), p->nvram);
+  if (p->machine)
+    wv_xml_set_prop(wv_xml_ensure_child(os, "type", os_order), "machine", p->machine);
 
   /* per-device boot order and <os><boot> exclude each other */
   for (guint i = 0; i < p->disks->len; i++)
@@ -581,7 +583,8 @@ render_hostdevs(xmlNode *dom, xmlNode *devices, const WvProfile *p)
     }
   }
 
-  if (p->usbs->len > 0) {
+  /* a [usb] controller the profile names is there already (render_usb) */
+  if (p->usbs->len > 0 && p->usb_controller == WV_USB_UNSET) {
     xmlNode *ctrl = ensure_controller(devices, "usb", "qemu-xhci");
     if (ctrl)
       wv_xml_set_prop(ctrl, "ports", "15");
@@ -647,6 +650,170 @@ attr_is(xmlNode *node, const char *name, const char *value)
   return v && g_str_equal((const char *)v, value);
 }
 
+/* Removes the <@element> children of @devices whose @attr is @value
+ * (@value NULL: any; @prefix: @value starts it). */
+static void
+remove_devices(xmlNode *devices, const char *element, const char *attr, const char *value,
+               gboolean prefix)
+{
+  for (xmlNode *c = devices->children, *next; c; c = next) {
+    g_autofree xmlChar *v = NULL;
+
+    next = c->next;
+    if (!wv_xml_is_element(c, element))
+      continue;
+    if (attr) {
+      v = xmlGetProp(c, BAD_CAST attr);
+      if (v == NULL || !(prefix ? g_str_has_prefix((const char *)v, value)
+                                : g_str_equal((const char *)v, value)))
+        continue;
+    }
+    xmlUnlinkNode(c);
+    xmlFreeNode(c);
+  }
+}
+
+static const char *const video_models[] = {
+    [WV_VIDEO_NONE] = "none",   [WV_VIDEO_VIRTIO] = "virtio", [WV_VIDEO_QXL] = "qxl",
+    [WV_VIDEO_VGA] = "vga",     [WV_VIDEO_VMVGA] = "vmvga",   [WV_VIDEO_BOCHS] = "bochs",
+    [WV_VIDEO_RAMFB] = "ramfb",
+};
+
+/* [video]: after [graphics], whose default video it replaces */
+static void
+render_video(xmlNode *devices, const WvProfile *p)
+{
+  xmlNode *model;
+
+  if (p->video == WV_VIDEO_UNSET)
+    return;
+  remove_devices(devices, "video", NULL, NULL, FALSE);
+  model = wv_xml_append(wv_xml_append(devices, "video"), "model");
+  wv_xml_set_prop(model, "type", video_models[p->video]);
+  if (p->video_vram_kib)
+    wv_xml_set_propf(model, "vram", "%" G_GUINT64_FORMAT, p->video_vram_kib);
+}
+
+static const char *const sound_models[] = {
+    [WV_SOUND_ICH9] = "ich9",
+    [WV_SOUND_HDA] = "ich6",
+    [WV_SOUND_AC97] = "ac97",
+};
+
+/* [sound]: the card, and the <audio> backend it plays through (id 1) */
+static void
+render_sound(xmlNode *devices, const WvProfile *p)
+{
+  if (p->audio != WV_AUDIO_UNSET) {
+    xmlNode *audio;
+
+    remove_devices(devices, "audio", NULL, NULL, FALSE);
+    audio = wv_xml_append(devices, "audio");
+    wv_xml_set_prop(audio, "id", "1");
+    switch (p->audio) {
+      case WV_AUDIO_NONE:
+        wv_xml_set_prop(audio, "type", "none");
+        break;
+      case WV_AUDIO_PIPEWIRE: /* through pipewire-pulse: see sound-pipewire-pulse */
+      case WV_AUDIO_PULSEAUDIO:
+        wv_xml_set_prop(audio, "type", "pulseaudio");
+        break;
+      case WV_AUDIO_SPICE:
+        wv_xml_set_prop(audio, "type", "spice");
+        break;
+      case WV_AUDIO_UNSET:
+      default:
+        g_assert_not_reached();
+    }
+  }
+  if (p->sound == WV_SOUND_UNSET)
+    return;
+  remove_devices(devices, "sound", NULL, NULL, FALSE);
+  if (p->sound != WV_SOUND_NONE) {
+    xmlNode *sound = wv_xml_append(devices, "sound");
+
+    wv_xml_set_prop(sound, "model", sound_models[p->sound]);
+    if (p->sound_codec)
+      wv_xml_set_prop(wv_xml_append(sound, "codec"), "type", p->sound_codec);
+    if (p->audio != WV_AUDIO_UNSET)
+      wv_xml_set_prop(wv_xml_append(sound, "audio"), "id", "1");
+  }
+}
+
+static const char *const usb_models[] = {
+    [WV_USB_NONE] = "none",
+    [WV_USB_QEMU_XHCI] = "qemu-xhci",
+    [WV_USB_NEC_XHCI] = "nec-xhci",
+    [WV_USB_EHCI] = "ehci",
+};
+
+/* [usb] controller: the one USB controller, or none (then no device of
+ * the template may sit on a USB bus: libvirt refuses the domain) */
+static void
+render_usb(xmlNode *devices, const WvProfile *p)
+{
+  xmlNode *ctrl;
+
+  if (p->usb_controller == WV_USB_UNSET)
+    return;
+  remove_devices(devices, "controller", "type", "usb", FALSE);
+  ctrl = wv_xml_append(devices, "controller");
+  wv_xml_set_prop(ctrl, "type", "usb");
+  wv_xml_set_prop(ctrl, "index", "0");
+  wv_xml_set_prop(ctrl, "model", usb_models[p->usb_controller]);
+  if (p->usb_controller == WV_USB_QEMU_XHCI || p->usb_controller == WV_USB_NEC_XHCI)
+    wv_xml_set_prop(ctrl, "ports", "15");
+  if (p->usb_controller == WV_USB_NONE) {
+    remove_devices(devices, "input", "bus", "usb", FALSE);
+    remove_devices(devices, "redirdev", "bus", "usb", FALSE);
+    remove_devices(devices, "hub", "type", "usb", FALSE);
+    remove_devices(devices, "sound", "model", "usb", FALSE);
+  }
+}
+
+/* [looking-glass]: the frame buffer the guest's host application writes
+ * and the client reads, /dev/shm/looking-glass-NAME (one per VM: a shared
+ * name would let two guests see each other's screens). kvmfr cannot be
+ * said through libvirt (looking-glass-kvmfr). */
+static void
+render_looking_glass(xmlNode *devices, const WvProfile *p)
+{
+  g_autofree char *name = g_strconcat("looking-glass-", p->name, NULL);
+  g_autofree char *mib = g_strdup_printf("%u", wv_looking_glass_mib(p->lg_width, p->lg_height));
+  xmlNode *shmem, *size;
+
+  remove_devices(devices, "shmem", "name", "looking-glass", TRUE);
+  if (p->lg_width == 0 || p->lg_device != WV_LOOKING_GLASS_SHM)
+    return;
+  shmem = wv_xml_append(devices, "shmem");
+  wv_xml_set_prop(shmem, "name", name);
+  wv_xml_set_prop(wv_xml_append(shmem, "model"), "type", "ivshmem-plain");
+  size = wv_xml_append(shmem, "size");
+  wv_xml_set_prop(size, "unit", "M");
+  wv_xml_set_text(size, mib);
+}
+
+/* [input:ID]: host keyboards and mice through evdev */
+static void
+render_inputs(xmlNode *devices, const WvProfile *p)
+{
+  for (guint i = 0; i < p->inputs->len; i++) {
+    const WvInput *in = p->inputs->pdata[i];
+    xmlNode *input = wv_xml_append(devices, "input");
+    xmlNode *src;
+
+    wv_xml_set_prop(input, "type", "evdev");
+    src = wv_xml_append(input, "source");
+    wv_xml_set_prop(src, "dev", in->evdev);
+    if (in->grab_all)
+      wv_xml_set_prop(src, "grab", "all");
+    if (in->grab_toggle)
+      wv_xml_set_prop(src, "grabToggle", in->grab_toggle);
+    if (in->repeat != WV_TRI_UNSET)
+      wv_xml_set_prop(src, "repeat", in->repeat == WV_TRI_ON ? "on" : "off");
+  }
+}
+
 /* spicevmc channels and USB redirection need a SPICE display; libvirt
  * refuses the domain when a template keeps them without one. */
 static void
@@ -671,9 +838,11 @@ render_devices(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
   xmlNode *devices = wv_xml_ensure_child(dom, "devices", domain_order);
   WvTristate balloon = p->balloon;
 
+  render_usb(devices, p);
   render_disks(devices, p);
   render_shares_and_nics(devices, p);
   render_hostdevs(dom, devices, p);
+  render_inputs(devices, p);
 
   if (p->tpm == WV_TRI_OFF) {
     wv_xml_remove_children(devices, "tpm");
@@ -687,6 +856,9 @@ render_devices(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
   }
 
   render_graphics(devices, p);
+  render_video(devices, p);
+  render_sound(devices, p);
+  render_looking_glass(devices, p);
   drop_spice_only_devices(devices);
 
   /* A balloon cannot take back hugepages or pinned DMA memory. */
@@ -700,6 +872,24 @@ render_devices(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
 }
 
 /* ---- entry points -------------------------------------------------------- */
+
+/* libvirt boots securely on q35 only: a [vm] machine of the i440fx family
+ * with the template's secure loader would be refused at define. */
+static gboolean
+check_machine(xmlNode *dom, const WvProfile *p, GError **error)
+{
+  xmlNode *os = wv_xml_find_child(dom, "os");
+  xmlNode *loader = os ? wv_xml_find_child(os, "loader") : NULL;
+
+  if (p->machine == NULL || strstr(p->machine, "q35") != NULL || loader == NULL ||
+      !attr_is(loader, "secure", "yes"))
+    return TRUE;
+  g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE,
+              "%s: [vm] machine = %s cannot boot securely, but template “%s” does; set "
+              "[firmware] secure-boot = false (or type = bios), or use a q35 machine",
+              p->path, p->machine, p->template_name);
+  return FALSE;
+}
 
 /* winvm's mark: the daemon acts only on domains that carry it, so a
  * profile can never take over a domain somebody else defined. */
@@ -775,6 +965,8 @@ wv_render(const WvProfile *p, const WvPlan *plan, GError **error)
   render_features(dom, p, plan);
   render_clock(dom, p);
   render_devices(dom, p, plan);
+  if (!check_machine(dom, p, error))
+    return NULL;
   return g_steal_pointer(&doc);
 }
 

@@ -172,6 +172,12 @@ check_paths(WvPlan *plan, const WvProfile *p, const WvPlanContext *ctx)
     g_autofree char *group = g_strconcat("share:", sh->id, NULL);
     check_path(plan, ctx, group, "source", sh->source, TRUE);
   }
+  /* a host keyboard or mouse: every key typed on it reaches the guest */
+  for (guint i = 0; i < p->inputs->len; i++) {
+    const WvInput *in = p->inputs->pdata[i];
+    g_autofree char *group = g_strconcat("input:", in->id, NULL);
+    check_path(plan, ctx, group, "evdev", in->evdev, FALSE);
+  }
   check_path(plan, ctx, "firmware", "nvram", p->nvram, FALSE);
 }
 

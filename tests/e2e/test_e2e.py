@@ -184,5 +184,86 @@ class Examples(E2ETestCase):
                 self.assertEqual(pins(fx.virsh("dumpxml", "--inactive", name)), pins(xml))
 
 
+
+DEVICES = """\
+[vm]
+name = winvm-e2e-devices
+hypervisor = qemu
+template = minimal
+machine = q35
+vcpus = 1
+memory = 256MiB
+
+[cpu]
+pin = none
+
+[hyperv]
+enlightenments = none
+
+[video]
+model = qxl
+vram = 64MiB
+
+[sound]
+model = ich9
+backend = pipewire
+codec = output
+
+[usb]
+controller = ehci
+
+[looking-glass]
+resolution = 2560x1440
+
+[input:kbd]
+evdev = {evdev}
+grab = all
+repeat = on
+grab-toggle = ctrl-ctrl
+"""
+
+
+class Devices(E2ETestCase):
+    def test_device_keys_reach_qemu(self):
+        """The sound card, video model, USB controller, Looking Glass memory
+        and evdev input a profile names are in the QEMU command line
+        libvirt builds for it (domxml-to-native: no guest starts)."""
+        name = "winvm-e2e-devices"
+        events = sorted(e for e in os.listdir("/dev/input") if e.startswith("event")) \
+            if os.path.isdir("/dev/input") else []
+        # libvirt does not open the device to build the command line; a real
+        # one is used where the machine has it
+        evdev = "/dev/input/" + events[0] if events else "/dev/input/by-id/winvm-e2e-kbd"
+        conf = fx.write_profile("devices-host", "[paths]\nallow = /dev/input\n")
+        os.chmod(conf, 0o644)
+        profile = fx.write_profile(name, DEVICES.format(evdev=evdev))
+        xml = render(profile, "--host-config", conf, "--sysfs-root", os.path.join(HOST, "sys"),
+                     "--proc-root", os.path.join(HOST, "proc"))
+        with tempfile.NamedTemporaryFile("w", suffix=".xml") as f:
+            f.write(xml)
+            f.flush()
+            fx.run("xmllint", "--noout", "--relaxng", RNG, f.name)
+            argv = fx.virsh("domxml-to-native", "qemu-argv", "--xml", f.name)
+        expected = [
+            (r"-machine (pc-)?q35", "q35 machine"),
+            (r"qxl-vga", "QXL video"),
+            (r"vram_size.{0,3}67108864", "64 MiB of VRAM"),
+            (r"ich9-intel-hda", "ICH9 HDA sound card"),
+            (r"hda-output", "HDA output codec"),
+            (r"-audiodev .{0,40}\bpa\b", "PulseAudio backend (PipeWire through pipewire-pulse)"),
+            (r"usb-ehci", "EHCI controller"),
+            (r"ivshmem-plain", "Looking Glass device"),
+            (r"/dev/shm/looking-glass-" + name + r"\W{1,4}size\W{1,3}67108864",
+             "Looking Glass memory file, 64 MiB for 2560x1440"),
+            (r"input-linux", "evdev input"),
+            (re.escape(evdev), "evdev path"),
+            (r"grab.all.{0,3}(true|on)", "grab all"),
+            (r"grab-toggle.{0,3}ctrl-ctrl", "grab toggle"),
+        ]
+        for pattern, what in expected:
+            with self.subTest(what=what):
+                self.assertRegex(argv, pattern, f"{what} is not in QEMU's argv:\n{argv}")
+
+
 if __name__ == "__main__":
     unittest.main()

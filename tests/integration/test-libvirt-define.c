@@ -59,7 +59,7 @@ assert_pins_read_back(virDomainPtr dom, const WvPlan *plan, unsigned int flags)
 static void
 test_define_examples(void)
 {
-  static const char *const examples[] = {"gaming", "work", "install"};
+  static const char *const examples[] = {"gaming", "work", "install", "looking-glass"};
   g_autoptr(virConnect) conn = open_test_driver();
 
   for (guint i = 0; i < G_N_ELEMENTS(examples); i++) {
@@ -240,6 +240,95 @@ test_devices_in_use(void)
   g_assert_cmpint(virDomainUndefine(dom), ==, 0);
 }
 
+static char *
+xpath_of(xmlDoc *doc, const char *expr)
+{
+  xmlXPathContext *ctx = xmlXPathNewContext(doc);
+  g_autofree char *wrapped = g_strdup_printf("string(%s)", expr);
+  xmlXPathObject *obj = xmlXPathEvalExpression(BAD_CAST wrapped, ctx);
+  char *out = g_strdup(obj && obj->stringval ? (const char *)obj->stringval : "");
+
+  xmlXPathFreeObject(obj);
+  xmlXPathFreeContext(ctx);
+  return out;
+}
+
+/* Every value of the device keys (sound, audio backend, video, machine,
+ * USB controller, Looking Glass, evdev input): libvirt defines the domain
+ * and reads the device back as rendered. */
+static void
+test_device_keys_define(void)
+{
+  static const struct
+  {
+    const char *text;
+    const char *xpath, *value; /* in libvirt's own XML, read back */
+  } cases[] = {
+      {"[sound]\nmodel = ich9\nbackend = pipewire\ncodec = output\n",
+       "/domain/devices/sound[@model='ich9']/codec/@type", "output"},
+      {"[sound]\nmodel = hda\nbackend = pulseaudio\n", "/domain/devices/audio[@id='1']/@type",
+       "pulseaudio"},
+      {"[sound]\nmodel = ac97\nbackend = none\n", "/domain/devices/sound/@model", "ac97"},
+      {"[graphics]\ntype = spice\n[sound]\nmodel = ich9\nbackend = spice\n",
+       "/domain/devices/audio/@type", "spice"},
+      {"[video]\nmodel = virtio\n", "/domain/devices/video/model/@type", "virtio"},
+      {"[video]\nmodel = qxl\nvram = 128MiB\n", "/domain/devices/video/model/@vram", "131072"},
+      {"[video]\nmodel = vga\nvram = 32MiB\n", "/domain/devices/video/model/@vram", "32768"},
+      {"[video]\nmodel = vmvga\n", "/domain/devices/video/model/@type", "vmvga"},
+      {"[video]\nmodel = bochs\n", "/domain/devices/video/model/@type", "bochs"},
+      {"[video]\nmodel = ramfb\n", "/domain/devices/video/model/@type", "ramfb"},
+      {"[video]\nmodel = none\n", "/domain/devices/video/model/@type", "none"},
+      {"[vm]\nmachine = pc-q35-7.2\n", "/domain/os/type/@machine", "pc-q35-7.2"},
+      {"[vm]\nmachine = i440fx\n[firmware]\nsecure-boot = false\n", "/domain/os/type/@machine",
+       "pc"},
+      {"[usb]\ncontroller = ehci\n[usb:k]\ndevice = 046d:c52b\n",
+       "/domain/devices/controller[@type='usb']/@model", "ehci"},
+      {"[usb]\ncontroller = nec-xhci\n", "/domain/devices/controller[@type='usb']/@model",
+       "nec-xhci"},
+      {"[usb]\ncontroller = none\n", "/domain/devices/controller[@type='usb']/@model", "none"},
+      {"[looking-glass]\nresolution = 2560x1440\n",
+       "/domain/devices/shmem[@name='looking-glass-keys']/size", "64"},
+      {"[input:k]\nevdev = /dev/input/by-id/kbd\ngrab = all\nrepeat = on\n"
+       "grab-toggle = ctrl-ctrl\n[input:m]\nevdev = /dev/input/by-id/mouse\n",
+       "/domain/devices/input[@type='evdev']/source[@dev='/dev/input/by-id/kbd']/@grabToggle",
+       "ctrl-ctrl"},
+  };
+  g_autoptr(virConnect) conn = open_test_driver();
+
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autofree char *text =
+        g_strdup_printf("%s%s[cpu]\npin = none\n",
+                        g_str_has_prefix(cases[i].text, "[vm]") ? "" : "[vm]\n", cases[i].text);
+    g_autofree char *named = NULL;
+    g_autoptr(WvProfile) p = NULL;
+    g_autoptr(WvPlan) plan = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = NULL, *back = NULL, *got = NULL;
+    g_autoptr(virDomain) dom = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    WvPlanContext ctx = {.template_dir = wv_test_template_dir()};
+
+    /* every case is VM "keys": its Looking Glass file is looking-glass-keys */
+    named = g_strconcat("[vm]\nname = keys\n", text + strlen("[vm]\n"), NULL);
+    p = wv_test_profile(named);
+    plan = wv_plan_build(p, &ctx);
+    xml = wv_render_to_string(p, plan, &error);
+    g_assert_no_error(error);
+    dom = virDomainDefineXML(conn, xml);
+    if (dom == NULL)
+      g_error("libvirt refused “%s”: %s\n%s", cases[i].text, virGetLastErrorMessage(), xml);
+    back = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+    doc = xmlReadMemory(back, (int)strlen(back), NULL, NULL, XML_PARSE_NONET);
+    g_assert_nonnull(doc);
+    wv_test_assert_schema_valid(doc);
+    got = xpath_of(doc, cases[i].xpath);
+    if (g_strcmp0(got, cases[i].value) != 0)
+      g_error("“%s”: %s is “%s”, expected “%s”\n%s", cases[i].text, cases[i].xpath, got,
+              cases[i].value, back);
+    g_assert_cmpint(virDomainUndefine(dom), ==, 0);
+  }
+}
+
 static void
 test_unreachable_libvirt(void)
 {
@@ -262,6 +351,7 @@ main(int argc, char **argv)
   g_test_add_func("/libvirt/domcaps-unsupported", test_domcaps_unsupported_is_clean);
   g_test_add_func("/libvirt/templates-define", test_templates_define);
   g_test_add_func("/libvirt/devices-in-use", test_devices_in_use);
+  g_test_add_func("/libvirt/device-keys-define", test_device_keys_define);
   g_test_add_func("/libvirt/unreachable", test_unreachable_libvirt);
   return g_test_run();
 }

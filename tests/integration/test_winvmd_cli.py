@@ -72,8 +72,11 @@ class Render(unittest.TestCase):
             r = run("--render", f.name, *host_args("laptop"))
             self.assertEqual(r.returncode, 1)
             self.assertEqual(r.stdout, "")
-            for cpu in (20, 21, 22, 23):
-                self.assertIn(f"cpu-unknown: [cpu] pin names CPU {cpu},", r.stderr)
+            # one finding per key, naming every absent CPU
+            self.assertIn("cpu-unknown: [cpu] pin names CPUs 20-23, which this host does not "
+                          "have", r.stderr)
+            self.assertIn("cpu-unknown: [cpu] emulator-pin names CPU 24,", r.stderr)
+            self.assertEqual(r.stderr.count("cpu-unknown"), 2, r.stderr)
             # for another host: exactly what the profile says, no host read
             for args in ([], host_args("laptop")):
                 r = run("--render", f.name, "--no-host-checks", *args)
@@ -260,6 +263,9 @@ class Trust(unittest.TestCase):
             ("[disk:c]\nsource = /srv/vm/win.img\n", "path-not-allowed",
              "[disk:c] source: /srv/vm/win.img is below none of the allowed directories "
              "(/var/lib/libvirt/images, "),
+            # every key typed on a handed-over keyboard reaches the guest
+            ("[input:k]\nevdev = /dev/input/by-id/usb-kbd-event-kbd\n", "path-not-allowed",
+             "[input:k] evdev: /dev/input/by-id/usb-kbd-event-kbd is below none of the allowed"),
         ]
         for body, code, text in cases:
             with self.subTest(code=code, body=body):
@@ -279,6 +285,11 @@ class Trust(unittest.TestCase):
         self.assertEqual((r.returncode, self.errors(r)), (0, []), r.stdout)
         r = self.check("[disk:e]\nsource = %s/shadow.img\n" % self.dir, "--host-config", conf)
         self.assertEqual([c for c, m in self.errors(r)], ["path-refused"], r.stdout)
+        # evdev devices once the host's administrator allows them
+        conf_input = self.write("input.conf", "[paths]\nallow = /dev/input/by-id\n")
+        r = self.check("[input:k]\nevdev = /dev/input/by-id/usb-kbd-event-kbd\n", "--host-config",
+                       conf_input)
+        self.assertEqual((r.returncode, self.errors(r)), (0, []), r.stdout)
         # a winvm.conf others may write is no policy at all
         os.chmod(conf, 0o666)
         r = self.check("[disk:c]\nsource = /srv/vm/win.img\n", "--host-config", conf)

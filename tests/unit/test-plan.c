@@ -177,6 +177,26 @@ static const FindingCase finding_cases[] = {
     /* templates */
     {"ryzen", "[vm]\ntemplate = windows95\n", "template-missing", WV_SEVERITY_ERROR,
      "template “windows95” not found"},
+    /* devices */
+    {"ryzen", "[looking-glass]\nresolution = 2560x1440\ndevice = kvmfr\n", "looking-glass-kvmfr",
+     WV_SEVERITY_ERROR, "libvirt cannot back a shared-memory device with /dev/kvmfr0"},
+    {"ryzen", "[looking-glass]\nresolution = 2560x1440\n", NULL, 0, NULL},
+    {"ryzen", "[sound]\nmodel = ich9\nbackend = pipewire\n", "sound-pipewire-pulse",
+     WV_SEVERITY_INFO, "PipeWire's PulseAudio server"},
+    /* Hyper-V: what QEMU refuses to start without */
+    {"ryzen", "[hyperv]\nenlightenments = relaxed,synic\n", "hyperv-dependency", WV_SEVERITY_ERROR,
+     "Hyper-V synic needs vpindex, which is not enabled"},
+    {"ryzen",
+     "[hyperv]\nenlightenments = vapic,vpindex,synic,stimer\n[clock]\ntimers = -hypervclock\n",
+     "hyperv-dependency", WV_SEVERITY_ERROR, "stimer needs the hypervclock timer (hv-time)"},
+    {"ryzen", "[hyperv]\nenlightenments = relaxed,evmcs\n", "hyperv-dependency", WV_SEVERITY_ERROR,
+     "Hyper-V evmcs needs vapic"},
+    {"ryzen", "[hyperv]\nenlightenments = stimer-direct\n", "hyperv-dependency", WV_SEVERITY_ERROR,
+     "Hyper-V stimer-direct needs stimer"},
+    {"ryzen", "[hyperv]\nenlightenments = vpindex,synic,stimer,stimer-direct,ipi,tlbflush\n", NULL,
+     0, NULL},
+    {"ryzen", "[clock]\ntimers = -hypervclock\n", "hyperv-dependency", WV_SEVERITY_WARNING,
+     "Hyper-V stimer, stimer-direct left out"},
 };
 
 static void
@@ -205,6 +225,153 @@ test_findings(void)
     if (f->severity == WV_SEVERITY_ERROR)
       g_assert_nonnull(f->hint);
   }
+}
+
+/* The first finding with @code; fails the test when there is none. */
+static const WvFinding *
+must_find(const WvPlan *plan, const char *code)
+{
+  const WvFinding *f = wv_test_finding(plan, code);
+
+  if (f == NULL)
+    g_error("no %s finding", code);
+  return f;
+}
+
+static guint
+count_findings(const WvPlan *plan, const char *code)
+{
+  guint n = 0;
+  for (guint i = 0; i < plan->findings->len; i++)
+    n += g_str_equal(((WvFinding *)plan->findings->pdata[i])->code, code);
+  return n;
+}
+
+/* One finding per dependent feature, with the fix; with auto, what
+ * depends on a missing feature is left out. */
+static void
+test_hyperv_dependencies(void)
+{
+  g_autoptr(WvPlan) two =
+      plan_for("ryzen", "kvm.xml", "[hyperv]\nenlightenments = ipi,tlbflush\n", NULL);
+  g_autoptr(WvPlan) chain =
+      plan_for("ryzen", "kvm.xml", "[hyperv]\nenlightenments = stimer,stimer-direct\n", NULL);
+  g_autoptr(WvHost) host = wv_test_host("ryzen");
+  g_autoptr(WvDomcaps) caps = wv_test_domcaps("kvm.xml");
+  g_autoptr(WvProfile) p = wv_test_profile("[vm]\n");
+  WvPlanContext ctx = {.host = host, .domcaps = caps, .template_dir = wv_test_template_dir()};
+  g_autoptr(WvPlan) no_vpindex = NULL;
+  const WvFinding *f;
+  guint gone = (1u << WV_HV_SYNIC) | (1u << WV_HV_STIMER) | (1u << WV_HV_STIMER_DIRECT) |
+               (1u << WV_HV_IPI) | (1u << WV_HV_TLBFLUSH) | (1u << WV_HV_VPINDEX);
+
+  g_assert_cmpuint(count_findings(two, "hyperv-dependency"), ==, 2);
+  f = must_find(two, "hyperv-dependency");
+  g_assert_cmpstr(f->message, ==, "Hyper-V ipi needs vpindex, which is not enabled");
+  g_assert_cmpstr(f->hint, ==,
+                  "add vpindex to [hyperv] enlightenments, or remove ipi (QEMU refuses to "
+                  "start otherwise)");
+  /* stimer needs synic; stimer-direct's stimer is there */
+  g_assert_cmpuint(count_findings(chain, "hyperv-dependency"), ==, 1);
+  g_assert_nonnull(strstr(must_find(chain, "hyperv-dependency")->message, "stimer needs synic"));
+
+  /* a host without vpindex: auto leaves out everything built on it */
+  caps->hyperv_supported &= ~(1u << WV_HV_VPINDEX);
+  no_vpindex = wv_plan_build(p, &ctx);
+  g_assert_cmphex(no_vpindex->hyperv_features & gone, ==, 0);
+  g_assert_true(no_vpindex->hyperv_features & (1u << WV_HV_RELAXED));
+  g_assert_false(wv_plan_has_errors(no_vpindex));
+  f = must_find(no_vpindex, "hyperv-dependency");
+  g_assert_cmpint(f->severity, ==, WV_SEVERITY_WARNING);
+  g_assert_cmpstr(f->message, ==,
+                  "Hyper-V synic, stimer, stimer-direct, tlbflush, ipi left out: what they need "
+                  "is unavailable on this host");
+}
+
+/* Every CPU a key names that the host lacks, in one finding per key; every
+ * bad I/O thread set, not only the first. */
+static void
+test_cpu_findings(void)
+{
+  g_autoptr(WvPlan) pins =
+      plan_for("ryzen", NULL, "[vm]\nvcpus = 4\n[cpu]\npin = 2,99,3,64\n", NULL);
+  g_autoptr(WvPlan) io = plan_for(
+      "ryzen", NULL, "[vm]\nvcpus = 2\n[cpu]\niothreads = 3\niothread-pin = 0;64;65-66\n", NULL);
+  g_autoptr(WvPlan) offline =
+      plan_for("numa2s", NULL, "[vm]\nvcpus = 2\n[cpu]\npin = 30,31\nhost-reserved = 0,31\n", NULL);
+
+  g_assert_cmpuint(count_findings(pins, "cpu-unknown"), ==, 1);
+  g_assert_cmpstr(must_find(pins, "cpu-unknown")->message, ==,
+                  "[cpu] pin names CPUs 64,99, which this host does not have");
+  g_assert_cmpuint(count_findings(io, "cpu-unknown"), ==, 1);
+  g_assert_cmpstr(must_find(io, "cpu-unknown")->message, ==,
+                  "[cpu] iothread-pin (I/O threads 2, 3) names CPUs 64-66, which this host does "
+                  "not have");
+  g_assert_cmpuint(io->iothread_pins->len, ==, 0);
+  g_assert_cmpuint(count_findings(offline, "cpu-offline"), ==, 2);
+  g_assert_cmpstr(must_find(offline, "cpu-offline")->message, ==,
+                  "[cpu] host-reserved names CPU 31, which is offline");
+}
+
+/* Threads of one guest core belong on SMT siblings of one host core. */
+static void
+test_sibling_mismatch(void)
+{
+  g_autoptr(WvPlan) split = plan_for(
+      "ryzen", NULL, "[vm]\nvcpus = 4\n[cpu]\ntopology = 1,1,2,2\npin = 2,3,10,11\n", NULL);
+  g_autoptr(WvPlan) half =
+      plan_for("ryzen", NULL, "[vm]\nvcpus = 4\n[cpu]\ntopology = 1,1,2,2\npin = 2,10,3,4\n", NULL);
+  g_autoptr(WvPlan) pairs = plan_for(
+      "ryzen", NULL, "[vm]\nvcpus = 4\n[cpu]\ntopology = 1,1,2,2\npin = 2,10,3,11\n", NULL);
+  g_autoptr(WvPlan) autopin =
+      plan_for("ryzen", NULL, "[vm]\nvcpus = 8\n[cpu]\ntopology = 1,1,4,2\n", NULL);
+  g_autoptr(WvPlan) nosmt =
+      plan_for("ryzen", NULL, "[vm]\nvcpus = 4\n[cpu]\npin = 2,3,10,11\n", NULL);
+  const WvFinding *f = must_find(split, "topology-sibling-mismatch");
+
+  g_assert_cmpint(f->severity, ==, WV_SEVERITY_WARNING);
+  g_assert_cmpstr(f->message, ==,
+                  "the guest sees 2 threads per core, but 2 of its cores run on different host "
+                  "cores: vCPUs 0-1 on host CPUs 2-3; vCPUs 2-3 on host CPUs 10-11");
+  g_assert_nonnull(f->hint);
+  g_assert_nonnull(
+      strstr(must_find(half, "topology-sibling-mismatch")->message,
+             "1 of its cores run on different host cores: vCPUs 2-3 on host CPUs 3-4"));
+  g_assert_null(wv_test_finding(pairs, "topology-sibling-mismatch"));
+  g_assert_null(wv_test_finding(autopin, "topology-sibling-mismatch"));
+  /* topology = auto follows the pins: no SMT claimed, nothing to mismatch */
+  g_assert_cmpuint(nosmt->threads, ==, 1);
+  g_assert_null(wv_test_finding(nosmt, "topology-sibling-mismatch"));
+}
+
+/* A guest that takes every host CPU: host-reserved empty, emulator-pin =
+ * none, and not a word about it. */
+static void
+test_whole_host(void)
+{
+  g_autoptr(WvPlan) all = plan_for(
+      "ryzen", NULL,
+      "[vm]\nvcpus = 16\n[cpu]\npin = 0,8,1,9,2,10,3,11,4,12,5,13,6,14,7,15\nhost-reserved =\n"
+      "emulator-pin = none\n",
+      NULL);
+  g_autoptr(WvPlan) autopin =
+      plan_for("ryzen", NULL, "[vm]\nvcpus = 16\n[cpu]\nhost-reserved = none\n", NULL);
+  g_autoptr(WvPlan) unpinned =
+      plan_for("ryzen", NULL, "[vm]\nvcpus = 4\n[cpu]\nemulator-pin = none\niothreads = 1\n", NULL);
+  g_autofree char *warnings = codes(all, WV_SEVERITY_WARNING);
+  g_autofree char *errors = codes(autopin, WV_SEVERITY_ERROR);
+  g_autofree char *io = wv_cpuset_format(unpinned->iothread_pins->pdata[0]);
+
+  g_assert_cmpstr(warnings, ==, "");
+  g_assert_false(wv_plan_has_errors(all));
+  g_assert_null(all->emulator_pin);
+  g_assert_cmpuint(all->threads, ==, 2);
+  g_assert_cmpstr(errors, ==, "");
+  g_assert_cmpuint(autopin->vcpu_pins->len, ==, 16);
+  g_assert_null(autopin->emulator_pin);
+  /* emulator-pin = none leaves the I/O threads on the reserved core */
+  g_assert_null(unpinned->emulator_pin);
+  g_assert_cmpstr(io, ==, "0,8");
 }
 
 static void
@@ -363,5 +530,9 @@ main(int argc, char **argv)
   g_test_add_func("/plan/hyperv-capabilities", test_hyperv_capabilities);
   g_test_add_func("/plan/check-error", test_check_error);
   g_test_add_func("/plan/kvm", test_kvm);
+  g_test_add_func("/plan/hyperv-dependencies", test_hyperv_dependencies);
+  g_test_add_func("/plan/cpu-findings", test_cpu_findings);
+  g_test_add_func("/plan/sibling-mismatch", test_sibling_mismatch);
+  g_test_add_func("/plan/whole-host", test_whole_host);
   return g_test_run();
 }

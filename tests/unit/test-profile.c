@@ -203,6 +203,85 @@ test_defaults(void)
   g_assert_cmpint(p->firmware, ==, WV_FIRMWARE_UNSET);
   g_assert_cmpint(p->graphics, ==, WV_GRAPHICS_UNSET);
   g_assert_cmpuint(p->disks->len, ==, 0);
+  g_assert_null(p->machine);
+  g_assert_null(p->host_reserved);
+  g_assert_null(p->emulator_pin);
+  g_assert_false(p->emulator_unpinned);
+  g_assert_cmpint(p->video, ==, WV_VIDEO_UNSET);
+  g_assert_cmpuint(p->video_vram_kib, ==, 0);
+  g_assert_cmpint(p->sound, ==, WV_SOUND_UNSET);
+  g_assert_cmpint(p->audio, ==, WV_AUDIO_UNSET);
+  g_assert_cmpint(p->usb_controller, ==, WV_USB_UNSET);
+  g_assert_cmpuint(p->lg_width, ==, 0);
+  g_assert_cmpuint(p->inputs->len, ==, 0);
+}
+
+/* The keys the VFIO setups need: sound, video, machine, USB controller,
+ * Looking Glass, evdev inputs, and the values the guides write. */
+static void
+test_device_keys(void)
+{
+  g_autoptr(WvProfile) p = wv_test_profile("[vm]\nmachine = pc-q35-7.2\n"
+                                           "[cpu]\nhost-reserved =\nemulator-pin = none\n"
+                                           "[hyperv]\nspinlocks = 0x1FFF\n"
+                                           "[video]\nmodel = qxl\nvram = 64MiB\n"
+                                           "[sound]\nmodel = ich9\nbackend = pipewire\n"
+                                           "codec = output\n"
+                                           "[usb]\ncontroller = ehci\n"
+                                           "[looking-glass]\nresolution = 2560x1440\n"
+                                           "[input:kbd]\n"
+                                           "evdev = /dev/input/by-id/usb-Logitech-event-kbd\n"
+                                           "grab = all\nrepeat = on\ngrab-toggle = ctrl-ctrl\n"
+                                           "[input:mouse]\n"
+                                           "evdev = /dev/input/by-id/usb-Logitech-event-mouse\n");
+  g_autoptr(WvProfile) i440 = wv_test_profile("[vm]\nmachine = i440fx\n[cpu]\nhost-reserved = "
+                                              "none\n[hyperv]\nspinlocks = 8191\n"
+                                              "[looking-glass]\nresolution = 1920x1080\n"
+                                              "device = kvmfr\n[usb]\ncontroller = none\n");
+  const WvInput *kbd, *mouse;
+
+  g_assert_cmpstr(p->machine, ==, "pc-q35-7.2");
+  g_assert_nonnull(p->host_reserved);
+  g_assert_cmpuint(p->host_reserved->n, ==, 0);
+  g_assert_true(p->emulator_unpinned);
+  g_assert_null(p->emulator_pin);
+  g_assert_cmpuint(p->spinlocks, ==, 0x1fff);
+  g_assert_cmpint(p->video, ==, WV_VIDEO_QXL);
+  g_assert_cmpuint(p->video_vram_kib, ==, 65536);
+  g_assert_cmpint(p->sound, ==, WV_SOUND_ICH9);
+  g_assert_cmpint(p->audio, ==, WV_AUDIO_PIPEWIRE);
+  g_assert_cmpstr(p->sound_codec, ==, "output");
+  g_assert_cmpint(p->usb_controller, ==, WV_USB_EHCI);
+  g_assert_cmpuint(p->lg_width, ==, 2560);
+  g_assert_cmpuint(p->lg_height, ==, 1440);
+  g_assert_cmpint(p->lg_device, ==, WV_LOOKING_GLASS_SHM);
+  g_assert_cmpuint(p->inputs->len, ==, 2);
+  kbd = p->inputs->pdata[0];
+  mouse = p->inputs->pdata[1];
+  g_assert_cmpstr(kbd->id, ==, "kbd");
+  g_assert_cmpstr(kbd->evdev, ==, "/dev/input/by-id/usb-Logitech-event-kbd");
+  g_assert_true(kbd->grab_all);
+  g_assert_cmpint(kbd->repeat, ==, WV_TRI_ON);
+  g_assert_cmpstr(kbd->grab_toggle, ==, "ctrl-ctrl");
+  g_assert_false(mouse->grab_all);
+  g_assert_cmpint(mouse->repeat, ==, WV_TRI_UNSET);
+  g_assert_null(mouse->grab_toggle);
+  g_assert_cmpuint(wv_profile_line(p, "input:mouse", "evdev"), ==, 25);
+
+  g_assert_cmpstr(i440->machine, ==, "pc");
+  g_assert_cmpuint(i440->host_reserved->n, ==, 0);
+  g_assert_false(i440->emulator_unpinned);
+  g_assert_cmpuint(i440->spinlocks, ==, 8191);
+  g_assert_cmpint(i440->lg_device, ==, WV_LOOKING_GLASS_KVMFR);
+  g_assert_cmpint(i440->usb_controller, ==, WV_USB_NONE);
+
+  /* the Looking Glass formula: w×h×4×2 bytes + 10 MiB, up to a power of two */
+  g_assert_cmpuint(wv_looking_glass_mib(1920, 1080), ==, 32);
+  g_assert_cmpuint(wv_looking_glass_mib(2560, 1440), ==, 64);
+  g_assert_cmpuint(wv_looking_glass_mib(3440, 1440), ==, 64);
+  g_assert_cmpuint(wv_looking_glass_mib(3840, 2160), ==, 128);
+  g_assert_cmpuint(wv_looking_glass_mib(1, 1), ==, 16);
+  g_assert_cmpuint(wv_looking_glass_mib(16384, 16384), ==, 4096);
 }
 
 static void
@@ -311,9 +390,67 @@ static const struct
     {"[memory]\nballoon = 2\n", "[memory] balloon: “2” is not a boolean"},
     {"[hyperv]\nenlightenments = relaxed,warp\n",
      "[hyperv] enlightenments: “warp” is not a Hyper-V enlightenment"},
-    {"[hyperv]\nenlightenments = stimer-direct\n",
-     "[hyperv] enlightenments: stimer-direct needs stimer"},
-    {"[hyperv]\nspinlocks = 100\n", "[hyperv] spinlocks: “100” is not a whole number from 4095"},
+    {"[hyperv]\nspinlocks = 100\n", "[hyperv] spinlocks: 100 is less than 4095 (0xfff)"},
+    {"[hyperv]\nspinlocks = 0xffe\n", "test.conf:2: [hyperv] spinlocks: 0xffe is less than 4095"},
+    {"[hyperv]\nspinlocks = 0x\n",
+     "[hyperv] spinlocks: “0x” is not a whole number (decimal, or hex"},
+    {"[hyperv]\nspinlocks = 1fff\n", "[hyperv] spinlocks: “1fff” is not a whole number"},
+    {"[hyperv]\nspinlocks = 0x100000000\n", "[hyperv] spinlocks: “0x100000000” is not a whole"},
+    {"[hyperv]\nspinlocks = -0x1fff\n", "[hyperv] spinlocks: “-0x1fff” is not a whole number"},
+    {"[vm]\nmachine = q36\n", "test.conf:2: [vm] machine: “q36” is not q35, i440fx or a machine"},
+    {"[vm]\nmachine = pc-q35-\n", "[vm] machine: “pc-q35-” is not q35"},
+    {"[vm]\nmachine = pc-q35-7.2;x\n", "[vm] machine: “pc-q35-7.2;x” is not q35"},
+    {"[vm]\nmachine = microvm\n", "[vm] machine: “microvm” is not q35"},
+    {"[vm]\nmachine = i440fx\n[firmware]\nsecure-boot = true\n",
+     "test.conf:4: [firmware] secure-boot: needs a q35 machine; [vm] machine is pc"},
+    {"[cpu]\nemulator-pin =\n", "test.conf:2: [cpu] emulator-pin: empty value"},
+    {"[cpu]\nhost-reserved = all\n", "[cpu] host-reserved: “all” is not a CPU list"},
+    {"[video]\nmodel = cirrus\n",
+     "test.conf:2: [video] model: “cirrus” is not one of: none, virtio, qxl, vga, vmvga, bochs, "
+     "ramfb"},
+    {"[video]\nmodel = qxl\nvram = 48MiB\n",
+     "test.conf:3: [video] vram: 48MiB is not a power of two from 1MiB to 512MiB"},
+    {"[video]\nmodel = qxl\nvram = 512KiB\n", "[video] vram: 512KiB is not a power of two"},
+    {"[video]\nmodel = qxl\nvram = 1GiB\n", "[video] vram: 1GiB is not a power of two"},
+    {"[video]\nmodel = virtio\nvram = 64MiB\n",
+     "test.conf:3: [video] vram: needs model = qxl, vga, vmvga or bochs"},
+    {"[video]\nvram = 64MiB\n", "[video] vram: needs model = qxl"},
+    {"[sound]\nmodel = sb16\n", "[sound] model: “sb16” is not one of: none, ich9, hda, ac97"},
+    {"[sound]\nmodel = ich9\nbackend = alsa\n",
+     "[sound] backend: “alsa” is not one of: none, pipewire, pulseaudio, spice"},
+    {"[sound]\nmodel = ac97\ncodec = output\n",
+     "test.conf:3: [sound] codec: needs model = ich9 or hda"},
+    {"[sound]\nmodel = hda\ncodec = mono\n", "[sound] codec: “mono” is not one of"},
+    {"[sound]\nmodel = none\nbackend = pulseaudio\n",
+     "[sound] backend: makes no sense with model = none"},
+    {"[graphics]\ntype = vnc\n[sound]\nmodel = ich9\nbackend = spice\n",
+     "test.conf:5: [sound] backend: spice plays through a SPICE display; [graphics] type is vnc"},
+    {"[usb]\ncontroller = uhci\n",
+     "[usb] controller: “uhci” is not one of: none, qemu-xhci, nec-xhci, ehci"},
+    {"[usb]\ncontroller = none\n[usb:k]\ndevice = 046d:c52b\n",
+     "test.conf:2: [usb] controller: is none, but [usb:k] needs a USB controller"},
+    {"[looking-glass]\ndevice = shm\n", "test.conf:1: [looking-glass]: “resolution” is required"},
+    {"[looking-glass]\nresolution = 2560*1440\n",
+     "[looking-glass] resolution: “2560*1440” is not WIDTHxHEIGHT"},
+    {"[looking-glass]\nresolution = 0x1440\n", "[looking-glass] resolution: “0x1440” is not"},
+    {"[looking-glass]\nresolution = 16385x100\n", "[looking-glass] resolution: “16385x100” is"},
+    {"[looking-glass]\nresolution = 1920x1080x2\n", "[looking-glass] resolution: “1920x1080x2”"},
+    {"[looking-glass]\nresolution = 1920x1080\ndevice = ivshmem\n",
+     "[looking-glass] device: “ivshmem” is not one of: shm, kvmfr"},
+    {"[input:kbd]\ngrab = all\n", "test.conf:1: [input:kbd]: “evdev” is required"},
+    {"[input:kbd]\nevdev = /dev/sda\n",
+     "[input:kbd] evdev: “/dev/sda” is not an input device below /dev/input"},
+    {"[input:kbd]\nevdev = /dev/input/\n", "[input:kbd] evdev: “/dev/input/” is not an input"},
+    {"[input:kbd]\nevdev = /dev/input/../sda\n", "[input:kbd] evdev: “/dev/input/../sda” has"},
+    {"[input:kbd]\nevdev = input/event0\n", "[input:kbd] evdev: “input/event0” is not an absolute"},
+    {"[input:kbd]\nevdev = /dev/input/event0\ngrab = some\n",
+     "test.conf:3: [input:kbd] grab: “some” is not one of: all, none"},
+    {"[input:kbd]\nevdev = /dev/input/event0\ngrab-toggle = ctrl-alt\n",
+     "[input:kbd] grab-toggle: “ctrl-alt” is not one of: ctrl-ctrl, alt-alt"},
+    {"[input:kbd]\nevdev = /dev/input/event0\nrepeat = often\n",
+     "[input:kbd] repeat: “often” is not a boolean"},
+    {"[input:a]\nevdev = /dev/input/event0\n[input:b]\nevdev = /dev/input/event0\n",
+     "test.conf:4: [input:b] evdev: /dev/input/event0 is already in [input:a]"},
     {"[hyperv]\nvendor-id = 1234567890abc\n", "test.conf:2: [hyperv] vendor-id: “1234567890abc” is "
                                               "13 characters; Hyper-V vendor ids have at most 12"},
     {"[hyperv]\nvendor-id = a'b\n", "[hyperv] vendor-id: “a'b” may only contain"},
@@ -522,7 +659,7 @@ test_set_value(void)
 static void
 test_examples_parse(void)
 {
-  static const char *const examples[] = {"gaming", "work", "install"};
+  static const char *const examples[] = {"gaming", "work", "install", "looking-glass"};
 
   for (guint i = 0; i < G_N_ELEMENTS(examples); i++) {
     g_autofree char *file = g_strconcat(examples[i], ".conf", NULL);
@@ -692,6 +829,7 @@ main(int argc, char **argv)
   g_test_add_func("/profile/full", test_full);
   g_test_add_func("/profile/defaults", test_defaults);
   g_test_add_func("/profile/values", test_values);
+  g_test_add_func("/profile/device-keys", test_device_keys);
   g_test_add_func("/profile/errors", test_errors);
   g_test_add_func("/profile/all-errors-reported", test_all_errors_reported);
   g_test_add_func("/profile/binary-input", test_binary_input);

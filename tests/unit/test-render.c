@@ -60,7 +60,7 @@ render_on(const char *host_name, const char *caps_name, const char *text, WvPlan
 static void
 test_golden_examples(void)
 {
-  static const char *const examples[] = {"gaming", "work", "install"};
+  static const char *const examples[] = {"gaming", "work", "install", "looking-glass"};
 
   for (guint i = 0; i < G_N_ELEMENTS(examples); i++) {
     g_autofree char *file = g_strconcat(examples[i], ".conf", NULL);
@@ -302,6 +302,87 @@ test_variants(void)
   assert_xpath(i440, "/domain/devices/hostdev[@type='usb']/source/product/@id", "0xabcd");
 }
 
+/* Every value of the device keys renders into a document libvirt's schema
+ * accepts, and replaces what the template says. */
+static void
+test_device_keys(void)
+{
+  static const struct
+  {
+    const char *text;
+    const char *xpath, *value; /* value NULL: the node must be absent */
+  } cases[] = {
+      {"[sound]\nmodel = ich9\n", "/domain/devices/sound/@model", "ich9"},
+      {"[sound]\nmodel = hda\ncodec = duplex\n", "/domain/devices/sound[@model='ich6']/codec/@type",
+       "duplex"},
+      {"[sound]\nmodel = ac97\nbackend = none\n", "/domain/devices/audio[@id='1']/@type", "none"},
+      {"[sound]\nmodel = ac97\nbackend = none\n", "/domain/devices/sound[@model='ac97']/audio/@id",
+       "1"},
+      {"[sound]\nmodel = ich9\nbackend = pulseaudio\n", "/domain/devices/audio/@type",
+       "pulseaudio"},
+      {"[sound]\nmodel = ich9\nbackend = pipewire\n", "/domain/devices/audio/@type", "pulseaudio"},
+      {"[graphics]\ntype = spice\n[sound]\nmodel = hda\nbackend = spice\n",
+       "/domain/devices/audio/@type", "spice"},
+      {"[sound]\nmodel = none\n", "/domain/devices/sound", NULL},
+      {"[sound]\nmodel = ich9\n", "/domain/devices/audio", NULL},
+      {"[video]\nmodel = virtio\n", "/domain/devices/video/model/@type", "virtio"},
+      {"[video]\nmodel = qxl\nvram = 128MiB\n", "/domain/devices/video/model[@type='qxl']/@vram",
+       "131072"},
+      {"[video]\nmodel = vga\nvram = 16MiB\n", "/domain/devices/video/model[@type='vga']/@vram",
+       "16384"},
+      {"[video]\nmodel = vmvga\n", "/domain/devices/video/model/@type", "vmvga"},
+      {"[video]\nmodel = bochs\nvram = 32M\n", "/domain/devices/video/model[@type='bochs']/@vram",
+       "32768"},
+      {"[video]\nmodel = ramfb\n", "/domain/devices/video/model/@type", "ramfb"},
+      {"[video]\nmodel = none\n", "/domain/devices/video/model/@type", "none"},
+      {"[graphics]\ntype = vnc\n[video]\nmodel = bochs\n", "count(/domain/devices/video)", "1"},
+      {"[vm]\nmachine = q35\n", "/domain/os/type/@machine", "q35"},
+      {"[vm]\nmachine = pc-q35-7.2\n", "/domain/os/type/@machine", "pc-q35-7.2"},
+      {"[vm]\nmachine = i440fx\n[firmware]\nsecure-boot = false\n", "/domain/os/type/@machine",
+       "pc"},
+      {"[vm]\ntemplate = minimal\nmachine = pc-i440fx-7.2\n", "/domain/os/type/@machine",
+       "pc-i440fx-7.2"},
+      {"[usb]\ncontroller = ehci\n", "/domain/devices/controller[@type='usb']/@model", "ehci"},
+      {"[usb]\ncontroller = nec-xhci\n[usb:k]\ndevice = 046d:c52b\n",
+       "count(/domain/devices/controller[@type='usb'])", "1"},
+      {"[usb]\ncontroller = nec-xhci\n", "/domain/devices/controller[@type='usb']/@ports", "15"},
+      {"[usb]\ncontroller = qemu-xhci\n", "/domain/devices/controller[@type='usb']/@model",
+       "qemu-xhci"},
+      {"[usb]\ncontroller = none\n", "/domain/devices/controller[@type='usb']/@model", "none"},
+      {"[usb]\ncontroller = none\n", "/domain/devices/input[@bus='usb']", NULL},
+      {"[looking-glass]\nresolution = 1920x1080\n",
+       "/domain/devices/shmem[@name='looking-glass-test']/size", "32"},
+      {"[looking-glass]\nresolution = 3840x2160\n",
+       "/domain/devices/shmem[model/@type='ivshmem-plain']/size[@unit='M']", "128"},
+      {"[looking-glass]\nresolution = 3840x2160\ndevice = kvmfr\n", "/domain/devices/shmem", NULL},
+      {"[input:k]\nevdev = /dev/input/by-id/kbd\ngrab = all\ngrab-toggle = scrolllock\n"
+       "repeat = off\n",
+       "/domain/devices/input[@type='evdev']/source[@dev='/dev/input/by-id/kbd'][@grab='all']"
+       "[@repeat='off']/@grabToggle",
+       "scrolllock"},
+      {"[input:m]\nevdev = /dev/input/event3\ngrab = none\n",
+       "/domain/devices/input[@type='evdev']/source/@grab", NULL},
+      {"[hyperv]\nspinlocks = 0x1fff\n", "/domain/features/hyperv/spinlocks/@retries", "8191"},
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    /* the VM is named "test", after test.conf */
+    g_autofree char *text = g_strconcat(cases[i].text, "[cpu]\npin = none\n", NULL);
+    g_autoptr(xmlDoc) doc = NULL;
+
+    doc = render_on(NULL, NULL, text, NULL);
+    if (cases[i].value == NULL) {
+      if (xpath_count(doc, cases[i].xpath) != 0)
+        g_error("case %u: %s is there:\n%s", i, cases[i].xpath, cases[i].text);
+    } else if (g_str_has_prefix(cases[i].xpath, "count(")) {
+      g_autofree char *n = xpath_string(doc, cases[i].xpath);
+      g_assert_cmpstr(n, ==, cases[i].value);
+    } else {
+      assert_xpath(doc, cases[i].xpath, cases[i].value);
+    }
+  }
+}
+
 /* Hostile values are rejected by the parser or carried as data: they can
  * never add elements or attributes. */
 static void
@@ -362,6 +443,21 @@ test_template_errors(void)
     g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE);
     g_assert_nonnull(wv_test_finding(plan, "template-missing"));
   }
+
+  /* an i440fx machine under the template's secure loader */
+  {
+    g_autoptr(WvProfile) p = wv_test_profile("[vm]\nmachine = i440fx\n[cpu]\npin = none\n");
+    WvPlanContext ctx = {.template_dir = wv_test_template_dir()};
+    g_autoptr(WvPlan) plan = wv_plan_build(p, &ctx);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(xmlDoc) doc = wv_render(p, plan, &error);
+
+    g_assert_null(doc);
+    g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE);
+    g_assert_nonnull(strstr(error->message,
+                            "[vm] machine = pc cannot boot securely, but template "
+                            "“windows11” does; set [firmware] secure-boot = false"));
+  }
 }
 
 int
@@ -374,6 +470,7 @@ main(int argc, char **argv)
   g_test_add_func("/render/numa-node-local", test_numa_node_local);
   g_test_add_func("/render/templates", test_templates);
   g_test_add_func("/render/variants", test_variants);
+  g_test_add_func("/render/device-keys", test_device_keys);
   g_test_add_func("/render/hostile-values", test_hostile_values);
   g_test_add_func("/render/template-errors", test_template_errors);
   return g_test_run();
