@@ -259,11 +259,30 @@ become_ready(WvDaemon *daemon)
   REPORT(daemon, ready);
 }
 
-static void
-resync_done(GObject *source, GAsyncResult *result, gpointer data)
+/* Test seam: WV_TEST_RESYNC_DELAY_MS holds a resync's read back this long
+ * before it is applied, so that what happened to a VM meanwhile (a Start
+ * right after libvirtd came back) deterministically lands between the read
+ * and its apply. Read here only; 0 (unset) in production. */
+static guint
+resync_delay_ms(void)
 {
-  Resync *r = g_task_get_task_data(G_TASK(result));
+  static gsize once;
+  static guint delay;
 
+  if (g_once_init_enter(&once)) {
+    const char *text = g_getenv("WV_TEST_RESYNC_DELAY_MS");
+
+    delay = text ? (guint)MIN(g_ascii_strtoull(text, NULL, 10), 60000) : 0;
+    if (delay)
+      g_warning("test seam: each resync is applied %u ms after its read", delay);
+    g_once_init_leave(&once, 1);
+  }
+  return delay;
+}
+
+static void
+resync_apply(Resync *r)
+{
   for (guint i = 0; i < r->names->len; i++) {
     WvVm *vm = g_hash_table_lookup(r->daemon->vms, r->names->pdata[i]);
     if (vm && r->infos->pdata[i])
@@ -277,6 +296,33 @@ resync_done(GObject *source, GAsyncResult *result, gpointer data)
     r->daemon->resynced = TRUE;
     REPORT(r->daemon, resynced);
   }
+}
+
+static gboolean
+resync_apply_later(gpointer data)
+{
+  GTask *task = data;
+  Resync *r = g_task_get_task_data(task);
+
+  g_ptr_array_remove_fast(r->daemon->resyncs_delayed, task);
+  resync_apply(r);
+  g_object_unref(task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+resync_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+  GTask *task = G_TASK(result);
+  Resync *r = g_task_get_task_data(task);
+
+  if (resync_delay_ms() == 0) {
+    resync_apply(r);
+    return;
+  }
+  g_ptr_array_add(r->daemon->resyncs_delayed, g_object_ref(task));
+  g_object_set_data(G_OBJECT(task), "wv-delay",
+                    GUINT_TO_POINTER(wv_timeout_add(resync_delay_ms(), resync_apply_later, task)));
 }
 
 static void
@@ -368,6 +414,7 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   daemon->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_vm_free);
   daemon->orphans = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   daemon->profile_errors = g_ptr_array_new_with_free_func(g_free);
+  daemon->resyncs_delayed = g_ptr_array_new();
   daemon->libvirt = wv_libvirt_new(config->libvirt_uri, &libvirt_callbacks, daemon);
   daemon->vm_ctx.config = daemon->config;
   daemon->vm_ctx.libvirt = daemon->libvirt;
@@ -391,6 +438,13 @@ wv_daemon_free(WvDaemon *daemon)
   /* libvirt first: no event may reach a freed VM */
   wv_libvirt_free(daemon->libvirt);
   g_clear_handle_id(&daemon->orphan_retry, wv_source_remove);
+  for (guint i = 0; i < daemon->resyncs_delayed->len; i++) {
+    GTask *task = daemon->resyncs_delayed->pdata[i];
+
+    wv_source_remove(GPOINTER_TO_UINT(g_object_get_data(G_OBJECT(task), "wv-delay")));
+    g_object_unref(task);
+  }
+  g_ptr_array_unref(daemon->resyncs_delayed);
   g_hash_table_unref(daemon->orphans);
   g_hash_table_unref(daemon->vms);
   g_ptr_array_unref(daemon->profile_errors);
