@@ -223,10 +223,15 @@ wv_daemon_reload(WvDaemon *daemon)
 
 /* ---- libvirt ------------------------------------------------------------- */
 
+/* One read of every VM after (re)connecting. Each VM's read is stamped
+ * when the resync begins; by the time it is applied a Start or an event may
+ * have left newer state, and wv_vm_read_apply() then reads that VM again
+ * instead of applying it. */
 typedef struct
 {
   WvDaemon *daemon;
   GPtrArray *names; /* char* */
+  GArray *stamps;   /* WvVmReadStamp per name */
   GPtrArray *infos; /* per name, NULL when it could not be read */
   virConnectPtr conn;
 } Resync;
@@ -235,6 +240,7 @@ static void
 resync_free(Resync *r)
 {
   g_ptr_array_unref(r->names);
+  g_array_unref(r->stamps);
   g_ptr_array_unref(r->infos);
   virConnectClose(r->conn);
   g_free(r);
@@ -284,9 +290,13 @@ static void
 resync_apply(Resync *r)
 {
   for (guint i = 0; i < r->names->len; i++) {
+    /* looked up each time: applying may drop a stopped orphan */
     WvVm *vm = g_hash_table_lookup(r->daemon->vms, r->names->pdata[i]);
+
     if (vm && r->infos->pdata[i])
-      wv_vm_info_apply(vm, r->infos->pdata[i]);
+      wv_vm_read_apply(vm, g_array_index(r->stamps, WvVmReadStamp, i), r->infos->pdata[i]);
+    else if (vm)
+      wv_vm_refresh(vm);
   }
   g_info("resynced %u VMs with %s", r->names->len, wv_libvirt_uri(r->daemon->libvirt));
   drop_stopped_orphans(r->daemon);
@@ -338,19 +348,24 @@ on_connected(gpointer data)
   WvDaemon *daemon = data;
   g_autoptr(GTask) task = NULL;
   g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
-  Resync *r = g_new0(Resync, 1);
+  virConnectPtr conn = wv_libvirt_get(daemon->libvirt, NULL);
+  Resync *r;
 
-  r->daemon = daemon;
-  r->names = g_ptr_array_new_with_free_func(g_free);
-  for (guint i = 0; i < names->len; i++)
-    g_ptr_array_add(r->names, g_strdup(names->pdata[i]));
-  r->infos = g_ptr_array_new_with_free_func((GDestroyNotify)wv_domain_info_free);
-  r->conn = wv_libvirt_get(daemon->libvirt, NULL);
   REPORT(daemon, changed);
   status_changed(daemon);
-  if (r->conn == NULL) {
-    resync_free(r);
+  if (conn == NULL)
     return;
+  r = g_new0(Resync, 1);
+  r->daemon = daemon;
+  r->conn = conn;
+  r->names = g_ptr_array_new_with_free_func(g_free);
+  r->stamps = g_array_sized_new(FALSE, FALSE, sizeof(WvVmReadStamp), names->len);
+  r->infos = g_ptr_array_new_with_free_func((GDestroyNotify)wv_domain_info_free);
+  for (guint i = 0; i < names->len; i++) {
+    WvVmReadStamp stamp = wv_vm_read_begin(wv_daemon_get_vm(daemon, names->pdata[i]));
+
+    g_ptr_array_add(r->names, g_strdup(names->pdata[i]));
+    g_array_append_val(r->stamps, stamp);
   }
   task = g_task_new(NULL, NULL, resync_done, NULL);
   g_task_set_task_data(task, r, (GDestroyNotify)resync_free);
@@ -379,10 +394,15 @@ on_lifecycle(gpointer data, const char *domain, int event, int detail)
   WvDaemon *daemon = data;
   WvVm *vm = g_hash_table_lookup(daemon->vms, domain);
 
-  if (vm) {
-    wv_vm_lifecycle(vm, event, detail);
-    drop_stopped_orphans(daemon);
-  }
+  if (vm)
+    wv_vm_lifecycle(vm, event, detail); /* a read follows: see vm_stopped() */
+}
+
+/* A current read found @vm's domain stopped. */
+static void
+vm_stopped(gpointer data, WvVm *vm)
+{
+  drop_stopped_orphans(data);
 }
 
 static void
@@ -418,6 +438,8 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   daemon->libvirt = wv_libvirt_new(config->libvirt_uri, &libvirt_callbacks, daemon);
   daemon->vm_ctx.config = daemon->config;
   daemon->vm_ctx.libvirt = daemon->libvirt;
+  daemon->vm_ctx.stopped = vm_stopped;
+  daemon->vm_ctx.data = daemon;
   return daemon;
 }
 
