@@ -156,9 +156,12 @@ class ResyncRaceTest(unittest.TestCase):
               f"{len(failed)} failed", file=sys.stderr)
         for n, problems in failed.items():
             print(f"  round {n}: {'; '.join(problems)}", file=sys.stderr)
-        if failed:
+        # a clean exit (under ASan: no report)
+        rc = self.env.stop_daemon()
+        if failed or rc != 0:
             print_log("winvmd", self.env.daemon.log()[-20000:])
         self.assertEqual(failed, {})
+        self.assertEqual(rc, 0, "winvmd did not exit cleanly")
 
 
 if __name__ == "__main__":
