@@ -223,10 +223,15 @@ wv_daemon_reload(WvDaemon *daemon)
 
 /* ---- libvirt ------------------------------------------------------------- */
 
+/* One read of every VM after (re)connecting. Each VM's read is stamped
+ * when the resync begins; by the time it is applied a Start or an event may
+ * have left newer state, and wv_vm_read_apply() then reads that VM again
+ * instead of applying it. */
 typedef struct
 {
   WvDaemon *daemon;
   GPtrArray *names; /* char* */
+  GArray *stamps;   /* WvVmReadStamp per name */
   GPtrArray *infos; /* per name, NULL when it could not be read */
   WvLibvirtLease *lease;
 } Resync;
@@ -235,6 +240,7 @@ static void
 resync_free(Resync *r)
 {
   g_ptr_array_unref(r->names);
+  g_array_unref(r->stamps);
   g_ptr_array_unref(r->infos);
   wv_libvirt_lease_free(r->lease);
   g_free(r);
@@ -260,15 +266,38 @@ become_ready(WvDaemon *daemon)
   REPORT(daemon, ready);
 }
 
-static void
-resync_done(GObject *source, GAsyncResult *result, gpointer data)
+/* Test seam: WV_TEST_RESYNC_DELAY_MS holds a resync's read back this long
+ * before it is applied, so that what happened to a VM meanwhile (a Start
+ * right after libvirtd came back) deterministically lands between the read
+ * and its apply. Read here only; 0 (unset) in production. */
+static guint
+resync_delay_ms(void)
 {
-  Resync *r = g_task_get_task_data(G_TASK(result));
+  static gsize once;
+  static guint delay;
 
+  if (g_once_init_enter(&once)) {
+    const char *text = g_getenv("WV_TEST_RESYNC_DELAY_MS");
+
+    delay = text ? (guint)MIN(g_ascii_strtoull(text, NULL, 10), 60000) : 0;
+    if (delay)
+      g_warning("test seam: each resync is applied %u ms after its read", delay);
+    g_once_init_leave(&once, 1);
+  }
+  return delay;
+}
+
+static void
+resync_apply(Resync *r)
+{
   for (guint i = 0; i < r->names->len; i++) {
+    /* looked up each time: applying may drop a stopped orphan */
     WvVm *vm = g_hash_table_lookup(r->daemon->vms, r->names->pdata[i]);
+
     if (vm && r->infos->pdata[i])
-      wv_vm_info_apply(vm, r->infos->pdata[i]);
+      wv_vm_read_apply(vm, g_array_index(r->stamps, WvVmReadStamp, i), r->infos->pdata[i]);
+    else if (vm)
+      wv_vm_refresh(vm);
   }
   g_info("resynced %u VMs with %s", r->names->len, wv_libvirt_uri(r->daemon->libvirt));
   drop_stopped_orphans(r->daemon);
@@ -278,6 +307,33 @@ resync_done(GObject *source, GAsyncResult *result, gpointer data)
     r->daemon->resynced = TRUE;
     REPORT(r->daemon, resynced);
   }
+}
+
+static gboolean
+resync_apply_later(gpointer data)
+{
+  GTask *task = data;
+  Resync *r = g_task_get_task_data(task);
+
+  g_ptr_array_remove_fast(r->daemon->resyncs_delayed, task);
+  resync_apply(r);
+  g_object_unref(task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+resync_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+  GTask *task = G_TASK(result);
+  Resync *r = g_task_get_task_data(task);
+
+  if (resync_delay_ms() == 0) {
+    resync_apply(r);
+    return;
+  }
+  g_ptr_array_add(r->daemon->resyncs_delayed, g_object_ref(task));
+  g_object_set_data(G_OBJECT(task), "wv-delay",
+                    GUINT_TO_POINTER(wv_timeout_add(resync_delay_ms(), resync_apply_later, task)));
 }
 
 static void
@@ -293,19 +349,24 @@ on_connected(gpointer data)
   WvDaemon *daemon = data;
   g_autoptr(GTask) task = NULL;
   g_autoptr(GPtrArray) names = wv_daemon_vm_names(daemon);
-  Resync *r = g_new0(Resync, 1);
+  WvLibvirtLease *lease = wv_libvirt_lease(daemon->libvirt, NULL);
+  Resync *r;
 
-  r->daemon = daemon;
-  r->names = g_ptr_array_new_with_free_func(g_free);
-  for (guint i = 0; i < names->len; i++)
-    g_ptr_array_add(r->names, g_strdup(names->pdata[i]));
-  r->infos = g_ptr_array_new_with_free_func((GDestroyNotify)wv_domain_info_free);
-  r->lease = wv_libvirt_lease(daemon->libvirt, NULL);
   REPORT(daemon, changed);
   status_changed(daemon);
-  if (r->lease == NULL) {
-    resync_free(r);
+  if (lease == NULL)
     return;
+  r = g_new0(Resync, 1);
+  r->daemon = daemon;
+  r->lease = lease;
+  r->names = g_ptr_array_new_with_free_func(g_free);
+  r->stamps = g_array_sized_new(FALSE, FALSE, sizeof(WvVmReadStamp), names->len);
+  r->infos = g_ptr_array_new_with_free_func((GDestroyNotify)wv_domain_info_free);
+  for (guint i = 0; i < names->len; i++) {
+    WvVmReadStamp stamp = wv_vm_read_begin(wv_daemon_get_vm(daemon, names->pdata[i]));
+
+    g_ptr_array_add(r->names, g_strdup(names->pdata[i]));
+    g_array_append_val(r->stamps, stamp);
   }
   task = g_task_new(NULL, NULL, resync_done, NULL);
   g_task_set_task_data(task, r, (GDestroyNotify)resync_free);
@@ -334,10 +395,15 @@ on_lifecycle(gpointer data, const char *domain, int event, int detail)
   WvDaemon *daemon = data;
   WvVm *vm = g_hash_table_lookup(daemon->vms, domain);
 
-  if (vm) {
-    wv_vm_lifecycle(vm, event, detail);
-    drop_stopped_orphans(daemon);
-  }
+  if (vm)
+    wv_vm_lifecycle(vm, event, detail); /* a read follows: see vm_stopped() */
+}
+
+/* A current read found @vm's domain stopped. */
+static void
+vm_stopped(gpointer data, WvVm *vm)
+{
+  drop_stopped_orphans(data);
 }
 
 static void
@@ -369,11 +435,14 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   daemon->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_vm_free);
   daemon->orphans = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   daemon->profile_errors = g_ptr_array_new_with_free_func(g_free);
+  daemon->resyncs_delayed = g_ptr_array_new();
   daemon->libvirt = wv_libvirt_new(config->libvirt_uri, &libvirt_callbacks, daemon);
   if (config->keepalive_interval > 0)
     wv_libvirt_set_keepalive(daemon->libvirt, config->keepalive_interval, config->keepalive_count);
   daemon->vm_ctx.config = daemon->config;
   daemon->vm_ctx.libvirt = daemon->libvirt;
+  daemon->vm_ctx.stopped = vm_stopped;
+  daemon->vm_ctx.data = daemon;
   return daemon;
 }
 
@@ -394,6 +463,13 @@ wv_daemon_free(WvDaemon *daemon)
   /* libvirt first: no event may reach a freed VM */
   wv_libvirt_free(daemon->libvirt);
   g_clear_handle_id(&daemon->orphan_retry, wv_source_remove);
+  for (guint i = 0; i < daemon->resyncs_delayed->len; i++) {
+    GTask *task = daemon->resyncs_delayed->pdata[i];
+
+    wv_source_remove(GPOINTER_TO_UINT(g_object_get_data(G_OBJECT(task), "wv-delay")));
+    g_object_unref(task);
+  }
+  g_ptr_array_unref(daemon->resyncs_delayed);
   g_hash_table_unref(daemon->orphans);
   g_hash_table_unref(daemon->vms);
   g_ptr_array_unref(daemon->profile_errors);

@@ -30,12 +30,13 @@ typedef struct
   WvConfig *config;
   WvLibvirt *libvirt;
   WvVmContext vm_ctx;
-  GHashTable *vms;           /* name -> WvVm*, sorted view via wv_daemon_vm_names() */
-  GHashTable *orphans;       /* names of running VMs whose profile is gone */
-  guint orphan_retry;        /* a stopped orphan waits for its last call */
-  GPtrArray *profile_errors; /* char* */
-  gboolean ready;            /* ready was reported */
-  gboolean resynced;         /* resynced was reported */
+  GHashTable *vms;            /* name -> WvVm*, sorted view via wv_daemon_vm_names() */
+  GHashTable *orphans;        /* names of running VMs whose profile is gone */
+  guint orphan_retry;         /* a stopped orphan waits for its last call */
+  GPtrArray *resyncs_delayed; /* GTask*: read, held back by the test seam */
+  GPtrArray *profile_errors;  /* char* */
+  gboolean ready;             /* ready was reported */
+  gboolean resynced;          /* resynced was reported */
   const WvDaemonCallbacks *callbacks;
   gpointer callbacks_data;
 } WvDaemon;

@@ -58,39 +58,6 @@ state_from_libvirt(int state, int reason, gboolean saved)
   }
 }
 
-gboolean
-wv_domain_state_after_event(int event, int detail, WvVmState *state)
-{
-  switch (event) {
-    case VIR_DOMAIN_EVENT_STARTED:
-    case VIR_DOMAIN_EVENT_RESUMED:
-      *state = WV_VM_STATE_RUNNING;
-      return TRUE;
-    case VIR_DOMAIN_EVENT_SUSPENDED:
-      *state = WV_VM_STATE_PAUSED;
-      return TRUE;
-    case VIR_DOMAIN_EVENT_SHUTDOWN:
-      *state = WV_VM_STATE_SHUTTING_DOWN;
-      return TRUE;
-    case VIR_DOMAIN_EVENT_PMSUSPENDED:
-      *state = WV_VM_STATE_SUSPENDED;
-      return TRUE;
-    case VIR_DOMAIN_EVENT_CRASHED:
-      *state = WV_VM_STATE_CRASHED;
-      return TRUE;
-    case VIR_DOMAIN_EVENT_UNDEFINED:
-      *state = WV_VM_STATE_UNDEFINED;
-      return TRUE;
-    case VIR_DOMAIN_EVENT_STOPPED:
-      *state = detail == VIR_DOMAIN_EVENT_STOPPED_SAVED     ? WV_VM_STATE_SAVED
-               : detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED ? WV_VM_STATE_CRASHED
-                                                            : WV_VM_STATE_SHUT_OFF;
-      return TRUE;
-    default:
-      return FALSE;
-  }
-}
-
 /* ---- the definition -------------------------------------------------------- */
 
 void

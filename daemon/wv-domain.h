@@ -35,9 +35,6 @@ typedef enum
 const char *wv_vm_state_name(WvVmState state);
 /* Running, paused or shutting down: the domain is active. */
 gboolean wv_vm_state_is_active(WvVmState state);
-/* The state a libvirt lifecycle event leaves; FALSE for events that say
- * nothing about it. */
-gboolean wv_domain_state_after_event(int event, int detail, WvVmState *state);
 
 typedef struct
 {

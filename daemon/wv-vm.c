@@ -61,8 +61,10 @@ struct _WvVm
   WvVmState transition; /* STARTING, SHUTTING_DOWN over libvirt's state; UNKNOWN: none */
   GPtrArray *after_start; /* Op*: shutdowns asked for while starting */
   guint calls;            /* Ops and D-Bus calls in flight: the VM must outlive them */
-  guint stopped_serial;   /* counts stop events */
-  guint refresh_serial;   /* newest refresh asked for */
+  guint stopped_serial;   /* counts current reads that found the domain stopped */
+  guint read_serial;      /* newest read asked for */
+  guint64 generation;     /* bumped by every operation step and event: reads begun
+                           * before are stale (see wv_vm_read_begin) */
   GPtrArray *waiters;     /* StopWaiter*: Shutdown calls waiting for the stop */
 };
 
@@ -156,10 +158,49 @@ wv_vm_set_profile(WvVm *vm, WvProfile *profile)
   changed(vm);
 }
 
+/* Something happened to the VM that a read begun before cannot have seen. */
+static void
+bump(WvVm *vm)
+{
+  vm->generation++;
+}
+
 void
 wv_vm_set_unknown(WvVm *vm)
 {
+  bump(vm);
   set_state(vm, WV_VM_STATE_UNKNOWN);
+}
+
+/* ---- reads ------------------------------------------------------------------ */
+
+static void vm_stopped(WvVm *vm);
+
+WvVmReadStamp
+wv_vm_read_begin(WvVm *vm)
+{
+  WvVmReadStamp stamp = {vm->generation, ++vm->read_serial};
+
+  return stamp;
+}
+
+void
+wv_vm_read_apply(WvVm *vm, WvVmReadStamp stamp, WvDomainInfo *info)
+{
+  if (vm->removed)
+    return;
+  if (stamp.serial != vm->read_serial)
+    return; /* a newer read is on its way: it decides */
+  if (stamp.generation != vm->generation) {
+    /* an operation or an event since the read began: what it saw may be
+     * older than what they left */
+    g_debug("%s: read %u is stale; reading again", vm->name, stamp.serial);
+    wv_vm_refresh(vm);
+    return;
+  }
+  apply_info(vm, info);
+  if (!wv_vm_state_is_active(vm->info.state) && vm->info.state != WV_VM_STATE_UNKNOWN)
+    vm_stopped(vm); /* may free vm: last */
 }
 
 /* ---- refresh -------------------------------------------------------------- */
@@ -169,7 +210,7 @@ typedef struct
   WvVm *vm; /* held: Reload may have removed it meanwhile */
   char *name;
   WvLibvirtLease *lease;
-  guint serial;
+  WvVmReadStamp stamp;
 } RefreshData;
 
 static void vm_release(WvVm *vm);
@@ -205,17 +246,12 @@ refresh_done(GObject *source, GAsyncResult *result, gpointer user_data)
   WvDomainInfo *info = g_task_propagate_pointer(G_TASK(result), &error);
   WvVm *vm = d->vm;
 
-  if (vm->removed) {
-    g_clear_pointer(&info, wv_domain_info_free);
-    return;
-  }
   if (info == NULL) {
-    g_debug("%s: refresh failed: %s", d->name, error->message);
+    if (!vm->removed)
+      g_debug("%s: refresh failed: %s", d->name, error->message);
     return;
   }
-  /* only the newest refresh counts; older ones may carry older state */
-  if (d->serial == vm->refresh_serial)
-    apply_info(vm, info);
+  wv_vm_read_apply(vm, d->stamp, info);
   wv_domain_info_free(info);
 }
 
@@ -233,7 +269,7 @@ wv_vm_refresh(WvVm *vm)
   vm->holds++;
   d->name = g_strdup(vm->name);
   d->lease = lease;
-  d->serial = ++vm->refresh_serial;
+  d->stamp = wv_vm_read_begin(vm);
   task = g_task_new(NULL, NULL, refresh_done, NULL);
   g_task_set_task_data(task, d, (GDestroyNotify)refresh_data_free);
   wv_worker_run(task, refresh_thread);
@@ -338,6 +374,7 @@ op_finish(Op *op, GError *error)
     vm->busy = FALSE;
   if (vm->graceful == op)
     vm->graceful = NULL;
+  bump(vm); /* a read begun before the operation ended is stale */
   /* the final state goes out before the reply does, so the caller's next
    * call sees it (libvirt's event may come later) */
   if ((op->transition && vm->transition == op->transition) || (error == NULL && op->final_state)) {
@@ -428,6 +465,7 @@ op_run_in_thread(Op *op, OpRun run, GAsyncReadyCallback done)
   g_autoptr(GTask) task = NULL;
   GError *error = NULL;
 
+  bump(op->vm); /* its libvirt work begins: reads begun before are stale */
   if (op->lease == NULL && !take_lease(op, &error)) {
     if (done == op_thread_done) {
       op_finish(op, error);
@@ -916,23 +954,27 @@ release_pages(WvVm *vm)
     wv_vm_log(vm, G_LOG_LEVEL_WARNING, "cannot release hugepages: %s", error->message);
 }
 
+/* A current read says the domain is stopped (shut off, saved, crashed or
+ * gone): the Shutdowns waiting for it are done and, unless a lifecycle call
+ * (a Start reserving them) is under way, its hugepages go back. */
+static void
+vm_stopped(WvVm *vm)
+{
+  vm->stopped_serial++;
+  while (vm->waiters->len > 0)
+    waiter_finish(g_ptr_array_steal_index(vm->waiters, 0), NULL);
+  if (!vm->busy)
+    release_pages(vm);
+  if (vm->ctx->stopped)
+    vm->ctx->stopped(vm->ctx->data, vm);
+}
+
 void
 wv_vm_lifecycle(WvVm *vm, int event, int detail)
 {
-  WvVmState state;
-
-  /* somebody else's domain of this name: the re-read below says whether it
-   * still is; its events are not this VM's state */
-  if (!vm->info.foreign && wv_domain_state_after_event(event, detail, &state)) {
-    set_state(vm, state);
-    if (event == VIR_DOMAIN_EVENT_STOPPED) {
-      vm->stopped_serial++;
-      release_pages(vm);
-      while (vm->waiters->len > 0)
-        waiter_finish(g_ptr_array_steal_index(vm->waiters, 0), NULL);
-    }
-  }
-  wv_vm_refresh(vm); /* UUID, pins, memory... */
+  g_debug("%s: lifecycle event %d/%d", vm->name, event, detail);
+  bump(vm);
+  wv_vm_refresh(vm); /* state, UUID, pins, memory... */
 }
 
 /* ---- life of the object -------------------------------------------------------- */
@@ -985,14 +1027,4 @@ vm_release(WvVm *vm)
     return;
   g_free(vm->name);
   g_free(vm);
-}
-
-void
-wv_vm_info_apply(WvVm *vm, WvDomainInfo *info)
-{
-  vm->refresh_serial++; /* anything older in flight is stale now */
-  apply_info(vm, info);
-  /* it stopped while we were not looking (daemon restart, libvirtd down) */
-  if (!wv_vm_is_running(vm) && !wv_vm_busy(vm))
-    release_pages(vm);
 }

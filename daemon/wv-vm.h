@@ -24,6 +24,10 @@ typedef struct
 {
   WvConfig *config;
   WvLibvirt *libvirt;
+  /* main thread: a current read found the domain stopped (after its
+   * waiters and hugepages were seen to); @vm may be freed in it */
+  void (*stopped)(gpointer data, WvVm *vm);
+  gpointer data;
 } WvVmContext;
 
 WvVm *wv_vm_new(const WvVmContext *ctx, WvProfile *profile);
@@ -46,15 +50,37 @@ gboolean wv_vm_is_starting(WvVm *vm);
 typedef void (*WvVmChanged)(WvVm *vm, gpointer data);
 void wv_vm_watch(WvVm *vm, WvVmChanged changed, gpointer data);
 
-/* libvirt told us something about this VM's domain. */
+/* libvirt told us something about this VM's domain. Events carry no
+ * generation and may arrive after an operation that ran later settled the
+ * state, so an event never sets the state itself: it makes reads begun
+ * before it stale and reads the domain again. */
 void wv_vm_lifecycle(WvVm *vm, int event, int detail);
 /* Re-reads state, UUID, pins... from libvirt (async). */
 void wv_vm_refresh(WvVm *vm);
 /* libvirt is gone: the state is unknown until it is back. */
 void wv_vm_set_unknown(WvVm *vm);
-/* Resync: what wv_domain_info_read() said in a worker, applied on the main
- * thread (@info is emptied). */
-void wv_vm_info_apply(WvVm *vm, WvDomainInfo *info);
+
+/* ---- reads ---------------------------------------------------------------------
+ *
+ * What libvirt says is read in a worker and applied on the main thread.
+ * Meanwhile an operation or an event may have changed the VM: what the read
+ * saw is then older than what they left. So every read is stamped when it
+ * begins, and applied only when nothing happened to the VM since and no
+ * newer read is on its way; a stale read is read again, never applied. The
+ * state shown is never older than the latest completed operation or read,
+ * and hugepages are given back only when a current read says the domain is
+ * stopped. */
+typedef struct
+{
+  guint64 generation; /* the VM's generation when the read began */
+  guint serial;       /* which read */
+} WvVmReadStamp;
+
+/* Stamps a read about to begin (main thread): call it before reading. */
+WvVmReadStamp wv_vm_read_begin(WvVm *vm);
+/* Applies @info (emptied when applied) read under @stamp, or reads again
+ * when it is stale. */
+void wv_vm_read_apply(WvVm *vm, WvVmReadStamp stamp, WvDomainInfo *info);
 /* A lifecycle call, a D-Bus call or a Shutdown wait is running: Reload
  * keeps the VM. */
 gboolean wv_vm_busy(WvVm *vm);

@@ -411,7 +411,7 @@ class ManagerTest(DaemonTest):
         self.assertEqual(self.reload(), [])
         msg = self.assert_error(E + "PreflightFailed", MANAGER_PATH, MANAGER_IFACE, "Render",
                                 v("(s)", "far"))
-        self.assertIn("cpu-unknown: [cpu] pin names CPU 40", msg)
+        self.assertIn("cpu-unknown: [cpu] pin names CPUs 40-41", msg)
         self.assertIn("CPU 41", msg)
         self.assertEqual([f[1] for f in self.check("far") if f[0] == "error"],
                          ["cpu-unknown", "cpu-unknown"])
