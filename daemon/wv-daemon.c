@@ -155,6 +155,7 @@ wv_daemon_reload(WvDaemon *daemon)
   GHashTableIter iter;
   gpointer key, value;
 
+  wv_plan_cache_invalidate(daemon->plans); /* templates, winvm.conf: read again */
   if (profiles == NULL) {
     /* The directory is gone or untrusted: a rename or an unmounted disk must
      * not drop every VM (running ones would no longer be shut down with the
@@ -300,6 +301,7 @@ on_connected(gpointer data)
     g_ptr_array_add(r->names, g_strdup(names->pdata[i]));
   r->infos = g_ptr_array_new_with_free_func((GDestroyNotify)wv_domain_info_free);
   r->conn = wv_libvirt_get(daemon->libvirt, NULL);
+  wv_plan_cache_invalidate(daemon->plans);
   REPORT(daemon, changed);
   status_changed(daemon);
   if (r->conn == NULL) {
@@ -318,6 +320,7 @@ on_disconnected(gpointer data, const char *reason)
   GHashTableIter iter;
   gpointer vm;
 
+  wv_plan_cache_invalidate(daemon->plans);
   g_hash_table_iter_init(&iter, daemon->vms);
   while (g_hash_table_iter_next(&iter, NULL, &vm))
     wv_vm_set_unknown(vm);
@@ -333,6 +336,8 @@ on_lifecycle(gpointer data, const char *domain, int event, int detail)
   WvDaemon *daemon = data;
   WvVm *vm = g_hash_table_lookup(daemon->vms, domain);
 
+  /* any domain's: the devices running domains hold are in every plan */
+  wv_plan_cache_invalidate(daemon->plans);
   if (vm) {
     wv_vm_lifecycle(vm, event, detail);
     drop_stopped_orphans(daemon);
@@ -345,6 +350,7 @@ on_tunables(gpointer data, const char *domain)
   WvDaemon *daemon = data;
   WvVm *vm = g_hash_table_lookup(daemon->vms, domain);
 
+  wv_plan_cache_invalidate(daemon->plans);
   if (vm)
     wv_vm_refresh(vm);
 }
@@ -368,9 +374,11 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   daemon->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_vm_free);
   daemon->orphans = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   daemon->profile_errors = g_ptr_array_new_with_free_func(g_free);
+  daemon->plans = wv_plan_cache_new();
   daemon->libvirt = wv_libvirt_new(config->libvirt_uri, &libvirt_callbacks, daemon);
   daemon->vm_ctx.config = daemon->config;
   daemon->vm_ctx.libvirt = daemon->libvirt;
+  daemon->vm_ctx.plans = daemon->plans;
   return daemon;
 }
 
@@ -394,6 +402,7 @@ wv_daemon_free(WvDaemon *daemon)
   g_hash_table_unref(daemon->orphans);
   g_hash_table_unref(daemon->vms);
   g_ptr_array_unref(daemon->profile_errors);
+  wv_plan_cache_free(daemon->plans);
   wv_config_unref(daemon->config);
   g_free(daemon);
 }

@@ -9,8 +9,7 @@
 #include "wv-common.h"
 #include "wv-dbus.h"
 #include "wv-manager-object.h"
-#include "wv-preflight.h"
-#include "wv-render.h"
+#include "wv-plan-cache.h"
 #include "wv-resources.h"
 #include "wv-shutdown.h"
 #include "wv-vm-object.h"
@@ -85,12 +84,21 @@ vm_interfaces(WvVmObject *obj)
 
 /* ---- methods ---------------------------------------------------------------- */
 
+/* Plan, Check, Render: one cached preflight (wv-plan-cache.h), shown three
+ * ways. The row's data says which. */
+typedef enum
+{
+  SHOW_PLAN,
+  SHOW_CHECK,
+  SHOW_RENDER,
+} Show;
+
 typedef struct
 {
-  WvConfig *config;
+  WvManager *manager;
   GDBusMethodInvocation *invocation;
   WvProfile *profile;
-  virConnectPtr conn;
+  Show show;
 } PlanCall;
 
 static void
@@ -98,9 +106,6 @@ plan_call_free(PlanCall *c)
 {
   g_object_unref(c->invocation);
   wv_profile_unref(c->profile);
-  wv_config_unref(c->config);
-  if (c->conn)
-    virConnectClose(c->conn);
   g_free(c);
 }
 
@@ -163,21 +168,9 @@ plan_dict(const WvPlan *plan)
   return g_variant_builder_end(&b);
 }
 
-/* workers: the one preflight, shown three ways */
 static GVariant *
-plan_work(gpointer data, GError **error)
+findings_variant(const WvPlan *plan)
 {
-  PlanCall *c = data;
-  g_autoptr(WvPlan) plan = wv_preflight(c->config, c->profile, c->conn, WV_PREFLIGHT_DEFAULT, NULL);
-
-  return g_variant_new("(@a{sv})", plan_dict(plan));
-}
-
-static GVariant *
-check_work(gpointer data, GError **error)
-{
-  PlanCall *c = data;
-  g_autoptr(WvPlan) plan = wv_preflight(c->config, c->profile, c->conn, WV_PREFLIGHT_DEFAULT, NULL);
   GVariantBuilder b;
 
   g_variant_builder_init(&b, G_VARIANT_TYPE("a(ssss)"));
@@ -186,19 +179,35 @@ check_work(gpointer data, GError **error)
     g_variant_builder_add(&b, "(ssss)", wv_severity_name(f->severity), f->code, f->message,
                           f->hint ? f->hint : "");
   }
-  return g_variant_new("(a(ssss))", &b);
+  return g_variant_builder_end(&b);
 }
 
-/* Render gives exactly what the profile says, or the reasons it cannot */
-static GVariant *
-render_work(gpointer data, GError **error)
+/* the plan is made (or was cached): the answer, as the call asked */
+static void
+plan_answered(const WvPlanResult *r, gpointer data)
 {
   PlanCall *c = data;
-  g_autoptr(WvPlan) plan = wv_preflight(c->config, c->profile, c->conn, WV_PREFLIGHT_DEFAULT, NULL);
-  g_autofree char *xml =
-      wv_plan_check(plan, error) ? wv_render_to_string(c->profile, plan, error) : NULL;
 
-  return xml ? g_variant_new("(s)", xml) : NULL;
+  switch (c->show) {
+    case SHOW_PLAN:
+      g_dbus_method_invocation_return_value(c->invocation,
+                                            g_variant_new("(@a{sv})", plan_dict(r->plan)));
+      break;
+    case SHOW_CHECK:
+      g_dbus_method_invocation_return_value(c->invocation,
+                                            g_variant_new("(@a(ssss))", findings_variant(r->plan)));
+      break;
+    case SHOW_RENDER:
+      /* Render gives exactly what the profile says, or the reasons it cannot */
+      if (r->xml)
+        g_dbus_method_invocation_return_value(c->invocation, g_variant_new("(s)", r->xml));
+      else
+        g_dbus_method_invocation_return_gerror(c->invocation, r->render_error);
+      break;
+    default:
+      g_assert_not_reached();
+  }
+  plan_call_free(c);
 }
 
 static gpointer
@@ -214,10 +223,10 @@ plan_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
   if ((vm = wv_daemon_lookup(manager->daemon, name, error)) == NULL)
     return NULL;
   c = g_new0(PlanCall, 1);
-  c->config = wv_config_ref(manager->daemon->config);
+  c->manager = manager;
   c->invocation = g_object_ref(invocation);
   c->profile = wv_profile_ref((WvProfile *)wv_vm_profile(vm));
-  c->conn = wv_libvirt_get(manager->daemon->libvirt, NULL); /* optional: plans work offline */
+  c->show = *(const Show *)method->data;
   return c;
 }
 
@@ -225,24 +234,18 @@ static void
 plan_start(gpointer call)
 {
   PlanCall *c = call;
+  WvDaemon *daemon = c->manager->daemon;
 
-  wv_dbus_reply_from_thread(c->invocation, plan_work, c, (GDestroyNotify)plan_call_free);
+  wv_plan_cache_get(daemon->plans, daemon->config, c->profile, daemon->libvirt, plan_answered, c);
 }
 
 static void
-check_start(gpointer call)
+plan_refuse(gpointer call, GError *error)
 {
   PlanCall *c = call;
 
-  wv_dbus_reply_from_thread(c->invocation, check_work, c, (GDestroyNotify)plan_call_free);
-}
-
-static void
-render_start(gpointer call)
-{
-  PlanCall *c = call;
-
-  wv_dbus_reply_from_thread(c->invocation, render_work, c, (GDestroyNotify)plan_call_free);
+  g_dbus_method_invocation_take_error(c->invocation, error);
+  plan_call_free(c);
 }
 
 /* The calls answered on the main thread. */
@@ -364,18 +367,21 @@ shutdown_all_start(gpointer call)
   wv_shutdown_all(daemon, c->manager->autostart, c->timeout, shutdown_all_replied, c);
 }
 
+static const Show show_plan = SHOW_PLAN, show_check = SHOW_CHECK, show_render = SHOW_RENDER;
+
 static const WvDBusMethod manager_methods[] = {
-    {"ListVMs", NULL, manager_call_new, list_vms_start, NULL, NULL},
-    {"Plan", NULL, plan_prepare, plan_start, NULL, NULL},
-    {"Check", NULL, plan_prepare, check_start, NULL, NULL},
-    {"Render", NULL, plan_prepare, render_start, NULL, NULL},
+    {"ListVMs", NULL, manager_call_new, list_vms_start, manager_call_refuse, NULL},
+    {"Plan", NULL, plan_prepare, plan_start, plan_refuse, &show_plan},
+    {"Check", NULL, plan_prepare, plan_start, plan_refuse, &show_check},
+    {"Render", NULL, plan_prepare, plan_start, plan_refuse, &show_render},
     {"Reload", WV_ACTION_MANAGE, manager_call_new, reload_start, manager_call_refuse, NULL},
     {"ShutdownAll", WV_ACTION_MANAGE, shutdown_all_prepare, shutdown_all_start, manager_call_refuse,
      NULL},
 };
 
 static const WvDBusMethod object_manager_methods[] = {
-    {"GetManagedObjects", NULL, manager_call_new, get_managed_objects_start, NULL, NULL},
+    {"GetManagedObjects", NULL, manager_call_new, get_managed_objects_start, manager_call_refuse,
+     NULL},
 };
 
 static void

@@ -11,6 +11,7 @@
 #include "wv-config.h"
 #include "wv-domain.h"
 #include "wv-libvirt.h"
+#include "wv-plan-cache.h"
 #include "wv-profile.h"
 #include "wv-tuning.h"
 
@@ -24,6 +25,7 @@ typedef struct
 {
   WvConfig *config;
   WvLibvirt *libvirt;
+  WvPlanCache *plans; /* told when a VM changes; may be NULL */
 } WvVmContext;
 
 WvVm *wv_vm_new(const WvVmContext *ctx, WvProfile *profile);
