@@ -5,6 +5,7 @@
 #include "wv-worker.h"
 #include "wv-auth.h"
 #include "wv-common.h"
+#include "wv-limits.h"
 
 /* ---- methods --------------------------------------------------------------- */
 
@@ -12,6 +13,7 @@ typedef struct
 {
   const WvDBusMethod *method;
   gpointer call;
+  GDBusMethodInvocation *invocation; /* borrowed: @call holds it */
 } Pending;
 
 static void
@@ -30,12 +32,32 @@ authorized(GObject *source, GAsyncResult *result, gpointer data)
   method->start(call);
 }
 
+/* Admitted (or refused) by the caller's limits: polkit, then start. */
+static void
+admitted(GError *error, gpointer data)
+{
+  Pending *p = data;
+
+  if (error) {
+    p->method->refuse(p->call, error);
+    g_free(p);
+    return;
+  }
+  if (p->method->action == NULL) {
+    p->method->start(p->call);
+    g_free(p);
+    return;
+  }
+  wv_auth_check_async(p->invocation, p->method->action, NULL, authorized, p);
+}
+
 void
 wv_dbus_dispatch(const WvDBusMethod *table, gsize n, gpointer object, const char *name,
                  GVariant *params, GDBusMethodInvocation *invocation)
 {
   const WvDBusMethod *method = NULL;
   GError *error = NULL;
+  WvLimits *limits;
   gpointer call;
   Pending *p;
 
@@ -53,14 +75,16 @@ wv_dbus_dispatch(const WvDBusMethod *table, gsize n, gpointer object, const char
     g_dbus_method_invocation_take_error(invocation, error);
     return;
   }
-  if (method->action == NULL) {
-    method->start(call);
-    return;
-  }
   p = g_new0(Pending, 1);
   p->method = method;
   p->call = call;
-  wv_auth_check_async(invocation, method->action, NULL, authorized, p);
+  p->invocation = invocation;
+  limits =
+      method->unlimited ? NULL : wv_limits_get(g_dbus_method_invocation_get_connection(invocation));
+  if (limits)
+    wv_limits_admit(limits, invocation, admitted, p);
+  else
+    admitted(NULL, p);
 }
 
 typedef struct
@@ -120,7 +144,7 @@ wv_dbus_reply_from_thread(GDBusMethodInvocation *invocation, WvDBusWork work, gp
   w->data = data;
   w->data_free = data_free;
   g_task_set_task_data(task, w, (GDestroyNotify)work_free);
-  wv_worker_run(task, work_thread);
+  wv_worker_run_lane(task, work_thread, WV_LANE_READ);
 }
 
 /* ---- properties ------------------------------------------------------------ */

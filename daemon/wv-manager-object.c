@@ -8,6 +8,7 @@
 #include "wv-auth.h"
 #include "wv-common.h"
 #include "wv-dbus.h"
+#include "wv-limits.h"
 #include "wv-manager-object.h"
 #include "wv-plan-cache.h"
 #include "wv-resources.h"
@@ -23,6 +24,7 @@ struct _WvManager
   guint manager_id, object_manager_id, vms_id;
   GHashTable *objects; /* WvVm* -> WvVmObject*: the VMs' faces */
   WvDBusProperties properties;
+  WvLimits *limits; /* every caller's, on @bus */
 };
 
 static GVariant *
@@ -375,8 +377,9 @@ static const WvDBusMethod manager_methods[] = {
     {"Check", NULL, plan_prepare, plan_start, plan_refuse, &show_check},
     {"Render", NULL, plan_prepare, plan_start, plan_refuse, &show_render},
     {"Reload", WV_ACTION_MANAGE, manager_call_new, reload_start, manager_call_refuse, NULL},
+    /* the host-shutdown path: never limited */
     {"ShutdownAll", WV_ACTION_MANAGE, shutdown_all_prepare, shutdown_all_start, manager_call_refuse,
-     NULL},
+     NULL, TRUE},
 };
 
 static const WvDBusMethod object_manager_methods[] = {
@@ -509,6 +512,7 @@ wv_manager_new(WvDaemon *daemon, WvAutostart *autostart, GDBusConnection *bus, G
   manager->properties.table = manager_properties;
   manager->objects = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)wv_vm_object_free);
   manager->bus = g_object_ref(bus);
+  manager->limits = wv_limits_new(bus);
   if ((manager->manager_info = load_interface("/org/winvm1/org.winvm1.Manager.xml", error)) ==
           NULL ||
       (manager->vm_info = load_interface("/org/winvm1/org.winvm1.VM.xml", error)) == NULL ||
@@ -541,6 +545,7 @@ wv_manager_free(WvManager *manager)
     g_dbus_connection_unregister_object(manager->bus, manager->object_manager_id);
   if (manager->vms_id)
     g_dbus_connection_unregister_subtree(manager->bus, manager->vms_id);
+  wv_limits_free(manager->limits);
   g_clear_pointer(&manager->manager_info, g_dbus_node_info_unref);
   g_clear_pointer(&manager->object_manager_info, g_dbus_node_info_unref);
   g_clear_pointer(&manager->vm_info, g_dbus_node_info_unref);
