@@ -125,16 +125,52 @@ ticket_release(gpointer data)
     c->in_flight--;
     caller_maybe_drop(limits, c);
   }
-  n = uid_count(limits, t->uid);
-  if (n <= 1)
-    g_hash_table_remove(limits->uids, &t->uid);
-  else
-    g_hash_table_insert(limits->uids, g_memdup2(&t->uid, sizeof(t->uid)), GUINT_TO_POINTER(n - 1));
-  limits->total--;
+  if (t->uid > 0) { /* counted for its uid too */
+    n = uid_count(limits, t->uid);
+    if (n <= 1)
+      g_hash_table_remove(limits->uids, &t->uid);
+    else
+      g_hash_table_insert(limits->uids, g_memdup2(&t->uid, sizeof(t->uid)),
+                          GUINT_TO_POINTER(n - 1));
+    limits->total--;
+  }
   g_mutex_unlock(&limits->lock);
   g_free(t->name);
   g_free(t);
   limits_unref(limits);
+}
+
+/* Under the lock: counts @t for its uid (known, not root). */
+static void
+count_uid(WvLimits *limits, Ticket *t, gint64 uid)
+{
+  t->uid = uid;
+  g_hash_table_insert(limits->uids, g_memdup2(&uid, sizeof(uid)),
+                      GUINT_TO_POINTER(uid_count(limits, uid) + 1));
+  limits->total++;
+}
+
+/* Under the lock: one more call of @c, counted until @message is freed:
+ * for its connection, and for its uid when known. */
+static void
+count_call(WvLimits *limits, Caller *c, GDBusMessage *message)
+{
+  Ticket *t = g_new0(Ticket, 1);
+
+  c->in_flight++;
+  t->limits = limits_ref(limits);
+  t->name = g_strdup(c->name);
+  t->uid = UID_UNKNOWN;
+  if (c->uid > 0)
+    count_uid(limits, t, c->uid);
+  g_object_set_data_full(G_OBJECT(message), TICKET_KEY, t, ticket_release);
+}
+
+/* Under the lock: would @c's uid go over its limits with one more call? */
+static gboolean
+over_uid_limit(WvLimits *limits, const Caller *c)
+{
+  return uid_count(limits, c->uid) >= WV_LIMIT_PER_UID || limits->total >= WV_LIMIT_TOTAL;
 }
 
 /* Main thread, once @name's uid is known. */
@@ -143,7 +179,6 @@ decide(WvLimits *limits, const char *name, GDBusMethodInvocation *invocation, Wv
        gpointer data)
 {
   Caller *c;
-  Ticket *t = NULL;
   gint64 uid;
   gboolean over = FALSE;
 
@@ -151,15 +186,14 @@ decide(WvLimits *limits, const char *name, GDBusMethodInvocation *invocation, Wv
   /* NULL: it left the bus meanwhile, and its answer goes nowhere */
   c = g_hash_table_lookup(limits->callers, name);
   uid = c ? c->uid : 0;
-  if (uid != 0 && !(over = over_limit(limits, c))) {
-    c->in_flight++;
-    g_hash_table_insert(limits->uids, g_memdup2(&uid, sizeof(uid)),
-                        GUINT_TO_POINTER(uid_count(limits, uid) + 1));
-    limits->total++;
-    t = g_new0(Ticket, 1);
-    t->limits = limits_ref(limits);
-    t->name = g_strdup(name);
-    t->uid = uid;
+  if (uid != 0) {
+    GDBusMessage *message = g_dbus_method_invocation_get_message(invocation);
+    Ticket *t = g_object_get_data(G_OBJECT(message), TICKET_KEY);
+
+    if (t == NULL && !(over = over_limit(limits, c))) /* it came before the filter knew */
+      count_call(limits, c, message);
+    else if (t && !(over = over_uid_limit(limits, c))) /* counted for its connection only */
+      count_uid(limits, t, uid);
   }
   g_mutex_unlock(&limits->lock);
 
@@ -171,8 +205,6 @@ decide(WvLimits *limits, const char *name, GDBusMethodInvocation *invocation, Wv
     done(g_error_new_literal(WV_ERROR, WV_ERROR_LIMITS_EXCEEDED, msg), data);
     return;
   }
-  if (t)
-    g_object_set_data_full(G_OBJECT(invocation), TICKET_KEY, t, ticket_release);
   done(NULL, data);
 }
 
@@ -215,6 +247,32 @@ uid_told(GObject *source, GAsyncResult *result, gpointer user_data)
   g_free(name);
 }
 
+/* Main thread: asks the bus for @name's uid. */
+static void
+ask_uid(WvLimits *limits, const char *name)
+{
+  g_dbus_connection_call(limits->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                         "org.freedesktop.DBus", "GetConnectionUnixUser",
+                         g_variant_new("(s)", name), G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE,
+                         LOOKUP_TIMEOUT_MS, NULL, uid_told, g_strdup(name));
+}
+
+/* Under the lock: @name's entry, new when it had none. */
+static Caller *
+get_caller(WvLimits *limits, const char *name)
+{
+  Caller *c = g_hash_table_lookup(limits->callers, name);
+
+  if (c == NULL) {
+    c = g_new0(Caller, 1);
+    c->name = g_strdup(name);
+    c->uid = UID_UNKNOWN;
+    c->waiting = g_array_new(FALSE, FALSE, sizeof(Admission));
+    g_hash_table_insert(limits->callers, c->name, c);
+  }
+  return c;
+}
+
 void
 wv_limits_admit(WvLimits *limits, GDBusMethodInvocation *invocation, WvLimitsDone done,
                 gpointer data)
@@ -223,18 +281,17 @@ wv_limits_admit(WvLimits *limits, GDBusMethodInvocation *invocation, WvLimitsDon
   Caller *c;
   gboolean ask = FALSE, known;
 
-  if (sender == NULL) { /* a peer-to-peer connection: nobody to count */
+  Ticket *t =
+      g_object_get_data(G_OBJECT(g_dbus_method_invocation_get_message(invocation)), TICKET_KEY);
+
+  /* a peer-to-peer connection has nobody to count; a call the filter
+   * counted for its uid at its arrival is in */
+  if (sender == NULL || (t && t->uid > 0)) {
     done(NULL, data);
     return;
   }
   g_mutex_lock(&limits->lock);
-  if ((c = g_hash_table_lookup(limits->callers, sender)) == NULL) {
-    c = g_new0(Caller, 1);
-    c->name = g_strdup(sender);
-    c->uid = UID_UNKNOWN;
-    c->waiting = g_array_new(FALSE, FALSE, sizeof(Admission));
-    g_hash_table_insert(limits->callers, c->name, c);
-  }
+  c = get_caller(limits, sender);
   if (c->uid == UID_UNKNOWN) {
     Admission a = {g_object_ref(invocation), done, data};
 
@@ -254,9 +311,10 @@ wv_limits_admit(WvLimits *limits, GDBusMethodInvocation *invocation, WvLimitsDon
     decide(limits, sender, invocation, done, data);
 }
 
-/* GDBus's thread: a caller whose calls are all in flight gets its next one
- * refused here, so that a flood never queues on the main loop. Only a
- * caller known not to be root; the main thread decides the rest. */
+/* GDBus's thread: a call of a caller known not to be root is counted (or
+ * refused) here at its arrival, so that a flood never queues on the main
+ * loop. Root's pass; the main thread decides for callers whose uid the bus
+ * has not said yet. */
 static GDBusMessage *
 filter(GDBusConnection *bus, GDBusMessage *message, gboolean incoming, gpointer data)
 {
@@ -272,10 +330,17 @@ filter(GDBusConnection *bus, GDBusMessage *message, gboolean incoming, gpointer 
       (sender = g_dbus_message_get_sender(message)) == NULL)
     return message;
   g_mutex_lock(&limits->lock);
-  if ((c = g_hash_table_lookup(limits->callers, sender)) != NULL && c->uid > 0 &&
-      over_limit(limits, c)) {
-    over = TRUE;
+  c = g_hash_table_lookup(limits->callers, sender);
+  if (c && c->uid > 0) {
     uid = c->uid;
+    if (!(over = over_limit(limits, c)))
+      count_call(limits, c, message);
+  } else if (c == NULL || c->uid == UID_UNKNOWN) {
+    /* not known yet: its connection's limit holds meanwhile (the main
+     * thread asks the bus, and counts it for its uid then) */
+    c = get_caller(limits, sender);
+    if (!(over = c->in_flight >= WV_LIMIT_PER_NAME))
+      count_call(limits, c, message);
   }
   g_mutex_unlock(&limits->lock);
   if (!over)
@@ -300,15 +365,24 @@ name_owner_changed(GDBusConnection *bus, const char *sender, const char *path, c
   const char *name, *old_owner, *new_owner;
   Caller *c;
 
+  gboolean ask = FALSE;
+
   g_variant_get(params, "(&s&s&s)", &name, &old_owner, &new_owner);
-  if (name[0] != ':' || new_owner[0] != '\0')
+  if (name[0] != ':')
     return;
   g_mutex_lock(&limits->lock);
-  if ((c = g_hash_table_lookup(limits->callers, name)) != NULL) {
+  if (new_owner[0] != '\0') {
+    /* a new connection: its uid is known before its first call, mostly */
+    c = get_caller(limits, name);
+    ask = c->uid == UID_UNKNOWN && !c->asking;
+    c->asking = TRUE;
+  } else if ((c = g_hash_table_lookup(limits->callers, name)) != NULL) {
     c->gone = TRUE;
     caller_maybe_drop(limits, c);
   }
   g_mutex_unlock(&limits->lock);
+  if (ask)
+    ask_uid(limits, name);
 }
 
 WvLimits *

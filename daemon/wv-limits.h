@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Per-caller limits on D-Bus calls in flight, so that no local user can
- * flood winvmd: a call counts from its dispatch until it is answered,
+ * flood winvmd: a call (any method, property reads too) counts from its
+ * arrival until it is answered,
  * against the bus connection that sent it (its unique name), against that
  * connection's uid (many connections of one uid share one budget) and
  * against everybody but root. Over a limit the call is answered at once
  * with org.winvm1.Error.LimitsExceeded. Root (uid 0) is never counted nor
  * refused; nor is the host-shutdown path.
  *
- * A connection whose calls are all in flight has its next ones refused in
- * GDBus's own thread, before they reach the main loop: a flood costs the
- * main loop at most its limits' worth of work.
+ * Calls are counted, or refused, in GDBus's own thread as they arrive,
+ * before they queue on the main loop: a flood costs the main loop at most
+ * its limits' worth of work, and its memory as much. The uid of each new
+ * connection on the bus is asked for when it connects; a call that arrives
+ * before the answer waits for it on the main thread, and is counted then.
  */
 #pragma once
 
