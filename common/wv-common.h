@@ -41,7 +41,8 @@ typedef enum
   WV_ERROR_BUSY,
   WV_ERROR_TIMEOUT,
   WV_ERROR_ACCESS_DENIED,
-  WV_ERROR_CANCELLED, /* overtaken by another call (a ForceOff over a Shutdown) */
+  WV_ERROR_CANCELLED,       /* overtaken by another call (a ForceOff over a Shutdown) */
+  WV_ERROR_LIMITS_EXCEEDED, /* the caller has too many calls in flight (winvmd(8), LIMITS) */
 } WvError;
 
 #define WV_ERROR (wv_error_quark())

@@ -12,6 +12,7 @@ static const GDBusErrorEntry wv_error_entries[] = {
     {WV_ERROR_TIMEOUT, WV_ERROR_PREFIX ".Timeout"},
     {WV_ERROR_ACCESS_DENIED, WV_ERROR_PREFIX ".AccessDenied"},
     {WV_ERROR_CANCELLED, WV_ERROR_PREFIX ".Cancelled"},
+    {WV_ERROR_LIMITS_EXCEEDED, WV_ERROR_PREFIX ".LimitsExceeded"},
 };
 
 GQuark

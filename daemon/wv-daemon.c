@@ -155,6 +155,7 @@ wv_daemon_reload(WvDaemon *daemon)
   GHashTableIter iter;
   gpointer key, value;
 
+  wv_plan_cache_invalidate(daemon->plans); /* templates, winvm.conf: read again */
   if (profiles == NULL) {
     /* The directory is gone or untrusted: a rename or an unmounted disk must
      * not drop every VM (running ones would no longer be shut down with the
@@ -352,6 +353,7 @@ on_connected(gpointer data)
   WvLibvirtLease *lease = wv_libvirt_lease(daemon->libvirt, NULL);
   Resync *r;
 
+  wv_plan_cache_invalidate(daemon->plans);
   REPORT(daemon, changed);
   status_changed(daemon);
   if (lease == NULL)
@@ -380,6 +382,7 @@ on_disconnected(gpointer data, const char *reason)
   GHashTableIter iter;
   gpointer vm;
 
+  wv_plan_cache_invalidate(daemon->plans);
   g_hash_table_iter_init(&iter, daemon->vms);
   while (g_hash_table_iter_next(&iter, NULL, &vm))
     wv_vm_set_unknown(vm);
@@ -395,6 +398,8 @@ on_lifecycle(gpointer data, const char *domain, int event, int detail)
   WvDaemon *daemon = data;
   WvVm *vm = g_hash_table_lookup(daemon->vms, domain);
 
+  /* any domain's: the devices running domains hold are in every plan */
+  wv_plan_cache_invalidate(daemon->plans);
   if (vm)
     wv_vm_lifecycle(vm, event, detail); /* a read follows: see vm_stopped() */
 }
@@ -412,6 +417,7 @@ on_tunables(gpointer data, const char *domain)
   WvDaemon *daemon = data;
   WvVm *vm = g_hash_table_lookup(daemon->vms, domain);
 
+  wv_plan_cache_invalidate(daemon->plans);
   if (vm)
     wv_vm_refresh(vm);
 }
@@ -436,6 +442,7 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   daemon->orphans = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   daemon->profile_errors = g_ptr_array_new_with_free_func(g_free);
   daemon->resyncs_delayed = g_ptr_array_new();
+  daemon->plans = wv_plan_cache_new();
   daemon->libvirt = wv_libvirt_new(config->libvirt_uri, &libvirt_callbacks, daemon);
   if (config->keepalive_interval > 0)
     wv_libvirt_set_keepalive(daemon->libvirt, config->keepalive_interval, config->keepalive_count);
@@ -443,6 +450,7 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   daemon->vm_ctx.libvirt = daemon->libvirt;
   daemon->vm_ctx.stopped = vm_stopped;
   daemon->vm_ctx.data = daemon;
+  daemon->vm_ctx.plans = daemon->plans;
   return daemon;
 }
 
@@ -473,6 +481,7 @@ wv_daemon_free(WvDaemon *daemon)
   g_hash_table_unref(daemon->orphans);
   g_hash_table_unref(daemon->vms);
   g_ptr_array_unref(daemon->profile_errors);
+  wv_plan_cache_free(daemon->plans);
   wv_config_unref(daemon->config);
   g_free(daemon);
 }

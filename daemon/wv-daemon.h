@@ -11,6 +11,7 @@
 
 #include "wv-config.h"
 #include "wv-libvirt.h"
+#include "wv-plan-cache.h"
 #include "wv-vm.h"
 
 G_BEGIN_DECLS
@@ -35,6 +36,7 @@ typedef struct
   guint orphan_retry;         /* a stopped orphan waits for its last call */
   GPtrArray *resyncs_delayed; /* GTask*: read, held back by the test seam */
   GPtrArray *profile_errors;  /* char* */
+  WvPlanCache *plans;         /* Plan, Check, Render: what nothing changed since */
   gboolean ready;             /* ready was reported */
   gboolean resynced;          /* resynced was reported */
   const WvDaemonCallbacks *callbacks;

@@ -5,6 +5,7 @@
 #include "wv-worker.h"
 #include "wv-auth.h"
 #include "wv-common.h"
+#include "wv-limits.h"
 
 /* ---- methods --------------------------------------------------------------- */
 
@@ -12,6 +13,7 @@ typedef struct
 {
   const WvDBusMethod *method;
   gpointer call;
+  GDBusMethodInvocation *invocation; /* borrowed: @call holds it */
 } Pending;
 
 static void
@@ -30,12 +32,32 @@ authorized(GObject *source, GAsyncResult *result, gpointer data)
   method->start(call);
 }
 
+/* Admitted (or refused) by the caller's limits: polkit, then start. */
+static void
+admitted(GError *error, gpointer data)
+{
+  Pending *p = data;
+
+  if (error) {
+    p->method->refuse(p->call, error);
+    g_free(p);
+    return;
+  }
+  if (p->method->action == NULL) {
+    p->method->start(p->call);
+    g_free(p);
+    return;
+  }
+  wv_auth_check_async(p->invocation, p->method->action, NULL, authorized, p);
+}
+
 void
 wv_dbus_dispatch(const WvDBusMethod *table, gsize n, gpointer object, const char *name,
                  GVariant *params, GDBusMethodInvocation *invocation)
 {
   const WvDBusMethod *method = NULL;
   GError *error = NULL;
+  WvLimits *limits;
   gpointer call;
   Pending *p;
 
@@ -53,28 +75,30 @@ wv_dbus_dispatch(const WvDBusMethod *table, gsize n, gpointer object, const char
     g_dbus_method_invocation_take_error(invocation, error);
     return;
   }
-  if (method->action == NULL) {
-    method->start(call);
-    return;
-  }
   p = g_new0(Pending, 1);
   p->method = method;
   p->call = call;
-  wv_auth_check_async(invocation, method->action, NULL, authorized, p);
+  p->invocation = invocation;
+  limits =
+      method->unlimited ? NULL : wv_limits_get(g_dbus_method_invocation_get_connection(invocation));
+  if (limits)
+    wv_limits_admit(limits, invocation, admitted, p);
+  else
+    admitted(NULL, p);
 }
 
-struct _WvDBusReply
+typedef struct
 {
-  GDBusMethodInvocation *invocation; /* NULL once answered */
+  GDBusMethodInvocation *invocation;
   WvDBusWork work;
   gpointer data;
   GDestroyNotify data_free;
-};
+} Work;
 
 static void
-work_free(WvDBusReply *w)
+work_free(Work *w)
 {
-  g_clear_object(&w->invocation);
+  g_object_unref(w->invocation);
   if (w->data_free)
     w->data_free(w->data);
   g_free(w);
@@ -83,7 +107,7 @@ work_free(WvDBusReply *w)
 static void
 work_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
-  WvDBusReply *w = data;
+  Work *w = data;
   GError *error = NULL;
   GVariant *reply = w->work(w->data, &error);
 
@@ -96,47 +120,31 @@ work_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
 static void
 work_done(GObject *source, GAsyncResult *result, gpointer data)
 {
-  WvDBusReply *w = data;
+  Work *w = g_task_get_task_data(G_TASK(result));
   GError *error = NULL;
   GVariant *reply = g_task_propagate_pointer(G_TASK(result), &error);
 
-  if (w->invocation == NULL) { /* cut short */
-    g_clear_pointer(&reply, g_variant_unref);
-    g_clear_error(&error);
-  } else if (reply) {
-    g_dbus_method_invocation_return_value(g_steal_pointer(&w->invocation), reply);
+  if (reply) {
+    g_dbus_method_invocation_return_value(w->invocation, reply);
     g_variant_unref(reply);
   } else {
-    g_dbus_method_invocation_take_error(g_steal_pointer(&w->invocation), error);
+    g_dbus_method_invocation_take_error(w->invocation, error);
   }
-  work_free(w);
 }
 
-WvDBusReply *
+void
 wv_dbus_reply_from_thread(GDBusMethodInvocation *invocation, WvDBusWork work, gpointer data,
                           GDestroyNotify data_free)
 {
-  g_autoptr(GTask) task = NULL;
-  WvDBusReply *w = g_new0(WvDBusReply, 1);
+  g_autoptr(GTask) task = g_task_new(NULL, NULL, work_done, NULL);
+  Work *w = g_new0(Work, 1);
 
   w->invocation = g_object_ref(invocation);
   w->work = work;
   w->data = data;
   w->data_free = data_free;
-  /* freed in work_done, on the main thread: @data may hold what only the
-   * main thread may touch */
-  task = g_task_new(NULL, NULL, work_done, w);
-  g_task_set_task_data(task, w, NULL);
-  wv_worker_run(task, work_thread);
-  return w;
-}
-
-void
-wv_dbus_reply_cut(WvDBusReply *w, const GError *error)
-{
-  wv_assert_main_thread("wv_dbus_reply_cut");
-  if (w->invocation)
-    g_dbus_method_invocation_return_gerror(g_steal_pointer(&w->invocation), error);
+  g_task_set_task_data(task, w, (GDestroyNotify)work_free);
+  wv_worker_run_lane(task, work_thread, WV_LANE_READ);
 }
 
 /* ---- properties ------------------------------------------------------------ */

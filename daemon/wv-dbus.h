@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The small dispatch helper both D-Bus faces (Manager and VM) use: a method
- * table (polkit action -> prepare -> start, which replies now or from a
- * worker) and a property table with a cached GetAll and one
- * PropertiesChanged diff.
+ * table (prepare -> the caller's limits -> polkit action -> start, which
+ * replies now or from a worker) and a property table with a cached GetAll
+ * and one PropertiesChanged diff.
  */
 #pragma once
 
@@ -21,26 +21,28 @@ struct _WvDBusMethod
    * @error (the caller gets @error). */
   gpointer (*prepare)(gpointer object, const WvDBusMethod *method, GVariant *params,
                       GDBusMethodInvocation *invocation, GError **error);
-  /* Main thread, once authorized: does it and replies, now or later. */
+  /* Main thread, once admitted and authorized: does it and replies, now or
+   * later. */
   void (*start)(gpointer call);
-  /* Authorization was refused: replies @error and frees @call. */
+  /* The caller's limits (wv-limits.h) or authorization refused it: replies
+   * @error and frees @call. */
   void (*refuse)(gpointer call, GError *error);
   gconstpointer data; /* the face's own, per method */
+  gboolean unlimited; /* the host-shutdown path: never counted nor refused */
 };
 
-/* Finds @name in @table (@n entries) and runs it, or replies InvalidArgs. */
+/* Finds @name in @table (@n entries) and runs it, or replies InvalidArgs.
+ * When limits are installed on the invocation's connection, the call is
+ * counted against its caller's, or refused. */
 void wv_dbus_dispatch(const WvDBusMethod *table, gsize n, gpointer object, const char *name,
                       GVariant *params, GDBusMethodInvocation *invocation);
 
-/* Runs @work(@data) in a worker thread and replies with what it returns
- * (a tuple, or NULL and an error); then frees @data (on the main thread). */
+/* Runs @work(@data) in a worker thread on the read lane (wv-worker.h)
+ * and replies with what it returns (a tuple, or NULL and an error); then
+ * frees @data. */
 typedef GVariant *(*WvDBusWork)(gpointer data, GError **error);
-typedef struct _WvDBusReply WvDBusReply;
-WvDBusReply *wv_dbus_reply_from_thread(GDBusMethodInvocation *invocation, WvDBusWork work,
-                                       gpointer data, GDestroyNotify data_free);
-/* Main thread, while the work runs: replies @error now; what the work
- * returns later is dropped. */
-void wv_dbus_reply_cut(WvDBusReply *reply, const GError *error);
+void wv_dbus_reply_from_thread(GDBusMethodInvocation *invocation, WvDBusWork work, gpointer data,
+                               GDestroyNotify data_free);
 
 typedef struct
 {

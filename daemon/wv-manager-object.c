@@ -8,9 +8,9 @@
 #include "wv-auth.h"
 #include "wv-common.h"
 #include "wv-dbus.h"
+#include "wv-limits.h"
 #include "wv-manager-object.h"
-#include "wv-preflight.h"
-#include "wv-render.h"
+#include "wv-plan-cache.h"
 #include "wv-resources.h"
 #include "wv-shutdown.h"
 #include "wv-vm-object.h"
@@ -24,6 +24,7 @@ struct _WvManager
   guint manager_id, object_manager_id, vms_id;
   GHashTable *objects; /* WvVm* -> WvVmObject*: the VMs' faces */
   WvDBusProperties properties;
+  WvLimits *limits; /* every caller's, on @bus */
 };
 
 static GVariant *
@@ -85,13 +86,21 @@ vm_interfaces(WvVmObject *obj)
 
 /* ---- methods ---------------------------------------------------------------- */
 
+/* Plan, Check, Render: one cached preflight (wv-plan-cache.h), shown three
+ * ways. The row's data says which. */
+typedef enum
+{
+  SHOW_PLAN,
+  SHOW_CHECK,
+  SHOW_RENDER,
+} Show;
+
 typedef struct
 {
-  WvConfig *config;
+  WvManager *manager;
   GDBusMethodInvocation *invocation;
   WvProfile *profile;
-  WvLibvirtLease *lease; /* none: plan offline */
-  WvDBusReply *reply;
+  Show show;
 } PlanCall;
 
 static void
@@ -99,8 +108,6 @@ plan_call_free(PlanCall *c)
 {
   g_object_unref(c->invocation);
   wv_profile_unref(c->profile);
-  wv_config_unref(c->config);
-  wv_libvirt_lease_free(c->lease);
   g_free(c);
 }
 
@@ -163,29 +170,9 @@ plan_dict(const WvPlan *plan)
   return g_variant_builder_end(&b);
 }
 
-/* workers: the one preflight, shown three ways */
-static WvPlan *
-plan_call_run(PlanCall *c)
-{
-  virConnectPtr conn = c->lease ? wv_libvirt_lease_conn(c->lease, NULL) : NULL;
-
-  return wv_preflight(c->config, c->profile, conn, WV_PREFLIGHT_DEFAULT, NULL);
-}
-
 static GVariant *
-plan_work(gpointer data, GError **error)
+findings_variant(const WvPlan *plan)
 {
-  PlanCall *c = data;
-  g_autoptr(WvPlan) plan = plan_call_run(c);
-
-  return g_variant_new("(@a{sv})", plan_dict(plan));
-}
-
-static GVariant *
-check_work(gpointer data, GError **error)
-{
-  PlanCall *c = data;
-  g_autoptr(WvPlan) plan = plan_call_run(c);
   GVariantBuilder b;
 
   g_variant_builder_init(&b, G_VARIANT_TYPE("a(ssss)"));
@@ -194,19 +181,40 @@ check_work(gpointer data, GError **error)
     g_variant_builder_add(&b, "(ssss)", wv_severity_name(f->severity), f->code, f->message,
                           f->hint ? f->hint : "");
   }
-  return g_variant_new("(a(ssss))", &b);
+  return g_variant_builder_end(&b);
 }
 
-/* Render gives exactly what the profile says, or the reasons it cannot */
-static GVariant *
-render_work(gpointer data, GError **error)
+/* the plan is made (or was cached): the answer, as the call asked */
+static void
+plan_answered(const WvPlanResult *r, gpointer data)
 {
   PlanCall *c = data;
-  g_autoptr(WvPlan) plan = plan_call_run(c);
-  g_autofree char *xml =
-      wv_plan_check(plan, error) ? wv_render_to_string(c->profile, plan, error) : NULL;
 
-  return xml ? g_variant_new("(s)", xml) : NULL;
+  if (r->error) {
+    g_dbus_method_invocation_return_gerror(c->invocation, r->error);
+    plan_call_free(c);
+    return;
+  }
+  switch (c->show) {
+    case SHOW_PLAN:
+      g_dbus_method_invocation_return_value(c->invocation,
+                                            g_variant_new("(@a{sv})", plan_dict(r->plan)));
+      break;
+    case SHOW_CHECK:
+      g_dbus_method_invocation_return_value(c->invocation,
+                                            g_variant_new("(@a(ssss))", findings_variant(r->plan)));
+      break;
+    case SHOW_RENDER:
+      /* Render gives exactly what the profile says, or the reasons it cannot */
+      if (r->xml)
+        g_dbus_method_invocation_return_value(c->invocation, g_variant_new("(s)", r->xml));
+      else
+        g_dbus_method_invocation_return_gerror(c->invocation, r->render_error);
+      break;
+    default:
+      g_assert_not_reached();
+  }
+  plan_call_free(c);
 }
 
 static gpointer
@@ -222,53 +230,29 @@ plan_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
   if ((vm = wv_daemon_lookup(manager->daemon, name, error)) == NULL)
     return NULL;
   c = g_new0(PlanCall, 1);
-  c->config = wv_config_ref(manager->daemon->config);
+  c->manager = manager;
   c->invocation = g_object_ref(invocation);
   c->profile = wv_profile_ref((WvProfile *)wv_vm_profile(vm));
-  c->lease = wv_libvirt_lease(manager->daemon->libvirt, NULL); /* optional: plans work offline */
+  c->show = *(const Show *)method->data;
   return c;
-}
-
-static void
-plan_call_lost(gpointer data, gpointer unused)
-{
-  PlanCall *c = data;
-  g_autoptr(GError) error = g_error_new(WV_ERROR, WV_ERROR_LIBVIRT_UNAVAILABLE,
-                                        "the connection to libvirt was lost during the plan");
-
-  wv_dbus_reply_cut(c->reply, error);
-}
-
-static void
-plan_call_run_in_thread(PlanCall *c, WvDBusWork work)
-{
-  c->reply = wv_dbus_reply_from_thread(c->invocation, work, c, (GDestroyNotify)plan_call_free);
-  if (c->lease)
-    wv_libvirt_lease_on_lost(c->lease, plan_call_lost, c);
 }
 
 static void
 plan_start(gpointer call)
 {
   PlanCall *c = call;
+  WvDaemon *daemon = c->manager->daemon;
 
-  plan_call_run_in_thread(c, plan_work);
+  wv_plan_cache_get(daemon->plans, daemon->config, c->profile, daemon->libvirt, plan_answered, c);
 }
 
 static void
-check_start(gpointer call)
+plan_refuse(gpointer call, GError *error)
 {
   PlanCall *c = call;
 
-  plan_call_run_in_thread(c, check_work);
-}
-
-static void
-render_start(gpointer call)
-{
-  PlanCall *c = call;
-
-  plan_call_run_in_thread(c, render_work);
+  g_dbus_method_invocation_take_error(c->invocation, error);
+  plan_call_free(c);
 }
 
 /* The calls answered on the main thread. */
@@ -390,18 +374,22 @@ shutdown_all_start(gpointer call)
   wv_shutdown_all(daemon, c->manager->autostart, c->timeout, shutdown_all_replied, c);
 }
 
+static const Show show_plan = SHOW_PLAN, show_check = SHOW_CHECK, show_render = SHOW_RENDER;
+
 static const WvDBusMethod manager_methods[] = {
-    {"ListVMs", NULL, manager_call_new, list_vms_start, NULL, NULL},
-    {"Plan", NULL, plan_prepare, plan_start, NULL, NULL},
-    {"Check", NULL, plan_prepare, check_start, NULL, NULL},
-    {"Render", NULL, plan_prepare, render_start, NULL, NULL},
+    {"ListVMs", NULL, manager_call_new, list_vms_start, manager_call_refuse, NULL},
+    {"Plan", NULL, plan_prepare, plan_start, plan_refuse, &show_plan},
+    {"Check", NULL, plan_prepare, plan_start, plan_refuse, &show_check},
+    {"Render", NULL, plan_prepare, plan_start, plan_refuse, &show_render},
     {"Reload", WV_ACTION_MANAGE, manager_call_new, reload_start, manager_call_refuse, NULL},
+    /* the host-shutdown path: never limited */
     {"ShutdownAll", WV_ACTION_MANAGE, shutdown_all_prepare, shutdown_all_start, manager_call_refuse,
-     NULL},
+     NULL, TRUE},
 };
 
 static const WvDBusMethod object_manager_methods[] = {
-    {"GetManagedObjects", NULL, manager_call_new, get_managed_objects_start, NULL, NULL},
+    {"GetManagedObjects", NULL, manager_call_new, get_managed_objects_start, manager_call_refuse,
+     NULL},
 };
 
 static void
@@ -529,6 +517,7 @@ wv_manager_new(WvDaemon *daemon, WvAutostart *autostart, GDBusConnection *bus, G
   manager->properties.table = manager_properties;
   manager->objects = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)wv_vm_object_free);
   manager->bus = g_object_ref(bus);
+  manager->limits = wv_limits_new(bus);
   if ((manager->manager_info = load_interface("/org/winvm1/org.winvm1.Manager.xml", error)) ==
           NULL ||
       (manager->vm_info = load_interface("/org/winvm1/org.winvm1.VM.xml", error)) == NULL ||
@@ -561,6 +550,7 @@ wv_manager_free(WvManager *manager)
     g_dbus_connection_unregister_object(manager->bus, manager->object_manager_id);
   if (manager->vms_id)
     g_dbus_connection_unregister_subtree(manager->bus, manager->vms_id);
+  wv_limits_free(manager->limits);
   g_clear_pointer(&manager->manager_info, g_dbus_node_info_unref);
   g_clear_pointer(&manager->object_manager_info, g_dbus_node_info_unref);
   g_clear_pointer(&manager->vm_info, g_dbus_node_info_unref);

@@ -127,6 +127,9 @@ wv_vm_is_running(WvVm *vm)
 static void
 changed(WvVm *vm)
 {
+  /* what a plan reads may be part of it (state, profile, devices held) */
+  if (vm->ctx->plans)
+    wv_plan_cache_invalidate(vm->ctx->plans);
   if (vm->changed)
     vm->changed(vm, vm->changed_data);
 }
@@ -389,6 +392,10 @@ op_finish(Op *op, GError *error)
     deferred = vm->after_start;
     vm->after_start = g_ptr_array_new();
   }
+  /* pins saved, Autostart set, a domain defined: before the reply, so
+   * the caller's next Plan sees it */
+  if (op->ran && vm->ctx->plans)
+    wv_plan_cache_invalidate(vm->ctx->plans);
   if (op->done)
     op->done(vm, error, op->done_data);
   if (op->ran)

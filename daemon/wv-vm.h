@@ -11,6 +11,7 @@
 #include "wv-config.h"
 #include "wv-domain.h"
 #include "wv-libvirt.h"
+#include "wv-plan-cache.h"
 #include "wv-profile.h"
 #include "wv-tuning.h"
 
@@ -28,6 +29,7 @@ typedef struct
    * waiters and hugepages were seen to); @vm may be freed in it */
   void (*stopped)(gpointer data, WvVm *vm);
   gpointer data;
+  WvPlanCache *plans; /* told when a VM changes; may be NULL */
 } WvVmContext;
 
 WvVm *wv_vm_new(const WvVmContext *ctx, WvProfile *profile);

@@ -33,15 +33,55 @@ job_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellabl
   g_atomic_int_add(&running, -1);
 }
 
+/* The read lane: its own pool, so that its queue is not GTask's. Made on
+ * first use and kept (its idle threads end by themselves). */
+static GThreadPool *read_pool;
+
+static void
+read_thread(gpointer data, gpointer pool_data)
+{
+  g_autoptr(GTask) task = data; /* the ref wv_worker_run_lane() took */
+
+  job_thread(task, g_task_get_source_object(task), g_task_get_task_data(task),
+             g_task_get_cancellable(task));
+}
+
+static GThreadPool *
+get_read_pool(void)
+{
+  static gsize once = 0;
+
+  if (g_once_init_enter(&once)) {
+    read_pool = g_thread_pool_new(read_thread, NULL, WV_READ_THREADS, FALSE, NULL);
+    g_once_init_leave(&once, 1);
+  }
+  return read_pool;
+}
+
 void
-wv_worker_run(GTask *task, GTaskThreadFunc func)
+wv_worker_run_lane(GTask *task, GTaskThreadFunc func, WvLane lane)
 {
   Job *job = g_new0(Job, 1);
 
   job->func = func;
   g_object_set_data_full(G_OBJECT(task), "wv-worker-job", job, g_free);
   g_atomic_int_inc(&running);
-  g_task_run_in_thread(task, job_thread);
+  if (lane == WV_LANE_READ)
+    g_thread_pool_push(get_read_pool(), g_object_ref(task), NULL);
+  else
+    g_task_run_in_thread(task, job_thread);
+}
+
+void
+wv_worker_run(GTask *task, GTaskThreadFunc func)
+{
+  wv_worker_run_lane(task, func, WV_LANE_LIFECYCLE);
+}
+
+guint
+wv_workers_queued_reads(void)
+{
+  return read_pool ? g_thread_pool_unprocessed(read_pool) : 0;
 }
 
 guint

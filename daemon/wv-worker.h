@@ -6,6 +6,13 @@
  * dispatched there. Blocking jobs (libvirt calls, host probes) run in
  * workers, counted, so that exit frees nothing a worker still uses:
  * wv_worker_run() starts one, wv_workers_drain() waits for them all.
+ *
+ * Jobs run on one of two lanes, so that reads anybody may ask for can never
+ * starve what root and the host-shutdown path do: the lifecycle lane
+ * (GTask's own thread pool: Start, ForceOff, Shutdown, the host shutdown's
+ * per-VM work, autostart, refreshes, reconnects) and the read lane (a pool
+ * of its own with at most WV_READ_THREADS threads: Plan, Check, Render and
+ * their host probes). A flood of reads queues on the read lane only.
  */
 #pragma once
 
@@ -27,8 +34,24 @@ guint wv_timeout_add(guint interval_ms, GSourceFunc func, gpointer data);
  * the global default context). */
 void wv_source_remove(guint id);
 
-/* g_task_run_in_thread(), counted until @func returns. */
+typedef enum
+{
+  WV_LANE_LIFECYCLE, /* unbounded: never waits behind a read */
+  WV_LANE_READ,      /* at most WV_READ_THREADS at once, the rest queue */
+} WvLane;
+
+#define WV_READ_THREADS 2
+
+/* g_task_run_in_thread() on the lifecycle lane, counted until @func
+ * returns. */
 void wv_worker_run(GTask *task, GTaskThreadFunc func);
+
+/* The same on @lane. The task's result is dispatched as with
+ * g_task_run_in_thread(), on the context the task was made on. */
+void wv_worker_run_lane(GTask *task, GTaskThreadFunc func, WvLane lane);
+
+/* Read-lane jobs not started yet (queued behind WV_READ_THREADS). */
+guint wv_workers_queued_reads(void);
 
 /* Workers whose thread function has not returned yet. */
 guint wv_workers_running(void);

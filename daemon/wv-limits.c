@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The counts live under one lock: calls are admitted on the main thread,
+ * refused early in GDBus's thread (the filter), and released wherever the
+ * last reference to their invocation goes (a worker, or the main thread).
+ */
+#include "config.h"
+
+#include "wv-common.h"
+#include "wv-limits.h"
+
+#define UID_UNKNOWN       ((gint64)-1)
+#define UID_UNTOLD        ((gint64)G_MAXUINT32) /* the bus would not say: limited */
+#define DATA_KEY          "wv-limits"
+#define TICKET_KEY        "wv-limits-ticket"
+#define LOOKUP_TIMEOUT_MS 10000
+
+typedef struct
+{
+  GDBusMethodInvocation *invocation;
+  WvLimitsDone done;
+  gpointer data;
+} Admission;
+
+/* One bus connection that called us. */
+typedef struct
+{
+  char *name;
+  gint64 uid;      /* UID_UNKNOWN until the bus says */
+  guint in_flight; /* its calls admitted and not answered yet */
+  gboolean asking; /* its uid is being asked for */
+  gboolean gone;   /* it left the bus */
+  GArray *waiting; /* Admission: calls waiting for its uid */
+} Caller;
+
+struct _WvLimits
+{
+  gint ref;
+  GMutex lock;
+  GDBusConnection *bus;
+  guint filter_id;
+  guint signal_id;
+  GHashTable *callers; /* unique name -> Caller* */
+  GHashTable *uids;    /* uid -> calls in flight */
+  guint total;         /* calls in flight from every uid but 0 */
+  gint refused;
+};
+
+/* A call counted: released when its invocation is freed. */
+typedef struct
+{
+  WvLimits *limits;
+  char *name;
+  gint64 uid;
+} Ticket;
+
+static WvLimits *
+limits_ref(WvLimits *limits)
+{
+  g_atomic_int_inc(&limits->ref);
+  return limits;
+}
+
+static void
+caller_free(Caller *c)
+{
+  g_free(c->name);
+  g_array_unref(c->waiting);
+  g_free(c);
+}
+
+static void
+limits_unref(WvLimits *limits)
+{
+  if (!g_atomic_int_dec_and_test(&limits->ref))
+    return;
+  g_hash_table_unref(limits->callers);
+  g_hash_table_unref(limits->uids);
+  g_mutex_clear(&limits->lock);
+  g_object_unref(limits->bus);
+  g_free(limits);
+}
+
+/* Under the lock: a caller nobody needs any more goes. */
+static void
+caller_maybe_drop(WvLimits *limits, Caller *c)
+{
+  if (c->gone && c->in_flight == 0 && !c->asking && c->waiting->len == 0)
+    g_hash_table_remove(limits->callers, c->name);
+}
+
+static guint
+uid_count(WvLimits *limits, gint64 uid)
+{
+  return GPOINTER_TO_UINT(g_hash_table_lookup(limits->uids, &uid));
+}
+
+/* Under the lock: would one more call of @c go over a limit? */
+static gboolean
+over_limit(WvLimits *limits, const Caller *c)
+{
+  return c->in_flight >= WV_LIMIT_PER_NAME || uid_count(limits, c->uid) >= WV_LIMIT_PER_UID ||
+         limits->total >= WV_LIMIT_TOTAL;
+}
+
+static char *
+refusal_message(const char *name, gint64 uid)
+{
+  return g_strdup_printf("too many calls in flight (at most %u from one connection, %u from one "
+                         "uid, %u from all users but root; %s is uid %" G_GINT64_FORMAT
+                         "): try again once some are answered",
+                         WV_LIMIT_PER_NAME, WV_LIMIT_PER_UID, WV_LIMIT_TOTAL, name, uid);
+}
+
+static void
+ticket_release(gpointer data)
+{
+  Ticket *t = data;
+  WvLimits *limits = t->limits;
+  Caller *c;
+  guint n;
+
+  g_mutex_lock(&limits->lock);
+  if ((c = g_hash_table_lookup(limits->callers, t->name)) != NULL) {
+    c->in_flight--;
+    caller_maybe_drop(limits, c);
+  }
+  if (t->uid > 0) { /* counted for its uid too */
+    n = uid_count(limits, t->uid);
+    if (n <= 1)
+      g_hash_table_remove(limits->uids, &t->uid);
+    else
+      g_hash_table_insert(limits->uids, g_memdup2(&t->uid, sizeof(t->uid)),
+                          GUINT_TO_POINTER(n - 1));
+    limits->total--;
+  }
+  g_mutex_unlock(&limits->lock);
+  g_free(t->name);
+  g_free(t);
+  limits_unref(limits);
+}
+
+/* Under the lock: counts @t for its uid (known, not root). */
+static void
+count_uid(WvLimits *limits, Ticket *t, gint64 uid)
+{
+  t->uid = uid;
+  g_hash_table_insert(limits->uids, g_memdup2(&uid, sizeof(uid)),
+                      GUINT_TO_POINTER(uid_count(limits, uid) + 1));
+  limits->total++;
+}
+
+/* Under the lock: one more call of @c, counted until @message is freed:
+ * for its connection, and for its uid when known. */
+static void
+count_call(WvLimits *limits, Caller *c, GDBusMessage *message)
+{
+  Ticket *t = g_new0(Ticket, 1);
+
+  c->in_flight++;
+  t->limits = limits_ref(limits);
+  t->name = g_strdup(c->name);
+  t->uid = UID_UNKNOWN;
+  if (c->uid > 0)
+    count_uid(limits, t, c->uid);
+  g_object_set_data_full(G_OBJECT(message), TICKET_KEY, t, ticket_release);
+}
+
+/* Under the lock: would @c's uid go over its limits with one more call? */
+static gboolean
+over_uid_limit(WvLimits *limits, const Caller *c)
+{
+  return uid_count(limits, c->uid) >= WV_LIMIT_PER_UID || limits->total >= WV_LIMIT_TOTAL;
+}
+
+/* Main thread, once @name's uid is known. */
+static void
+decide(WvLimits *limits, const char *name, GDBusMethodInvocation *invocation, WvLimitsDone done,
+       gpointer data)
+{
+  Caller *c;
+  gint64 uid;
+  gboolean over = FALSE;
+
+  g_mutex_lock(&limits->lock);
+  /* NULL: it left the bus meanwhile, and its answer goes nowhere */
+  c = g_hash_table_lookup(limits->callers, name);
+  uid = c ? c->uid : 0;
+  if (uid != 0) {
+    GDBusMessage *message = g_dbus_method_invocation_get_message(invocation);
+    Ticket *t = g_object_get_data(G_OBJECT(message), TICKET_KEY);
+
+    if (t == NULL && !(over = over_limit(limits, c))) /* it came before the filter knew */
+      count_call(limits, c, message);
+    else if (t && !(over = over_uid_limit(limits, c))) /* counted for its connection only */
+      count_uid(limits, t, uid);
+  }
+  g_mutex_unlock(&limits->lock);
+
+  if (over) {
+    g_autofree char *msg = refusal_message(name, uid);
+
+    if (g_atomic_int_add(&limits->refused, 1) == 0)
+      g_message("refusing calls over the limits (first: uid %" G_GINT64_FORMAT ")", uid);
+    done(g_error_new_literal(WV_ERROR, WV_ERROR_LIMITS_EXCEEDED, msg), data);
+    return;
+  }
+  done(NULL, data);
+}
+
+static void
+uid_told(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  char *name = user_data;
+  WvLimits *limits = wv_limits_get(G_DBUS_CONNECTION(source));
+  g_autoptr(GVariant) reply =
+      g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, NULL);
+  g_autoptr(GArray) waiting = NULL;
+  guint32 uid = 0;
+  Caller *c;
+
+  if (limits == NULL) { /* stopping: wv_limits_free() answered the waiting calls */
+    g_free(name);
+    return;
+  }
+  g_mutex_lock(&limits->lock);
+  c = g_hash_table_lookup(limits->callers, name);
+  if (reply)
+    g_variant_get(reply, "(u)", &uid);
+  c->uid = reply ? (gint64)uid : UID_UNTOLD;
+  waiting = g_steal_pointer(&c->waiting);
+  c->waiting = g_array_new(FALSE, FALSE, sizeof(Admission));
+  g_mutex_unlock(&limits->lock);
+
+  limits_ref(limits);
+  for (guint i = 0; i < waiting->len; i++) {
+    Admission *a = &g_array_index(waiting, Admission, i);
+    decide(limits, name, a->invocation, a->done, a->data);
+    g_object_unref(a->invocation);
+  }
+  g_mutex_lock(&limits->lock);
+  c = g_hash_table_lookup(limits->callers, name); /* kept while asking */
+  c->asking = FALSE;
+  caller_maybe_drop(limits, c);
+  g_mutex_unlock(&limits->lock);
+  limits_unref(limits);
+  g_free(name);
+}
+
+/* Main thread: asks the bus for @name's uid. */
+static void
+ask_uid(WvLimits *limits, const char *name)
+{
+  g_dbus_connection_call(limits->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                         "org.freedesktop.DBus", "GetConnectionUnixUser",
+                         g_variant_new("(s)", name), G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE,
+                         LOOKUP_TIMEOUT_MS, NULL, uid_told, g_strdup(name));
+}
+
+/* Under the lock: @name's entry, new when it had none. */
+static Caller *
+get_caller(WvLimits *limits, const char *name)
+{
+  Caller *c = g_hash_table_lookup(limits->callers, name);
+
+  if (c == NULL) {
+    c = g_new0(Caller, 1);
+    c->name = g_strdup(name);
+    c->uid = UID_UNKNOWN;
+    c->waiting = g_array_new(FALSE, FALSE, sizeof(Admission));
+    g_hash_table_insert(limits->callers, c->name, c);
+  }
+  return c;
+}
+
+void
+wv_limits_admit(WvLimits *limits, GDBusMethodInvocation *invocation, WvLimitsDone done,
+                gpointer data)
+{
+  const char *sender = g_dbus_method_invocation_get_sender(invocation);
+  Caller *c;
+  gboolean ask = FALSE, known;
+
+  Ticket *t =
+      g_object_get_data(G_OBJECT(g_dbus_method_invocation_get_message(invocation)), TICKET_KEY);
+
+  /* a peer-to-peer connection has nobody to count; a call the filter
+   * counted for its uid at its arrival is in */
+  if (sender == NULL || (t && t->uid > 0)) {
+    done(NULL, data);
+    return;
+  }
+  g_mutex_lock(&limits->lock);
+  c = get_caller(limits, sender);
+  if (c->uid == UID_UNKNOWN) {
+    Admission a = {g_object_ref(invocation), done, data};
+
+    g_array_append_val(c->waiting, a);
+    ask = !c->asking;
+    c->asking = TRUE;
+  }
+  known = c->uid != UID_UNKNOWN;
+  g_mutex_unlock(&limits->lock);
+
+  if (ask)
+    g_dbus_connection_call(
+        limits->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+        "GetConnectionUnixUser", g_variant_new("(s)", sender), G_VARIANT_TYPE("(u)"),
+        G_DBUS_CALL_FLAGS_NONE, LOOKUP_TIMEOUT_MS, NULL, uid_told, g_strdup(sender));
+  else if (known)
+    decide(limits, sender, invocation, done, data);
+}
+
+/* GDBus's thread: a call of a caller known not to be root is counted (or
+ * refused) here at its arrival, so that a flood never queues on the main
+ * loop. Root's pass; the main thread decides for callers whose uid the bus
+ * has not said yet. */
+static GDBusMessage *
+filter(GDBusConnection *bus, GDBusMessage *message, gboolean incoming, gpointer data)
+{
+  WvLimits *limits = data;
+  const char *sender;
+  g_autoptr(GDBusMessage) reply = NULL;
+  g_autofree char *msg = NULL;
+  gboolean over = FALSE;
+  gint64 uid = UID_UNKNOWN;
+  Caller *c;
+
+  if (!incoming || g_dbus_message_get_message_type(message) != G_DBUS_MESSAGE_TYPE_METHOD_CALL ||
+      (sender = g_dbus_message_get_sender(message)) == NULL)
+    return message;
+  g_mutex_lock(&limits->lock);
+  c = g_hash_table_lookup(limits->callers, sender);
+  if (c && c->uid > 0) {
+    uid = c->uid;
+    if (!(over = over_limit(limits, c)))
+      count_call(limits, c, message);
+  } else if (c == NULL || c->uid == UID_UNKNOWN) {
+    /* not known yet: its connection's limit holds meanwhile (the main
+     * thread asks the bus, and counts it for its uid then) */
+    c = get_caller(limits, sender);
+    if (!(over = c->in_flight >= WV_LIMIT_PER_NAME))
+      count_call(limits, c, message);
+  }
+  g_mutex_unlock(&limits->lock);
+  if (!over)
+    return message;
+
+  g_atomic_int_inc(&limits->refused);
+  if (!(g_dbus_message_get_flags(message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED)) {
+    msg = refusal_message(sender, uid);
+    reply =
+        g_dbus_message_new_method_error_literal(message, WV_ERROR_PREFIX ".LimitsExceeded", msg);
+    g_dbus_connection_send_message(bus, reply, G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL, NULL);
+  }
+  g_object_unref(message);
+  return NULL;
+}
+
+static void
+name_owner_changed(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+                   const char *signal, GVariant *params, gpointer data)
+{
+  WvLimits *limits = data;
+  const char *name, *old_owner, *new_owner;
+  Caller *c;
+
+  gboolean ask = FALSE;
+
+  g_variant_get(params, "(&s&s&s)", &name, &old_owner, &new_owner);
+  if (name[0] != ':')
+    return;
+  g_mutex_lock(&limits->lock);
+  if (new_owner[0] != '\0') {
+    /* a new connection: its uid is known before its first call, mostly */
+    c = get_caller(limits, name);
+    ask = c->uid == UID_UNKNOWN && !c->asking;
+    c->asking = TRUE;
+  } else if ((c = g_hash_table_lookup(limits->callers, name)) != NULL) {
+    c->gone = TRUE;
+    caller_maybe_drop(limits, c);
+  }
+  g_mutex_unlock(&limits->lock);
+  if (ask)
+    ask_uid(limits, name);
+}
+
+WvLimits *
+wv_limits_new(GDBusConnection *bus)
+{
+  WvLimits *limits = g_new0(WvLimits, 1);
+
+  limits->ref = 1;
+  g_mutex_init(&limits->lock);
+  limits->bus = g_object_ref(bus);
+  limits->callers =
+      g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)caller_free);
+  limits->uids = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  limits->signal_id = g_dbus_connection_signal_subscribe(
+      bus, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
+      "/org/freedesktop/DBus", NULL, G_DBUS_SIGNAL_FLAGS_NONE, name_owner_changed, limits, NULL);
+  limits->filter_id =
+      g_dbus_connection_add_filter(bus, filter, limits_ref(limits), (GDestroyNotify)limits_unref);
+  g_object_set_data(G_OBJECT(bus), DATA_KEY, limits);
+  return limits;
+}
+
+WvLimits *
+wv_limits_get(GDBusConnection *bus)
+{
+  return g_object_get_data(G_OBJECT(bus), DATA_KEY);
+}
+
+void
+wv_limits_free(WvLimits *limits)
+{
+  g_autoptr(GPtrArray) waiting = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
+  GHashTableIter iter;
+  gpointer value;
+
+  if (limits == NULL)
+    return;
+  g_object_set_data(G_OBJECT(limits->bus), DATA_KEY, NULL);
+  g_dbus_connection_signal_unsubscribe(limits->bus, limits->signal_id);
+  g_dbus_connection_remove_filter(limits->bus, limits->filter_id);
+  g_mutex_lock(&limits->lock);
+  g_hash_table_iter_init(&iter, limits->callers);
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    Caller *c = value;
+    g_ptr_array_add(waiting, g_steal_pointer(&c->waiting));
+    c->waiting = g_array_new(FALSE, FALSE, sizeof(Admission));
+  }
+  g_mutex_unlock(&limits->lock);
+  /* the calls still waiting for a uid are answered now, while their
+   * objects live */
+  for (guint i = 0; i < waiting->len; i++) {
+    GArray *w = waiting->pdata[i];
+    for (guint j = 0; j < w->len; j++) {
+      Admission *a = &g_array_index(w, Admission, j);
+      a->done(g_error_new_literal(WV_ERROR, WV_ERROR_FAILED, "winvmd is stopping"), a->data);
+      g_object_unref(a->invocation);
+    }
+  }
+  limits_unref(limits);
+}
+
+guint
+wv_limits_refused(WvLimits *limits)
+{
+  return (guint)g_atomic_int_get(&limits->refused);
+}
+
+guint
+wv_limits_in_flight(WvLimits *limits)
+{
+  guint n;
+
+  g_mutex_lock(&limits->lock);
+  n = limits->total;
+  g_mutex_unlock(&limits->lock);
+  return n;
+}
