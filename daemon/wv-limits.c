@@ -15,6 +15,25 @@
 #define TICKET_KEY        "wv-limits-ticket"
 #define LOOKUP_TIMEOUT_MS 10000
 
+/* A refused call is answered after a while, not at once: a caller that
+ * floods gets its LimitsExceeded answers no faster than it could get plans,
+ * so it cannot turn its calls over thousands of times a second and fill
+ * the bus's queue to winvmd that root's calls wait in too. Spread over a
+ * window so that the answers (and the calls sent again on them) do not come
+ * in bursts. Held answers are small (a name, a serial) and bounded. */
+#define HOLD_MIN_MS      5000
+#define HOLD_SPREAD_MS   10000
+#define HOLD_MAX_PER_UID 32768 /* more: answered at once */
+#define HOLD_MAX_TOTAL   65536
+
+typedef struct
+{
+  gint64 due;   /* monotonic µs */
+  char *sender; /* to answer */
+  guint32 serial;
+  gint64 uid;
+} Held;
+
 typedef struct
 {
   GDBusMethodInvocation *invocation;
@@ -44,6 +63,14 @@ struct _WvLimits
   GHashTable *uids;    /* uid -> calls in flight */
   guint total;         /* calls in flight from every uid but 0 */
   gint refused;
+
+  /* refusals held back, answered by the holder thread when due */
+  GMutex hold_lock;
+  GCond hold_cond;
+  GQueue held;           /* Held*, by due time (nearly: see hold()) */
+  GHashTable *held_uids; /* uid -> held refusals */
+  GThread *holder;
+  gboolean quit;
 };
 
 /* A call counted: released when its invocation is freed. */
@@ -76,6 +103,9 @@ limits_unref(WvLimits *limits)
     return;
   g_hash_table_unref(limits->callers);
   g_hash_table_unref(limits->uids);
+  g_hash_table_unref(limits->held_uids);
+  g_mutex_clear(&limits->hold_lock);
+  g_cond_clear(&limits->hold_cond);
   g_mutex_clear(&limits->lock);
   g_object_unref(limits->bus);
   g_free(limits);
@@ -311,6 +341,108 @@ wv_limits_admit(WvLimits *limits, GDBusMethodInvocation *invocation, WvLimitsDon
     decide(limits, sender, invocation, done, data);
 }
 
+static void
+held_free(Held *h)
+{
+  g_free(h->sender);
+  g_free(h);
+}
+
+static void
+send_refusal(GDBusConnection *bus, const char *sender, guint32 serial, gint64 uid)
+{
+  g_autoptr(GDBusMessage) reply = g_dbus_message_new();
+  g_autofree char *msg = refusal_message(sender, uid);
+
+  g_dbus_message_set_message_type(reply, G_DBUS_MESSAGE_TYPE_ERROR);
+  g_dbus_message_set_flags(reply, G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED);
+  g_dbus_message_set_reply_serial(reply, serial);
+  g_dbus_message_set_destination(reply, sender);
+  g_dbus_message_set_error_name(reply, WV_ERROR_PREFIX ".LimitsExceeded");
+  g_dbus_message_set_body(reply, g_variant_new("(s)", msg));
+  g_dbus_connection_send_message(bus, reply, G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL, NULL);
+}
+
+/* Under hold_lock. */
+static void
+held_uid_add(WvLimits *limits, gint64 uid, gint delta)
+{
+  guint n = GPOINTER_TO_UINT(g_hash_table_lookup(limits->held_uids, &uid)) + delta;
+
+  if (n == 0)
+    g_hash_table_remove(limits->held_uids, &uid);
+  else
+    g_hash_table_insert(limits->held_uids, g_memdup2(&uid, sizeof(uid)), GUINT_TO_POINTER(n));
+}
+
+/* GDBus's thread: holds the refusal of @message back; FALSE when too many
+ * are held already (answer at once). */
+static gboolean
+hold(WvLimits *limits, GDBusMessage *message, gint64 uid)
+{
+  Held *h;
+  guint n;
+
+  g_mutex_lock(&limits->hold_lock);
+  n = GPOINTER_TO_UINT(g_hash_table_lookup(limits->held_uids, &uid));
+  if (limits->quit || n >= HOLD_MAX_PER_UID || limits->held.length >= HOLD_MAX_TOTAL) {
+    g_mutex_unlock(&limits->hold_lock);
+    return FALSE;
+  }
+  h = g_new0(Held, 1);
+  h->due =
+      g_get_monotonic_time() + (HOLD_MIN_MS + (gint64)g_random_int_range(0, HOLD_SPREAD_MS)) * 1000;
+  h->sender = g_strdup(g_dbus_message_get_sender(message));
+  h->serial = g_dbus_message_get_serial(message);
+  h->uid = uid;
+  /* by due time: a due time is spread over a few seconds, so it is
+   * inserted from the back, where it mostly belongs */
+  {
+    GList *l = limits->held.tail;
+    while (l && ((Held *)l->data)->due > h->due)
+      l = l->prev;
+    if (l)
+      g_queue_insert_after(&limits->held, l, h);
+    else
+      g_queue_push_head(&limits->held, h);
+  }
+  held_uid_add(limits, uid, 1);
+  g_cond_signal(&limits->hold_cond);
+  g_mutex_unlock(&limits->hold_lock);
+  return TRUE;
+}
+
+/* Answers the held refusals as they fall due (all of them at quit). */
+static gpointer
+holder_thread(gpointer data)
+{
+  WvLimits *limits = data;
+
+  g_mutex_lock(&limits->hold_lock);
+  for (;;) {
+    Held *h = g_queue_peek_head(&limits->held);
+
+    if (h == NULL) {
+      if (limits->quit)
+        break;
+      g_cond_wait(&limits->hold_cond, &limits->hold_lock);
+      continue;
+    }
+    if (!limits->quit && h->due > g_get_monotonic_time()) {
+      g_cond_wait_until(&limits->hold_cond, &limits->hold_lock, h->due);
+      continue;
+    }
+    g_queue_pop_head(&limits->held);
+    held_uid_add(limits, h->uid, -1);
+    g_mutex_unlock(&limits->hold_lock);
+    send_refusal(limits->bus, h->sender, h->serial, h->uid);
+    held_free(h);
+    g_mutex_lock(&limits->hold_lock);
+  }
+  g_mutex_unlock(&limits->hold_lock);
+  return NULL;
+}
+
 /* GDBus's thread: a call of a caller known not to be root is counted (or
  * refused) here at its arrival, so that a flood never queues on the main
  * loop. Root's pass; the main thread decides for callers whose uid the bus
@@ -347,7 +479,8 @@ filter(GDBusConnection *bus, GDBusMessage *message, gboolean incoming, gpointer 
     return message;
 
   g_atomic_int_inc(&limits->refused);
-  if (!(g_dbus_message_get_flags(message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED)) {
+  if (!(g_dbus_message_get_flags(message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED) &&
+      !hold(limits, message, uid)) {
     msg = refusal_message(sender, uid);
     reply =
         g_dbus_message_new_method_error_literal(message, WV_ERROR_PREFIX ".LimitsExceeded", msg);
@@ -396,6 +529,11 @@ wv_limits_new(GDBusConnection *bus)
   limits->callers =
       g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)caller_free);
   limits->uids = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  g_mutex_init(&limits->hold_lock);
+  g_cond_init(&limits->hold_cond);
+  g_queue_init(&limits->held);
+  limits->held_uids = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  limits->holder = g_thread_new("wv-limits", holder_thread, limits);
   limits->signal_id = g_dbus_connection_signal_subscribe(
       bus, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
       "/org/freedesktop/DBus", NULL, G_DBUS_SIGNAL_FLAGS_NONE, name_owner_changed, limits, NULL);
@@ -423,6 +561,12 @@ wv_limits_free(WvLimits *limits)
   g_object_set_data(G_OBJECT(limits->bus), DATA_KEY, NULL);
   g_dbus_connection_signal_unsubscribe(limits->bus, limits->signal_id);
   g_dbus_connection_remove_filter(limits->bus, limits->filter_id);
+  /* the refusals held back are answered now */
+  g_mutex_lock(&limits->hold_lock);
+  limits->quit = TRUE;
+  g_cond_signal(&limits->hold_cond);
+  g_mutex_unlock(&limits->hold_lock);
+  g_thread_join(limits->holder);
   g_mutex_lock(&limits->lock);
   g_hash_table_iter_init(&iter, limits->callers);
   while (g_hash_table_iter_next(&iter, NULL, &value)) {

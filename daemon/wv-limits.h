@@ -5,8 +5,9 @@
  * arrival until it is answered,
  * against the bus connection that sent it (its unique name), against that
  * connection's uid (many connections of one uid share one budget) and
- * against everybody but root. Over a limit the call is answered at once
- * with org.winvm1.Error.LimitsExceeded. Root (uid 0) is never counted nor
+ * against everybody but root. Over a limit the call is answered with
+ * org.winvm1.Error.LimitsExceeded, held back for a few seconds (see
+ * wv-limits.c) so that a flood cannot turn its calls over fast. Root (uid 0) is never counted nor
  * refused; nor is the host-shutdown path.
  *
  * Calls are counted, or refused, in GDBus's own thread as they arrive,

@@ -87,8 +87,11 @@ stop(gpointer data)
   if (stopping)
     return G_SOURCE_REMOVE;
   stopping = TRUE;
-  /* answers still coming are counted for a moment; then we leave */
-  g_timeout_add(3000, quit, NULL);
+  /* answers still coming are counted (winvmd holds its refusals back for
+   * up to WV_LIMITS' hold time); then we leave */
+  if (open_calls == 0)
+    g_main_loop_quit(loop);
+  g_timeout_add(30000, quit, NULL);
   return G_SOURCE_REMOVE;
 }
 
