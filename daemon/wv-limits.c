@@ -26,6 +26,18 @@
 #define HOLD_MAX_PER_UID 32768 /* more: answered at once */
 #define HOLD_MAX_TOTAL   65536
 
+/* Calls admitted per second and uid (a token bucket): answers served from
+ * the plan cache are quick, and without a rate a flood's few admitted calls
+ * would turn over thousands of times a second. */
+#define RATE_PER_UID  50
+#define BURST_PER_UID 100
+
+typedef struct
+{
+  double tokens;
+  gint64 last; /* monotonic µs */
+} Bucket;
+
 typedef struct
 {
   gint64 due;   /* monotonic µs */
@@ -61,6 +73,7 @@ struct _WvLimits
   guint signal_id;
   GHashTable *callers; /* unique name -> Caller* */
   GHashTable *uids;    /* uid -> calls in flight */
+  GHashTable *buckets; /* uid -> Bucket: the rate of calls admitted */
   guint total;         /* calls in flight from every uid but 0 */
   gint refused;
 
@@ -104,6 +117,7 @@ limits_unref(WvLimits *limits)
   g_hash_table_unref(limits->callers);
   g_hash_table_unref(limits->uids);
   g_hash_table_unref(limits->held_uids);
+  g_hash_table_unref(limits->buckets);
   g_mutex_clear(&limits->hold_lock);
   g_cond_clear(&limits->hold_cond);
   g_mutex_clear(&limits->lock);
@@ -125,12 +139,34 @@ uid_count(WvLimits *limits, gint64 uid)
   return GPOINTER_TO_UINT(g_hash_table_lookup(limits->uids, &uid));
 }
 
-/* Under the lock: would one more call of @c go over a limit? */
+/* Under the lock: takes a token of @uid's rate, FALSE when there is none. */
+static gboolean
+take_token(WvLimits *limits, gint64 uid)
+{
+  Bucket *b = g_hash_table_lookup(limits->buckets, &uid);
+  gint64 now = g_get_monotonic_time();
+
+  if (b == NULL) {
+    b = g_new0(Bucket, 1);
+    b->tokens = BURST_PER_UID;
+    b->last = now;
+    g_hash_table_insert(limits->buckets, g_memdup2(&uid, sizeof(uid)), b);
+  }
+  b->tokens = MIN((double)BURST_PER_UID, b->tokens + (now - b->last) * RATE_PER_UID / 1e6);
+  b->last = now;
+  if (b->tokens < 1.0)
+    return FALSE;
+  b->tokens -= 1.0;
+  return TRUE;
+}
+
+/* Under the lock: would one more call of @c go over a limit? (A call that
+ * would not takes a token of its uid's rate.) */
 static gboolean
 over_limit(WvLimits *limits, const Caller *c)
 {
   return c->in_flight >= WV_LIMIT_PER_NAME || uid_count(limits, c->uid) >= WV_LIMIT_PER_UID ||
-         limits->total >= WV_LIMIT_TOTAL;
+         limits->total >= WV_LIMIT_TOTAL || !take_token(limits, c->uid);
 }
 
 static char *
@@ -200,7 +236,8 @@ count_call(WvLimits *limits, Caller *c, GDBusMessage *message)
 static gboolean
 over_uid_limit(WvLimits *limits, const Caller *c)
 {
-  return uid_count(limits, c->uid) >= WV_LIMIT_PER_UID || limits->total >= WV_LIMIT_TOTAL;
+  return uid_count(limits, c->uid) >= WV_LIMIT_PER_UID || limits->total >= WV_LIMIT_TOTAL ||
+         !take_token(limits, c->uid);
 }
 
 /* Main thread, once @name's uid is known. */
@@ -529,6 +566,7 @@ wv_limits_new(GDBusConnection *bus)
   limits->callers =
       g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)caller_free);
   limits->uids = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  limits->buckets = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
   g_mutex_init(&limits->hold_lock);
   g_cond_init(&limits->hold_cond);
   g_queue_init(&limits->held);

@@ -5,17 +5,15 @@ connections and keeps 100 Plan calls in flight on each (tests/robustness/
 flood.c, $WV_FLOOD), while root starts and forces off a VM and shuts every
 VM down, as the host would.
 
-Issue 12's goals, printed: root's ForceOff p99 under the flood <= max(2 x
-its idle p99, idle p99 + 50 ms) (on test:/// the idle p99 is a few
-milliseconds, so 2x alone would be a bound of a few ms on a 2-core machine
-that also runs the flood, dbus-daemon and this test: one scheduler time
-slice of any of them is more than that), and winvmd's VmRSS growth <= 16
-MiB. They are not met yet on 2 cores (see the closing note of issue 12);
-what is asserted guards what was won against what the flood did before
-(ForceOff 49 s, VmRSS +231 MiB):
-- root's ForceOff p99 under the flood <= 1 s, and VmRSS growth <= 48 MiB
-  (the highest reading during the flood and the one after it, against the
-  one before);
+Issue 12's goals, each asserted and printed:
+- root's ForceOff p99 under the flood <= max(2 x its idle p99, idle p99 +
+  50 ms). On test:/// the idle p99 is a few milliseconds, so 2x alone
+  would be a bound of a few ms on a 2-core machine that also runs the
+  flood, dbus-daemon and this test: one scheduler time slice of any of
+  them is more than that. 50 ms is far below anything a user notices and
+  three orders of magnitude below what the flood did before (49 s);
+- winvmd's VmRSS grows by at most 16 MiB (the highest reading during the
+  flood and the one after it, against the one before; +231 MiB before);
 - root never gets AccessDenied or LimitsExceeded (nor Busy: it makes one
   call at a time); ShutdownAll under the flood answers within 5 s;
 - the flood's calls are answered, and only with a plan or the typed
@@ -44,10 +42,7 @@ CONNECTIONS = int(os.environ.get("WV_FLOOD_CONNECTIONS", "64"))
 IN_FLIGHT = int(os.environ.get("WV_FLOOD_IN_FLIGHT", "100"))
 CYCLES = int(os.environ.get("WV_FLOOD_CYCLES", "40"))
 FLOOR_S = 0.050
-RSS_GROWTH_GOAL_KIB = 16 * 1024
-# what is asserted (see above)
-P99_LIMIT_S = 1.0
-RSS_GROWTH_LIMIT_KIB = 48 * 1024
+RSS_GROWTH_LIMIT_KIB = 16 * 1024
 VM = "beta"
 
 
@@ -78,12 +73,13 @@ class FloodTest(unittest.TestCase):
             self.root_errors[name] = self.root_errors.get(name, 0) + 1
         return time.monotonic() - t0
 
-    def cycles(self, n):
+    def cycles(self, n, pause=0.0):
         """n x (Start, ForceOff) of VM as root: the latencies of each."""
         starts, offs = [], []
         for _ in range(n):
             starts.append(self.timed(self.path, "Start"))
             offs.append(self.timed(self.path, "ForceOff"))
+            time.sleep(pause)
         return starts, offs
 
     def shutdown_all(self):
@@ -122,7 +118,9 @@ class FloodTest(unittest.TestCase):
             time.sleep(2)  # every connection open, every call sent
             if flood.poll() is not None:
                 raise AssertionError(f"the flood ended early: {flood.communicate()[1]}")
-            flood_starts, flood_offs = self.cycles(CYCLES)
+            # spread over 20 s: the refusals winvmd held back come back
+            # (5 to 15 s later) and are sent again meanwhile
+            flood_starts, flood_offs = self.cycles(CYCLES, pause=0.5)
             flood_shutdown_all = self.shutdown_all()
             # root's reads are not limited either
             t0 = time.monotonic()
@@ -155,8 +153,7 @@ class FloodTest(unittest.TestCase):
             f"root, {CYCLES} x Start + ForceOff of {VM}:",
             f"  ForceOff idle  p50 {ms(percentile(idle_offs, 50))}  p99 {ms(idle_p99)}",
             f"  ForceOff flood p50 {ms(percentile(flood_offs, 50))}  p99 {ms(flood_p99)}"
-            f"  (goal {ms(bound)} = max(2 x idle p99, idle p99 + {ms(FLOOR_S)}): "
-            f"{'met' if flood_p99 <= bound else 'NOT met'}; asserted <= {ms(P99_LIMIT_S)})",
+            f"  (bound {ms(bound)} = max(2 x idle p99, idle p99 + {ms(FLOOR_S)}))",
             f"  Start    idle  p50 {ms(percentile(idle_starts, 50))}  "
             f"p99 {ms(percentile(idle_starts, 99))}",
             f"  Start    flood p50 {ms(percentile(flood_starts, 50))}  "
@@ -165,17 +162,14 @@ class FloodTest(unittest.TestCase):
             f" Plan as root under the flood {ms(root_plan)}",
             f"  errors: {self.root_errors or 'none'}",
             f"winvmd VmRSS: before {rss_before} KiB, peak during {max(peak)} KiB, after "
-            f"{rss_after} KiB: growth {growth} KiB (goal {RSS_GROWTH_GOAL_KIB} KiB: "
-            f"{'met' if growth <= RSS_GROWTH_GOAL_KIB else 'NOT met'}; asserted <= "
-            f"{RSS_GROWTH_LIMIT_KIB} KiB)",
+            f"{rss_after} KiB: growth {growth} KiB (bound {RSS_GROWTH_LIMIT_KIB} KiB)",
         ]), file=sys.stderr)
 
         problems = []
         if self.root_errors:
             problems.append(f"root got errors: {self.root_errors}")
-        if flood_p99 > P99_LIMIT_S:
-            problems.append(f"root's ForceOff p99 under the flood {ms(flood_p99)} > "
-                            f"{ms(P99_LIMIT_S)}")
+        if flood_p99 > bound:
+            problems.append(f"root's ForceOff p99 under the flood {ms(flood_p99)} > {ms(bound)}")
         if flood_shutdown_all > 5:
             problems.append(f"ShutdownAll took {ms(flood_shutdown_all)} under the flood")
         if limited == 0:
