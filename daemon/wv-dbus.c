@@ -16,12 +16,28 @@ typedef struct
   GDBusMethodInvocation *invocation; /* borrowed: @call holds it */
 } Pending;
 
+/* A call whose caller left the bus while it waited (for its uid, for
+ * polkit) is not started: nobody would hear its answer. */
+static gboolean
+caller_left(const WvDBusMethod *method, gpointer call, GDBusMethodInvocation *invocation)
+{
+  WvLimits *limits = wv_limits_get(g_dbus_method_invocation_get_connection(invocation));
+  const char *sender = g_dbus_method_invocation_get_sender(invocation);
+
+  if (limits == NULL || !wv_limits_caller_gone(limits, sender))
+    return FALSE;
+  g_info("not starting %s: %s left the bus", method->name, sender);
+  method->refuse(call, g_error_new(WV_ERROR, WV_ERROR_CANCELLED, "%s left the bus", sender));
+  return TRUE;
+}
+
 static void
 authorized(GObject *source, GAsyncResult *result, gpointer data)
 {
   Pending *p = data;
   const WvDBusMethod *method = p->method;
   gpointer call = p->call;
+  GDBusMethodInvocation *invocation = p->invocation;
   GError *error = NULL;
 
   g_free(p);
@@ -29,7 +45,8 @@ authorized(GObject *source, GAsyncResult *result, gpointer data)
     method->refuse(call, error);
     return;
   }
-  method->start(call);
+  if (!caller_left(method, call, invocation))
+    method->start(call);
 }
 
 /* Admitted (or refused) by the caller's limits: polkit, then start. */
@@ -44,7 +61,8 @@ admitted(GError *error, gpointer data)
     return;
   }
   if (p->method->action == NULL) {
-    p->method->start(p->call);
+    if (!caller_left(p->method, p->call, p->invocation))
+      p->method->start(p->call);
     g_free(p);
     return;
   }

@@ -26,6 +26,8 @@
 #define HOLD_MAX_PER_UID 32768 /* more: answered at once */
 #define HOLD_MAX_TOTAL   65536
 
+#define GONE_KEPT 4096
+
 /* Calls admitted per second and uid (a token bucket): answers served from
  * the plan cache are quick, and without a rate a flood's few admitted calls
  * would turn over thousands of times a second. */
@@ -74,6 +76,8 @@ struct _WvLimits
   GHashTable *callers; /* unique name -> Caller* */
   GHashTable *uids;    /* uid -> calls in flight */
   GHashTable *buckets; /* uid -> Bucket: the rate of calls admitted */
+  GHashTable *gone;    /* unique names that left the bus lately (never reused) */
+  GQueue gone_order;   /* the same, oldest first: GONE_KEPT at most */
   guint total;         /* calls in flight from every uid but 0 */
   gint refused;
 
@@ -118,6 +122,8 @@ limits_unref(WvLimits *limits)
   g_hash_table_unref(limits->uids);
   g_hash_table_unref(limits->held_uids);
   g_hash_table_unref(limits->buckets);
+  g_hash_table_unref(limits->gone);
+  g_queue_clear(&limits->gone_order);
   g_mutex_clear(&limits->hold_lock);
   g_cond_clear(&limits->hold_cond);
   g_mutex_clear(&limits->lock);
@@ -250,9 +256,13 @@ decide(WvLimits *limits, const char *name, GDBusMethodInvocation *invocation, Wv
   gboolean over = FALSE;
 
   g_mutex_lock(&limits->lock);
-  /* NULL: it left the bus meanwhile, and its answer goes nowhere */
   c = g_hash_table_lookup(limits->callers, name);
-  uid = c ? c->uid : 0;
+  if (c == NULL || c->gone) { /* it left the bus meanwhile: nothing to do for it */
+    g_mutex_unlock(&limits->lock);
+    done(g_error_new(WV_ERROR, WV_ERROR_CANCELLED, "%s left the bus", name), data);
+    return;
+  }
+  uid = c->uid;
   if (uid != 0) {
     GDBusMessage *message = g_dbus_method_invocation_get_message(invocation);
     Ticket *t = g_object_get_data(G_OBJECT(message), TICKET_KEY);
@@ -546,9 +556,19 @@ name_owner_changed(GDBusConnection *bus, const char *sender, const char *path, c
     c = get_caller(limits, name);
     ask = c->uid == UID_UNKNOWN && !c->asking;
     c->asking = TRUE;
-  } else if ((c = g_hash_table_lookup(limits->callers, name)) != NULL) {
-    c->gone = TRUE;
-    caller_maybe_drop(limits, c);
+  } else {
+    if ((c = g_hash_table_lookup(limits->callers, name)) != NULL) {
+      c->gone = TRUE;
+      caller_maybe_drop(limits, c);
+    }
+    if (!g_hash_table_contains(limits->gone, name)) {
+      char *kept = g_strdup(name);
+
+      g_hash_table_add(limits->gone, kept);
+      g_queue_push_tail(&limits->gone_order, kept);
+      if (limits->gone_order.length > GONE_KEPT)
+        g_hash_table_remove(limits->gone, g_queue_pop_head(&limits->gone_order));
+    }
   }
   g_mutex_unlock(&limits->lock);
   if (ask)
@@ -567,6 +587,8 @@ wv_limits_new(GDBusConnection *bus)
       g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)caller_free);
   limits->uids = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
   limits->buckets = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+  limits->gone = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  g_queue_init(&limits->gone_order);
   g_mutex_init(&limits->hold_lock);
   g_cond_init(&limits->hold_cond);
   g_queue_init(&limits->held);
@@ -624,6 +646,19 @@ wv_limits_free(WvLimits *limits)
     }
   }
   limits_unref(limits);
+}
+
+gboolean
+wv_limits_caller_gone(WvLimits *limits, const char *name)
+{
+  gboolean gone;
+
+  if (name == NULL)
+    return FALSE;
+  g_mutex_lock(&limits->lock);
+  gone = g_hash_table_contains(limits->gone, name);
+  g_mutex_unlock(&limits->lock);
+  return gone;
 }
 
 guint

@@ -45,6 +45,10 @@ typedef void (*WvLimitsDone)(GError *error, gpointer data);
 void wv_limits_admit(WvLimits *limits, GDBusMethodInvocation *invocation, WvLimitsDone done,
                      gpointer data);
 
+/* Whether @name (a unique name) left the bus: its calls not started yet
+ * are dropped (one of the last GONE_KEPT names to leave, root's too). */
+gboolean wv_limits_caller_gone(WvLimits *limits, const char *name);
+
 /* Calls refused so far; calls counted now. */
 guint wv_limits_refused(WvLimits *limits);
 guint wv_limits_in_flight(WvLimits *limits);

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import time
 import subprocess
 import sys
 import textwrap
@@ -1575,6 +1576,28 @@ class AuthTest(DaemonTest):
         self.assertEqual(finish_user_client(nobody)[0].get("error"), E + "AccessDenied")
         self.assertIn("reply", start, f"root's Start: {start}")
         self.wait_state(path, "running")
+
+    def test_call_of_a_caller_that_left_is_not_started(self):
+        # nobody's Start waits for polkit; nobody leaves the bus; polkit then
+        # says yes: nobody would hear the answer, so nothing starts
+        polkit = self.start_polkit()
+        polkit.set_allowed(["org.winvm1.lifecycle"])
+        polkit.hang_actions(["org.winvm1.lifecycle"])
+        path = self.path("alpha")
+        before = self.state(path)
+        nobody = spawn_as_user(self.bus.address, [(BUS_NAME, path, VM_IFACE, "Start", None,
+                                                    [])])
+        self.addCleanup(lambda: nobody.poll() is None and nobody.kill())
+        wait_until(polkit.have_hanging, what="the polkit check to be pending")
+        nobody.kill()
+        nobody.wait(timeout=10)
+        time.sleep(0.5)  # the bus told winvmd that nobody left
+        polkit.release_hanging()
+        wait_until(lambda: "not starting Start" in self.daemon.log(),
+                   what="winvmd to drop the call")
+        time.sleep(0.3)
+        self.assertEqual(self.state(path), before)
+
 
 
 # ---- libvirt unavailable -----------------------------------------------------------
