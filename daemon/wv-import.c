@@ -1029,7 +1029,7 @@ do_cdrom(Import *im, xmlNode *node, const char *dev, const char *bus)
     note(im, "%s %s: not a path a profile takes; carried as an empty drive", what, file);
   }
   if (!g_key_file_has_group(im->kf, group))
-    set(im, group, "source", "none");
+    set(im, group, "source", ""); /* an empty drive: the group alone */
   if (bus && !g_str_equal(bus, "sata"))
     note(im, "%s on bus %s: a profile's CD-ROMs are SATA", what, bus);
   take_boot(im, node, group, what);
@@ -1973,6 +1973,46 @@ read_domain(const char *xml, GError **error)
   return g_steal_pointer(&doc);
 }
 
+/* "# @prefix@text": one comment line whatever @text holds. */
+static void
+note_line(GString *out, const char *prefix, const char *text)
+{
+  gsize start = out->len;
+
+  g_string_append_printf(out, "# %s%s", prefix, text);
+  for (gsize i = start; i < out->len; i++)
+    if ((guchar)out->str[i] < 0x20 || out->str[i] == 0x7f)
+      out->str[i] = ' ';
+  g_string_append_c(out, '\n');
+}
+
+/* The profile as people write them ("key = value"), values escaped as
+ * GKeyFile escapes them, the notes on top. A key set to "" is left out, so
+ * its group stays (an empty CD-ROM drive is an empty [cdrom:ID]). */
+static char *
+profile_text(Import *im, const char *dom_name)
+{
+  g_auto(GStrv) groups = g_key_file_get_groups(im->kf, NULL);
+  GString *out = g_string_new(NULL);
+
+  note_line(out, "Imported from libvirt domain ", dom_name ? dom_name : "");
+  if (im->notes->len > 0)
+    g_string_append(out, "# Not carried over:\n");
+  for (guint i = 0; i < im->notes->len; i++)
+    note_line(out, "- ", im->notes->pdata[i]);
+  for (guint i = 0; groups[i]; i++) {
+    g_auto(GStrv) keys = g_key_file_get_keys(im->kf, groups[i], NULL, NULL);
+
+    g_string_append_printf(out, "\n[%s]\n", groups[i]);
+    for (guint k = 0; keys && keys[k]; k++) {
+      g_autofree char *raw = g_key_file_get_value(im->kf, groups[i], keys[k], NULL);
+      if (raw && raw[0])
+        g_string_append_printf(out, "%s = %s\n", keys[k], raw);
+    }
+  }
+  return g_string_free(out, FALSE);
+}
+
 char *
 wv_import_domain_xml(const char *xml, const char *name_or_NULL, GPtrArray **not_carried,
                      GError **error)
@@ -1980,10 +2020,9 @@ wv_import_domain_xml(const char *xml, const char *name_or_NULL, GPtrArray **not_
   g_autoptr(xmlDoc) doc = NULL;
   g_autoptr(GError) local = NULL;
   g_autoptr(WvProfile) check = NULL;
-  g_autofree char *type = NULL, *dom_name = NULL, *text = NULL, *header = NULL;
+  g_autofree char *type = NULL, *dom_name = NULL, *text = NULL;
   Import im = {0};
   xmlNode *dom, *name_node;
-  gsize len = 0;
 
   if (name_or_NULL && !wv_name_is_valid(name_or_NULL)) {
     fail(error,
@@ -2035,24 +2074,14 @@ wv_import_domain_xml(const char *xml, const char *name_or_NULL, GPtrArray **not_
   write_boot_order(&im);
 
   /* the parser is the judge: what it refuses is a bug here */
-  text = g_key_file_to_data(im.kf, &len, NULL);
-  check = wv_profile_parse(text, len, "import.conf", &local);
+  text = profile_text(&im, dom_name);
+  check = wv_profile_parse(text, strlen(text), "import.conf", &local);
   if (check == NULL) {
     g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "the imported profile does not parse: %s",
                 local->message);
     import_clear(&im);
     return NULL;
   }
-  header = g_strdup_printf(" Imported from libvirt domain %s.%s", dom_name ? dom_name : "",
-                           im.notes->len ? " Not carried over:" : "");
-  {
-    g_autoptr(GString) comment = g_string_new(header);
-    for (guint i = 0; i < im.notes->len; i++)
-      g_string_append_printf(comment, "\n - %s", (const char *)im.notes->pdata[i]);
-    g_key_file_set_comment(im.kf, NULL, NULL, comment->str, NULL);
-  }
-  g_free(text);
-  text = g_key_file_to_data(im.kf, &len, NULL);
   if (not_carried)
     *not_carried = g_ptr_array_ref(im.notes);
   import_clear(&im);
