@@ -1820,12 +1820,19 @@ do_devices(Import *im, xmlNode *node)
   };
 
   walk(im, node, table, G_N_ELEMENTS(table), "<devices>");
+}
+
+/* After the walk: what a domain without a device says, said explicitly
+ * (else the template's would be added). */
+static void
+write_device_defaults(Import *im)
+{
   write_hostdevs(im);
   if (im->graphics == NULL)
     set(im, "graphics", "type", "none");
   if (!g_key_file_has_key(im->kf, "sound", "model", NULL))
     set(im, "sound", "model", "none");
-  if (wv_xml_find_child(node, "memballoon") == NULL)
+  if (im->devices == NULL || wv_xml_find_child(im->devices, "memballoon") == NULL)
     set(im, "memory", "balloon", "false");
   if (im->pci_addresses)
     note(im, "guest PCI addresses (<address type='pci'>): libvirt assigns them again, so Windows "
@@ -2070,6 +2077,10 @@ wv_import_domain_xml(const char *xml, const char *name_or_NULL, GPtrArray **not_
     set(&im, "vm", "hypervisor", "qemu");
   walk(&im, dom, domain_table, G_N_ELEMENTS(domain_table), NULL);
   do_cputune_defaults(&im);
+  write_device_defaults(&im);
+  /* no <features><hyperv>: none, where a profile's default would add them */
+  if (!g_key_file_has_key(im.kf, "hyperv", "enlightenments", NULL))
+    set(&im, "hyperv", "enlightenments", "none");
   write_firmware(&im);
   write_boot_order(&im);
 
