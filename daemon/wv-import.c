@@ -1962,7 +1962,8 @@ read_domain(const char *xml, GError **error)
                       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
   if (doc == NULL) {
     const xmlError *e = xmlGetLastError();
-    g_autofree char *why = g_strdup(e && e->message ? e->message : "unreadable");
+    /* libxml2 quotes the input, which need not be UTF-8 */
+    g_autofree char *why = g_utf8_make_valid(e && e->message ? e->message : "unreadable", -1);
     fail(error, "not an XML document: %s", g_strchomp(why));
     return NULL;
   }
@@ -2032,10 +2033,11 @@ wv_import_domain_xml(const char *xml, const char *name_or_NULL, GPtrArray **not_
   xmlNode *dom, *name_node;
 
   if (name_or_NULL && !wv_name_is_valid(name_or_NULL)) {
+    g_autofree char *shown = g_utf8_make_valid(name_or_NULL, -1);
     fail(error,
          "“%s” is not a valid VM name: 1 to %d of A-Z a-z 0-9 _ . -, not starting with . "
          "or -",
-         name_or_NULL, WV_NAME_MAX);
+         shown, WV_NAME_MAX);
     return NULL;
   }
   doc = read_domain(xml, error);
