@@ -2,7 +2,8 @@
  *
  * winvmd: the service that owns the VMs' lives on the system bus
  * (org.winvm1). `--render` and `--check` work on one profile offline: the
- * domain XML it becomes on this host, and the preflight findings and plan.
+ * domain XML it becomes on this host, and the preflight findings and plan;
+ * `--import` turns a libvirt domain's XML into a profile.
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@
 #include "wv-common.h"
 #include "wv-daemon.h"
 #include "wv-host.h"
+#include "wv-import.h"
 #include "wv-libvirt.h"
 #include "wv-manager-object.h"
 #include "wv-plan.h"
@@ -31,6 +33,8 @@ typedef struct
 {
   char *render;
   char *check;
+  char *import;
+  char *import_name;
   char *sysfs_root;
   char *proc_root;
   char *libvirt_uri;
@@ -121,6 +125,37 @@ run_offline(const Options *opt, const char *path, gboolean render)
     return 1;
   }
   fputs(xml, stdout);
+  return 0;
+}
+
+/* `--import`: the profile a domain's XML becomes on stdout, what it cannot
+ * say on stderr. Nothing is written or asked of libvirt. */
+static int
+run_import(const Options *opt)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) not_carried = NULL;
+  g_autofree char *xml = NULL;
+  g_autofree char *profile = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents(opt->import, &xml, &len, &error)) {
+    g_printerr("winvmd: %s\n", error->message);
+    return 1;
+  }
+  if (len > WV_IMPORT_MAX_SIZE || memchr(xml, '\0', len) != NULL) {
+    g_printerr("winvmd: %s: not a domain XML file (binary, or larger than %d bytes)\n", opt->import,
+               WV_IMPORT_MAX_SIZE);
+    return 1;
+  }
+  profile = wv_import_domain_xml(xml, opt->import_name, &not_carried, &error);
+  if (profile == NULL) {
+    g_printerr("winvmd: %s: %s\n", opt->import, error->message);
+    return 1;
+  }
+  fputs(profile, stdout);
+  for (guint i = 0; i < not_carried->len; i++)
+    g_printerr("winvmd: not carried: %s\n", (const char *)not_carried->pdata[i]);
   return 0;
 }
 
@@ -392,6 +427,11 @@ main(int argc, char **argv)
        "Print the domain XML PROFILE becomes on this host", "PROFILE"},
       {"check", 0, 0, G_OPTION_ARG_FILENAME, &opt.check,
        "Print preflight findings and the plan for PROFILE; exit 1 on errors", "PROFILE"},
+      {"import", 0, 0, G_OPTION_ARG_FILENAME, &opt.import,
+       "Print the profile the libvirt domain XML in FILE becomes; what it cannot say on stderr",
+       "FILE"},
+      {"import-name", 0, 0, G_OPTION_ARG_STRING, &opt.import_name,
+       "With --import: the VM's name (default: the domain's)", "NAME"},
       {"no-host-checks", 0, 0, G_OPTION_ARG_NONE, &opt.no_host_checks,
        "With --render: XML for another host, exactly as the profile says; no host facts", NULL},
       {"sysfs-root", 0, 0, G_OPTION_ARG_FILENAME, &opt.sysfs_root,
@@ -436,12 +476,17 @@ main(int argc, char **argv)
     opt.proc_root = g_strdup(g_getenv("WINVM_PROC_ROOT"));
   wv_libvirt_init();
 
-  if (opt.render && opt.check) {
-    g_printerr("winvmd: --render and --check exclude each other\n");
+  if (!!opt.render + !!opt.check + !!opt.import > 1) {
+    g_printerr("winvmd: --render, --check and --import exclude each other\n");
+    ret = 2;
+  } else if (opt.import_name && opt.import == NULL) {
+    g_printerr("winvmd: --import-name goes with --import\n");
     ret = 2;
   } else if (opt.no_host_checks && opt.render == NULL) {
     g_printerr("winvmd: --no-host-checks goes with --render\n");
     ret = 2;
+  } else if (opt.import) {
+    ret = run_import(&opt);
   } else if (opt.render || opt.check) {
     ret = run_offline(&opt, opt.render ? opt.render : opt.check, opt.render != NULL);
   } else {
@@ -452,6 +497,8 @@ main(int argc, char **argv)
 
   g_free(opt.render);
   g_free(opt.check);
+  g_free(opt.import);
+  g_free(opt.import_name);
   g_free(opt.sysfs_root);
   g_free(opt.proc_root);
   g_free(opt.libvirt_uri);

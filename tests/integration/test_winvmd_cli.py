@@ -355,6 +355,62 @@ class Docs(unittest.TestCase):
             self.assertIn(c, man, f"finding code {c} missing from winvm.conf(5)")
 
 
+IMPORT = os.path.join(SRC, "tests", "data", "import")
+
+
+class Import(unittest.TestCase):
+    """winvmd --import: the profile on stdout, what it cannot carry on
+    stderr; the profile renders again to valid XML with the same pins."""
+
+    def test_vfio_guide_round_trip(self):
+        r = run("--import", os.path.join(IMPORT, "vfio-guide.xml"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("[vm]\nname = win10-gaming\n", r.stdout)
+        self.assertIn("pin = 0,1,2,3,4,5,6,7\n", r.stdout)
+        self.assertIn("winvmd: not carried: <cpu><cache mode='passthrough'>", r.stderr)
+        for line in r.stderr.splitlines():
+            self.assertTrue(line.startswith("winvmd: not carried: "), line)
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+            f.write(r.stdout)
+            f.flush()
+            again = run("--render", f.name, "--no-host-checks")
+            self.assertEqual(again.returncode, 0, again.stderr)
+            assert_schema_valid(self, again.stdout)
+            dom = ET.fromstring(again.stdout)
+            self.assertEqual(dom.findtext("uuid"), "6b3f1c2e-8d4a-4f5b-9c7e-2a1d0e9f8b7c")
+            pins = {p.get("vcpu"): p.get("cpuset") for p in dom.iter("vcpupin")}
+            self.assertEqual(pins, {str(i): str(i) for i in range(8)})
+            io = [p.get("cpuset") for p in dom.iter("iothreadpin")]
+            self.assertEqual(io, ["8-9", "10-11", "12-13", "14-15"])
+
+    def test_name(self):
+        r = run("--import", os.path.join(IMPORT, "virt-install-win11.xml"),
+                "--import-name", "desk")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("name = desk\n", r.stdout)
+        r = run("--import", os.path.join(IMPORT, "virt-install-win11.xml"),
+                "--import-name", "../x")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not a valid VM name", r.stderr)
+        self.assertEqual(run("--import-name", "x").returncode, 2)
+
+    def test_not_a_domain(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".xml") as f:
+            f.write("<network><name>default</name></network>")
+            f.flush()
+            r = run("--import", f.name)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stdout, "")
+            self.assertIn("not a libvirt domain definition", r.stderr)
+        r = run("--import", os.path.join(EXAMPLES, "work.conf"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not an XML document", r.stderr)
+        r = run("--import", "/nonexistent.xml")
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(run("--import", os.path.join(IMPORT, "vfio-guide.xml"),
+                             "--check", os.path.join(EXAMPLES, "work.conf")).returncode, 2)
+
+
 class Usage(unittest.TestCase):
     def test_version(self):
         r = run("--version")

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Import: real libvirt domain XML -> profile -> domain XML again. Every
+ * import parses, renders valid against libvirt's schema and keeps the
+ * domain's facts (compared by XPath, not bytes); what it cannot carry is
+ * listed.
+ */
+#include "wv-common.h"
+#include "wv-import.h"
+#include "wv-test.h"
+
+#include <libxml/xpath.h>
+
+/* What must survive a round trip. Guest addresses and aliases are libvirt's
+ * to assign; boot orders are checked where they change form. */
+static const char *const facts[] = {
+    "/domain/@type",
+    "/domain/name",
+    "/domain/uuid",
+    "/domain/memory",
+    "/domain/vcpu",
+    "/domain/iothreads",
+    "/domain/memoryBacking/hugepages",
+    "/domain/cputune/*",
+    /* UEFI: by firmware autoselection or a pflash loader */
+    "string(/domain/os/@firmware = 'efi' or /domain/os/loader/@type = 'pflash')",
+    "/domain/os/type/@machine",
+    "/domain/os/loader/@secure",
+    "string(/domain/os/nvram)",
+    "/domain/features/hyperv",
+    "/domain/features/kvm",
+    "/domain/features/smm",
+    "/domain/cpu/@mode",
+    "/domain/cpu/topology",
+    "/domain/cpu/feature",
+    "/domain/clock/@offset",
+    "/domain/clock/timer[@present]",
+    "/domain/devices/disk",
+    "/domain/devices/interface",
+    "/domain/devices/filesystem",
+    "/domain/devices/hostdev/source",
+    "/domain/devices/hostdev/rom",
+    "/domain/devices/graphics/@type",
+    "/domain/devices/video/model[@type != 'none']/@type",
+    "/domain/devices/video/model/@vram",
+    "/domain/devices/sound/@model",
+    "/domain/devices/sound/codec",
+    "/domain/devices/audio/@type",
+    "/domain/devices/memballoon/@model",
+    "/domain/devices/tpm/backend",
+    "/domain/devices/shmem",
+    "/domain/devices/input[@type='evdev']",
+    "/domain/devices/controller[@type='usb']/@model",
+};
+
+static gint
+compare_strings(gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0(*(char *const *)a, *(char *const *)b);
+}
+
+/* An element as attributes and children, in no particular order; guest
+ * addresses (<address type=...>) left out. */
+static char *
+canonical(xmlNode *n)
+{
+  g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func(g_free);
+  g_autoptr(GString) s = g_string_new(NULL);
+  g_autofree xmlChar *text = NULL;
+
+  if (n->type == XML_ATTRIBUTE_NODE) {
+    g_autofree xmlChar *v = xmlNodeGetContent(n);
+    return g_strdup_printf("@%s=%s", (const char *)n->name, (const char *)v);
+  }
+  for (xmlAttr *a = n->properties; a; a = a->next)
+    g_ptr_array_add(parts, canonical((xmlNode *)a));
+  for (xmlNode *c = n->children; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE &&
+        !(g_str_equal((const char *)c->name, "address") && xmlHasProp(c, BAD_CAST "type")) &&
+        !g_str_equal((const char *)c->name, "alias") && !g_str_equal((const char *)c->name, "boot"))
+      g_ptr_array_add(parts, canonical(c));
+  g_ptr_array_sort(parts, compare_strings);
+  g_string_append_printf(s, "%s(", (const char *)n->name);
+  for (guint i = 0; i < parts->len; i++)
+    g_string_append_printf(s, "%s%s", i ? " " : "", (const char *)parts->pdata[i]);
+  if (n->children && n->children->type == XML_TEXT_NODE && !n->children->next) {
+    text = xmlNodeGetContent(n);
+    g_string_append_printf(s, " \"%s\"", g_strstrip((char *)text));
+  }
+  g_string_append_c(s, ')');
+  return g_strdup(s->str);
+}
+
+/* The values of fact @i in @doc, sorted, one line. */
+static char *
+fact_of(xmlDoc *doc, guint i)
+{
+  g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
+  g_autoptr(xmlXPathObject) obj = xmlXPathEvalExpression(BAD_CAST facts[i], ctx);
+  g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func(g_free);
+  GString *out = g_string_new(NULL);
+
+  if (obj && obj->type == XPATH_STRING)
+    g_ptr_array_add(values, g_strdup((const char *)obj->stringval));
+  for (int k = 0;
+       obj && obj->type == XPATH_NODESET && obj->nodesetval && k < obj->nodesetval->nodeNr; k++)
+    g_ptr_array_add(values, canonical(obj->nodesetval->nodeTab[k]));
+  g_ptr_array_sort(values, compare_strings);
+  for (guint k = 0; k < values->len; k++)
+    g_string_append_printf(out, "%s%s", k ? " | " : "", (const char *)values->pdata[k]);
+  return g_string_free(out, FALSE);
+}
+
+static char *
+read_data(const char *dir, const char *file)
+{
+  g_autofree char *path = g_build_filename(WV_TEST_DATA, dir, file, NULL);
+  g_autoptr(GError) error = NULL;
+  char *text = NULL;
+
+  g_assert_true(g_file_get_contents(path, &text, NULL, &error));
+  g_assert_no_error(error);
+  return text;
+}
+
+/* @xml imported, parsed, rendered for another host (no host facts, no
+ * capabilities: exactly what the profile says) and validated. */
+static xmlDoc *
+import_and_render(const char *xml, const char *name, GPtrArray **not_carried, char **profile_out)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *profile = wv_import_domain_xml(xml, name, not_carried, &error);
+  g_autoptr(WvProfile) p = NULL;
+  g_autoptr(WvPlan) plan = NULL;
+  WvPlanContext ctx = {.template_dir = wv_test_template_dir()};
+  xmlDoc *doc;
+
+  g_assert_no_error(error);
+  g_assert_nonnull(profile);
+  p = wv_profile_parse(profile, strlen(profile), "imported.conf", &error);
+  if (error)
+    g_printerr("%s\n", profile);
+  g_assert_no_error(error);
+  plan = wv_plan_build(p, &ctx);
+  doc = wv_render(p, plan, &error);
+  g_assert_no_error(error);
+  wv_test_assert_schema_valid(doc);
+  if (profile_out)
+    *profile_out = g_steal_pointer(&profile);
+  return doc;
+}
+
+/* Every fact of @original_xml is in @rendered, the same (what the template
+ * adds, an RNG or a topology the original left to libvirt, may be more). */
+static void
+assert_same_facts(const char *original_xml, xmlDoc *rendered)
+{
+  g_autoptr(xmlDoc) original = wv_xml_parse(original_xml);
+
+  for (guint i = 0; i < G_N_ELEMENTS(facts); i++) {
+    g_autofree char *want = fact_of(original, i);
+    g_autofree char *got = fact_of(rendered, i);
+
+    if (want[0] && g_strcmp0(want, got) != 0)
+      g_error("%s:\n  original: %s\n  rendered: %s", facts[i], want, got);
+  }
+}
+
+/* @not_carried holds exactly one note containing each of @expected (and
+ * nothing else when @exact). */
+static void
+assert_notes(GPtrArray *not_carried, const char *const *expected, gboolean exact)
+{
+  guint n = 0;
+
+  for (; expected[n]; n++) {
+    guint hits = 0;
+    for (guint i = 0; i < not_carried->len; i++)
+      hits += strstr(not_carried->pdata[i], expected[n]) != NULL;
+    if (hits != 1) {
+      for (guint i = 0; i < not_carried->len; i++)
+        g_printerr("  %s\n", (const char *)not_carried->pdata[i]);
+      g_error("“%s” in %u notes, expected 1", expected[n], hits);
+    }
+  }
+  if (exact)
+    g_assert_cmpuint(not_carried->len, ==, n);
+}
+
+static void
+test_vfio_guide(void)
+{
+  static const char *const expected[] = {
+      "<loader> /usr/share/OVMF/OVMF_CODE_4M.fd: winvm lets libvirt pick the firmware build",
+      "<cpu><cache mode='passthrough'>: no profile key",
+      "<features><ioapic driver='kvm'>: no profile key",
+      "guest PCI addresses",
+      NULL,
+  };
+  g_autofree char *xml = read_data("import", "vfio-guide.xml");
+  g_autoptr(GPtrArray) not_carried = NULL;
+  g_autofree char *profile = NULL;
+  g_autoptr(xmlDoc) doc = import_and_render(xml, NULL, &not_carried, &profile);
+
+  assert_same_facts(xml, doc);
+  assert_notes(not_carried, expected, TRUE);
+  /* the keys a reader of the guide looks for */
+  g_assert_nonnull(strstr(profile, "pin = 0,1,2,3,4,5,6,7\n"));
+  g_assert_nonnull(strstr(profile, "iothread-pin = 8-9;10-11;12-13;14-15\n"));
+  g_assert_nonnull(strstr(profile, "topology = 1,1,4,2\n"));
+  g_assert_nonnull(strstr(profile, "features = +topoext\n"));
+  g_assert_nonnull(strstr(profile, "uuid = 6b3f1c2e-8d4a-4f5b-9c7e-2a1d0e9f8b7c\n"));
+  g_assert_nonnull(strstr(profile, "template = windows10\n"));
+  g_assert_nonnull(strstr(profile, "nvram = /var/lib/libvirt/qemu/nvram/win10-gaming_VARS.fd\n"));
+  g_assert_nonnull(strstr(profile, "pci = 0000:0b:00.0,0000:0b:00.1\n"));
+  g_assert_nonnull(strstr(profile, "kvm-hidden = true\n"));
+  g_assert_nonnull(strstr(profile, "# - <cpu><cache mode='passthrough'>"));
+}
+
+static void
+test_virt_install(void)
+{
+  static const char *const expected[] = {
+      "<metadata> http://libosinfo.org/xmlns/libvirt/domain/1.0",
+      "<loader> /usr/share/OVMF/OVMF_CODE_4M.ms.fd",
+      "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.ms.fd'>",
+      "<graphics><image compression='off'>",
+      "<redirdev type='spicevmc'>: USB redirection",
+      "guest PCI addresses",
+      NULL,
+  };
+  g_autofree char *xml = read_data("import", "virt-install-win11.xml");
+  g_autoptr(GPtrArray) not_carried = NULL;
+  g_autofree char *profile = NULL;
+  g_autoptr(xmlDoc) doc = import_and_render(xml, NULL, &not_carried, &profile);
+  g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
+  g_autofree char *cdrom = NULL, *disk = NULL;
+
+  assert_same_facts(xml, doc);
+  assert_notes(not_carried, expected, TRUE);
+  g_assert_nonnull(strstr(profile, "template = windows11\n"));
+  /* <os><boot dev='cdrom'/><boot dev='hd'/> became device boot orders */
+  cdrom = wv_xpath_string(ctx, "string(/domain/devices/disk[@device='cdrom'][1]/boot/@order)");
+  disk = wv_xpath_string(ctx, "string(/domain/devices/disk[@device='disk']/boot/@order)");
+  g_assert_cmpstr(cdrom, ==, "1");
+  g_assert_cmpstr(disk, ==, "2");
+  g_assert_false(wv_xpath_bool(ctx, "/domain/os/boot"));
+}
+
+/* Each shipped example: its golden rendering -> import -> render again. */
+static void
+test_examples_round_trip(void)
+{
+  static const char *const goldens[] = {"gaming.xml", "work.xml", "install.xml",
+                                        "looking-glass.xml"};
+
+  for (guint i = 0; i < G_N_ELEMENTS(goldens); i++) {
+    g_autofree char *xml = read_data("golden", goldens[i]);
+    g_autoptr(GPtrArray) not_carried = NULL;
+    g_autoptr(xmlDoc) doc = import_and_render(xml, NULL, &not_carried, NULL);
+
+    assert_same_facts(xml, doc);
+    /* winvm's own XML has nothing a profile cannot say */
+    for (guint k = 0; k < not_carried->len; k++)
+      g_printerr("%s: %s\n", goldens[i], (const char *)not_carried->pdata[k]);
+    g_assert_cmpuint(not_carried->len, ==, 0);
+  }
+}
+
+static void
+test_oddities(void)
+{
+  static const char *const expected[] = {
+      "<name>Odd VM</name>: not a valid VM name; imported as Odd-VM",
+      "<qemu:commandline>: raw QEMU arguments and overrides are not carried over (winvm's trust "
+      "rules",
+      "<interface type='direct'> (macvtap on eth0): no profile key",
+      "disk vda: volume odd.img of storage pool default",
+      "disk hda on bus ide",
+      "disk hda <driver detect_zeroes='unmap'>",
+      "disk hda <serial>",
+      "cdrom hdc on bus ide",
+      "<currentMemory>",
+      "<vcpu current='2'>",
+      "<vcpupin>: 1 of 4 vCPUs pinned, some to several CPUs",
+      "<cputune><vcpusched",
+      "<features><msrs unknown='ignore'>",
+      "<clock offset='variable'>",
+      "<timer name='tsc' frequency=…>",
+      "<on_crash>coredump-restart</on_crash>",
+      "<emulator> /opt/qemu/bin/qemu-system-x86_64",
+      "<hostdev type='usb'> by bus and device number",
+      "<graphics listen='0.0.0.0'>",
+      "<graphics passwd=…>",
+      "<video><model type='cirrus'>",
+      "<sound model='usb'>",
+      "<shmem name='looking-glass'>: winvm names it looking-glass-Odd-VM",
+      "org.qemu.guest_agent.0",
+      "<devices><watchdog",
+      "<title>",
+      "<sysinfo type='smbios'>",
+      "<boot dev='network'>",
+      NULL,
+  };
+  g_autofree char *xml = read_data("import", "oddities.xml");
+  g_autoptr(GPtrArray) not_carried = NULL;
+  g_autofree char *profile = NULL;
+  g_autoptr(xmlDoc) doc = import_and_render(xml, NULL, &not_carried, &profile);
+
+  assert_notes(not_carried, expected, FALSE);
+  /* what could be carried was */
+  g_assert_nonnull(strstr(profile, "[cdrom:hdc]\nboot = 1\n"));
+  g_assert_nonnull(strstr(profile, "device = 046d:c52b\n"));
+  g_assert_nonnull(strstr(profile, "resolution = 1920x1080\n"));
+  g_assert_nonnull(strstr(profile, "evdev = /dev/input/by-id/usb-Logitech-event-kbd\n"));
+  g_assert_nonnull(strstr(profile, "machine = pc-i440fx-7.2\n"));
+  g_assert_nonnull(strstr(profile, "type = bios\n"));
+}
+
+static void
+test_name(void)
+{
+  g_autofree char *xml = read_data("import", "vfio-guide.xml");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *profile = wv_import_domain_xml(xml, "renamed", NULL, &error);
+  g_autofree char *bad = NULL;
+
+  g_assert_no_error(error);
+  g_assert_nonnull(strstr(profile, "name = renamed\n"));
+  bad = wv_import_domain_xml(xml, "../etc", NULL, &error);
+  g_assert_null(bad);
+  g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS);
+}
+
+static void
+test_refused(void)
+{
+  static const struct
+  {
+    const char *xml;
+    const char *message;
+  } cases[] = {
+      {"", "not an XML document"},
+      {"not xml at all", "not an XML document"},
+      {"<network><name>default</name></network>", "the root element is <network>, not <domain>"},
+      {"<!DOCTYPE domain [<!ENTITY a 'aaaa'>]><domain type='kvm'><name>&a;</name></domain>",
+       "DOCTYPE"},
+      {"<domain type='xen'><name>x</name></domain>", "QEMU/KVM domains only"},
+      {"<d:domain xmlns:d='urn:x'/>", "not a libvirt domain definition"},
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autoptr(GError) error = NULL;
+    g_autofree char *profile = wv_import_domain_xml(cases[i].xml, NULL, NULL, &error);
+
+    g_assert_null(profile);
+    g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS);
+    if (!strstr(error->message, cases[i].message))
+      g_error("%s: “%s”", cases[i].xml, error->message);
+  }
+  {
+    /* bounded: larger than WV_IMPORT_MAX_SIZE is refused unread */
+    g_autofree char *big = g_strnfill(WV_IMPORT_MAX_SIZE + 1, ' ');
+    g_autoptr(GError) error = NULL;
+    g_autofree char *profile = wv_import_domain_xml(big, NULL, NULL, &error);
+
+    g_assert_null(profile);
+    g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS);
+  }
+}
+
+/* A bare domain: the defaults a profile needs, nothing invented. */
+static void
+test_minimal_domain(void)
+{
+  g_autoptr(GPtrArray) not_carried = NULL;
+  g_autofree char *profile = NULL;
+  g_autoptr(xmlDoc) doc =
+      import_and_render("<domain type='qemu'><name>tiny</name><memory>262144</memory>"
+                        "<vcpu>1</vcpu><os><type>hvm</type></os></domain>",
+                        NULL, &not_carried, &profile);
+
+  g_assert_nonnull(strstr(profile, "hypervisor = qemu\n"));
+  g_assert_nonnull(strstr(profile, "memory = 256MiB\n"));
+  g_assert_nonnull(strstr(profile, "pin = none\n"));
+  g_assert_nonnull(strstr(profile, "enlightenments = none\n"));
+  g_assert_nonnull(strstr(profile, "[graphics]\ntype = none\n"));
+  g_assert_cmpuint(not_carried->len, ==, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/import/vfio-guide", test_vfio_guide);
+  g_test_add_func("/import/virt-install", test_virt_install);
+  g_test_add_func("/import/examples-round-trip", test_examples_round_trip);
+  g_test_add_func("/import/oddities", test_oddities);
+  g_test_add_func("/import/name", test_name);
+  g_test_add_func("/import/refused", test_refused);
+  g_test_add_func("/import/minimal-domain", test_minimal_domain);
+  return g_test_run();
+}
