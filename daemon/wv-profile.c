@@ -637,6 +637,35 @@ HANDLER(vm_template)
   return TRUE;
 }
 
+HANDLER(vm_shutdown_method)
+{
+  g_auto(GStrv) items = g_strsplit(v, ",", -1);
+  guint n = 0;
+
+  for (guint i = 0; items[i]; i++) {
+    const char *m = g_strstrip(items[i]);
+    WvStopMethod method;
+
+    if (g_str_equal(m, "agent"))
+      method = WV_STOP_METHOD_AGENT;
+    else if (g_str_equal(m, "acpi"))
+      method = WV_STOP_METHOD_ACPI;
+    else
+      return fail(error, "“%s” is not one of: agent, acpi", m);
+    for (guint j = 0; j < n; j++)
+      if (P->shutdown_methods[j] == method)
+        return fail(error, "“%s” is listed twice", m);
+    if (n > 0 && P->shutdown_methods[n - 1] == WV_STOP_METHOD_ACPI)
+      return fail(error, "acpi is pressed until the deadline, so nothing can follow it; "
+                         "list agent first");
+    P->shutdown_methods[n++] = method;
+  }
+  if (n == 0)
+    return fail(error, "no method given (agent, acpi)");
+  P->n_shutdown_methods = n;
+  return TRUE;
+}
+
 HANDLER(vm_uuid)
 {
   if (!g_uuid_string_is_valid(v))
@@ -993,6 +1022,7 @@ HANDLER(usb_device)
 
 static const char *const hypervisor_names[] = {"kvm", "qemu", NULL};
 static const char *const policy_names[] = {"shutdown", "save", "destroy", NULL};
+static const char *const on_timeout_names[] = {"destroy", "save", NULL};
 static const char *const firmware_names[] = {"ovmf", "bios", NULL};
 static const char *const clock_names[] = {"localtime", "utc", NULL};
 static const char *const graphics_names[] = {"none", "spice", "vnc", NULL};
@@ -1038,6 +1068,11 @@ static const KeyEntry vm_keys[] = {
     {"autostart-delay", KEY_DURATION, PROFILE(autostart_delay_s)},
     {"on-host-shutdown", KEY_ENUM, PROFILE(on_host_shutdown), .names = policy_names},
     {"shutdown-timeout", KEY_DURATION, PROFILE(shutdown_timeout_s), .min = 1},
+    CUSTOM("shutdown-method", vm_shutdown_method),
+    {"acpi-repeat", KEY_DURATION, PROFILE(acpi_repeat_s), .min = 1},
+    {"agent-timeout", KEY_DURATION, PROFILE(agent_timeout_s), .min = 1},
+    {"on-timeout", KEY_ENUM, PROFILE(on_timeout), .names = on_timeout_names},
+    {"guest-agent", KEY_TRISTATE, PROFILE(guest_agent)},
     END,
 };
 
@@ -1574,6 +1609,10 @@ profile_new(const char *path)
   p->hypervisor = WV_HYPERVISOR_KVM;
   p->on_host_shutdown = WV_HOST_SHUTDOWN_SHUTDOWN;
   p->shutdown_timeout_s = 120;
+  p->acpi_repeat_s = 15;
+  p->agent_timeout_s = 10;
+  p->on_timeout = WV_ON_TIMEOUT_DESTROY;
+  p->guest_agent = WV_TRI_UNSET;
   p->cpu_mode = WV_CPU_MODE_HOST_PASSTHROUGH;
   p->topology_auto = TRUE;
   p->pin = WV_PIN_AUTO;
@@ -1648,6 +1687,27 @@ default_name(const char *path)
   return g_steal_pointer(&base);
 }
 
+gboolean
+wv_profile_is_windows(const WvProfile *p)
+{
+  g_autofree char *base = g_path_get_basename(p->template_name);
+
+  return g_str_has_prefix(base, "windows");
+}
+
+/* Windows templates carry the guest agent's channel: ask it first. */
+static void
+default_shutdown_methods(WvProfile *p)
+{
+  gboolean agent =
+      p->guest_agent == WV_TRI_UNSET ? wv_profile_is_windows(p) : p->guest_agent == WV_TRI_ON;
+
+  p->n_shutdown_methods = 0;
+  if (agent)
+    p->shutdown_methods[p->n_shutdown_methods++] = WV_STOP_METHOD_AGENT;
+  p->shutdown_methods[p->n_shutdown_methods++] = WV_STOP_METHOD_ACPI;
+}
+
 WvProfile *
 wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
 {
@@ -1685,6 +1745,8 @@ wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
       add_error(&ctx, "%s: the file name does not make a valid VM name; set [vm] name", path);
     p->name = g_steal_pointer(&name);
   }
+  if (p->n_shutdown_methods == 0)
+    default_shutdown_methods(p);
   if (errors->len == 0)
     check_profile(&ctx);
   if (errors->len > 0) {

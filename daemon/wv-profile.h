@@ -33,6 +33,21 @@ typedef enum
   WV_HOST_SHUTDOWN_DESTROY,
 } WvHostShutdownPolicy;
 
+/* [vm] shutdown-method: how a VM is asked to stop, in order. */
+typedef enum
+{
+  WV_STOP_METHOD_AGENT, /* the QEMU guest agent, when it is connected */
+  WV_STOP_METHOD_ACPI,  /* the ACPI power button, pressed again every acpi-repeat */
+  WV_STOP_N_METHODS,
+} WvStopMethod;
+
+/* [vm] on-timeout: what happens to a VM still running at its deadline. */
+typedef enum
+{
+  WV_ON_TIMEOUT_DESTROY,
+  WV_ON_TIMEOUT_SAVE, /* managed save: resumed by the next start */
+} WvOnTimeout;
+
 typedef enum
 {
   WV_CPU_MODE_HOST_PASSTHROUGH,
@@ -244,6 +259,12 @@ typedef struct
   guint autostart_delay_s;
   WvHostShutdownPolicy on_host_shutdown;
   guint shutdown_timeout_s;
+  WvStopMethod shutdown_methods[WV_STOP_N_METHODS]; /* the stop ladder, in order */
+  guint n_shutdown_methods;
+  guint acpi_repeat_s;   /* ACPI pressed again after this many seconds */
+  guint agent_timeout_s; /* how long the agent's step lasts before the next one */
+  WvOnTimeout on_timeout;
+  WvTristate guest_agent; /* the org.qemu.guest_agent.0 channel; unset: the template's */
 
   /* [cpu] */
   WvCpuMode cpu_mode;
@@ -326,6 +347,8 @@ void wv_profile_unref(WvProfile *profile);
 /* The line in the file that set @group/@key (or the group header when @key is
  * NULL); 0 when it was not set. */
 guint wv_profile_line(const WvProfile *profile, const char *group, const char *key);
+/* Whether the profile's template is one of the Windows ones ("windows*"). */
+gboolean wv_profile_is_windows(const WvProfile *profile);
 
 /* Loads every "*.conf" in @dir, the service's profile directory: only
  * regular files (no links, FIFOs, devices), owned by root and writable by
