@@ -19,6 +19,8 @@ G_BEGIN_DECLS
  * <winvm:vm xmlns:winvm="urn:x-winvm:domain:1" profile="NAME"/>. */
 #define WV_DOMAIN_NS        "urn:x-winvm:domain:1"
 #define WV_DOMAIN_NS_PREFIX "winvm"
+/* the virtio-serial channel of the QEMU guest agent */
+#define WV_GUEST_AGENT_CHANNEL "org.qemu.guest_agent.0"
 
 /* Profile names are used for file names, object paths and libvirt domain
  * names; this is the one rule for all three. */

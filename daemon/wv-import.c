@@ -41,6 +41,7 @@ typedef struct
   char *graphics;                 /* spice | vnc | none */
   gboolean pci_addresses;         /* guest PCI addresses seen */
   gboolean has_shares;
+  gboolean guest_agent; /* the guest agent's channel was seen */
   xmlNode *devices;
   guint boot_orders_seen; /* bit per order 1..31, for duplicates */
 } Import;
@@ -1742,8 +1743,8 @@ do_channel(Import *im, xmlNode *node)
   note_pci_address(im, node);
   if (prop_is(node, "type", "spicevmc") && g_strcmp0(im->graphics, "spice") == 0)
     return; /* the templates have it with a SPICE display */
-  if (g_strcmp0(tname, "org.qemu.guest_agent.0") == 0)
-    note(im, "<channel> org.qemu.guest_agent.0: the guest agent channel has no profile key");
+  if (g_strcmp0(tname, WV_GUEST_AGENT_CHANNEL) == 0)
+    im->guest_agent = TRUE; /* the Windows templates have it; the socket is libvirt's */
   else
     note_unknown(im, node, NULL);
 }
@@ -2080,6 +2081,8 @@ wv_import_domain_xml(const char *xml, const char *name_or_NULL, GPtrArray **not_
   walk(&im, dom, domain_table, G_N_ELEMENTS(domain_table), NULL);
   do_cputune_defaults(&im);
   write_device_defaults(&im);
+  if (!im.guest_agent) /* the template would add it */
+    set(&im, "vm", "guest-agent", "false");
   /* no <features><hyperv>: none, where a profile's default would add them */
   if (!g_key_file_has_key(im.kf, "hyperv", "enlightenments", NULL))
     set(&im, "hyperv", "enlightenments", "none");

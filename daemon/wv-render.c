@@ -832,6 +832,34 @@ drop_spice_only_devices(xmlNode *devices)
   }
 }
 
+/* The QEMU guest agent's virtio-serial channel (the Windows templates carry
+ * it): [vm] guest-agent removes it, or adds it to a template without. */
+static void
+render_guest_agent(xmlNode *devices, const WvProfile *p)
+{
+  xmlNode *found = NULL;
+
+  for (xmlNode *c = devices->children; c && !found; c = c->next) {
+    if (!wv_xml_is_element(c, "channel"))
+      continue;
+    for (xmlNode *t = c->children; t; t = t->next)
+      if (wv_xml_is_element(t, "target") && attr_is(t, "name", WV_GUEST_AGENT_CHANNEL))
+        found = c;
+  }
+  if (p->guest_agent == WV_TRI_OFF && found) {
+    xmlUnlinkNode(found);
+    xmlFreeNode(found);
+  } else if (p->guest_agent == WV_TRI_ON && !found) {
+    xmlNode *channel = wv_xml_append(devices, "channel");
+    xmlNode *target;
+
+    wv_xml_set_prop(channel, "type", "unix"); /* libvirt chooses the socket */
+    target = wv_xml_append(channel, "target");
+    wv_xml_set_prop(target, "type", "virtio");
+    wv_xml_set_prop(target, "name", WV_GUEST_AGENT_CHANNEL);
+  }
+}
+
 static void
 render_devices(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
 {
@@ -843,6 +871,7 @@ render_devices(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
   render_shares_and_nics(devices, p);
   render_hostdevs(dom, devices, p);
   render_inputs(devices, p);
+  render_guest_agent(devices, p);
 
   if (p->tpm == WV_TRI_OFF) {
     wv_xml_remove_children(devices, "tpm");

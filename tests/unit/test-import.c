@@ -295,7 +295,6 @@ test_oddities(void)
       "<video><model type='cirrus'>",
       "<sound model='usb'>",
       "<shmem name='looking-glass'>: winvm names it looking-glass-Odd-VM",
-      "org.qemu.guest_agent.0",
       "<devices><watchdog",
       "<title>",
       "<sysinfo type='smbios'>",
@@ -315,6 +314,8 @@ test_oddities(void)
   g_assert_nonnull(strstr(profile, "evdev = /dev/input/by-id/usb-Logitech-event-kbd\n"));
   g_assert_nonnull(strstr(profile, "machine = pc-i440fx-7.2\n"));
   g_assert_nonnull(strstr(profile, "type = bios\n"));
+  /* its guest agent channel: the template's, no key needed */
+  g_assert_null(strstr(profile, "guest-agent"));
 }
 
 static void
@@ -327,6 +328,8 @@ test_name(void)
 
   g_assert_no_error(error);
   g_assert_nonnull(strstr(profile, "name = renamed\n"));
+  /* no guest agent channel there: the template's is turned off */
+  g_assert_nonnull(strstr(profile, "guest-agent = false\n"));
   bad = wv_import_domain_xml(xml, "../etc", NULL, &error);
   g_assert_null(bad);
   g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS);
