@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "wv-common.h"
+#include "wv-last-stop.h"
 
 #define PROPERTIES_INTERFACE "org.freedesktop.DBus.Properties"
 #define OBJECT_MANAGER_IFACE "org.freedesktop.DBus.ObjectManager"
@@ -95,6 +96,7 @@ typedef struct
   char *path;
   char *name;
   char *state;
+  char *step;       /* ShutdownStep while a stop ladder runs */
   gboolean reached; /* a Wait's state, since the call */
   GVariant *props;  /* a{sv} */
 } Vm;
@@ -105,6 +107,7 @@ vm_free(Vm *vm)
   g_free(vm->path);
   g_free(vm->name);
   g_free(vm->state);
+  g_free(vm->step);
   g_variant_unref(vm->props);
   g_free(vm);
 }
@@ -200,6 +203,9 @@ static const struct
     {"HostDevices", "host_devices"},
     {"Autostart", "autostart"},
     {"ShutdownTimeout", "shutdown_timeout"},
+    {"ShutdownStep", "shutdown_step"},
+    {"LastStop", "last_stop"},
+    {"GuestAgent", "guest_agent"},
     {"VCPUPins", "vcpu_pins", "vcpu"},
     {"IOThreadPins", "iothread_pins", "iothread"},
     {"EmulatorPin", "emulator_pin"},
@@ -288,6 +294,14 @@ format_value(const char *prop, GVariant *v)
   }
   if (g_variant_is_of_type(v, G_VARIANT_TYPE_BOOLEAN))
     return g_strdup(g_variant_get_boolean(v) ? "yes" : "no");
+  if (g_str_equal(prop, "LastStop") && g_variant_is_of_type(v, G_VARIANT_TYPE("(sud)"))) {
+    const char *how;
+    guint32 presses;
+    double secs;
+
+    g_variant_get(v, "(&sud)", &how, &presses, &secs);
+    return *how ? wv_last_stop_describe(how, presses, secs) : g_strdup("-");
+  }
   if (g_variant_is_of_type(v, G_VARIANT_TYPE_STRING)) {
     const char *s = g_variant_get_string(v, NULL);
     return g_strdup(*s ? s : "-");
@@ -400,7 +414,8 @@ wait_draw(Wait *w, gboolean final)
         final          ? g_strdup("")
         : w->timeout_s ? g_strdup_printf(", %u s left", w->timeout_s > s ? w->timeout_s - s : 0)
                        : g_strdup_printf(" (%u s)", s);
-    g_print("\r\033[K%s: %s%s\n", vm->name, vm->state, when);
+    g_print("\r\033[K%s: %s%s%s%s%s\n", vm->name, vm->state, vm->step && *vm->step ? " (" : "",
+            vm->step ? vm->step : "", vm->step && *vm->step ? ")" : "", when);
   }
   w->drawn = w->vms->len;
   fflush(stdout);
@@ -426,15 +441,24 @@ wait_properties_changed(GDBusConnection *bus, const char *sender, const char *pa
 {
   Wait *w = data;
   g_autoptr(GVariant) changed = NULL;
-  const char *changed_iface, *state;
+  const char *changed_iface, *state = NULL, *step = NULL;
 
   g_variant_get(params, "(&s@a{sv}@as)", &changed_iface, &changed, NULL);
-  if (!g_str_equal(changed_iface, WV_VM_INTERFACE) ||
-      !g_variant_lookup(changed, "State", "&s", &state))
+  if (!g_str_equal(changed_iface, WV_VM_INTERFACE))
+    return;
+  g_variant_lookup(changed, "State", "&s", &state);
+  g_variant_lookup(changed, "ShutdownStep", "&s", &step);
+  if (state == NULL && step == NULL)
     return;
   for (guint i = 0; i < w->vms->len; i++) {
     Vm *vm = w->vms->pdata[i];
-    if (g_str_equal(vm->path, path)) {
+    if (!g_str_equal(vm->path, path))
+      continue;
+    if (step) {
+      g_free(vm->step);
+      vm->step = g_strdup(step);
+    }
+    if (state) {
       g_free(vm->state);
       vm->state = g_strdup(state);
       vm->reached |= g_strcmp0(state, w->until) == 0;
@@ -583,7 +607,8 @@ cmd_status(Ctl *ctl, const Command *cmd, GError **error)
   } fields[] = {
       {"Name", "Name:"},           {"State", "State:"},         {"UUID", "UUID:"},
       {"VCPUs", "vCPUs:"},         {"MemoryKiB", "Memory:"},    {"Hugepages", "Hugepages:"},
-      {"HostDevices", "Devices:"}, {"Autostart", "Autostart:"},
+      {"HostDevices", "Devices:"}, {"Autostart", "Autostart:"}, {"GuestAgent", "Guest agent:"},
+      {"LastStop", "Last stop:"},
   };
   g_autoptr(GPtrArray) rows = table_new();
   g_autoptr(GPtrArray) pins = table_new();
@@ -662,6 +687,60 @@ cmd_start(Ctl *ctl, const Command *cmd, GError **error)
   return FALSE;
 }
 
+/* How each of @vms (Vm*) ended its stop: "NAME: shut down on ACPI after 2
+ * presses in 16.2 s", or a JSON array. */
+static void
+report_stops(Ctl *ctl, GPtrArray *vms)
+{
+  JsonArray *array = ctl->json ? json_array_new() : NULL;
+
+  for (guint i = 0; i < vms->len; i++) {
+    Vm *vm = vms->pdata[i];
+    g_autoptr(GVariant) reply =
+        call(ctl, vm->path, PROPERTIES_INTERFACE, "Get",
+             g_variant_new("(ss)", WV_VM_INTERFACE, "LastStop"), "(v)", FALSE, NULL);
+    g_autoptr(GVariant) value = NULL;
+    g_autofree char *text = NULL;
+    const char *how;
+    guint32 presses;
+    double secs;
+
+    if (reply == NULL)
+      continue;
+    g_variant_get(reply, "(v)", &value);
+    if (!g_variant_is_of_type(value, G_VARIANT_TYPE("(sud)")))
+      continue;
+    g_variant_get(value, "(&sud)", &how, &presses, &secs);
+    if (array) {
+      JsonObject *o = json_object_new();
+      json_object_set_string_member(o, "name", vm->name);
+      json_object_set_string_member(o, "how", how);
+      json_object_set_int_member(o, "presses", presses);
+      json_object_set_double_member(o, "seconds", secs);
+      json_array_add_object_element(array, o);
+    } else if (*how) {
+      text = wv_last_stop_describe(how, presses, secs);
+      g_print("%s: %s\n", vm->name, text);
+    }
+  }
+  if (array) {
+    print_json(json_node_init_array(json_node_alloc(), array), TRUE);
+    json_array_unref(array);
+  }
+}
+
+static GPtrArray *
+vms_copy(GPtrArray *vms)
+{
+  GPtrArray *copy = g_ptr_array_new_with_free_func((GDestroyNotify)vm_free);
+
+  for (guint i = 0; i < vms->len; i++) {
+    Vm *vm = vms->pdata[i];
+    g_ptr_array_add(copy, vm_new(vm->path, vm->name, vm->props));
+  }
+  return copy;
+}
+
 static gboolean
 cmd_stop(Ctl *ctl, const Command *cmd, GError **error)
 {
@@ -684,8 +763,19 @@ cmd_stop(Ctl *ctl, const Command *cmd, GError **error)
         timeout = g_variant_get_uint32(inner);
     }
   }
-  return wait_run(ctl, one_vm(ctl), ctl->path, WV_VM_INTERFACE, "Shutdown",
-                  g_variant_new("(u)", ctl->timeout_s), NULL, timeout, error);
+  {
+    g_autoptr(GPtrArray) vms = one_vm(ctl);
+    GError *local = NULL;
+    gboolean ok = wait_run(ctl, vms_copy(vms), ctl->path, WV_VM_INTERFACE, "Shutdown",
+                           g_variant_new("(u)", ctl->timeout_s), NULL, timeout, &local);
+
+    /* forced off at the deadline: still say how it ended */
+    if (ok || g_error_matches(local, WV_ERROR, WV_ERROR_TIMEOUT))
+      report_stops(ctl, vms);
+    if (local)
+      g_propagate_error(error, local);
+    return ok;
+  }
 }
 
 static gboolean
@@ -924,8 +1014,14 @@ cmd_shutdown_all(Ctl *ctl, const Command *cmd, GError **error)
     if (is_active(vm->state))
       g_ptr_array_add(active, vm_new(vm->path, vm->name, vm->props));
   }
-  return wait_run(ctl, active, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "ShutdownAll",
-                  g_variant_new("(u)", ctl->timeout_s), NULL, ctl->timeout_s, error);
+  {
+    g_autoptr(GPtrArray) stopped = vms_copy(active);
+    gboolean ok = wait_run(ctl, active, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "ShutdownAll",
+                           g_variant_new("(u)", ctl->timeout_s), NULL, ctl->timeout_s, error);
+
+    report_stops(ctl, stopped); /* each VM's own end, forced or not */
+    return ok;
+  }
 }
 
 /* ---- monitor ---------------------------------------------------------------- */

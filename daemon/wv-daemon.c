@@ -422,6 +422,18 @@ on_tunables(gpointer data, const char *domain)
     wv_vm_refresh(vm);
 }
 
+static void
+on_agent(gpointer data, const char *domain, gboolean connected)
+{
+  WvDaemon *daemon = data;
+  WvVm *vm = g_hash_table_lookup(daemon->vms, domain);
+
+  if (vm == NULL)
+    return;
+  g_info("%s: guest agent %s", domain, connected ? "connected" : "disconnected");
+  wv_vm_refresh(vm); /* the live definition says it */
+}
+
 /* ---- life ----------------------------------------------------------------- */
 
 WvDaemon *
@@ -432,6 +444,7 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
       .disconnected = on_disconnected,
       .lifecycle = on_lifecycle,
       .tunables = on_tunables,
+      .agent = on_agent,
   };
   WvDaemon *daemon = g_new0(WvDaemon, 1);
 

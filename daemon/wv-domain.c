@@ -69,6 +69,7 @@ wv_domain_info_clear(WvDomainInfo *info)
   g_clear_pointer(&info->emulator_pin, g_free);
   g_clear_pointer(&info->hostdevs, g_strfreev);
   info->hugepages = NULL;
+  info->agent_connected = FALSE;
   info->state = WV_VM_STATE_UNKNOWN;
   info->exists = FALSE;
   info->foreign = FALSE;
@@ -108,7 +109,7 @@ parse_domain_xml(WvDomainInfo *info, const char *xml)
 {
   g_autoptr(xmlDoc) doc = wv_xml_parse(xml);
   g_autoptr(xmlXPathContext) ctx = NULL;
-  g_autofree char *vcpus = NULL, *memory = NULL, *page = NULL;
+  g_autofree char *vcpus = NULL, *memory = NULL, *page = NULL, *agent = NULL;
   g_autoptr(GPtrArray) devs = NULL;
 
   if (doc == NULL)
@@ -127,6 +128,9 @@ parse_domain_xml(WvDomainInfo *info, const char *xml)
   devs = wv_xpath_hostdev_addresses(ctx);
   g_ptr_array_add(devs, NULL);
   info->hostdevs = (GStrv)g_ptr_array_steal(devs, NULL);
+  agent = wv_xpath_string(ctx, "/domain/devices/channel/target[@name='" WV_GUEST_AGENT_CHANNEL
+                               "']/@state");
+  info->agent_connected = g_strcmp0(agent, "connected") == 0;
 }
 
 WvDomainInfo *
@@ -342,4 +346,11 @@ wv_domain_shutdown(virDomainPtr dom, WvHostShutdownPolicy policy, gboolean *stop
     default:
       g_assert_not_reached();
   }
+}
+
+gboolean
+wv_domain_shutdown_agent(virDomainPtr dom, GError **error)
+{
+  return wv_domain_check(virDomainShutdownFlags(dom, VIR_DOMAIN_SHUTDOWN_GUEST_AGENT),
+                         "the guest agent did not shut it down", error);
 }

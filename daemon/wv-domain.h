@@ -49,6 +49,7 @@ typedef struct
   char *emulator_pin;
   const char *hugepages; /* wv_page_size_name() */
   GStrv hostdevs;
+  gboolean agent_connected; /* libvirt says the guest agent's channel is connected */
 } WvDomainInfo;
 
 /* What libvirt says about the domain @name (state "undefined" when there is
@@ -90,5 +91,9 @@ gboolean wv_domain_define_and_start(virConnectPtr conn, const char *xml, GError 
  * already), managed save or destroy. */
 gboolean wv_domain_shutdown(virDomainPtr dom, WvHostShutdownPolicy policy, gboolean *stopped,
                             GError **error);
+/* Asks the guest agent of the active @dom to power the guest off. libvirt
+ * returns when the guest is off, or fails at once when no agent is
+ * connected; a connected agent that does nothing holds it up to 60 s. */
+gboolean wv_domain_shutdown_agent(virDomainPtr dom, GError **error);
 
 G_END_DECLS

@@ -215,7 +215,7 @@ struct _WvLibvirt
   gboolean connecting;
   guint backoff_ms;
   guint retry_source;
-  int lifecycle_id, tunable_id;
+  int lifecycle_id, tunable_id, agent_id;
 
   GThread *event_thread;
   gint quit; /* atomic */
@@ -237,7 +237,7 @@ typedef struct
   WvLibvirt *lv;
   virConnectPtr conn; /* which connection it was about */
   char *domain;
-  int kind; /* 0 lifecycle, 1 tunables, 2 closed */
+  int kind; /* 0 lifecycle, 1 tunables, 2 closed, 3 agent */
   int event, detail;
   char *reason;
 } Event;
@@ -326,6 +326,8 @@ lose_control(WvLibvirt *lv, const char *reason)
     /* libvirt closed it already: these fail at once */
     virConnectDomainEventDeregisterAny(old, lv->lifecycle_id);
     virConnectDomainEventDeregisterAny(old, lv->tunable_id);
+    if (lv->agent_id >= 0)
+      virConnectDomainEventDeregisterAny(old, lv->agent_id);
     virConnectUnregisterCloseCallback(old, NULL);
     virConnectClose(old);
   }
@@ -361,6 +363,11 @@ dispatch_event(gpointer data)
       break;
     case 2:
       lose_control(lv, e->reason);
+      break;
+    case 3:
+      if (lv->cb.agent)
+        lv->cb.agent(lv->user_data, e->domain,
+                     e->event == VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_CONNECTED);
       break;
     default:
       g_assert_not_reached();
@@ -402,6 +409,12 @@ on_tunable(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params, in
 }
 
 static void
+on_agent(virConnectPtr conn, virDomainPtr dom, int state, int reason, void *opaque)
+{
+  post_event(opaque, conn, 3, virDomainGetName(dom), state, reason, NULL);
+}
+
+static void
 on_close(virConnectPtr conn, int reason, void *opaque)
 {
   static const char *const reasons[] = {"error", "end of file", "keepalive timeout",
@@ -430,7 +443,7 @@ wake_event_loop(int timer, void *opaque)
 typedef struct
 {
   virConnectPtr conn;
-  int lifecycle_id, tunable_id;
+  int lifecycle_id, tunable_id, agent_id;
 } Control;
 
 static void
@@ -439,6 +452,8 @@ control_free(Control *c)
   if (c->conn) {
     virConnectDomainEventDeregisterAny(c->conn, c->lifecycle_id);
     virConnectDomainEventDeregisterAny(c->conn, c->tunable_id);
+    if (c->agent_id >= 0)
+      virConnectDomainEventDeregisterAny(c->conn, c->agent_id);
     virConnectClose(c->conn);
   }
   g_free(c);
@@ -472,6 +487,11 @@ connect_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *c
     g_warning("no lifecycle events from %s: %s", lv->uri, virGetLastErrorMessage());
   c->tunable_id = virConnectDomainEventRegisterAny(c->conn, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE,
                                                    VIR_DOMAIN_EVENT_CALLBACK(on_tunable), lv, NULL);
+  /* drivers without guest agents (test:///) have no such event */
+  c->agent_id = virConnectDomainEventRegisterAny(c->conn, NULL, VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
+                                                 VIR_DOMAIN_EVENT_CALLBACK(on_agent), lv, NULL);
+  if (c->agent_id < 0)
+    g_debug("no guest agent events from %s: %s", lv->uri, virGetLastErrorMessage());
   g_task_return_pointer(task, c, (GDestroyNotify)control_free);
 }
 
@@ -496,6 +516,7 @@ connect_done(GObject *source, GAsyncResult *result, gpointer data)
   }
   lv->lifecycle_id = c->lifecycle_id;
   lv->tunable_id = c->tunable_id;
+  lv->agent_id = c->agent_id;
   g_mutex_lock(&lv->lock);
   lv->control = g_steal_pointer(&c->conn);
   lv->generation++;
@@ -592,6 +613,8 @@ wv_libvirt_free(WvLibvirt *lv)
   if (conn) {
     virConnectDomainEventDeregisterAny(conn, lv->lifecycle_id);
     virConnectDomainEventDeregisterAny(conn, lv->tunable_id);
+    if (lv->agent_id >= 0)
+      virConnectDomainEventDeregisterAny(conn, lv->agent_id);
     virConnectUnregisterCloseCallback(conn, on_close);
     virConnectClose(conn);
   }

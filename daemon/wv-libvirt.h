@@ -79,6 +79,8 @@ typedef struct
   void (*lifecycle)(gpointer user_data, const char *domain, int event, int detail);
   /* main thread: a domain's tunables (pins) changed */
   void (*tunables)(gpointer user_data, const char *domain);
+  /* main thread: a domain's guest agent connected or went away; may be NULL */
+  void (*agent)(gpointer user_data, const char *domain, gboolean connected);
 } WvLibvirtCallbacks;
 
 /* Starts the event thread; call before any connection is opened. */

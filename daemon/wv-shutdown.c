@@ -67,14 +67,18 @@ one_done(WvVm *vm, const GError *error, gpointer data)
   double secs = (double)(g_get_monotonic_time() - one->started) / G_USEC_PER_SEC;
   gboolean forced = g_error_matches(error, WV_ERROR, WV_ERROR_TIMEOUT);
   g_autofree char *took = g_strdup_printf("%.1f", secs);
+  const WvStopResult *stop = wv_vm_last_stop(vm);
+  g_autofree char *how =
+      error && !forced ? g_strdup(error->message) : wv_stop_result_describe(stop);
 
-  g_log_structured(G_LOG_DOMAIN, error && !forced ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE,
-                   "WINVM_VM", wv_vm_name(vm), "WINVM_POLICY", policy_name(one->policy),
-                   "WINVM_RESULT", error ? (forced ? "forced" : "failed") : "ok", "WINVM_SECONDS",
-                   took, "WINVM_FORCED", forced ? "yes" : "no", "MESSAGE",
-                   "%s: host shutdown by %s: %s after %s s%s", wv_vm_name(vm),
-                   policy_name(one->policy), error ? (forced ? "forced off" : "failed") : "done",
-                   took, error && !forced ? "" : "");
+  /* wv-vm.c logged how it stopped; this one says it was the host's shutdown */
+  g_log_structured(
+      G_LOG_DOMAIN, error && !forced ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE, "WINVM_VM",
+      wv_vm_name(vm), "WINVM_POLICY", policy_name(one->policy), "WINVM_RESULT",
+      error ? (forced ? "forced" : "failed") : "ok", "WINVM_STOP", wv_stop_end_name(stop->end),
+      "WINVM_SECONDS", took, "WINVM_FORCED", forced ? "yes" : "no", "MESSAGE",
+      "%s: host shutdown by %s: %s after %s s%s%s", wv_vm_name(vm), policy_name(one->policy),
+      error ? (forced ? "forced off" : "failed") : "done", took, *how ? ": " : "", how);
   if (forced)
     g_ptr_array_add(all->forced, g_strdup(wv_vm_name(vm)));
   else if (error)

@@ -142,6 +142,30 @@ get_shutdown_timeout(gpointer object)
   return g_variant_new_uint32(wv_vm_profile(vm)->shutdown_timeout_s);
 }
 
+static GVariant *
+get_shutdown_step(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_string(wv_stop_step_name(wv_vm_stop_step(vm)));
+}
+
+static GVariant *
+get_last_stop(gpointer object)
+{
+  const WvStopResult *r = wv_vm_last_stop(((WvVmObject *)object)->vm);
+
+  return g_variant_new("(sud)", wv_stop_end_name(r->end), r->presses, r->seconds);
+}
+
+static GVariant *
+get_guest_agent(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_boolean(wv_vm_domain(vm)->agent_connected);
+}
+
 static const WvDBusProperty vm_properties[] = {
     {"Name", get_name},
     {"UUID", get_uuid},
@@ -155,6 +179,9 @@ static const WvDBusProperty vm_properties[] = {
     {"HostDevices", get_host_devices},
     {"Autostart", get_autostart},
     {"ShutdownTimeout", get_shutdown_timeout},
+    {"ShutdownStep", get_shutdown_step},
+    {"LastStop", get_last_stop},
+    {"GuestAgent", get_guest_agent},
     {NULL, NULL},
 };
 

@@ -13,6 +13,7 @@
 #include "wv-vm.h"
 #include "wv-hugepages.h"
 #include "wv-preflight.h"
+#include "wv-stop.h"
 #include "wv-tuning.h"
 
 #include <libvirt/virterror.h>
@@ -66,6 +67,10 @@ struct _WvVm
   guint64 generation;     /* bumped by every operation step and event: reads begun
                            * before are stale (see wv_vm_read_begin) */
   GPtrArray *waiters;     /* StopWaiter*: Shutdown calls waiting for the stop */
+  Op *ladder;             /* the Shutdown whose stop ladder asks the guest; it says how it ended */
+  guint ladder_serial;    /* counts ladders: a step's job tells its own from a later one */
+  WvStopStep stop_step;   /* what that ladder does now */
+  WvStopResult last_stop; /* how the last stop ended */
 };
 
 const char *
@@ -109,6 +114,18 @@ const WvProfile *
 wv_vm_profile(WvVm *vm)
 {
   return vm->profile;
+}
+
+WvStopStep
+wv_vm_stop_step(WvVm *vm)
+{
+  return vm->stop_step;
+}
+
+const WvStopResult *
+wv_vm_last_stop(WvVm *vm)
+{
+  return &vm->last_stop;
 }
 
 gboolean
@@ -320,6 +337,9 @@ struct _Op
   gboolean ran;          /* got past validation and authorization */
   WvVmState transition;  /* set while this Op runs; UNKNOWN: none */
   WvVmState final_state; /* libvirt's state once it succeeded; UNKNOWN: as libvirt says */
+  WvStopLadder stop;     /* a Shutdown's ladder */
+  guint ladder_serial;   /* its number, when it is the VM's ladder */
+  guint step_source;     /* the ladder's next step */
   WvVmDone done;
   gpointer done_data;
 };
@@ -377,6 +397,14 @@ op_finish(Op *op, GError *error)
     vm->busy = FALSE;
   if (vm->graceful == op)
     vm->graceful = NULL;
+  g_clear_handle_id(&op->step_source, wv_source_remove);
+  if (vm->ladder == op) {
+    vm->ladder = NULL;
+    if (vm->stop_step != WV_STOP_STEP_NONE) {
+      vm->stop_step = WV_STOP_STEP_NONE;
+      changed(vm);
+    }
+  }
   bump(vm); /* a read begun before the operation ended is stale */
   /* the final state goes out before the reply does, so the caller's next
    * call sees it (libvirt's event may come later) */
@@ -584,6 +612,39 @@ waiter_finish(StopWaiter *w, const GError *error)
   g_free(w);
 }
 
+static void
+set_stop_step(WvVm *vm, WvStopStep step)
+{
+  if (vm->stop_step == step)
+    return;
+  vm->stop_step = step;
+  changed(vm);
+}
+
+/* How @op's stop ended: LastStop, and one structured record saying how
+ * and in how many seconds. */
+static void
+record_stop(Op *op, WvStopEnd end)
+{
+  WvVm *vm = op->vm;
+  WvStopResult r = {end, op->stop.presses,
+                    (double)(g_get_monotonic_time() - op->stop.started_us) / G_USEC_PER_SEC};
+  g_autofree char *how = wv_stop_result_describe(&r);
+  g_autofree char *presses = g_strdup_printf("%u", r.presses);
+  g_autofree char *secs = g_strdup_printf("%.1f", r.seconds);
+
+  /* forced at the deadline, overtaken or failed: worth a warning */
+  gboolean bad = end == WV_STOP_END_OVERTAKEN || end == WV_STOP_END_FAILED ||
+                 (end == WV_STOP_END_DESTROYED && op->policy != WV_HOST_SHUTDOWN_DESTROY);
+
+  vm->last_stop = r;
+  g_log_structured(G_LOG_DOMAIN, bad ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE, "WINVM_VM",
+                   vm->name, "WINVM_STOP", wv_stop_end_name(end), "WINVM_PRESSES", presses,
+                   "WINVM_AGENT_ASKED", op->stop.agent_asked ? "yes" : "no", "WINVM_SECONDS", secs,
+                   "MESSAGE", "%s: %s", vm->name, how);
+  changed(vm);
+}
+
 /* worker */
 static void
 destroy_run(Op *op, GError **error)
@@ -594,6 +655,16 @@ destroy_run(Op *op, GError **error)
     wv_domain_check(virDomainDestroy(dom), "cannot force it off", error);
 }
 
+/* worker: managed save at the deadline; the next Start resumes it */
+static void
+save_run(Op *op, GError **error)
+{
+  g_autoptr(virDomain) dom = wv_domain_lookup(op->conn, op->name, error);
+
+  if (dom && virDomainIsActive(dom) == 1)
+    wv_domain_check(virDomainManagedSave(dom, 0), "cannot save it", error);
+}
+
 static void
 forced_off(GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -602,15 +673,31 @@ forced_off(GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr(GError) timeout = NULL;
 
   if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+    record_stop(op, WV_STOP_END_FAILED);
     op_finish(op, error);
     return;
   }
-  wv_log_vm(op->name, G_LOG_LEVEL_WARNING, "did not shut down within %u s; forced off",
-            op->timeout_s);
+  record_stop(op, WV_STOP_END_DESTROYED);
   timeout =
       g_error_new(WV_ERROR, WV_ERROR_TIMEOUT,
                   "“%s” did not shut down within %u s and was forced off", op->name, op->timeout_s);
   op_finish(op, timeout);
+}
+
+static void
+saved_at_deadline(GObject *source, GAsyncResult *result, gpointer data)
+{
+  Op *op = data;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+    record_stop(op, WV_STOP_END_FAILED);
+    op_finish(op, error);
+    return;
+  }
+  record_stop(op, WV_STOP_END_SAVED);
+  op->final_state = WV_VM_STATE_SAVED; /* before the reply: libvirt's event may come later */
+  op_finish(op, NULL);
 }
 
 /* @op no longer waits for the stop event (@from_timer: its own deadline
@@ -633,15 +720,27 @@ stop_waiting(Op *op, gboolean from_timer)
   }
 }
 
+/* The deadline: the profile's on-timeout (destroy or managed save). The Op
+ * acting on it says how the stop ended. */
 static gboolean
 shutdown_deadline(gpointer data)
 {
   Op *op = data;
+  WvVm *vm = op->vm;
+  gboolean save = op->stop.on_timeout == WV_ON_TIMEOUT_SAVE;
 
   stop_waiting(op, TRUE);
-  if (op->vm->graceful == op)
-    op->vm->graceful = NULL; /* forcing now: nothing left to overtake */
-  op_run_in_thread(op, destroy_run, forced_off);
+  g_clear_handle_id(&op->step_source, wv_source_remove);
+  if (vm->graceful == op)
+    vm->graceful = NULL; /* forcing now: nothing left to overtake */
+  if (vm->ladder && vm->ladder != op)
+    g_clear_handle_id(&vm->ladder->step_source, wv_source_remove);
+  vm->ladder = op;
+  op->stop.step = save ? WV_STOP_STEP_SAVING : WV_STOP_STEP_FORCING;
+  set_stop_step(vm, op->stop.step);
+  wv_vm_log(vm, G_LOG_LEVEL_WARNING, "did not shut down within %u s; %s", op->timeout_s,
+            save ? "saving it (managed save)" : "forcing it off");
+  op_run_in_thread(op, save ? save_run : destroy_run, save ? saved_at_deadline : forced_off);
   return G_SOURCE_REMOVE;
 }
 
@@ -658,6 +757,8 @@ overtake_graceful(WvVm *vm)
 
   wv_vm_log(vm, G_LOG_LEVEL_MESSAGE, "ForceOff overtakes the pending shutdown");
   stop_waiting(op, FALSE);
+  if (vm->ladder == op)
+    record_stop(op, WV_STOP_END_OVERTAKEN);
   op_finish(op, error);
 }
 
@@ -666,11 +767,182 @@ stopped_in_time(WvVm *vm, const GError *error, gpointer data)
 {
   Op *op = data;
 
-  wv_vm_log(vm, G_LOG_LEVEL_MESSAGE, "shut down");
+  if (vm->ladder == op)
+    record_stop(op, wv_stop_ladder_end(&op->stop));
   op_finish(op, NULL);
 }
 
-/* worker: press the ACPI power button (or save / destroy by policy) */
+/* ---- the stop ladder: one libvirt call per step, each a job of its own
+ * (the agent's may block up to 60 s; the ladder goes on without it) */
+
+typedef struct
+{
+  WvVm *vm; /* held */
+  char *name;
+  WvLibvirtLease *lease;
+  WvStopAction action;
+  guint ladder_serial;
+  gboolean stopped; /* found off */
+} StepJob;
+
+static void
+step_job_free(StepJob *j)
+{
+  vm_release(j->vm);
+  wv_libvirt_lease_free(j->lease);
+  g_free(j->name);
+  g_free(j);
+}
+
+/* worker */
+static void
+step_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  StepJob *j = data;
+  GError *error = NULL;
+  virConnectPtr conn = wv_libvirt_lease_conn(j->lease, &error);
+  g_autoptr(virDomain) dom = conn ? wv_domain_lookup(conn, j->name, &error) : NULL;
+
+  if (dom && virDomainIsActive(dom) != 1)
+    j->stopped = TRUE;
+  else if (dom && j->action == WV_STOP_ASK_AGENT)
+    wv_domain_shutdown_agent(dom, &error);
+  else if (dom)
+    wv_domain_shutdown(dom, WV_HOST_SHUTDOWN_SHUTDOWN, &j->stopped, &error);
+  if (error)
+    g_task_return_error(task, error);
+  else
+    g_task_return_boolean(task, TRUE);
+}
+
+static void ladder_step(Op *op);
+
+static void
+step_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+  StepJob *j = g_task_get_task_data(G_TASK(result));
+  WvVm *vm = j->vm;
+  g_autoptr(GError) error = NULL;
+  Op *op;
+
+  g_task_propagate_boolean(G_TASK(result), &error);
+  if (vm->removed)
+    return;
+  op = vm->ladder && vm->ladder->ladder_serial == j->ladder_serial ? vm->ladder : NULL;
+  wv_vm_refresh(vm); /* off now, perhaps: a current read says so */
+  if (error == NULL)
+    return;
+  if (j->action == WV_STOP_ASK_AGENT) {
+    wv_vm_log(vm, G_LOG_LEVEL_INFO, "%s", error->message);
+    if (op && op->stop.step == WV_STOP_STEP_AGENT)
+      ladder_step(op); /* the next step now */
+  } else {
+    wv_vm_log(vm, G_LOG_LEVEL_WARNING, "%s", error->message);
+  }
+}
+
+static void
+step_job_run(Op *op, WvStopAction action)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  WvLibvirtLease *lease = wv_libvirt_lease(op->vm->ctx->libvirt, &error);
+  StepJob *j;
+
+  if (lease == NULL) {
+    wv_vm_log(op->vm, G_LOG_LEVEL_WARNING, "cannot ask it to stop: %s", error->message);
+    return;
+  }
+  j = g_new0(StepJob, 1);
+  j->vm = op->vm;
+  op->vm->holds++;
+  j->name = g_strdup(op->name);
+  j->lease = lease;
+  j->action = action;
+  j->ladder_serial = op->ladder_serial;
+  task = g_task_new(NULL, NULL, step_done, NULL);
+  g_task_set_task_data(task, j, (GDestroyNotify)step_job_free);
+  wv_worker_run(task, step_thread);
+}
+
+static gboolean
+ladder_timer(gpointer data)
+{
+  Op *op = data;
+
+  op->step_source = 0;
+  ladder_step(op);
+  return G_SOURCE_REMOVE;
+}
+
+/* Takes the ladder's next step, and comes back when it says. */
+static void
+ladder_step(Op *op)
+{
+  WvVm *vm = op->vm;
+  gint64 now = g_get_monotonic_time(), wake;
+  WvStopAction action;
+
+  g_clear_handle_id(&op->step_source, wv_source_remove);
+  action = wv_stop_ladder_next(&op->stop, vm->info.agent_connected, now, &wake);
+  if (action == WV_STOP_FORCE || action == WV_STOP_SAVE)
+    return; /* the deadline's own timer acts */
+  set_stop_step(vm, op->stop.step);
+  switch (action) {
+    case WV_STOP_ASK_AGENT:
+      wv_vm_log(vm, G_LOG_LEVEL_INFO, "asking the guest agent to shut it down");
+      step_job_run(op, action);
+      break;
+    case WV_STOP_PRESS_ACPI:
+      wv_vm_log(vm, G_LOG_LEVEL_INFO, "pressing the ACPI power button (%u)", op->stop.presses);
+      step_job_run(op, action);
+      break;
+    case WV_STOP_WAIT: /* nothing left to ask: the deadline comes */
+    case WV_STOP_FORCE:
+    case WV_STOP_SAVE:
+    default:
+      break;
+  }
+  if (wake < op->stop.deadline_us)
+    op->step_source = wv_timeout_add((guint)((wake - now + 999) / 1000), ladder_timer, op);
+}
+
+/* The ladder of a graceful Shutdown (policy shutdown): the deadline is set
+ * now; the ladder asks the guest unless another Shutdown's ladder does
+ * already, in which case this one only waits (with its own deadline). */
+static void
+ladder_begin(Op *op)
+{
+  WvVm *vm = op->vm;
+  GError *error = NULL;
+  StopWaiter *w;
+
+  if (op->lease == NULL && !take_lease(op, &error)) {
+    op_finish(op, error);
+    g_error_free(error);
+    return;
+  }
+  bump(vm);
+  wv_stop_ladder_init(&op->stop, op->profile, op->timeout_s, g_get_monotonic_time());
+  if (vm->transition == WV_VM_STATE_UNKNOWN)
+    begin_transition(op, WV_VM_STATE_SHUTTING_DOWN);
+  w = g_new0(StopWaiter, 1);
+  w->vm = vm;
+  w->done = stopped_in_time;
+  w->data = op;
+  w->timeout_s = op->timeout_s;
+  w->source = wv_timeout_add(op->timeout_s * 1000, shutdown_deadline, op);
+  g_ptr_array_add(vm->waiters, w);
+  if (op->locked)
+    vm->graceful = op;
+  if (vm->ladder == NULL) {
+    vm->ladder = op;
+    op->ladder_serial = ++vm->ladder_serial;
+    ladder_step(op);
+  }
+}
+
+/* worker: managed save or destroy, by host-shutdown policy */
 static void
 shutdown_run(Op *op, GError **error)
 {
@@ -689,33 +961,17 @@ static void
 shutdown_sent(GObject *source, GAsyncResult *result, gpointer data)
 {
   Op *op = data;
-  WvVm *vm = op->vm;
   g_autoptr(GError) error = NULL;
-  StopWaiter *w;
 
   if (!g_task_propagate_boolean(G_TASK(result), &error)) {
     op_finish(op, error);
     return;
   }
-  if (op->stopped || vm->stopped_serial != op->stopped_serial) {
-    /* off already: say so before the reply, as libvirt's event may come
-     * later (the caller's next read must not see it running) */
-    op->final_state =
-        op->policy == WV_HOST_SHUTDOWN_SAVE ? WV_VM_STATE_SAVED : WV_VM_STATE_SHUT_OFF;
-    op_finish(op, NULL);
-    return;
-  }
-  if (vm->transition == WV_VM_STATE_UNKNOWN)
-    begin_transition(op, WV_VM_STATE_SHUTTING_DOWN);
-  w = g_new0(StopWaiter, 1);
-  w->vm = vm;
-  w->done = stopped_in_time;
-  w->data = op;
-  w->timeout_s = op->timeout_s;
-  w->source = wv_timeout_add(op->timeout_s * 1000, shutdown_deadline, op);
-  g_ptr_array_add(vm->waiters, w);
-  if (op->locked)
-    vm->graceful = op;
+  /* off: say so before the reply, as libvirt's event may come later (the
+   * caller's next read must not see it running) */
+  op->final_state = op->policy == WV_HOST_SHUTDOWN_SAVE ? WV_VM_STATE_SAVED : WV_VM_STATE_SHUT_OFF;
+  record_stop(op, op->policy == WV_HOST_SHUTDOWN_SAVE ? WV_STOP_END_SAVED : WV_STOP_END_DESTROYED);
+  op_finish(op, NULL);
 }
 
 static void
@@ -732,12 +988,25 @@ shutdown_begin(Op *op)
     return;
   }
   op->stopped_serial = op->vm->stopped_serial;
-  wv_vm_log(op->vm, G_LOG_LEVEL_MESSAGE, "shutting down (%s, timeout %u s)",
-            op->policy == WV_HOST_SHUTDOWN_SHUTDOWN ? "ACPI"
-            : op->policy == WV_HOST_SHUTDOWN_SAVE   ? "managed save"
-                                                    : "destroy",
-            op->timeout_s);
-  op_run_in_thread(op, shutdown_run, shutdown_sent);
+  if (op->policy != WV_HOST_SHUTDOWN_SHUTDOWN) {
+    wv_vm_log(op->vm, G_LOG_LEVEL_MESSAGE, "shutting down (%s)",
+              op->policy == WV_HOST_SHUTDOWN_SAVE ? "managed save" : "destroy");
+    op->stop.started_us = g_get_monotonic_time();
+    op_run_in_thread(op, shutdown_run, shutdown_sent);
+    return;
+  }
+  {
+    g_autoptr(GString) methods = g_string_new(NULL);
+
+    for (guint i = 0; i < op->profile->n_shutdown_methods; i++)
+      g_string_append_printf(methods, "%s%s", i ? "," : "",
+                             op->profile->shutdown_methods[i] == WV_STOP_METHOD_AGENT ? "agent"
+                                                                                      : "acpi");
+    wv_vm_log(op->vm, G_LOG_LEVEL_MESSAGE, "shutting down (%s, then %s at %u s)", methods->str,
+              op->profile->on_timeout == WV_ON_TIMEOUT_SAVE ? "managed save" : "destroy",
+              op->timeout_s);
+  }
+  ladder_begin(op);
 }
 
 void
@@ -1019,6 +1288,8 @@ wv_vm_free(WvVm *vm)
     g_free(w);
   }
   g_ptr_array_unref(vm->waiters);
+  if (vm->ladder)
+    g_clear_handle_id(&vm->ladder->step_source, wv_source_remove);
   g_ptr_array_unref(vm->after_start); /* Ops in it are freed with their tasks */
   wv_domain_info_clear(&vm->info);
   wv_profile_unref(vm->profile);

@@ -13,6 +13,7 @@
 #include "wv-libvirt.h"
 #include "wv-plan-cache.h"
 #include "wv-profile.h"
+#include "wv-stop.h"
 #include "wv-tuning.h"
 
 G_BEGIN_DECLS
@@ -44,6 +45,10 @@ const WvDomainInfo *wv_vm_domain(WvVm *vm);
 /* Takes @profile; refreshes the properties it decides. */
 void wv_vm_set_profile(WvVm *vm, WvProfile *profile);
 gboolean wv_vm_is_running(WvVm *vm);
+/* What the stop ladder of a Shutdown under way does (ShutdownStep). */
+WvStopStep wv_vm_stop_step(WvVm *vm);
+/* How the last stop ended, and in how long (LastStop). */
+const WvStopResult *wv_vm_last_stop(WvVm *vm);
 /* A Start is under way (a shutdown asked for now waits for it). */
 gboolean wv_vm_is_starting(WvVm *vm);
 
@@ -100,8 +105,9 @@ void wv_vm_call_end(WvVm *vm);
 typedef void (*WvVmDone)(WvVm *vm, const GError *error, gpointer data);
 
 void wv_vm_start(WvVm *vm, WvVmDone done, gpointer data);
-/* ACPI shutdown within @timeout_s (0: the profile's), forced off after it
- * (WV_ERROR_TIMEOUT). */
+/* The stop ladder within @timeout_s (0: the profile's): the guest agent,
+ * ACPI pressed again every acpi-repeat, then at the deadline forced off
+ * (WV_ERROR_TIMEOUT) or saved, by the profile's on-timeout. */
 void wv_vm_stop(WvVm *vm, guint timeout_s, WvVmDone done, gpointer data);
 void wv_vm_act(WvVm *vm, WvVmAction action, WvVmDone done, gpointer data);
 /* Host shutdown: by @policy within @timeout_s (0: the profile's), without

@@ -207,7 +207,8 @@ class Read(Fixture):
         for vm in vms:
             self.assertEqual(set(vm), {"name", "uuid", "state", "vcpus", "memory_kib",
                                        "vcpu_pins", "iothread_pins", "emulator_pin", "hugepages",
-                                       "host_devices", "autostart", "shutdown_timeout"})
+                                       "host_devices", "autostart", "shutdown_timeout",
+                                       "shutdown_step", "last_stop", "guest_agent"})
 
     def test_status(self):
         self.ctl("start", "tiny")
@@ -324,8 +325,12 @@ class Change(Fixture):
         self.assertEqual(self.state("tiny"), "running")
         r = self.ctl("start", "tiny", status=1)
         self.assertEqual(r.stderr, "winvmctl: error: “tiny” is already running\n")
-        self.assertEqual(self.ctl("stop", "tiny", "--timeout", "30").stdout, "")
+        # how it ended (the test driver obeys the first ACPI press at once)
+        self.assertRegex(self.ctl("stop", "tiny", "--timeout", "30").stdout,
+                         r"^tiny: shut down on ACPI after 1 press in \d+\.\d s\n$")
         self.assertEqual(self.state("tiny"), "shut-off")
+        stop = self.json("status", "tiny")["last_stop"]
+        self.assertEqual(stop[:2], ["acpi", 1])
         self.ctl("start", "tiny", "--wait", "--timeout", "30")
         self.ctl("stop", "tiny", "--force")
         self.assertEqual(self.state("tiny"), "shut-off")
@@ -384,7 +389,9 @@ class Change(Fixture):
         self.ctl("start", "tiny")
         self.ctl("start", "win11-install")
         r = self.ctl("shutdown-all", "--timeout", "20")
-        self.assertEqual(r.stdout, "")
+        # each VM's own end: tiny by its ladder, win11-install by its policy
+        self.assertRegex(r.stdout, r"^tiny: shut down on ACPI after 1 press in \d+\.\d s\n"
+                         r"win11-install: forced off after \d+\.\d s\n$")
         self.assertEqual(self.state("tiny"), "shut-off")
         self.assertEqual(self.state("win11-install"), "shut-off")
         self.ctl("shutdown-all")  # nothing runs
@@ -420,7 +427,9 @@ class Change(Fixture):
         r = script(f"{WINVMCTL} stop tiny --timeout 30")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"\r\x1b\[Ktiny: [a-z-]+, 30 s left\r?\n")
-        self.assertTrue(r.stdout.endswith("\r\x1b[Ktiny: shut-off\r\n"), repr(r.stdout))
+        self.assertRegex(r.stdout, r"\r\x1b\[Ktiny: shutting-down \(acpi\), 30 s left\r?\n")
+        self.assertRegex(r.stdout, r"\r\x1b\[Ktiny: shut-off\r\n"
+                         r"tiny: shut down on ACPI after 1 press in \d+\.\d s\r\n$")
         r = script(f"{WINVMCTL} start tiny --wait")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"tiny: [a-z-]+ \(0 s\)\r?\n")

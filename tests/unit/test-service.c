@@ -29,6 +29,7 @@ struct _WvVm
   gboolean running;
   Outcome outcome; /* of the next start or shutdown */
   gint64 started_at;
+  WvStopResult last_stop;
 };
 
 /* what the fakes were asked, in order: "start a", "shutdown a save 30" */
@@ -80,6 +81,12 @@ gboolean
 wv_vm_is_running(WvVm *vm)
 {
   return vm->running;
+}
+
+const WvStopResult *
+wv_vm_last_stop(WvVm *vm)
+{
+  return &vm->last_stop;
 }
 
 gboolean
