@@ -17,7 +17,7 @@ package=(
 )
 tests=(
   libvirt-daemon-system qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
-  linux-image-amd64 busybox-static xz-utils cpio hyperfine libvirt-dbus
+  linux-image-amd64 busybox-static xz-utils cpio hyperfine libvirt-dbus qemu-guest-agent
   dbus polkitd adduser python3 python3-gi python3-dbus python3-dbusmock
   valgrind clang-format clang libclang-rt-14-dev llvm
 )

@@ -247,12 +247,15 @@ def read_serial(name):
         return ""
 
 
-def write_template(name, acpi=True):
+def write_template(name, acpi=True, guest=None):
     """A copy of xml-templates/minimal.xml that boots the test guest directly
-    and logs its serial console to serial_log(@name). Returns its path."""
+    and logs its serial console to serial_log(@name). @guest picks the
+    initrd (make-guest.sh): "acpi", "noacpi", "acpi2" (obeys the second
+    press) or "agent" (qemu-ga, no ACPI); by default @acpi says. Returns its
+    path."""
     with open(os.path.join(SRC, "xml-templates", "minimal.xml")) as f:
         xml = f.read()
-    initrd = "initrd-acpi.img" if acpi else "initrd-noacpi.img"
+    initrd = f"initrd-{guest or ('acpi' if acpi else 'noacpi')}.img"
     boot = (f"<kernel>{GUEST}/vmlinuz</kernel>\n"
             f"    <initrd>{GUEST}/{initrd}</initrd>\n"
             "    <cmdline>console=ttyS0 panic=-1 quiet</cmdline>")
@@ -288,7 +291,7 @@ def remove_domain(name):
         return
     if domstate(name) != "shut off":
         virsh("destroy", name)
-    virsh("undefine", "--nvram", name)
+    virsh("undefine", "--nvram", "--managed-save", name)
     try:
         os.unlink(serial_log(name))
     except FileNotFoundError:

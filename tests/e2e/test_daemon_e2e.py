@@ -33,7 +33,7 @@ PREFIX = "winvm-e2e-d-"
 
 
 def profile(name, template, vcpus=2, pin="0,1", memory="256MiB", hugepages=False,
-            timeout=None):
+            timeout=None, vm_keys=""):
     text = f"""\
 [vm]
 name = {name}
@@ -42,6 +42,7 @@ template = {template}
 vcpus = {vcpus}
 memory = {memory}
 {f"shutdown-timeout = {timeout}" if timeout else ""}
+{vm_keys}
 
 [cpu]
 pin = {pin}
@@ -281,11 +282,11 @@ class DaemonE2E(unittest.TestCase):
 
     # -- helpers --
 
-    def add_vm(self, short, acpi=True, **kw):
+    def add_vm(self, short, acpi=True, guest=None, **kw):
         name = PREFIX + short
         fx.remove_domain(name)  # left over by an interrupted run
         self.names.append(name)
-        template = fx.write_template(name, acpi=acpi)
+        template = fx.write_template(name, acpi=acpi, guest=guest)
         with open(os.path.join(self.config_dir, name + ".conf"), "w") as f:
             f.write(profile(name, template, **kw))
         return name
@@ -467,6 +468,95 @@ class DaemonE2E(unittest.TestCase):
         self.assertEqual(fx.nr_hugepages(), nr, "all reservations released")
         self.assertFalse(os.path.exists(self.record(a1)))
         self.assertFalse(os.path.exists(self.record(d)))
+
+    # -- 3b: the stop ladder --
+
+    def stop_ladder(self, on_timeout):
+        """Three guests, one ShutdownAll: one powers off only through the
+        guest agent, one ignores the first ACPI press and obeys the second,
+        one ignores everything and meets its deadline's on-timeout."""
+        keys = "shutdown-method = agent,acpi\nacpi-repeat = 3s\nagent-timeout = 5s\n"
+        ag = self.add_vm("ladder-agent", guest="agent", vcpus=1, pin="0", memory="128MiB",
+                         timeout="20s", vm_keys=keys + "guest-agent = true")
+        a2 = self.add_vm("ladder-acpi2", guest="acpi2", vcpus=1, pin="1", memory="128MiB",
+                         timeout="20s", vm_keys=keys)
+        deaf = self.add_vm("ladder-deaf", guest="noacpi", vcpus=1, pin="0", memory="128MiB",
+                           timeout="8s", vm_keys=keys + f"on-timeout = {on_timeout}")
+        vms = self.start_daemon()
+        for name in (ag, a2, deaf):
+            self.start_vm(vms[name], name)
+        # libvirt's agent-lifecycle event: qemu-ga opened its port
+        self.client.wait_change(vms[ag], "GuestAgent", True, 60)
+        self.assertFalse(self.client.get(vms[a2], VM_IFACE, "GuestAgent"))
+
+        mark = self.client.mark()
+        t0 = time.monotonic()
+        if on_timeout == "destroy":
+            err = self.assertDBusError("org.winvm1.Error.Timeout", self.client.call, MANAGER,
+                                       MANAGER_IFACE, "ShutdownAll", GLib.Variant("(u)", (0,)))
+            self.assertIn(deaf, err.message)
+            self.assertNotIn(ag, err.message)
+            self.assertNotIn(a2, err.message)
+        else:  # saved: nothing was forced
+            self.client.call(MANAGER, MANAGER_IFACE, "ShutdownAll", GLib.Variant("(u)", (0,)))
+        total = time.monotonic() - t0
+        self.client.pump(0.3)
+        final = {ag: "shut-off", a2: "shut-off",
+                 deaf: "shut-off" if on_timeout == "destroy" else "saved"}
+        took = {}
+        for name, state in final.items():
+            t = self.client.seen(vms[name], "State", state, mark)
+            self.assertIsNotNone(t, f"{name}: no State {state}")
+            took[name] = t - t0
+        stops = {name: self.client.get(vms[name], VM_IFACE, "LastStop") for name in final}
+        steps = {name: [c["ShutdownStep"] for _, p, c in self.client.events[mark:]
+                        if p == vms[name] and "ShutdownStep" in c] for name in final}
+
+        self.assertEqual(stops[ag][:2], ("agent", 0), stops)
+        self.assertEqual(stops[a2][:2], ("acpi", 2), stops)
+        self.assertEqual(steps[ag], ["agent", ""])
+        self.assertEqual(steps[a2], ["acpi", ""])
+        self.assertIn("WINVM-AGENT-SHUTDOWN", fx.read_serial(ag))
+        self.assertIn("WINVM-ACPI-PRESS 2", fx.read_serial(a2))
+        self.assertEqual(fx.virsh("domstate", "--reason", ag).strip(), "shut off (shutdown)")
+        self.assertEqual(fx.virsh("domstate", "--reason", a2).strip(), "shut off (shutdown)")
+        # the deaf one: pressed every 3 s until its 8 s deadline
+        self.assertEqual(stops[deaf][1], 3, stops)
+        if on_timeout == "destroy":
+            self.assertEqual(stops[deaf][0], "destroyed")
+            self.assertEqual(steps[deaf], ["acpi", "forcing", ""])
+            self.assertEqual(fx.virsh("domstate", "--reason", deaf).strip(),
+                             "shut off (destroyed)")
+        else:
+            self.assertEqual(stops[deaf][0], "saved")
+            self.assertEqual(steps[deaf], ["acpi", "saving", ""])
+            self.assertEqual(fx.virsh("domstate", "--reason", deaf).strip(), "shut off (saved)")
+        self.assertGreaterEqual(took[a2], 2.5)  # the second press, 3 s after the first
+        self.assertLess(took[ag], 5)  # before the agent's step ran out
+        self.assertGreaterEqual(took[deaf], 7.5)
+        log(f"\nstop ladder ({on_timeout}): "
+            + ", ".join(f"{n[len(PREFIX):]} {stops[n][0]}"
+                        + (f" after {stops[n][1]} presses" if stops[n][0] == "acpi" else "")
+                        + f" in {took[n]:.1f} s (LastStop {stops[n][2]:.1f} s)"
+                        for n in final)
+            + f"; ShutdownAll returned after {total:.1f} s")
+        # in parallel: the slowest guest, plus at most a second
+        self.assertLess(total, max(took.values()) + 1)
+
+        if on_timeout == "save":
+            # the next Start resumes the saved image
+            mark = self.client.mark()
+            self.client.vm_call(vms[deaf], "Start")
+            self.client.wait_change(vms[deaf], "State", "running", 60, since=mark)
+            self.assertEqual(fx.virsh("domstate", "--reason", deaf).strip(),
+                             "running (restored)")
+            self.client.vm_call(vms[deaf], "ForceOff")
+
+    def test_3b_stop_ladder_agent_acpi2_deaf_destroyed(self):
+        self.stop_ladder("destroy")
+
+    def test_3c_stop_ladder_deaf_saved_then_resumed(self):
+        self.stop_ladder("save")
 
     # -- 4 --
 
