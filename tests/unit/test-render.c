@@ -304,6 +304,33 @@ test_variants(void)
 
 /* Every value of the device keys renders into a document libvirt's schema
  * accepts, and replaces what the template says. */
+/* [vm] guest-agent: the Windows templates' channel stays, goes, or is
+ * added to a template without one. */
+static void
+test_guest_agent(void)
+{
+#define GA_CHANNEL                                                                                 \
+  "/domain/devices/channel[target/@name='" WV_GUEST_AGENT_CHANNEL "' and target/@type='virtio']"
+  const char *ga = GA_CHANNEL;
+  g_autoptr(xmlDoc) win = render_on(NULL, NULL, "[cpu]\npin = none\n", NULL);
+  g_autoptr(xmlDoc) off =
+      render_on(NULL, NULL, "[vm]\nguest-agent = false\n[cpu]\npin = none\n", NULL);
+  g_autoptr(xmlDoc) minimal = render_on(
+      NULL, NULL, "[vm]\ntemplate = minimal\nhypervisor = qemu\n[cpu]\npin = none\n", NULL);
+  g_autoptr(xmlDoc) added = render_on(NULL, NULL,
+                                      "[vm]\ntemplate = minimal\nhypervisor = qemu\n"
+                                      "guest-agent = true\n[cpu]\npin = none\n",
+                                      NULL);
+
+  g_assert_cmpint(xpath_count(win, ga), ==, 1);
+  g_assert_cmpint(xpath_count(off, ga), ==, 0);
+  g_assert_cmpint(xpath_count(off, "/domain/devices/channel"), ==, 1); /* spicevmc stays */
+  g_assert_cmpint(xpath_count(minimal, ga), ==, 0);
+  g_assert_cmpint(xpath_count(added, ga), ==, 1);
+  assert_xpath(added, GA_CHANNEL "/@type", "unix");
+#undef GA_CHANNEL
+}
+
 static void
 test_device_keys(void)
 {
@@ -465,6 +492,7 @@ main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/render/golden-examples", test_golden_examples);
+  g_test_add_func("/render/guest-agent", test_guest_agent);
   g_test_add_func("/render/gaming-details", test_gaming_details);
   g_test_add_func("/render/every-host", test_every_host);
   g_test_add_func("/render/numa-node-local", test_numa_node_local);
