@@ -273,7 +273,18 @@ gboolean
 wv_domain_define_and_start(virConnectPtr conn, const char *xml, GError **error)
 {
   g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
+  int autostart = 0;
 
+  /* winvm starts its VMs at boot itself: libvirt's own autostart would
+   * start it a second time, before winvm's preflight and hugepages */
+  if (dom && virDomainGetAutostart(dom, &autostart) == 0 && autostart) {
+    if (virDomainSetAutostart(dom, 0) == 0)
+      g_message("%s: cleared libvirt's autostart flag (winvm's [vm] autostart starts it)",
+                virDomainGetName(dom));
+    else
+      g_warning("%s: cannot clear libvirt's autostart flag: %s", virDomainGetName(dom),
+                virGetLastErrorMessage());
+  }
   if (dom == NULL || virDomainCreate(dom) < 0) {
     wv_libvirt_set_error(error, WV_ERROR_FAILED, dom ? "cannot start" : "cannot define");
     return FALSE;

@@ -544,12 +544,15 @@ class DaemonE2E(unittest.TestCase):
         self.assertLess(total, max(took.values()) + 1)
 
         if on_timeout == "save":
-            # the next Start resumes the saved image
+            # the next Start resumes the saved image, and clears libvirt's
+            # autostart flag (winvm starts its VMs itself)
+            fx.virsh("autostart", deaf)
             mark = self.client.mark()
             self.client.vm_call(vms[deaf], "Start")
             self.client.wait_change(vms[deaf], "State", "running", 60, since=mark)
             self.assertEqual(fx.virsh("domstate", "--reason", deaf).strip(),
                              "running (restored)")
+            self.assertRegex(fx.virsh("dominfo", deaf), r"Autostart:\s+disable")
             self.client.vm_call(vms[deaf], "ForceOff")
 
     def test_3b_stop_ladder_agent_acpi2_deaf_destroyed(self):
