@@ -1882,6 +1882,9 @@ wv_profile_text_set(const char *text, const char *group, const char *key, const 
   }
   if (!done && value == NULL)
     return g_strdup(text);
+  /* a new group: [vm] first, as profiles begin, any other at the end */
+  if (!done && insert_after < 0 && g_str_equal(group, "vm"))
+    g_string_append_printf(out, "[%s]\n%s\n\n", group, setting);
   for (guint i = 0; i < n; i++) {
     g_string_append(out, lines[i]);
     if (i + 1 < n)
@@ -1889,7 +1892,7 @@ wv_profile_text_set(const char *text, const char *group, const char *key, const 
     if (!done && (gint)i == insert_after)
       g_string_append_printf(out, "%s\n", setting);
   }
-  if (!done && insert_after < 0) /* a new group, at the end */
+  if (!done && insert_after < 0 && !g_str_equal(group, "vm"))
     g_string_append_printf(out, "%s[%s]\n%s\n",
                            out->len == 0                     ? ""
                            : out->str[out->len - 1] == '\n' ? "\n"
