@@ -211,6 +211,7 @@ static const struct
     {"VCPUPins", "vcpu_pins", "vcpu"},
     {"IOThreadPins", "iothread_pins", "iothread"},
     {"EmulatorPin", "emulator_pin"},
+    {"PendingRestart", "pending_restart"},
     {"Version", "version"},
     {"LibvirtConnected", "libvirt_connected"},
     {"LibvirtURI", "libvirt_uri"},
@@ -1123,8 +1124,8 @@ cmd_create(Ctl *ctl, const Command *cmd, GError **error)
       g_variant_builder_add(&settings, "{sv}", given[i].setting,
                             g_variant_new_string(given[i].value));
   reply = call(ctl, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "CreateVMFrom",
-               g_variant_new("(ssa{sv})", name, ctl->template_name ? ctl->template_name : "windows11",
-                             &settings),
+               g_variant_new("(ssa{sv})", name,
+                             ctl->template_name ? ctl->template_name : "windows11", &settings),
                "(o)", TRUE, error);
   if (reply == NULL)
     return FALSE;
@@ -1301,8 +1302,8 @@ cmd_delete(Ctl *ctl, const Command *cmd, GError **error)
                                    g_variant_new("(b)", ctl->undefine), NULL, TRUE, error);
 
   if (reply && !ctl->json)
-    g_print("deleted %s (its profile is kept aside as %s.conf.deleted-*%s)\n", ctl->name,
-            ctl->name, ctl->undefine ? "; domain undefined" : "");
+    g_print("deleted %s (its profile is kept aside as %s.conf.deleted-*%s)\n", ctl->name, ctl->name,
+            ctl->undefine ? "; domain undefined" : "");
   return reply != NULL;
 }
 

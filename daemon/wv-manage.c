@@ -251,8 +251,7 @@ domain_xml(Job *job, GError **error)
     return NULL;
   if ((dom = virDomainLookupByName(conn, job->source)) == NULL) {
     if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
-      g_set_error(error, WV_ERROR, WV_ERROR_NOT_FOUND, "no libvirt domain named “%s”",
-                  job->source);
+      g_set_error(error, WV_ERROR, WV_ERROR_NOT_FOUND, "no libvirt domain named “%s”", job->source);
     else
       wv_libvirt_set_error(error, WV_ERROR_LIBVIRT_UNAVAILABLE, "cannot look the domain up");
     return NULL;
@@ -281,8 +280,8 @@ import_run(Job *job, GError **error)
   if (xml == NULL)
     return FALSE;
   job->result.not_carried = g_ptr_array_new_with_free_func(g_free);
-  text = wv_import_domain_xml(xml, job->name[0] ? job->name : NULL, &job->result.not_carried,
-                              error);
+  text =
+      wv_import_domain_xml(xml, job->name[0] ? job->name : NULL, &job->result.not_carried, error);
   if (text == NULL)
     return FALSE;
   if (job->name[0] == '\0') { /* the name the import chose */

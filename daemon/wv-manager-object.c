@@ -488,8 +488,8 @@ created(const WvManageResult *result, const GError *error, gpointer data)
     for (guint i = 0; result->not_carried && i < result->not_carried->len; i++)
       g_variant_builder_add(&notes, "s", (const char *)result->not_carried->pdata[i]);
     g_message("%s: profile imported", result->name);
-    g_dbus_method_invocation_return_value(
-        c->invocation, g_variant_new("(oas)", wv_vm_object_path(obj), &notes));
+    g_dbus_method_invocation_return_value(c->invocation,
+                                          g_variant_new("(oas)", wv_vm_object_path(obj), &notes));
   } else {
     g_message("%s: profile created (%s)", result->name, c->method);
     g_dbus_method_invocation_return_value(c->invocation,

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define WV_SECTION_ID_MAX   32
+#define WV_SECTION_ID_MAX 32
 
 static const char *const hyperv_names[WV_HV_N_FEATURES + 1] = {
     [WV_HV_RELAXED] = "relaxed",
@@ -1894,9 +1894,9 @@ wv_profile_text_set(const char *text, const char *group, const char *key, const 
   }
   if (!done && insert_after < 0 && !g_str_equal(group, "vm"))
     g_string_append_printf(out, "%s[%s]\n%s\n",
-                           out->len == 0                     ? ""
+                           out->len == 0                    ? ""
                            : out->str[out->len - 1] == '\n' ? "\n"
-                                                             : "\n\n",
+                                                            : "\n\n",
                            group, setting);
   return g_string_free(g_steal_pointer(&out), FALSE);
 }

@@ -352,8 +352,8 @@ char *wv_profile_error_public(const char *message);
  * and the group, when missing; @value NULL removes the line): comments and
  * layout stay as they were. A value must be one line without control
  * characters (InvalidArgs). */
-char *wv_profile_text_set(const char *text, const char *group, const char *key,
-                          const char *value, GError **error);
+char *wv_profile_text_set(const char *text, const char *group, const char *key, const char *value,
+                          GError **error);
 
 /* The same in the profile file at @path, whose mode stays as it was. */
 gboolean wv_profile_set_value(const char *path, const char *group, const char *key,

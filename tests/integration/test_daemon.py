@@ -132,7 +132,7 @@ vcpus = 2
 VM_PROPERTIES = {
     "Name": "s", "UUID": "s", "State": "s", "VCPUs": "u", "MemoryKiB": "t", "VCPUPins": "a(us)",
     "IOThreadPins": "a(us)", "EmulatorPin": "s", "Hugepages": "s", "HostDevices": "as",
-    "Autostart": "b", "ShutdownTimeout": "u",
+    "Autostart": "b", "ShutdownTimeout": "u", "PendingRestart": "b",
 }
 MANAGER_PROPERTIES = {"Version": "s", "LibvirtConnected": "b", "LibvirtURI": "s",
                       "ProfileErrors": "as"}
@@ -567,7 +567,8 @@ class VmPropertiesTest(DaemonTest):
         self.assertEqual(alpha, {
             "Name": "alpha", "UUID": "", "State": "undefined", "VCPUs": 4,
             "MemoryKiB": 1024 * 1024, "VCPUPins": [], "IOThreadPins": [], "EmulatorPin": "",
-            "Hugepages": "none", "HostDevices": [], "Autostart": False, "ShutdownTimeout": 120})
+            "Hugepages": "none", "HostDevices": [], "Autostart": False, "ShutdownTimeout": 120,
+            "PendingRestart": False})
         gpu = self.client.get_all(self.path("my-vm.2"))
         self.assertEqual(gpu["Name"], "my-vm.2")
         self.assertEqual(gpu["MemoryKiB"], 512 * 1024)
