@@ -279,7 +279,6 @@ import_run(Job *job, GError **error)
   xml = live ? domain_xml(job, error) : g_strdup(job->source);
   if (xml == NULL)
     return FALSE;
-  job->result.not_carried = g_ptr_array_new_with_free_func(g_free);
   text =
       wv_import_domain_xml(xml, job->name[0] ? job->name : NULL, &job->result.not_carried, error);
   if (text == NULL)

@@ -1725,8 +1725,8 @@ compare_paths(gconstpointer a, gconstpointer b)
 
 /* The directory itself: root's, and writable by nobody else (else anybody
  * could put a profile in it). */
-static gboolean
-check_dir(const char *dir, GError **error)
+gboolean
+wv_profile_dir_check(const char *dir, GError **error)
 {
   struct stat st;
 
@@ -1763,7 +1763,7 @@ wv_profile_load_dir(const char *dir, GPtrArray **errors)
   GError *local = NULL;
   const char *entry;
 
-  if (!check_dir(dir, &local) || (d = g_dir_open(dir, 0, &local)) == NULL) {
+  if (!wv_profile_dir_check(dir, &local) || (d = g_dir_open(dir, 0, &local)) == NULL) {
     g_ptr_array_add(errs, local);
     if (errors)
       *errors = g_steal_pointer(&errs);

@@ -343,6 +343,9 @@ guint wv_profile_line(const WvProfile *profile, const char *group, const char *k
  * Returns name -> WvProfile*, or NULL (with the one error in @errors) when
  * the directory itself is missing, unreadable or writable by others. */
 GHashTable *wv_profile_load_dir(const char *dir, GPtrArray **errors);
+/* The profile directory itself: root's (or the daemon's user's) and
+ * writable by nobody else; else anybody could put a profile in it. */
+gboolean wv_profile_dir_check(const char *dir, GError **error);
 
 /* @message with every “quoted” value replaced by “…”: what may be shown to
  * any user (ProfileErrors) without echoing a file's contents. */

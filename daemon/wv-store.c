@@ -151,6 +151,7 @@ gboolean
 wv_store_write(const char *path, const char *text, const char *etag, GError **error)
 {
   g_autofree char *tmp = NULL;
+  g_autofree char *dir = NULL;
   g_autoptr(GMutexLocker) locker = NULL;
   gboolean ok;
 
@@ -159,7 +160,9 @@ wv_store_write(const char *path, const char *text, const char *etag, GError **er
                 WV_PROFILE_MAX_SIZE);
     return FALSE;
   }
-  if ((tmp = write_temp(path, text, error)) == NULL)
+  /* a directory winvmd would not read a profile from gets none either */
+  dir = g_path_get_dirname(path);
+  if (!wv_profile_dir_check(dir, error) || (tmp = write_temp(path, text, error)) == NULL)
     return FALSE;
   locker = g_mutex_locker_new(&store_lock);
   if (etag == NULL) {

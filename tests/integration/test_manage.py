@@ -233,6 +233,14 @@ class ManageTest(DaemonTest):
         # root may write raw-qemu (the test client is root); see test_polkit for others
         self.create("beta", NEW.replace("vcpus = 2", "vcpus = 2\nraw-qemu = true"))
 
+    def test_untrusted_directory_gets_nothing(self):
+        os.chmod(self.config_dir, 0o777)
+        self.addCleanup(os.chmod, self.config_dir, 0o755)
+        msg = self.assert_error(E + "InvalidProfile", MANAGER_PATH, MANAGER_IFACE, "CreateVM",
+                                v("(ss)", "beta", NEW))
+        self.assertIn("writable by nobody else", msg)
+        self.assertEqual(self.files(), ["alpha.conf"])
+
     def test_duplicate_uuid_refused(self):
         c = self.client
         path = self.path("alpha")
