@@ -208,7 +208,8 @@ class Read(Fixture):
         for vm in vms:
             self.assertEqual(set(vm), {"name", "uuid", "state", "vcpus", "memory_kib",
                                        "vcpu_pins", "iothread_pins", "emulator_pin", "hugepages",
-                                       "host_devices", "autostart", "shutdown_timeout"})
+                                       "host_devices", "autostart", "shutdown_timeout",
+                                       "pending_restart"})
 
     def test_status(self):
         self.ctl("start", "tiny")

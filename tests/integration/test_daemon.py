@@ -1152,7 +1152,7 @@ class AutostartTest(DaemonTest):
             if name == "Autostart":
                 continue
             value = GLib.Variant(sig, {"s": "running", "u": 1, "t": 1, "a(us)": [(0, "1")],
-                                       "as": ["x"]}[sig])
+                                       "as": ["x"], "b": True}[sig])
             self.assert_error((E + "InvalidArgs", "org.freedesktop.DBus.Error.InvalidArgs",
                                "org.freedesktop.DBus.Error.PropertyReadOnly"),
                               path, PROPS_IFACE, "Set",
