@@ -44,6 +44,9 @@ const WvDomainInfo *wv_vm_domain(WvVm *vm);
 /* Takes @profile; refreshes the properties it decides. */
 void wv_vm_set_profile(WvVm *vm, WvProfile *profile);
 gboolean wv_vm_is_running(WvVm *vm);
+/* It runs, and its profile changed since it started: the change applies at
+ * its next start. */
+gboolean wv_vm_pending_restart(WvVm *vm);
 /* A Start is under way (a shutdown asked for now waits for it). */
 gboolean wv_vm_is_starting(WvVm *vm);
 

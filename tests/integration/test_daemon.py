@@ -132,7 +132,7 @@ vcpus = 2
 VM_PROPERTIES = {
     "Name": "s", "UUID": "s", "State": "s", "VCPUs": "u", "MemoryKiB": "t", "VCPUPins": "a(us)",
     "IOThreadPins": "a(us)", "EmulatorPin": "s", "Hugepages": "s", "HostDevices": "as",
-    "Autostart": "b", "ShutdownTimeout": "u",
+    "Autostart": "b", "ShutdownTimeout": "u", "PendingRestart": "b",
 }
 MANAGER_PROPERTIES = {"Version": "s", "LibvirtConnected": "b", "LibvirtURI": "s",
                       "ProfileErrors": "as"}
@@ -567,7 +567,8 @@ class VmPropertiesTest(DaemonTest):
         self.assertEqual(alpha, {
             "Name": "alpha", "UUID": "", "State": "undefined", "VCPUs": 4,
             "MemoryKiB": 1024 * 1024, "VCPUPins": [], "IOThreadPins": [], "EmulatorPin": "",
-            "Hugepages": "none", "HostDevices": [], "Autostart": False, "ShutdownTimeout": 120})
+            "Hugepages": "none", "HostDevices": [], "Autostart": False, "ShutdownTimeout": 120,
+            "PendingRestart": False})
         gpu = self.client.get_all(self.path("my-vm.2"))
         self.assertEqual(gpu["Name"], "my-vm.2")
         self.assertEqual(gpu["MemoryKiB"], 512 * 1024)
@@ -1151,7 +1152,7 @@ class AutostartTest(DaemonTest):
             if name == "Autostart":
                 continue
             value = GLib.Variant(sig, {"s": "running", "u": 1, "t": 1, "a(us)": [(0, "1")],
-                                       "as": ["x"]}[sig])
+                                       "as": ["x"], "b": True}[sig])
             self.assert_error((E + "InvalidArgs", "org.freedesktop.DBus.Error.InvalidArgs",
                                "org.freedesktop.DBus.Error.PropertyReadOnly"),
                               path, PROPS_IFACE, "Set",
