@@ -81,7 +81,8 @@ canonical(xmlNode *n)
   for (xmlNode *c = n->children; c; c = c->next)
     if (c->type == XML_ELEMENT_NODE &&
         !(g_str_equal((const char *)c->name, "address") && xmlHasProp(c, BAD_CAST "type")) &&
-        !g_str_equal((const char *)c->name, "alias") && !g_str_equal((const char *)c->name, "boot") &&
+        !g_str_equal((const char *)c->name, "alias") &&
+        !g_str_equal((const char *)c->name, "boot") &&
         /* the host-side tap name: libvirt's to pick */
         !(g_str_equal((const char *)c->name, "target") &&
           g_str_equal((const char *)n->name, "interface")))
@@ -160,4 +161,3 @@ assert_same_facts(const char *original_xml, xmlDoc *rendered)
       g_error("%s:\n  original: %s\n  rendered: %s", facts[i], want, got);
   }
 }
-
