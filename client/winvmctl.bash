@@ -8,14 +8,17 @@ _winvmctl()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
     local commands="list status start stop reboot suspend resume pin autostart
-                    render check reload shutdown-all monitor version"
+                    render check profile edit set create delete import reload
+                    shutdown-all monitor version"
     local vm_commands=" status start stop reboot suspend resume pin autostart render check "
+    vm_commands+=" profile edit set delete "
     local cmd="" nargs=0 i words=""
 
     # the command and how many arguments follow it, options skipped
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
-            --timeout | -t) ((i++)) ;;
+            --timeout | -t | --template | --memory | --vcpus | --disk | --iso | --name | -n)
+                ((i++)) ;;
             -*) ;;
             *) if [[ -z $cmd ]]; then cmd=${COMP_WORDS[i]}; else ((nargs++)); fi ;;
         esac
@@ -23,7 +26,15 @@ _winvmctl()
 
     COMPREPLY=()
     case $prev in
-        --timeout | -t) return ;; # seconds
+        --timeout | -t | --memory | --vcpus | --name | -n) return ;; # free text
+        --template)
+            mapfile -t COMPREPLY < <(compgen -W "windows11 windows10 minimal" -- "$cur")
+            return
+            ;;
+        --disk | --iso)
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+            return
+            ;;
     esac
 
     if [[ $cur == -* ]]; then
@@ -32,6 +43,9 @@ _winvmctl()
             start) words+=" --wait --timeout" ;;
             stop) words+=" --timeout --force" ;;
             shutdown-all) words+=" --timeout" ;;
+            create) words+=" --template --memory --vcpus --disk --iso" ;;
+            delete) words+=" --undefine" ;;
+            import) words+=" --name" ;;
         esac
     elif [[ -z $cmd ]]; then
         words=$commands
@@ -41,6 +55,13 @@ _winvmctl()
         words="vcpu iothread emulator"
     elif [[ $cmd == autostart && $nargs -eq 1 ]]; then
         words="on off"
+    elif [[ $cmd == set && $nargs -ge 1 ]]; then
+        compopt -o nospace 2>/dev/null
+        words="template= memory= vcpus= iothreads= autostart= autostart-order= autostart-delay=
+               on-host-shutdown= shutdown-timeout= pin= emulator-pin= hugepages= disk= iso="
+    elif [[ $cmd == import && $nargs -eq 0 ]]; then
+        mapfile -t COMPREPLY < <(compgen -f -X '!*.xml' -- "$cur")
+        return
     fi
     mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }

@@ -10,6 +10,7 @@
 #include <json-glib/json-glib.h>
 #include <locale.h>
 #include <stdio.h>
+#include <glib/gstdio.h>
 #include <unistd.h>
 
 #include "wv-common.h"
@@ -21,6 +22,7 @@
 /* Errors of the client itself; each code is the exit status. */
 typedef enum
 {
+  CTL_ERROR_FAILED = 1,
   CTL_ERROR_USAGE = 2,
   CTL_ERROR_UNREACHABLE = 6,
 } CtlError;
@@ -32,6 +34,9 @@ typedef enum
   OPT_WAIT = 1 << 0,
   OPT_TIMEOUT = 1 << 1,
   OPT_FORCE = 1 << 2,
+  OPT_CREATE = 1 << 3,   /* --template, --memory, --vcpus, --disk, --iso */
+  OPT_UNDEFINE = 1 << 4, /* --undefine */
+  OPT_NAME = 1 << 5,     /* --name */
 } CmdOptions;
 
 typedef struct _Command Command;
@@ -47,6 +52,9 @@ typedef struct
   char *path;
   char **args; /* what follows the command and the VM name */
   guint n_args;
+  char *template_name, *memory, *vcpus, *disk, *iso; /* create */
+  gboolean undefine;                                 /* delete */
+  char *import_name;                                 /* import --name */
 } Ctl;
 
 struct _Command
@@ -209,6 +217,7 @@ static const struct
     {"VCPUPins", "vcpu_pins", "vcpu"},
     {"IOThreadPins", "iothread_pins", "iothread"},
     {"EmulatorPin", "emulator_pin"},
+    {"PendingRestart", "pending_restart"},
     {"Version", "version"},
     {"LibvirtConnected", "libvirt_connected"},
     {"LibvirtURI", "libvirt_uri"},
@@ -1190,6 +1199,261 @@ cmd_version(Ctl *ctl, const Command *cmd, GError **error)
   return daemon != NULL;
 }
 
+/* ---- profiles ---------------------------------------------------------------- */
+
+static gboolean
+cmd_create(Ctl *ctl, const Command *cmd, GError **error)
+{
+  const char *name = ctl->args[0];
+  const struct
+  {
+    const char *setting, *value;
+  } given[] = {
+      {"memory", ctl->memory}, {"vcpus", ctl->vcpus}, {"disk", ctl->disk}, {"iso", ctl->iso}};
+  GVariantBuilder settings;
+  g_autoptr(GVariant) reply = NULL;
+  const char *path;
+
+  g_variant_builder_init(&settings, G_VARIANT_TYPE("a{sv}"));
+  for (guint i = 0; i < G_N_ELEMENTS(given); i++)
+    if (given[i].value) /* the profile's own syntax: the daemon checks it */
+      g_variant_builder_add(&settings, "{sv}", given[i].setting,
+                            g_variant_new_string(given[i].value));
+  reply = call(ctl, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "CreateVMFrom",
+               g_variant_new("(ssa{sv})", name,
+                             ctl->template_name ? ctl->template_name : "windows11", &settings),
+               "(o)", TRUE, error);
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get(reply, "(&o)", &path);
+  if (ctl->json) {
+    JsonObject *obj = json_object_new();
+    json_object_set_string_member(obj, "name", name);
+    json_object_set_string_member(obj, "path", path);
+    print_json_object(obj, TRUE);
+  } else {
+    g_print("created %s\n", name);
+  }
+  return TRUE;
+}
+
+/* GetProfile: (text, etag), or NULL. */
+static GVariant *
+get_profile(Ctl *ctl, GError **error)
+{
+  return call(ctl, ctl->path, WV_VM_INTERFACE, "GetProfile", NULL, "(ss)", TRUE, error);
+}
+
+static gboolean
+cmd_profile(Ctl *ctl, const Command *cmd, GError **error)
+{
+  g_autoptr(GVariant) reply = get_profile(ctl, error);
+  const char *text, *etag;
+
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get(reply, "(&s&s)", &text, &etag);
+  if (ctl->json) {
+    JsonObject *obj = json_object_new();
+    json_object_set_string_member(obj, "name", ctl->name);
+    json_object_set_string_member(obj, "text", text);
+    json_object_set_string_member(obj, "etag", etag);
+    print_json_object(obj, TRUE);
+  } else {
+    g_print("%s", text);
+  }
+  return TRUE;
+}
+
+/* $EDITOR (default vi) on @file, on this terminal. */
+static gboolean
+run_editor(const char *file, GError **error)
+{
+  const char *editor = g_getenv("EDITOR");
+  g_auto(GStrv) argv = NULL;
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+  int status = 0;
+
+  if (editor == NULL || *editor == '\0')
+    editor = "vi";
+  if (!g_shell_parse_argv(editor, NULL, &argv, error))
+    return FALSE;
+  g_strv_builder_addv(b, (const char **)argv);
+  g_strv_builder_add(b, file);
+  g_strfreev(argv);
+  argv = g_strv_builder_end(b);
+  if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_CHILD_INHERITS_STDIN, NULL,
+                    NULL, NULL, NULL, &status, error))
+    return FALSE;
+  if (!g_spawn_check_wait_status(status, NULL)) {
+    g_set_error(error, CTL_ERROR, CTL_ERROR_FAILED, "%s failed; %s is left as it was", editor,
+                file);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Asks on the terminal; no answer (not a terminal, end of input) is no. */
+static gboolean
+ask_again(const char *question)
+{
+  char line[64];
+
+  g_printerr("%s [Y/n] ", question);
+  if (fgets(line, sizeof line, stdin) == NULL)
+    return FALSE;
+  g_strstrip(line);
+  return line[0] == '\0' || line[0] == 'y' || line[0] == 'Y';
+}
+
+static gboolean
+cmd_edit(Ctl *ctl, const Command *cmd, GError **error)
+{
+  g_autoptr(GVariant) reply = get_profile(ctl, error);
+  g_autofree char *tmpl = NULL;
+  g_autofree char *file = NULL;
+  const char *text, *etag;
+  int fd;
+
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get(reply, "(&s&s)", &text, &etag);
+  tmpl = g_strdup_printf("winvmctl-%s-XXXXXX.conf", ctl->name);
+  if ((fd = g_file_open_tmp(tmpl, &file, error)) < 0)
+    return FALSE;
+  close(fd);
+  if (!g_file_set_contents(file, text, -1, error))
+    return FALSE;
+  for (;;) {
+    g_autofree char *edited = NULL;
+    g_autoptr(GVariant) set = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!run_editor(file, error) || !g_file_get_contents(file, &edited, NULL, error))
+      return FALSE;
+    if (g_str_equal(edited, text)) {
+      g_printerr("%s: no changes\n", ctl->name);
+      g_unlink(file);
+      return TRUE;
+    }
+    set = call(ctl, ctl->path, WV_VM_INTERFACE, "SetProfile", g_variant_new("(ss)", edited, etag),
+               NULL, TRUE, &local);
+    if (set) {
+      g_unlink(file);
+      if (!ctl->json)
+        g_print("%s: profile changed\n", ctl->name);
+      return TRUE;
+    }
+    if (g_error_matches(local, WV_ERROR, WV_ERROR_CONFLICT)) {
+      g_dbus_error_strip_remote_error(local);
+      g_set_error(error, WV_ERROR, WV_ERROR_CONFLICT,
+                  "the profile changed while you edited it; your version is in %s "
+                  "(winvmctl edit %s again, and bring your changes over)",
+                  file, ctl->name);
+      return FALSE;
+    }
+    if (!g_error_matches(local, WV_ERROR, WV_ERROR_INVALID_PROFILE) &&
+        !g_error_matches(local, WV_ERROR, WV_ERROR_INVALID_ARGS)) {
+      g_propagate_error(error, g_steal_pointer(&local));
+      return FALSE;
+    }
+    g_dbus_error_strip_remote_error(local);
+    g_printerr("winvmctl: error: %s\n", local->message);
+    if (!ask_again("Edit again?")) {
+      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE,
+                  "the profile is unchanged; your version is in %s", file);
+      return FALSE;
+    }
+  }
+}
+
+static gboolean
+cmd_set(Ctl *ctl, const Command *cmd, GError **error)
+{
+  GVariantBuilder settings;
+  g_autoptr(GVariant) reply = NULL;
+
+  g_variant_builder_init(&settings, G_VARIANT_TYPE("a{sv}"));
+  for (guint i = 0; i < ctl->n_args; i++) {
+    const char *eq = strchr(ctl->args[i], '=');
+    g_autofree char *key = NULL;
+
+    if (eq == NULL || eq == ctl->args[i]) {
+      g_variant_builder_clear(&settings);
+      g_set_error(error, CTL_ERROR, CTL_ERROR_USAGE, "“%s” is not KEY=VALUE", ctl->args[i]);
+      return FALSE;
+    }
+    key = g_strndup(ctl->args[i], eq - ctl->args[i]);
+    g_variant_builder_add(&settings, "{sv}", key, g_variant_new_string(eq + 1));
+  }
+  reply = call(ctl, ctl->path, WV_VM_INTERFACE, "Set", g_variant_new("(a{sv})", &settings), NULL,
+               TRUE, error);
+  return reply != NULL;
+}
+
+static gboolean
+cmd_delete(Ctl *ctl, const Command *cmd, GError **error)
+{
+  g_autoptr(GVariant) reply = call(ctl, ctl->path, WV_VM_INTERFACE, "Delete",
+                                   g_variant_new("(b)", ctl->undefine), NULL, TRUE, error);
+
+  if (reply && !ctl->json)
+    g_print("deleted %s (its profile is kept aside as %s.conf.deleted-*%s)\n", ctl->name, ctl->name,
+            ctl->undefine ? "; domain undefined" : "");
+  return reply != NULL;
+}
+
+/* The daemon's limit on a domain XML (WV_IMPORT_MAX_SIZE). */
+#define IMPORT_MAX_SIZE (1024 * 1024)
+
+static gboolean
+cmd_import(Ctl *ctl, const Command *cmd, GError **error)
+{
+  const char *source = ctl->args[0];
+  g_autofree char *xml = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autofree const char **notes = NULL;
+  const char *path;
+  gsize len = 0;
+
+  /* a file is read here (the daemon reads no caller's files) */
+  if (g_str_has_suffix(source, ".xml") || strchr(source, '/')) {
+    if (!g_file_get_contents(source, &xml, &len, error))
+      return FALSE;
+    if (len > IMPORT_MAX_SIZE || memchr(xml, '\0', len) || !g_utf8_validate(xml, len, NULL)) {
+      g_set_error(error, CTL_ERROR, CTL_ERROR_FAILED,
+                  "%s: not a domain XML file (binary, or larger than %d bytes)", source,
+                  IMPORT_MAX_SIZE);
+      return FALSE;
+    }
+  }
+  reply = call(ctl, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "ImportVM",
+               g_variant_new("(ss)", ctl->import_name ? ctl->import_name : "", xml ? xml : source),
+               "(oas)", TRUE, error);
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get(reply, "(&o^a&s)", &path, &notes);
+  if (ctl->json) {
+    g_autoptr(GVariant) list = g_variant_get_child_value(reply, 1);
+    JsonObject *obj = json_object_new();
+    g_autofree char *name = (char *)g_dbus_unescape_object_path(strrchr(path, '/') + 1);
+    json_object_set_string_member(obj, "name", name ? name : "");
+    json_object_set_string_member(obj, "path", path);
+    json_object_set_member(obj, "not_carried", json_gvariant_serialize(list));
+    print_json_object(obj, TRUE);
+    return TRUE;
+  }
+  {
+    g_autofree char *name = (char *)g_dbus_unescape_object_path(strrchr(path, '/') + 1);
+    g_print("imported %s\n", name ? name : path);
+  }
+  if (notes[0])
+    g_print("not carried over:\n");
+  for (guint i = 0; notes[i]; i++)
+    g_print("  %s\n", notes[i]);
+  return TRUE;
+}
+
 static const Command commands[] = {
     {"list", cmd_list, "", FALSE, 0, 0},
     {"status", cmd_status, "NAME", TRUE, 0, 0},
@@ -1202,6 +1466,13 @@ static const Command commands[] = {
     {"autostart", cmd_autostart, "NAME on|off", TRUE, 1, 1},
     {"render", cmd_render, "NAME", TRUE, 0, 0},
     {"check", cmd_check, "NAME", TRUE, 0, 0},
+    {"profile", cmd_profile, "NAME", TRUE, 0, 0},
+    {"edit", cmd_edit, "NAME", TRUE, 0, 0},
+    {"set", cmd_set, "NAME KEY=VALUE…", TRUE, 1, 64},
+    {"create", cmd_create, "NAME [--template T] [--memory M] [--vcpus N] [--disk D] [--iso I]",
+     FALSE, 1, 1, OPT_CREATE},
+    {"delete", cmd_delete, "NAME [--undefine]", TRUE, 0, 0, OPT_UNDEFINE},
+    {"import", cmd_import, "DOMAIN|FILE.xml [--name N]", FALSE, 1, 1, OPT_NAME},
     {"reload", cmd_reload, "", FALSE, 0, 0},
     {"shutdown-all", cmd_shutdown_all, "[--timeout S]", FALSE, 0, 0, OPT_TIMEOUT},
     {"monitor", cmd_monitor, "", FALSE, 0, 0},
@@ -1222,6 +1493,8 @@ exit_status(const GError *error)
            : error->code == WV_ERROR_PREFLIGHT_FAILED ? 4
            : error->code == WV_ERROR_TIMEOUT          ? 5
            : error->code == WV_ERROR_ACCESS_DENIED    ? 7
+           : error->code == WV_ERROR_CONFLICT         ? 8
+           : error->code == WV_ERROR_EXISTS           ? 9
                                                       : 1;
   if (g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
       g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER))
@@ -1253,6 +1526,13 @@ check_usage(Ctl *ctl, const Command *cmd, int n, GError **error)
       {ctl->wait, OPT_WAIT, "--wait"},
       {ctl->timeout != G_MININT, OPT_TIMEOUT, "--timeout"},
       {ctl->force, OPT_FORCE, "--force"},
+      {ctl->template_name != NULL, OPT_CREATE, "--template"},
+      {ctl->memory != NULL, OPT_CREATE, "--memory"},
+      {ctl->vcpus != NULL, OPT_CREATE, "--vcpus"},
+      {ctl->disk != NULL, OPT_CREATE, "--disk"},
+      {ctl->iso != NULL, OPT_CREATE, "--iso"},
+      {ctl->undefine, OPT_UNDEFINE, "--undefine"},
+      {ctl->import_name != NULL, OPT_NAME, "--name"},
   };
   const char *why = NULL;
 
@@ -1303,6 +1583,15 @@ main(int argc, char **argv)
       {"timeout", 't', 0, G_OPTION_ARG_INT, &ctl.timeout,
        "stop, shutdown-all: force off after S seconds; start --wait: give up after S seconds", "S"},
       {"force", 'f', 0, G_OPTION_ARG_NONE, &ctl.force, "stop: force off at once", NULL},
+      {"template", 0, 0, G_OPTION_ARG_STRING, &ctl.template_name,
+       "create: the template (default windows11)", "T"},
+      {"memory", 0, 0, G_OPTION_ARG_STRING, &ctl.memory, "create: memory, e.g. 16GiB", "M"},
+      {"vcpus", 0, 0, G_OPTION_ARG_STRING, &ctl.vcpus, "create: vCPUs", "N"},
+      {"disk", 0, 0, G_OPTION_ARG_STRING, &ctl.disk, "create: the system disk (a path)", "D"},
+      {"iso", 0, 0, G_OPTION_ARG_STRING, &ctl.iso, "create: an installer ISO (a path)", "I"},
+      {"undefine", 0, 0, G_OPTION_ARG_NONE, &ctl.undefine,
+       "delete: undefine the libvirt domain too", NULL},
+      {"name", 'n', 0, G_OPTION_ARG_STRING, &ctl.import_name, "import: the new VM's name", "N"},
       G_OPTION_ENTRY_NULL,
   };
   int status = 0;
@@ -1313,7 +1602,8 @@ main(int argc, char **argv)
   g_option_context_set_summary(octx, help);
   g_option_context_set_description(
       octx, "Exit status: 0 success, 1 failure, 2 usage, 3 no such VM, 4 preflight failed,\n"
-            "5 timeout, 6 daemon not reachable, 7 access denied. See winvmctl(1).");
+            "5 timeout, 6 daemon not reachable, 7 access denied, 8 conflict (the profile\n"
+            "changed meanwhile), 9 exists already. See winvmctl(1).");
   g_option_context_add_main_entries(octx, entries, NULL);
 
   if (!g_option_context_parse(octx, &argc, &argv, &error))
@@ -1330,6 +1620,9 @@ main(int argc, char **argv)
     ctl.name = argv[2];
     ctl.args = argv + 3;
     ctl.n_args = argc - 3;
+  } else if (argc > 2) {
+    ctl.args = argv + 2;
+    ctl.n_args = argc - 2;
   }
 
   ctl.bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
@@ -1363,5 +1656,11 @@ out:
   g_clear_error(&ctl.bus_error);
   g_clear_object(&ctl.bus);
   g_free(ctl.path);
+  g_free(ctl.template_name);
+  g_free(ctl.memory);
+  g_free(ctl.vcpus);
+  g_free(ctl.disk);
+  g_free(ctl.iso);
+  g_free(ctl.import_name);
   return status;
 }

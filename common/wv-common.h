@@ -45,6 +45,8 @@ typedef enum
   WV_ERROR_ACCESS_DENIED,
   WV_ERROR_CANCELLED,       /* overtaken by another call (a ForceOff over a Shutdown) */
   WV_ERROR_LIMITS_EXCEEDED, /* the caller has too many calls in flight (winvmd(8), LIMITS) */
+  WV_ERROR_CONFLICT,        /* the profile changed since the caller read it (its etag) */
+  WV_ERROR_EXISTS,          /* a VM or profile of that name exists already */
 } WvError;
 
 #define WV_ERROR (wv_error_quark())

@@ -13,6 +13,8 @@ static const GDBusErrorEntry wv_error_entries[] = {
     {WV_ERROR_ACCESS_DENIED, WV_ERROR_PREFIX ".AccessDenied"},
     {WV_ERROR_CANCELLED, WV_ERROR_PREFIX ".Cancelled"},
     {WV_ERROR_LIMITS_EXCEEDED, WV_ERROR_PREFIX ".LimitsExceeded"},
+    {WV_ERROR_CONFLICT, WV_ERROR_PREFIX ".Conflict"},
+    {WV_ERROR_EXISTS, WV_ERROR_PREFIX ".Exists"},
 };
 
 GQuark

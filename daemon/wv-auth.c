@@ -20,6 +20,7 @@
 
 typedef struct
 {
+  GDBusMethodInvocation *invocation;
   GDBusConnection *connection;
   char *sender;
   char *action_id;
@@ -35,6 +36,7 @@ wv_auth_check_free(gpointer data)
 {
   WvAuthCheck *check = data;
 
+  g_clear_object(&check->invocation);
   g_clear_object(&check->connection);
   g_free(check->sender);
   g_free(check->action_id);
@@ -178,6 +180,9 @@ on_unix_user(GObject *source, GAsyncResult *result, gpointer user_data)
 
   g_variant_get(reply, "(u)", &uid);
   if (uid == 0) {
+    WvAuthCheck *check = g_task_get_task_data(task);
+
+    g_object_set_data(G_OBJECT(check->invocation), "wv-auth-root", GINT_TO_POINTER(TRUE));
     auth_allow(task, "uid 0");
     return;
   }
@@ -206,6 +211,7 @@ wv_auth_check_async(GDBusMethodInvocation *invocation, const char *action_id,
 
   sender = g_dbus_method_invocation_get_sender(invocation);
   check = g_new0(WvAuthCheck, 1);
+  check->invocation = g_object_ref(invocation);
   check->connection = g_object_ref(g_dbus_method_invocation_get_connection(invocation));
   check->sender = g_strdup(sender != NULL ? sender : "(no sender)");
   check->action_id = g_strdup(action_id);
@@ -233,4 +239,10 @@ wv_auth_check_finish(GAsyncResult *result, GError **error)
   g_return_val_if_fail(g_task_get_source_tag(G_TASK(result)) == wv_auth_check_async, FALSE);
 
   return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+gboolean
+wv_auth_caller_is_root(GDBusMethodInvocation *invocation)
+{
+  return g_object_get_data(G_OBJECT(invocation), "wv-auth-root") != NULL;
 }

@@ -22,4 +22,8 @@ void wv_auth_check_async(GDBusMethodInvocation *invocation, const char *action_i
  * when the caller may not. */
 gboolean wv_auth_check_finish(GAsyncResult *result, GError **error);
 
+/* Whether a check on @invocation found its caller to be uid 0 (root may
+ * write what a polkit-authorized user may not: raw-qemu). */
+gboolean wv_auth_caller_is_root(GDBusMethodInvocation *invocation);
+
 G_END_DECLS

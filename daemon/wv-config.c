@@ -4,6 +4,7 @@
 #include "wv-config.h"
 #include "wv-common.h"
 #include "wv-file.h"
+#include "wv-host-cache.h"
 
 static void
 config_clear(gpointer data)
@@ -18,6 +19,7 @@ config_clear(gpointer data)
   g_free(c->state_dir);
   g_free(c->template_dir);
   g_free(c->host_config);
+  wv_host_cache_unref(c->host_cache);
 }
 
 WvConfig *
@@ -35,6 +37,7 @@ wv_config_copy(const WvConfig *config)
   c->host_config = g_strdup(config->host_config);
   c->keepalive_interval = config->keepalive_interval;
   c->keepalive_count = config->keepalive_count;
+  c->host_cache = config->host_cache ? wv_host_cache_ref(config->host_cache) : NULL;
   return c;
 }
 

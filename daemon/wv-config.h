@@ -26,6 +26,9 @@ typedef struct
   char *host_config; /* winvm.conf: which host paths a guest may get */
   /* winvm.conf [libvirt]: how soon a silent libvirtd counts as gone */
   guint keepalive_interval, keepalive_count;
+  /* host facts kept between plans (wv-host-cache.h; thread-safe, shared by
+   * copies), NULL: every plan probes the host afresh */
+  struct _WvHostCache *host_cache;
 } WvConfig;
 
 /* Reads winvm.conf's [libvirt] group into @config (defaults when it is

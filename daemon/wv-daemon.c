@@ -10,6 +10,8 @@
 #include "wv-common.h"
 #include "wv-worker.h"
 #include "wv-daemon.h"
+#include "wv-host-cache.h"
+#include "wv-preflight.h"
 
 #define REPORT(daemon, what, ...)                                                                  \
   G_STMT_START                                                                                     \
@@ -155,7 +157,8 @@ wv_daemon_reload(WvDaemon *daemon)
   GHashTableIter iter;
   gpointer key, value;
 
-  wv_plan_cache_invalidate(daemon->plans); /* templates, winvm.conf: read again */
+  wv_plan_cache_invalidate(daemon->plans);                   /* templates, winvm.conf: read again */
+  wv_host_cache_forget_topology(daemon->config->host_cache); /* and the hardware */
   if (profiles == NULL) {
     /* The directory is gone or untrusted: a rename or an unmounted disk must
      * not drop every VM (running ones would no longer be shut down with the
@@ -353,6 +356,7 @@ on_connected(gpointer data)
   WvLibvirtLease *lease = wv_libvirt_lease(daemon->libvirt, NULL);
   Resync *r;
 
+  wv_host_cache_set_generation(daemon->config->host_cache, wv_libvirt_generation(daemon->libvirt));
   wv_plan_cache_invalidate(daemon->plans);
   REPORT(daemon, changed);
   status_changed(daemon);
@@ -382,6 +386,7 @@ on_disconnected(gpointer data, const char *reason)
   GHashTableIter iter;
   gpointer vm;
 
+  wv_host_cache_set_generation(daemon->config->host_cache, wv_libvirt_generation(daemon->libvirt));
   wv_plan_cache_invalidate(daemon->plans);
   g_hash_table_iter_init(&iter, daemon->vms);
   while (g_hash_table_iter_next(&iter, NULL, &vm))
@@ -449,6 +454,8 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   WvDaemon *daemon = g_new0(WvDaemon, 1);
 
   daemon->config = wv_config_copy(config);
+  if (daemon->config->host_cache == NULL)
+    daemon->config->host_cache = wv_preflight_host_cache_new(config);
   daemon->callbacks = callbacks;
   daemon->callbacks_data = data;
   daemon->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_vm_free);

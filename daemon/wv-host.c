@@ -163,6 +163,7 @@ hugepage_pool_free(gpointer p)
   WvHugepagePool *pool = p;
 
   g_free(pool->nr_path);
+  g_free(pool->free_path);
   g_free(pool);
 }
 
@@ -473,14 +474,14 @@ probe_pools(WvHost *host, const char *dir, gint node)
   for (guint i = 0; i < sizes->len; i++) {
     guint64 kib = g_array_index(sizes, guint64, i);
     g_autofree char *name = g_strdup_printf("hugepages-%" G_GUINT64_FORMAT "kB", kib);
-    g_autofree char *free_path = g_build_filename(dir, name, "free_hugepages", NULL);
     WvHugepagePool *pool = g_new0(WvHugepagePool, 1);
 
     pool->page_kib = kib;
     pool->node = node;
     pool->nr_path = g_build_filename(dir, name, "nr_hugepages", NULL);
+    pool->free_path = g_build_filename(dir, name, "free_hugepages", NULL);
     pool->total = read_u64(pool->nr_path);
-    pool->free = read_u64(free_path);
+    pool->free = read_u64(pool->free_path);
     g_ptr_array_add(host->hugepages, pool);
   }
 }
@@ -639,20 +640,55 @@ probe_hugetlbfs(WvHost *host, const char *mounts_path)
 
 /* ---- the host ----------------------------------------------------------- */
 
+/* Where the mount table, meminfo and cpuinfo are: beside @mounts_path, or
+ * the real /proc. */
+static void
+proc_paths(const char *mounts_path, char **mounts, char **meminfo, char **cpuinfo)
+{
+  if (mounts_path != NULL) {
+    g_autofree char *proc_dir = g_path_get_dirname(mounts_path);
+
+    *mounts = g_strdup(mounts_path);
+    *meminfo = g_build_filename(proc_dir, "meminfo", NULL);
+    *cpuinfo = g_build_filename(proc_dir, "cpuinfo", NULL);
+  } else {
+    *mounts = g_strdup("/proc/self/mounts");
+    *meminfo = g_strdup("/proc/meminfo");
+    *cpuinfo = g_strdup("/proc/cpuinfo");
+  }
+}
+
+/* What may change at any moment and is read for every host: meminfo, the
+ * hugetlbfs mounts and /dev/kvm. */
+static void
+probe_volatile(WvHost *host, const char *mounts, const char *meminfo)
+{
+  read_meminfo(host, meminfo);
+  probe_hugetlbfs(host, mounts);
+  probe_kvm(host);
+}
+
+static WvHost *
+host_new(const char *sysfs_root)
+{
+  WvHost *host = g_new0(WvHost, 1);
+
+  host->sysfs_root = g_canonicalize_filename(sysfs_root != NULL ? sysfs_root : "/sys", NULL);
+  host->hugetlbfs = g_ptr_array_new_with_free_func(hugetlbfs_mount_free);
+  return host;
+}
+
 WvHost *
 wv_host_probe(const char *sysfs_root, const char *mounts_path, GError **error)
 {
-  g_autoptr(WvHost) host = g_new0(WvHost, 1);
-  g_autofree char *meminfo_path = NULL;
-  g_autofree char *cpuinfo_path = NULL;
+  g_autoptr(WvHost) host = host_new(sysfs_root);
+  g_autofree char *mounts = NULL, *meminfo = NULL, *cpuinfo = NULL;
 
-  host->sysfs_root = g_canonicalize_filename(sysfs_root != NULL ? sysfs_root : "/sys", NULL);
   host->cpus = g_ptr_array_new_with_free_func(host_cpu_free);
   host->nodes = g_ptr_array_new_with_free_func(cpuset_free);
   host->l3_groups = g_ptr_array_new_with_free_func(cpuset_free);
   host->pci = g_ptr_array_new_with_free_func(pci_device_free);
   host->hugepages = g_ptr_array_new_with_free_func(hugepage_pool_free);
-  host->hugetlbfs = g_ptr_array_new_with_free_func(hugetlbfs_mount_free);
 
   probe_nodes(host);
   if (!probe_cpus(host, error))
@@ -661,26 +697,91 @@ wv_host_probe(const char *sysfs_root, const char *mounts_path, GError **error)
   probe_iommu(host);
   probe_hugepages(host);
 
-  if (mounts_path != NULL) {
-    g_autofree char *proc_dir = g_path_get_dirname(mounts_path);
-
-    meminfo_path = g_build_filename(proc_dir, "meminfo", NULL);
-    cpuinfo_path = g_build_filename(proc_dir, "cpuinfo", NULL);
-  } else {
-    mounts_path = "/proc/self/mounts";
-    meminfo_path = g_strdup("/proc/meminfo");
-    cpuinfo_path = g_strdup("/proc/cpuinfo");
-  }
-  read_meminfo(host, meminfo_path);
-  probe_hugetlbfs(host, mounts_path);
-  host->cpu_virt_flag = cpuinfo_virt_flag(cpuinfo_path);
-  probe_kvm(host);
+  proc_paths(mounts_path, &mounts, &meminfo, &cpuinfo);
+  probe_volatile(host, mounts, meminfo);
+  host->cpu_virt_flag = cpuinfo_virt_flag(cpuinfo);
 
   g_debug("host %s: %u CPUs (%u online), %u NUMA nodes, %u L3 groups, %u PCI devices, "
           "IOMMU %s, %u hugepage pools, %u hugetlbfs mounts",
           host->sysfs_root, host->cpus->len, host->online->n, host->nodes->len,
           host->l3_groups->len, host->pci->len, host->iommu ? "on" : "off", host->hugepages->len,
           host->hugetlbfs->len);
+  return g_steal_pointer(&host);
+}
+
+/* The online CPUs as sysfs says now: the global list, else each CPU's
+ * online file, as probe_cpus() reads them; NULL when unreadable. */
+static WvCpuset *
+read_online_now(const WvHost *topology)
+{
+  g_autofree char *dir = g_build_filename(topology->sysfs_root, "devices/system/cpu", NULL);
+  g_autofree char *online_path = g_build_filename(dir, "online", NULL);
+  g_autofree guint *ids = NULL;
+  guint n = 0;
+
+  if (g_file_test(online_path, G_FILE_TEST_EXISTS))
+    return read_cpuset(online_path, NULL);
+  ids = g_new(guint, MAX(topology->cpus->len, 1));
+  for (guint i = 0; i < topology->cpus->len; i++) {
+    const WvHostCpu *cpu = topology->cpus->pdata[i];
+    g_autofree char *name = g_strdup_printf("cpu%u", cpu->id);
+    g_autofree char *cpu_dir = g_build_filename(dir, name, NULL);
+
+    if (cpu_online(NULL, cpu_dir, cpu->id))
+      ids[n++] = cpu->id;
+  }
+  return wv_cpuset_new(ids, n);
+}
+
+WvHost *
+wv_host_refresh(const WvHost *topology, const char *mounts_path)
+{
+  g_autoptr(WvCpuset) online = read_online_now(topology);
+  g_autoptr(WvHost) host = NULL;
+  g_autofree char *mounts = NULL, *meminfo = NULL, *cpuinfo = NULL;
+  g_autofree char *pci_dir = NULL;
+
+  if (online == NULL || !wv_cpuset_equal(online, topology->online))
+    return NULL; /* CPUs came or went: their topology files did too */
+
+  host = host_new(topology->sysfs_root);
+  host->online = g_steal_pointer(&online);
+  host->cpus = g_ptr_array_ref(topology->cpus);
+  host->nodes = g_ptr_array_ref(topology->nodes);
+  host->l3_groups = g_ptr_array_ref(topology->l3_groups);
+  host->iommu = topology->iommu;
+  host->cpu_virt_flag = g_strdup(topology->cpu_virt_flag);
+
+  /* PCI devices: where they sit is topology, the bound driver is not */
+  pci_dir = g_build_filename(topology->sysfs_root, "bus/pci/devices", NULL);
+  host->pci = g_ptr_array_new_full(topology->pci->len, pci_device_free);
+  for (guint i = 0; i < topology->pci->len; i++) {
+    const WvPciDevice *old = topology->pci->pdata[i];
+    g_autofree char *driver_path = g_build_filename(pci_dir, old->name, "driver", NULL);
+    WvPciDevice *dev = g_memdup2(old, sizeof *old);
+
+    dev->name = g_strdup(old->name);
+    dev->driver = read_link_name(driver_path);
+    g_ptr_array_add(host->pci, dev);
+  }
+
+  /* hugepage pools: which exist is topology, their counters are not */
+  host->hugepages = g_ptr_array_new_full(topology->hugepages->len, hugepage_pool_free);
+  for (guint i = 0; i < topology->hugepages->len; i++) {
+    const WvHugepagePool *old = topology->hugepages->pdata[i];
+    WvHugepagePool *pool = g_new0(WvHugepagePool, 1);
+
+    pool->page_kib = old->page_kib;
+    pool->node = old->node;
+    pool->nr_path = g_strdup(old->nr_path);
+    pool->free_path = g_strdup(old->free_path);
+    pool->total = read_u64(pool->nr_path);
+    pool->free = read_u64(pool->free_path);
+    g_ptr_array_add(host->hugepages, pool);
+  }
+
+  proc_paths(mounts_path, &mounts, &meminfo, &cpuinfo);
+  probe_volatile(host, mounts, meminfo);
   return g_steal_pointer(&host);
 }
 
@@ -772,6 +873,18 @@ wv_domcaps_free(WvDomcaps *caps)
   g_clear_pointer(&caps->machines, g_ptr_array_unref);
   g_free(caps->emulator);
   g_free(caps);
+}
+
+WvDomcaps *
+wv_domcaps_copy(const WvDomcaps *caps)
+{
+  WvDomcaps *copy = g_memdup2(caps, sizeof *caps);
+
+  copy->emulator = g_strdup(caps->emulator);
+  copy->machines = g_ptr_array_new_full(caps->machines->len, g_free);
+  for (guint i = 0; i < caps->machines->len; i++)
+    g_ptr_array_add(copy->machines, g_strdup(caps->machines->pdata[i]));
+  return copy;
 }
 
 static guint

@@ -40,10 +40,11 @@ typedef struct
 typedef struct
 {
   guint64 page_kib;
-  gint node;     /* -1: the global pool in /sys/kernel/mm/hugepages */
-  guint64 total; /* nr_hugepages */
-  guint64 free;  /* free_hugepages */
-  char *nr_path; /* the nr_hugepages file, for reservations */
+  gint node;       /* -1: the global pool in /sys/kernel/mm/hugepages */
+  guint64 total;   /* nr_hugepages */
+  guint64 free;    /* free_hugepages */
+  char *nr_path;   /* the nr_hugepages file, for reservations */
+  char *free_path; /* the free_hugepages file */
 } WvHugepagePool;
 
 typedef struct
@@ -88,6 +89,13 @@ typedef struct
  * real /sys: a fake tree says whether its host has KVM by class/misc/kvm. */
 WvHost *wv_host_probe(const char *sysfs_root, const char *mounts_path, GError **error);
 void wv_host_free(WvHost *host);
+/* @topology's CPUs, caches, NUMA nodes, PCI devices and IOMMU groups, and
+ * which hugepage pools exist (shared, not read again), with what may change
+ * at any moment read now: the online CPUs, each PCI device's driver, the
+ * pools' counters, meminfo, the hugetlbfs mounts and /dev/kvm. NULL when
+ * the online CPUs are not those of @topology: probe again. @mounts_path as
+ * for wv_host_probe(). */
+WvHost *wv_host_refresh(const WvHost *topology, const char *mounts_path);
 
 const WvHostCpu *wv_host_cpu(const WvHost *host, guint id);
 const WvPciDevice *wv_host_pci(const WvHost *host, const WvPciAddress *addr);
@@ -113,6 +121,7 @@ typedef struct
 } WvDomcaps;
 
 WvDomcaps *wv_domcaps_parse(const char *xml, GError **error);
+WvDomcaps *wv_domcaps_copy(const WvDomcaps *caps);
 void wv_domcaps_free(WvDomcaps *caps);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(WvHost, wv_host_free)

@@ -63,8 +63,8 @@ wv_libvirt_open(const char *uri, gboolean read_only, GError **error)
   return conn;
 }
 
-static char *
-template_machine(const char *template_path)
+char *
+wv_libvirt_template_machine(const char *template_path)
 {
   g_autoptr(xmlDoc) doc = NULL;
   g_autoptr(xmlXPathContext) ctx = NULL;
@@ -82,7 +82,7 @@ WvDomcaps *
 wv_libvirt_domcaps(virConnectPtr conn, const char *virt_type, const char *template_path,
                    GError **error)
 {
-  g_autofree char *machine = template_machine(template_path);
+  g_autofree char *machine = wv_libvirt_template_machine(template_path);
   g_autofree char *xml = NULL;
 
   xml = virConnectGetDomainCapabilities(conn, NULL, "x86_64", machine, virt_type, 0);
@@ -637,6 +637,17 @@ gboolean
 wv_libvirt_is_connected(WvLibvirt *lv)
 {
   return lv->connected;
+}
+
+guint
+wv_libvirt_generation(WvLibvirt *lv)
+{
+  guint generation;
+
+  g_mutex_lock(&lv->lock);
+  generation = lv->generation;
+  g_mutex_unlock(&lv->lock);
+  return generation;
 }
 
 static void

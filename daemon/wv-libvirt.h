@@ -24,6 +24,9 @@ void wv_libvirt_set_error(GError **error, gint code, const char *what);
 
 virConnectPtr wv_libvirt_open(const char *uri, gboolean read_only, GError **error);
 
+/* The machine type the template at @template_path asks for, NULL: none. */
+char *wv_libvirt_template_machine(const char *template_path);
+
 /* Domain capabilities for @virt_type ("kvm", "qemu") and the template's
  * machine type. NULL with an error when the driver cannot say (the test
  * driver cannot). */
@@ -94,6 +97,8 @@ void wv_libvirt_start(WvLibvirt *lv);
 void wv_libvirt_free(WvLibvirt *lv);
 const char *wv_libvirt_uri(WvLibvirt *lv);
 gboolean wv_libvirt_is_connected(WvLibvirt *lv);
+/* Changes whenever the control connection comes or goes (any thread). */
+guint wv_libvirt_generation(WvLibvirt *lv);
 
 /* Main thread: a lease for one job, or NULL with WV_ERROR_LIBVIRT_UNAVAILABLE
  * when libvirt is not connected. */

@@ -8,7 +8,9 @@
 #include "wv-auth.h"
 #include "wv-common.h"
 #include "wv-dbus.h"
+#include "wv-import.h"
 #include "wv-limits.h"
+#include "wv-manage.h"
 #include "wv-manager-object.h"
 #include "wv-plan-cache.h"
 #include "wv-resources.h"
@@ -374,6 +376,143 @@ shutdown_all_start(gpointer call)
   wv_shutdown_all(daemon, c->manager->autostart, c->timeout, shutdown_all_replied, c);
 }
 
+/* CreateVM, CreateVMFrom, ImportVM: a profile written (wv-manage.h), and
+ * the new VM's object path in the answer. */
+typedef struct
+{
+  WvManager *manager;
+  GDBusMethodInvocation *invocation;
+  const char *method;
+  char *name, *text, *template_name, *source;
+  GVariant *settings;
+} CreateCall;
+
+static void
+create_call_free(CreateCall *c)
+{
+  g_object_unref(c->invocation);
+  g_free(c->name);
+  g_free(c->text);
+  g_free(c->template_name);
+  g_free(c->source);
+  g_clear_pointer(&c->settings, g_variant_unref);
+  g_free(c);
+}
+
+static gboolean
+check_name_arg(const char *name, gboolean empty_ok, GError **error)
+{
+  g_autofree char *shown = NULL;
+
+  if ((empty_ok && name[0] == '\0') || wv_name_is_valid(name))
+    return TRUE;
+  shown = g_utf8_make_valid(name, MIN(strlen(name), 80));
+  g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
+              "“%s%s” is not a valid VM name (letters, digits and “_.-”, at most %d, not "
+              "starting with “.” or “-”)",
+              shown, strlen(name) > 80 ? "…" : "", WV_NAME_MAX);
+  return FALSE;
+}
+
+static gpointer
+create_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
+               GDBusMethodInvocation *invocation, GError **error)
+{
+  const char *name, *arg;
+  g_autoptr(GVariant) settings = NULL;
+  CreateCall *c;
+
+  if (g_str_equal(method->name, "CreateVMFrom"))
+    g_variant_get(params, "(&s&s@a{sv})", &name, &arg, &settings);
+  else
+    g_variant_get(params, "(&s&s)", &name, &arg);
+  if (!check_name_arg(name, g_str_equal(method->name, "ImportVM"), error))
+    return NULL;
+  if (g_str_equal(method->name, "CreateVM") && strlen(arg) > WV_PROFILE_MAX_SIZE) {
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "a profile of more than %d bytes",
+                WV_PROFILE_MAX_SIZE);
+    return NULL;
+  }
+  if (g_str_equal(method->name, "ImportVM") &&
+      (arg[0] == '\0' || strlen(arg) > WV_IMPORT_MAX_SIZE)) {
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
+                "source: a libvirt domain name or a domain XML document of at most %d bytes",
+                WV_IMPORT_MAX_SIZE);
+    return NULL;
+  }
+  if (settings && !wv_manage_check_settings(settings, error))
+    return NULL;
+  c = g_new0(CreateCall, 1);
+  c->manager = object;
+  c->invocation = g_object_ref(invocation);
+  c->method = method->name;
+  c->name = g_strdup(name);
+  if (settings) {
+    c->template_name = g_strdup(arg);
+    c->settings = g_steal_pointer(&settings);
+  } else if (g_str_equal(method->name, "ImportVM")) {
+    c->source = g_strdup(arg);
+  } else {
+    c->text = g_strdup(arg);
+  }
+  return c;
+}
+
+static void
+create_refuse(gpointer call, GError *error)
+{
+  CreateCall *c = call;
+
+  g_dbus_method_invocation_take_error(c->invocation, error);
+  create_call_free(c);
+}
+
+static void
+created(const WvManageResult *result, const GError *error, gpointer data)
+{
+  CreateCall *c = data;
+  WvVmObject *obj = NULL;
+
+  if (result)
+    obj = g_hash_table_lookup(c->manager->objects,
+                              wv_daemon_get_vm(c->manager->daemon, result->name));
+  if (error) {
+    g_dbus_method_invocation_return_gerror(c->invocation, error);
+  } else if (obj == NULL) {
+    g_dbus_method_invocation_return_error(c->invocation, WV_ERROR, WV_ERROR_FAILED,
+                                          "“%s” was written but has no object", result->name);
+  } else if (c->source) {
+    GVariantBuilder notes;
+
+    g_variant_builder_init(&notes, G_VARIANT_TYPE("as"));
+    for (guint i = 0; result->not_carried && i < result->not_carried->len; i++)
+      g_variant_builder_add(&notes, "s", (const char *)result->not_carried->pdata[i]);
+    g_message("%s: profile imported", result->name);
+    g_dbus_method_invocation_return_value(c->invocation,
+                                          g_variant_new("(oas)", wv_vm_object_path(obj), &notes));
+  } else {
+    g_message("%s: profile created (%s)", result->name, c->method);
+    g_dbus_method_invocation_return_value(c->invocation,
+                                          g_variant_new("(o)", wv_vm_object_path(obj)));
+  }
+  create_call_free(c);
+}
+
+static void
+create_start(gpointer call)
+{
+  CreateCall *c = call;
+  WvDaemon *daemon = c->manager->daemon;
+  gboolean root = wv_auth_caller_is_root(c->invocation);
+
+  if (c->source)
+    wv_manage_import(daemon, c->name, c->source, root, created, c);
+  else if (c->settings)
+    wv_manage_create_from(daemon, c->name, c->template_name, c->settings, root, created, c);
+  else
+    wv_manage_create(daemon, c->name, c->text, root, created, c);
+}
+
 static const Show show_plan = SHOW_PLAN, show_check = SHOW_CHECK, show_render = SHOW_RENDER;
 
 static const WvDBusMethod manager_methods[] = {
@@ -382,6 +521,9 @@ static const WvDBusMethod manager_methods[] = {
     {"Check", NULL, plan_prepare, plan_start, plan_refuse, &show_check},
     {"Render", NULL, plan_prepare, plan_start, plan_refuse, &show_render},
     {"Reload", WV_ACTION_MANAGE, manager_call_new, reload_start, manager_call_refuse, NULL},
+    {"CreateVM", WV_ACTION_MANAGE, create_prepare, create_start, create_refuse, NULL},
+    {"CreateVMFrom", WV_ACTION_MANAGE, create_prepare, create_start, create_refuse, NULL},
+    {"ImportVM", WV_ACTION_MANAGE, create_prepare, create_start, create_refuse, NULL},
     /* the host-shutdown path: never limited */
     {"ShutdownAll", WV_ACTION_MANAGE, shutdown_all_prepare, shutdown_all_start, manager_call_refuse,
      NULL, TRUE},
@@ -564,7 +706,7 @@ wv_manager_free(WvManager *manager)
 void
 wv_manager_vm_added(WvManager *manager, WvVm *vm)
 {
-  WvVmObject *obj = wv_vm_object_new(vm, manager->bus);
+  WvVmObject *obj = wv_vm_object_new(vm, manager->daemon, manager->bus);
 
   g_hash_table_insert(manager->objects, vm, obj);
   g_dbus_connection_emit_signal(

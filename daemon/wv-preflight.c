@@ -2,17 +2,78 @@
 #include "config.h"
 
 #include "wv-preflight.h"
+#include "wv-host-cache.h"
 #include "wv-libvirt.h"
 #include "wv-trust.h"
 #include "wv-tuning.h"
 
+/* The mount table under @config's /proc root, NULL: the real one. */
+static char *
+mounts_path(const WvConfig *config)
+{
+  return config->proc_root ? g_build_filename(config->proc_root, "mounts", NULL) : NULL;
+}
+
+WvHostCache *
+wv_preflight_host_cache_new(const WvConfig *config)
+{
+  g_autofree char *mounts = mounts_path(config);
+
+  return wv_host_cache_new(config->sysfs_root, mounts);
+}
+
 WvHost *
 wv_preflight_host(const WvConfig *config, GError **error)
 {
-  g_autofree char *mounts =
-      config->proc_root ? g_build_filename(config->proc_root, "mounts", NULL) : NULL;
+  g_autofree char *mounts = NULL;
 
+  if (config->host_cache)
+    return wv_host_cache_host(config->host_cache, error);
+  mounts = mounts_path(config);
   return wv_host_probe(config->sysfs_root, mounts, error);
+}
+
+typedef struct
+{
+  virConnectPtr conn;
+  const char *virt_type;
+  const char *template_path;
+} DomcapsFetch;
+
+static WvDomcaps *
+fetch_domcaps(gpointer data, GError **error)
+{
+  DomcapsFetch *f = data;
+
+  return wv_libvirt_domcaps(f->conn, f->virt_type, f->template_path, error);
+}
+
+static WvTristate
+fetch_kvm_offered(gpointer data)
+{
+  return wv_libvirt_kvm_offered(data);
+}
+
+/* libvirt's answers, from @config's cache when it has one. */
+static WvTristate
+kvm_offered(const WvConfig *config, virConnectPtr conn)
+{
+  if (config->host_cache)
+    return wv_host_cache_kvm_offered(config->host_cache, fetch_kvm_offered, conn);
+  return wv_libvirt_kvm_offered(conn);
+}
+
+static WvDomcaps *
+domcaps(const WvConfig *config, virConnectPtr conn, const char *virt_type,
+        const char *template_path, GError **error)
+{
+  DomcapsFetch f = {conn, virt_type, template_path};
+  g_autofree char *machine = NULL;
+
+  if (config->host_cache == NULL)
+    return fetch_domcaps(&f, error);
+  machine = wv_libvirt_template_machine(template_path);
+  return wv_host_cache_domcaps(config->host_cache, virt_type, machine, fetch_domcaps, &f, error);
 }
 
 /* The host-path policy: winvm.conf, with the daemon's own directories
@@ -68,9 +129,8 @@ wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr con
 
     /* Without kvm, still read what QEMU offers (firmware, TPM) for the
      * other findings. */
-    ctx.libvirt_lacks_kvm = want_kvm && wv_libvirt_kvm_offered(conn) == WV_TRI_OFF;
-    caps =
-        wv_libvirt_domcaps(conn, want_kvm && !ctx.libvirt_lacks_kvm ? "kvm" : "qemu", tpl, &error);
+    ctx.libvirt_lacks_kvm = want_kvm && kvm_offered(config, conn) == WV_TRI_OFF;
+    caps = domcaps(config, conn, want_kvm && !ctx.libvirt_lacks_kvm ? "kvm" : "qemu", tpl, &error);
     in_use = wv_libvirt_devices_in_use(conn, profile->name, NULL);
     {
       gboolean foreign = FALSE;

@@ -12,6 +12,7 @@
 
 #include "wv-config.h"
 #include "wv-host.h"
+#include "wv-host-cache.h"
 #include "wv-plan.h"
 #include "wv-profile.h"
 
@@ -25,7 +26,12 @@ typedef enum
   WV_PREFLIGHT_NO_HOST_CHECKS = 1 << 0,
 } WvPreflightFlags;
 
-/* The host's facts under @config's sysfs and /proc roots (blocking). */
+/* A cache of the host facts under @config's sysfs and /proc roots, for
+ * WvConfig.host_cache. */
+WvHostCache *wv_preflight_host_cache_new(const WvConfig *config);
+
+/* The host's facts under @config's sysfs and /proc roots (blocking): from
+ * its host cache when it has one (what is read fresh: wv-host-cache.h). */
 WvHost *wv_preflight_host(const WvConfig *config, GError **error);
 
 /* Blocking (sysfs reads, libvirt calls): call it from a worker thread.

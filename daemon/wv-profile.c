@@ -12,8 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define WV_PROFILE_MAX_SIZE (1024 * 1024)
-#define WV_SECTION_ID_MAX   32
+#define WV_SECTION_ID_MAX 32
 
 static const char *const hyperv_names[WV_HV_N_FEATURES + 1] = {
     [WV_HV_RELAXED] = "relaxed",
@@ -1652,6 +1651,7 @@ wv_profile_unref(WvProfile *p)
   if (p == NULL || !g_atomic_int_dec_and_test(&p->refcount))
     return;
   g_free(p->path);
+  g_free(p->etag);
   g_free(p->name);
   g_free(p->template_name);
   g_free(p->uuid);
@@ -1685,6 +1685,12 @@ default_name(const char *path)
   if (g_str_has_suffix(base, ".conf"))
     base[strlen(base) - 5] = '\0';
   return g_steal_pointer(&base);
+}
+
+char *
+wv_profile_etag(const char *data, gsize len)
+{
+  return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, len);
 }
 
 gboolean
@@ -1754,6 +1760,7 @@ wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
     g_set_error_literal(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, errors->str);
     return NULL;
   }
+  p->etag = wv_profile_etag(data, len);
   return g_steal_pointer(&p);
 }
 
@@ -1780,8 +1787,8 @@ compare_paths(gconstpointer a, gconstpointer b)
 
 /* The directory itself: root's, and writable by nobody else (else anybody
  * could put a profile in it). */
-static gboolean
-check_dir(const char *dir, GError **error)
+gboolean
+wv_profile_dir_check(const char *dir, GError **error)
 {
   struct stat st;
 
@@ -1818,7 +1825,7 @@ wv_profile_load_dir(const char *dir, GPtrArray **errors)
   GError *local = NULL;
   const char *entry;
 
-  if (!check_dir(dir, &local) || (d = g_dir_open(dir, 0, &local)) == NULL) {
+  if (!wv_profile_dir_check(dir, &local) || (d = g_dir_open(dir, 0, &local)) == NULL) {
     g_ptr_array_add(errs, local);
     if (errors)
       *errors = g_steal_pointer(&errs);
@@ -1887,26 +1894,24 @@ wv_profile_error_public(const char *message)
   return g_string_free(out, FALSE);
 }
 
-gboolean
-wv_profile_set_value(const char *path, const char *group, const char *key, const char *value,
-                     GError **error)
+char *
+wv_profile_text_set(const char *text, const char *group, const char *key, const char *value,
+                    GError **error)
 {
-  g_autofree char *data = NULL;
-  g_autoptr(GError) local = NULL;
   g_auto(GStrv) lines = NULL;
   g_autoptr(GString) out = g_string_new(NULL);
-  g_autofree char *setting = g_strdup_printf("%s = %s", key, value);
+  g_autofree char *setting = value ? g_strdup_printf("%s = %s", key, value) : NULL;
   gboolean in_group = FALSE, done = FALSE;
   gint insert_after = -1; /* last line of the group */
-  GStatBuf st;
   guint n;
 
-  if (!g_file_get_contents(path, &data, NULL, &local) || g_stat(path, &st) < 0) {
-    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "cannot read %s: %s", path,
-                local ? local->message : g_strerror(errno));
-    return FALSE;
-  }
-  lines = g_strsplit(data, "\n", -1);
+  for (const char *c = value; c && *c; c++)
+    if (g_ascii_iscntrl(*c)) {
+      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
+                  "[%s] %s: a value is one line without control characters", group, key);
+      return NULL;
+    }
+  lines = g_strsplit(text, "\n", -1);
   n = g_strv_length(lines);
   for (guint i = 0; i < n; i++) {
     g_autofree char *t = g_strstrip(g_strdup(lines[i]));
@@ -1927,12 +1932,20 @@ wv_profile_set_value(const char *path, const char *group, const char *key, const
       *eq = '\0';
       if (g_str_equal(g_strstrip(t), key)) {
         g_free(lines[i]);
-        lines[i] = g_strdup(setting);
+        lines[i] = setting ? g_strdup(setting) : NULL;
         done = TRUE;
+        if (lines[i] == NULL) { /* removed: close the gap */
+          memmove(&lines[i], &lines[i + 1], (n - i) * sizeof(char *));
+          n--;
+          i--;
+        }
       }
     }
   }
-  if (!done && insert_after < 0)
+  if (!done && value == NULL)
+    return g_strdup(text);
+  /* a new group: [vm] first, as profiles begin, any other at the end */
+  if (!done && insert_after < 0 && g_str_equal(group, "vm"))
     g_string_append_printf(out, "[%s]\n%s\n\n", group, setting);
   for (guint i = 0; i < n; i++) {
     g_string_append(out, lines[i]);
@@ -1941,7 +1954,32 @@ wv_profile_set_value(const char *path, const char *group, const char *key, const
     if (!done && (gint)i == insert_after)
       g_string_append_printf(out, "%s\n", setting);
   }
-  if (!g_file_set_contents_full(path, out->str, (gssize)out->len, G_FILE_SET_CONTENTS_CONSISTENT,
+  if (!done && insert_after < 0 && !g_str_equal(group, "vm"))
+    g_string_append_printf(out, "%s[%s]\n%s\n",
+                           out->len == 0                    ? ""
+                           : out->str[out->len - 1] == '\n' ? "\n"
+                                                            : "\n\n",
+                           group, setting);
+  return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+gboolean
+wv_profile_set_value(const char *path, const char *group, const char *key, const char *value,
+                     GError **error)
+{
+  g_autofree char *data = NULL;
+  g_autofree char *edited = NULL;
+  g_autoptr(GError) local = NULL;
+  GStatBuf st;
+
+  if (!g_file_get_contents(path, &data, NULL, &local) || g_stat(path, &st) < 0) {
+    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "cannot read %s: %s", path,
+                local ? local->message : g_strerror(errno));
+    return FALSE;
+  }
+  if ((edited = wv_profile_text_set(data, group, key, value, error)) == NULL)
+    return FALSE;
+  if (!g_file_set_contents_full(path, edited, -1, G_FILE_SET_CONTENTS_CONSISTENT,
                                 (int)(st.st_mode & 07777), &local)) {
     g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "cannot update %s: %s", path, local->message);
     return FALSE;

@@ -242,6 +242,7 @@ typedef struct
 typedef struct
 {
   char *path; /* file the profile came from, or a label */
+  char *etag; /* wv_profile_etag() of the bytes it was parsed from */
 
   /* [vm] */
   char *name;
@@ -334,6 +335,13 @@ typedef struct
   gint refcount;
 } WvProfile;
 
+/* The largest profile file read or written. */
+#define WV_PROFILE_MAX_SIZE (1024 * 1024)
+
+/* What names one version of a profile's bytes (SHA-256, hex): GetProfile
+ * hands it out, SetProfile checks it. */
+char *wv_profile_etag(const char *data, gsize len);
+
 /* Parses @data (the contents of @path; @path only labels errors and gives the
  * default name). Errors are WV_ERROR_INVALID_PROFILE. */
 WvProfile *wv_profile_parse(const char *data, gsize len, const char *path, GError **error);
@@ -358,14 +366,22 @@ gboolean wv_profile_is_windows(const WvProfile *profile);
  * Returns name -> WvProfile*, or NULL (with the one error in @errors) when
  * the directory itself is missing, unreadable or writable by others. */
 GHashTable *wv_profile_load_dir(const char *dir, GPtrArray **errors);
+/* The profile directory itself: root's (or the daemon's user's) and
+ * writable by nobody else; else anybody could put a profile in it. */
+gboolean wv_profile_dir_check(const char *dir, GError **error);
 
 /* @message with every “quoted” value replaced by “…”: what may be shown to
  * any user (ProfileErrors) without echoing a file's contents. */
 char *wv_profile_error_public(const char *message);
 
-/* Sets @group/@key = @value in the profile file at @path, changing only that
- * line (or adding it, and the group, when missing): comments, layout and the
- * file's mode stay as they were. */
+/* @text with @group/@key = @value, changing only that line (or adding it,
+ * and the group, when missing; @value NULL removes the line): comments and
+ * layout stay as they were. A value must be one line without control
+ * characters (InvalidArgs). */
+char *wv_profile_text_set(const char *text, const char *group, const char *key, const char *value,
+                          GError **error);
+
+/* The same in the profile file at @path, whose mode stays as it was. */
 gboolean wv_profile_set_value(const char *path, const char *group, const char *key,
                               const char *value, GError **error);
 

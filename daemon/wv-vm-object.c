@@ -10,10 +10,12 @@
 #include "wv-auth.h"
 #include "wv-common.h"
 #include "wv-dbus.h"
+#include "wv-manage.h"
 
 struct _WvVmObject
 {
   WvVm *vm;
+  WvDaemon *daemon;
   GDBusConnection *bus;
   char *path;
   WvDBusProperties properties; /* what was last announced */
@@ -143,6 +145,14 @@ get_shutdown_timeout(gpointer object)
 }
 
 static GVariant *
+get_pending_restart(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_boolean(wv_vm_pending_restart(vm));
+}
+
+static GVariant *
 get_shutdown_step(gpointer object)
 {
   WvVm *vm = ((WvVmObject *)object)->vm;
@@ -179,6 +189,7 @@ static const WvDBusProperty vm_properties[] = {
     {"HostDevices", get_host_devices},
     {"Autostart", get_autostart},
     {"ShutdownTimeout", get_shutdown_timeout},
+    {"PendingRestart", get_pending_restart},
     {"ShutdownStep", get_shutdown_step},
     {"LastStop", get_last_stop},
     {"GuestAgent", get_guest_agent},
@@ -385,6 +396,110 @@ set_autostart_call(gpointer call)
   wv_vm_set_autostart(c->vm, c->autostart, call_done, c);
 }
 
+/* Delete, GetProfile, SetProfile, Set: the profile, through the registry
+ * (wv-manage.h). The call holds the VM's name, not the VM: a reload may
+ * remove it while polkit decides, and its job reloads the registry (which
+ * keeps a VM a call holds). */
+typedef struct
+{
+  WvDaemon *daemon;
+  GDBusMethodInvocation *invocation;
+  const char *method;
+  char *name, *text, *etag;
+  GVariant *settings;
+  gboolean undefine;
+} ProfileCall;
+
+static void
+profile_call_free(ProfileCall *c)
+{
+  g_object_unref(c->invocation);
+  g_free(c->name);
+  g_free(c->text);
+  g_free(c->etag);
+  g_clear_pointer(&c->settings, g_variant_unref);
+  g_free(c);
+}
+
+static gpointer
+profile_prepare(gpointer object, const WvDBusMethod *method, GVariant *params,
+                GDBusMethodInvocation *invocation, GError **error)
+{
+  WvVmObject *obj = object;
+  ProfileCall *c;
+
+  if (g_str_equal(method->name, "SetProfile")) {
+    const char *text;
+
+    g_variant_get(params, "(&s&s)", &text, NULL);
+    if (strlen(text) > WV_PROFILE_MAX_SIZE) {
+      g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "a profile of more than %d bytes",
+                  WV_PROFILE_MAX_SIZE);
+      return NULL;
+    }
+  } else if (g_str_equal(method->name, "Set")) {
+    g_autoptr(GVariant) settings = g_variant_get_child_value(params, 0);
+
+    if (!wv_manage_check_settings(settings, error))
+      return NULL;
+  }
+  c = g_new0(ProfileCall, 1);
+  c->daemon = obj->daemon;
+  c->invocation = g_object_ref(invocation);
+  c->method = method->name;
+  c->name = g_strdup(wv_vm_name(obj->vm));
+  if (g_str_equal(method->name, "SetProfile"))
+    g_variant_get(params, "(ss)", &c->text, &c->etag);
+  else if (g_str_equal(method->name, "Set"))
+    c->settings = g_variant_get_child_value(params, 0);
+  else if (g_str_equal(method->name, "Delete"))
+    g_variant_get(params, "(b)", &c->undefine);
+  return c;
+}
+
+static void
+profile_refuse(gpointer call, GError *error)
+{
+  ProfileCall *c = call;
+
+  g_dbus_method_invocation_take_error(c->invocation, error);
+  profile_call_free(c);
+}
+
+static void
+profile_done(const WvManageResult *result, const GError *error, gpointer data)
+{
+  ProfileCall *c = data;
+
+  if (error)
+    g_dbus_method_invocation_return_gerror(c->invocation, error);
+  else if (g_str_equal(c->method, "GetProfile"))
+    g_dbus_method_invocation_return_value(c->invocation,
+                                          g_variant_new("(ss)", result->text, result->etag));
+  else
+    g_dbus_method_invocation_return_value(c->invocation, NULL);
+  if (error == NULL && !g_str_equal(c->method, "GetProfile"))
+    g_message("%s: profile %s", c->name,
+              g_str_equal(c->method, "Delete") ? "deleted" : "changed over D-Bus");
+  profile_call_free(c);
+}
+
+static void
+profile_start(gpointer call)
+{
+  ProfileCall *c = call;
+  gboolean root = wv_auth_caller_is_root(c->invocation);
+
+  if (g_str_equal(c->method, "GetProfile"))
+    wv_manage_get(c->daemon, c->name, profile_done, c);
+  else if (g_str_equal(c->method, "SetProfile"))
+    wv_manage_replace(c->daemon, c->name, c->text, c->etag, root, profile_done, c);
+  else if (g_str_equal(c->method, "Set"))
+    wv_manage_set(c->daemon, c->name, c->settings, root, profile_done, c);
+  else
+    wv_manage_delete(c->daemon, c->name, c->undefine, profile_done, c);
+}
+
 static const WvVmAction force_off = WV_VM_FORCE_OFF, reboot = WV_VM_REBOOT, suspend = WV_VM_SUSPEND,
                         resume = WV_VM_RESUME;
 static const WvTuneTarget vcpu = WV_TUNE_VCPU, iothread = WV_TUNE_IOTHREAD,
@@ -400,6 +515,10 @@ static const WvDBusMethod vm_methods[] = {
     {"PinVCPU", WV_ACTION_TUNE, pin_prepare, pin_call, call_refuse, &vcpu},
     {"PinIOThread", WV_ACTION_TUNE, pin_prepare, pin_call, call_refuse, &iothread},
     {"PinEmulator", WV_ACTION_TUNE, pin_prepare, pin_call, call_refuse, &emulator},
+    {"GetProfile", WV_ACTION_MANAGE, profile_prepare, profile_start, profile_refuse, NULL},
+    {"SetProfile", WV_ACTION_MANAGE, profile_prepare, profile_start, profile_refuse, NULL},
+    {"Set", WV_ACTION_MANAGE, profile_prepare, profile_start, profile_refuse, NULL},
+    {"Delete", WV_ACTION_MANAGE, profile_prepare, profile_start, profile_refuse, NULL},
 };
 
 /* Set is authorized asynchronously like a method, so GDBus routes it here */
@@ -440,12 +559,13 @@ wv_vm_object_vtable(void)
 /* ---- life ------------------------------------------------------------------ */
 
 WvVmObject *
-wv_vm_object_new(WvVm *vm, GDBusConnection *bus)
+wv_vm_object_new(WvVm *vm, WvDaemon *daemon, GDBusConnection *bus)
 {
   WvVmObject *obj = g_new0(WvVmObject, 1);
   g_autofree char *escaped = g_dbus_escape_object_path(wv_vm_name(vm));
 
   obj->vm = vm;
+  obj->daemon = daemon;
   obj->bus = g_object_ref(bus);
   obj->path = g_strconcat(WV_VM_PATH_PREFIX "/", escaped, NULL);
   obj->properties.table = vm_properties;

@@ -6,14 +6,16 @@
 
 #include <gio/gio.h>
 
+#include "wv-daemon.h"
 #include "wv-vm.h"
 
 G_BEGIN_DECLS
 
 typedef struct _WvVmObject WvVmObject;
 
-/* Watches @vm (which must outlive it) and announces its changes on @bus. */
-WvVmObject *wv_vm_object_new(WvVm *vm, GDBusConnection *bus);
+/* Watches @vm (which must outlive it) and announces its changes on @bus;
+ * its profile methods go to @daemon's registry (wv-manage.h). */
+WvVmObject *wv_vm_object_new(WvVm *vm, WvDaemon *daemon, GDBusConnection *bus);
 void wv_vm_object_free(WvVmObject *obj);
 WvVm *wv_vm_object_vm(WvVmObject *obj);
 const char *wv_vm_object_path(WvVmObject *obj);

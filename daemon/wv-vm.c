@@ -67,6 +67,7 @@ struct _WvVm
   guint64 generation;     /* bumped by every operation step and event: reads begun
                            * before are stale (see wv_vm_read_begin) */
   GPtrArray *waiters;     /* StopWaiter*: Shutdown calls waiting for the stop */
+  char *started_etag;     /* the profile it runs with (NULL: not known to differ) */
   Op *ladder;             /* the Shutdown whose stop ladder asks the guest; it says how it ended */
   guint ladder_serial;    /* counts ladders: a step's job tells its own from a later one */
   WvStopStep stop_step;   /* what that ladder does now */
@@ -140,6 +141,13 @@ wv_vm_is_running(WvVm *vm)
   return wv_vm_state_is_active(vm->info.state);
 }
 
+gboolean
+wv_vm_pending_restart(WvVm *vm)
+{
+  return wv_vm_is_running(vm) && vm->started_etag &&
+         g_strcmp0(vm->started_etag, vm->profile->etag) != 0;
+}
+
 /* Something its face shows may have changed. */
 static void
 changed(WvVm *vm)
@@ -172,7 +180,9 @@ apply_info(WvVm *vm, WvDomainInfo *info)
 void
 wv_vm_set_profile(WvVm *vm, WvProfile *profile)
 {
-
+  /* started before winvmd did: it runs with the profile known until now */
+  if (wv_vm_is_running(vm) && vm->started_etag == NULL)
+    vm->started_etag = g_strdup(vm->profile->etag);
   wv_profile_unref(vm->profile);
   vm->profile = profile;
   changed(vm);
@@ -598,6 +608,8 @@ start_begin(Op *op)
     return;
   }
   op->final_state = WV_VM_STATE_RUNNING;
+  g_free(op->vm->started_etag);
+  op->vm->started_etag = g_strdup(op->profile->etag);
   begin_transition(op, WV_VM_STATE_STARTING);
   begin_in_worker(op);
 }
@@ -1237,6 +1249,7 @@ static void
 vm_stopped(WvVm *vm)
 {
   vm->stopped_serial++;
+  g_clear_pointer(&vm->started_etag, g_free);
   while (vm->waiters->len > 0)
     waiter_finish(g_ptr_array_steal_index(vm->waiters, 0), NULL);
   if (!vm->busy)
@@ -1293,6 +1306,7 @@ wv_vm_free(WvVm *vm)
   g_ptr_array_unref(vm->after_start); /* Ops in it are freed with their tasks */
   wv_domain_info_clear(&vm->info);
   wv_profile_unref(vm->profile);
+  g_clear_pointer(&vm->started_etag, g_free);
   vm->removed = TRUE;
   vm->holds++;
   vm_release(vm);

@@ -45,6 +45,9 @@ const WvDomainInfo *wv_vm_domain(WvVm *vm);
 /* Takes @profile; refreshes the properties it decides. */
 void wv_vm_set_profile(WvVm *vm, WvProfile *profile);
 gboolean wv_vm_is_running(WvVm *vm);
+/* It runs, and its profile changed since it started: the change applies at
+ * its next start. */
+gboolean wv_vm_pending_restart(WvVm *vm);
 /* What the stop ladder of a Shutdown under way does (ShutdownStep). */
 WvStopStep wv_vm_stop_step(WvVm *vm);
 /* How the last stop ended, and in how long (LastStop). */

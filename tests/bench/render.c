@@ -13,10 +13,12 @@
  *   bench_load_all:      wv_profile_load_dir() of all N (what the daemon does at
  *                    start and on Reload);
  *   bench_preflight_all: for each profile what wv_preflight() + render do for
- *                    one Check/Render/Start: probe the host tree, parse the
- *                    domain capabilities (kvm.xml stands in for libvirt's
- *                    answer), wv_plan_build(), wv_plan_check() and
- *                    wv_render_to_string().
+ *                    one Check/Render/Start in the daemon: the host from its
+ *                    host cache (wv-host-cache.h: topology probed once, the
+ *                    volatile figures read fresh), the domain capabilities
+ *                    from the same cache (fetched once: kvm.xml parsed
+ *                    stands in for libvirt's answer), wv_plan_build(),
+ *                    wv_plan_check() and wv_render_to_string().
  * Prints one JSON object: counts of profiles, errors and findings, and the
  * bytes of XML rendered (so nothing can be optimised away).
  */
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "wv-host-cache.h"
 #include "wv-host.h"
 #include "wv-plan.h"
 #include "wv-profile.h"
@@ -36,6 +39,7 @@ typedef struct
   const char *mounts;
   const char *domcaps_xml;
   const char *template_dir;
+  WvHostCache *cache;
   guint64 xml_bytes;
   guint findings;
   guint preflight_errors;
@@ -80,11 +84,20 @@ bench_load_all(const char *dir, guint *errors)
   return profiles;
 }
 
+/* libvirt's answer */
+static WvDomcaps *
+fetch_domcaps(gpointer data, GError **error)
+{
+  Bench *b = data;
+
+  return wv_domcaps_parse(b->domcaps_xml, error);
+}
+
 __attribute__((noinline)) static void
 bench_preflight_one(Bench *b, const WvProfile *profile)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(WvHost) host = wv_host_probe(b->sys, b->mounts, &error);
+  g_autoptr(WvHost) host = wv_host_cache_host(b->cache, &error);
   g_autoptr(WvDomcaps) caps = NULL;
   g_autoptr(WvPlan) plan = NULL;
   g_autofree char *xml = NULL;
@@ -92,7 +105,7 @@ bench_preflight_one(Bench *b, const WvProfile *profile)
 
   if (host == NULL)
     g_error("host probe: %s", error->message);
-  caps = wv_domcaps_parse(b->domcaps_xml, &error);
+  caps = wv_host_cache_domcaps(b->cache, "kvm", NULL, fetch_domcaps, b, &error);
   if (caps == NULL)
     g_error("domcaps: %s", error->message);
   ctx.domcaps = caps;
@@ -205,7 +218,9 @@ main(int argc, char **argv)
   while (g_hash_table_iter_next(&iter, NULL, &value))
     g_ptr_array_add(profiles, value);
   g_ptr_array_sort(profiles, by_name);
+  b.cache = wv_host_cache_new(sys, mounts);
   bench_preflight_all(&b, profiles);
+  wv_host_cache_unref(b.cache);
   remove_tree(dir);
 
   g_print("{\"profiles\": %u, \"load_errors\": %u, \"findings\": %u, \"preflight_errors\": %u, "

@@ -9,6 +9,7 @@ Exit status 5 needs a VM that ignores ACPI, which the test driver cannot
 give (its domains stop at once): those tests put a python-dbusmock stand-in
 for winvmd on the bus that answers with org.winvm1.Error.Timeout."""
 
+import glob
 import json
 import os
 import re
@@ -208,7 +209,8 @@ class Read(Fixture):
             self.assertEqual(set(vm), {"name", "uuid", "state", "vcpus", "memory_kib",
                                        "vcpu_pins", "iothread_pins", "emulator_pin", "hugepages",
                                        "host_devices", "autostart", "shutdown_timeout",
-                                       "shutdown_step", "last_stop", "guest_agent"})
+                                       "pending_restart", "shutdown_step", "last_stop",
+                                       "guest_agent"})
 
     def test_status(self):
         self.ctl("start", "tiny")
@@ -488,6 +490,139 @@ class Change(Fixture):
                          ["--json", "--help", "--timeout", "--force"])
         self.assertEqual(complete(WINVMCTL, "stop", "--timeout", ""), [])
         self.assertEqual(complete(WINVMCTL, "list", ""), [])
+
+
+EDITOR_SCRIPT = """#!/bin/sh
+# a stand-in for vi: each run applies the next of the sed scripts in $WV_EDITS
+# (one per line) to the file; counts its runs in $WV_EDITS.count
+n=$(cat "$WV_EDITS.count" 2>/dev/null || echo 0)
+n=$((n + 1))
+echo $n > "$WV_EDITS.count"
+script=$(sed -n "${n}p" "$WV_EDITS")
+[ -n "$WV_ALSO" ] && echo "# meanwhile" >> "$WV_ALSO"
+exec sed -i -e "$script" "$1"
+"""
+
+
+class Manage(Fixture):
+    """create, profile, edit, set, delete, import (issue 16)."""
+
+    def setUp(self):
+        self.conf = os.path.join(self.workdir, "vms")
+        self.editor = os.path.join(self.workdir, "fake-editor")
+        with open(self.editor, "w") as f:
+            f.write(EDITOR_SCRIPT)
+        os.chmod(self.editor, 0o755)
+
+    def tearDown(self):
+        # the class's other tests expect the VMs they started with
+        for name in ("made", "imported"):
+            if os.path.exists(os.path.join(self.conf, name + ".conf")):
+                self.ensure_off(name)
+                self.ctl("delete", name)
+
+    def edit(self, name, edits, answers="", also=None):
+        edits_file = os.path.join(self.workdir, "edits")
+        with open(edits_file, "w") as f:
+            f.write("\n".join(edits) + "\n")
+        if os.path.exists(edits_file + ".count"):
+            os.unlink(edits_file + ".count")
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address, LC_ALL="C.UTF-8",
+                   EDITOR=self.editor, WV_EDITS=edits_file, WV_ALSO=also or "")
+        r = subprocess.run([WINVMCTL, "edit", name], input=answers, capture_output=True,
+                           text=True, env=env, timeout=60)
+        with open(edits_file + ".count") as f:
+            runs = int(f.read())
+        return r, runs
+
+    def profile_file(self, name):
+        with open(os.path.join(self.conf, name + ".conf")) as f:
+            return f.read()
+
+    def test_create_profile_set_delete(self):
+        r = self.ctl("create", "made", "--template", "minimal", "--memory", "1GiB",
+                     "--vcpus", "2", "--disk", "/var/lib/libvirt/images/made.qcow2")
+        self.assertEqual(r.stdout, "created made\n")
+        text = self.ctl("profile", "made").stdout
+        self.assertEqual(text, self.profile_file("made"))
+        self.assertIn("template = minimal", text)
+        self.assertIn("[disk:main]\nsource = /var/lib/libvirt/images/made.qcow2", text)
+        j = self.json("profile", "made")
+        self.assertEqual(j["text"], text)
+        self.assertRegex(j["etag"], r"^[0-9a-f]{64}$")
+        self.ctl("set", "made", "memory=2GiB", "autostart=true")
+        st = self.json("status", "made")
+        self.assertEqual(st["memory_kib"], 2 * 1048576)
+        self.assertIs(st["autostart"], True)
+        r = self.ctl("set", "made", "vcpus=lots", status=1)
+        self.assertRegex(r.stderr, r"made\.conf:\d+: \[vm\] vcpus")
+        self.ctl("set", "made", "colour=red", status=1)
+        self.ctl("set", "made", "memory", status=2)
+        self.ctl("create", "made", "--template", "minimal", status=9)
+        self.ctl("create", "../x", status=1)
+        self.ctl("create", "x", "--undefine", status=2)
+        self.ctl("delete", "made", "--undefine")
+        self.ctl("status", "made", status=3)
+        self.assertTrue(glob.glob(os.path.join(self.conf, "made.conf.deleted-*")))
+
+    def test_edit(self):
+        self.ctl("create", "made", "--template", "minimal", "--memory", "1GiB")
+        r, runs = self.edit("made", ["s/^memory = 1GiB/memory = 3GiB/"])
+        self.assertEqual((r.returncode, runs), (0, 1), r.stderr)
+        self.assertIn("memory = 3GiB", self.profile_file("made"))
+        self.assertEqual(self.json("status", "made")["memory_kib"], 3 * 1048576)
+
+        # invalid, and the user does not want to try again: nothing changes
+        before = self.profile_file("made")
+        r, runs = self.edit("made", ["s/^memory = 3GiB/memory = lots/"], answers="n\n")
+        self.assertEqual((r.returncode, runs), (1, 1), r.stderr)
+        self.assertRegex(r.stderr, r"made\.conf:\d+: \[vm\] memory")
+        self.assertIn("Edit again?", r.stderr)
+        self.assertEqual(self.profile_file("made"), before)
+
+        # invalid, again, then right
+        r, runs = self.edit("made", ["s/^memory = 3GiB/memory = lots/",
+                                     "s/^memory = lots/memory = 2GiB/"], answers="y\n")
+        self.assertEqual((r.returncode, runs), (0, 2), r.stderr)
+        self.assertIn("memory = 2GiB", self.profile_file("made"))
+
+        # somebody changes the file while the editor is open
+        r, runs = self.edit("made", ["s/^memory = 2GiB/memory = 1GiB/"],
+                            also=os.path.join(self.conf, "made.conf"))
+        self.assertEqual(r.returncode, 8, r.stderr)
+        self.assertIn("changed while you edited it", r.stderr)
+        self.assertIn("memory = 2GiB", self.profile_file("made"))
+
+        # no change: nothing written
+        r, runs = self.edit("made", ["s/^NOTHING//"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("no changes", r.stderr)
+
+    def test_import(self):
+        xml = os.path.join(self.workdir, "dom.xml")
+        with open(xml, "w") as f:
+            f.write("""<domain type='kvm'><name>orig</name><memory unit='KiB'>1048576</memory>
+<vcpu>2</vcpu><os><type arch='x86_64' machine='q35'>hvm</type></os>
+<devices><panic model='hyperv'/></devices></domain>""")
+        r = self.ctl("import", xml, "--name", "imported")
+        self.assertTrue(r.stdout.startswith("imported imported\n"), r.stdout)
+        self.assertIn("name = imported", self.profile_file("imported"))
+        self.ctl("delete", "imported")
+        j = self.json("import", xml, "--name", "imported")
+        self.assertEqual(j["name"], "imported")
+        self.assertIsInstance(j["not_carried"], list)
+        # a domain of the test driver: not QEMU/KVM, said so
+        r = self.ctl("import", "test", "--name", "x", status=1)
+        self.assertIn("QEMU/KVM", r.stderr)
+        self.ctl("import", "no-such-domain", status=3)
+        self.ctl("import", os.path.join(self.workdir, "missing.xml"), status=1)
+
+    def test_manage_access_denied(self):
+        for args in (["create", "x", "--template", "minimal"], ["profile", "tiny"],
+                     ["set", "tiny", "memory=1GiB"], ["delete", "tiny"],
+                     ["import", "test", "--name", "x"]):
+            r = self.ctl(*args, status=7, user=NOBODY)
+            self.assertIn("org.winvm1.manage", r.stderr)
 
 
 class Unreachable(unittest.TestCase):

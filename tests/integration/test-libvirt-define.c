@@ -6,6 +6,7 @@
 #include "wv-common.h"
 #include "wv-libvirt.h"
 #include "../unit/wv-test.h"
+#include "../unit/wv-test-facts.h"
 
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
@@ -95,6 +96,18 @@ test_define_examples(void)
     g_assert_cmpuint(g_ascii_strtoull((const char *)obj->stringval, NULL, 10), ==, p->memory_kib);
     xmlXPathFreeObject(obj);
     xmlXPathFreeContext(ctx);
+
+    /* what libvirt keeps of it imports into a profile that renders the
+     * same domain facts again (issue 16: render -> define -> dumpxml ->
+     * import) */
+    {
+      g_autoptr(GPtrArray) not_carried = NULL;
+      g_autoptr(xmlDoc) again = import_and_render(back, NULL, &not_carried, NULL);
+
+      assert_same_facts(back, again);
+      for (guint k = 0; k < not_carried->len; k++)
+        g_printerr("%s after dumpxml: %s\n", examples[i], (const char *)not_carried->pdata[k]);
+    }
 
     if (plan->vcpu_pins->len > 0) {
       assert_pins_read_back(dom, plan, VIR_DOMAIN_AFFECT_CONFIG);

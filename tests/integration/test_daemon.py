@@ -132,8 +132,8 @@ vcpus = 2
 VM_PROPERTIES = {
     "Name": "s", "UUID": "s", "State": "s", "VCPUs": "u", "MemoryKiB": "t", "VCPUPins": "a(us)",
     "IOThreadPins": "a(us)", "EmulatorPin": "s", "Hugepages": "s", "HostDevices": "as",
-    "Autostart": "b", "ShutdownTimeout": "u", "ShutdownStep": "s", "LastStop": "(sud)",
-    "GuestAgent": "b",
+    "Autostart": "b", "ShutdownTimeout": "u", "PendingRestart": "b", "ShutdownStep": "s",
+    "LastStop": "(sud)", "GuestAgent": "b",
 }
 MANAGER_PROPERTIES = {"Version": "s", "LibvirtConnected": "b", "LibvirtURI": "s",
                       "ProfileErrors": "as"}
@@ -569,7 +569,8 @@ class VmPropertiesTest(DaemonTest):
             "Name": "alpha", "UUID": "", "State": "undefined", "VCPUs": 4,
             "MemoryKiB": 1024 * 1024, "VCPUPins": [], "IOThreadPins": [], "EmulatorPin": "",
             "Hugepages": "none", "HostDevices": [], "Autostart": False, "ShutdownTimeout": 120,
-            "ShutdownStep": "", "LastStop": ("", 0, 0.0), "GuestAgent": False})
+            "PendingRestart": False, "ShutdownStep": "", "LastStop": ("", 0, 0.0),
+            "GuestAgent": False})
         gpu = self.client.get_all(self.path("my-vm.2"))
         self.assertEqual(gpu["Name"], "my-vm.2")
         self.assertEqual(gpu["MemoryKiB"], 512 * 1024)

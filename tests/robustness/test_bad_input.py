@@ -243,6 +243,53 @@ def normal_cases():
         c.append(vm(g, f"PinEmulator({what})", BETA, "PinEmulator", V("(s)", text),
                     E + "InvalidArgs"))
 
+    # ---- profile management (issue 16): every refusal typed, nothing written
+    g = "manage: hostile name"
+    text = "[vm]\ntemplate = minimal\n"
+    for what, name in BAD_NAMES:
+        c.append(manager(g, f"CreateVM({what})", "CreateVM", V("(ss)", name, text),
+                         E + "InvalidArgs"))
+        c.append(manager(g, f"CreateVMFrom({what})", "CreateVMFrom",
+                         V("(ssa{sv})", name, "minimal", {}), E + "InvalidArgs"))
+        if name:  # "" takes the domain's name
+            c.append(manager(g, f"ImportVM({what})", "ImportVM", V("(ss)", name, "<domain/>"),
+                             E + "InvalidArgs"))
+    g = "manage: hostile text"
+    c.append(manager(g, "CreateVM(alpha): exists", "CreateVM", V("(ss)", "alpha", text),
+                     E + "Exists"))
+    for what, body, err in (
+            ("1 MiB + 1", "[vm]\n" + "#" * MIB, "InvalidProfile"),
+            ("no group", "x" * 1000, "InvalidProfile"),
+            ("odd unicode", "\u2028\ufffe\U0001f4a9" * 1000, "InvalidProfile"),
+            ("[vm] name of another VM", "[vm]\nname = beta\ntemplate = minimal\n", "InvalidArgs"),
+            ("every key wrong", "[vm]\nvcpus = x\nmemory = y\n[cpu]\npin = z\n[bogus]\n",
+             "InvalidProfile")):
+        c.append(manager(g, f"CreateVM(new, {what})", "CreateVM", V("(ss)", "new", body),
+                         E + err))
+        c.append(vm(g, f"SetProfile({what})", ALPHA, "SetProfile", V("(ss)", body, "x"),
+                    E + err))
+    c.append(vm(g, "SetProfile(valid, stale etag)", BETA, "SetProfile",
+                V("(ss)", "[vm]\nname = beta\ntemplate = minimal\n", "0" * 64), E + "Conflict"))
+    for what, settings in (("unknown key", {"colour": V("s", "red")}),
+                           ("wrong type", {"memory": V("b", True)}),
+                           ("two lines", {"memory": V("s", "1GiB\nraw-qemu = true")})):
+        c.append(vm(g, f"Set({what})", ALPHA, "Set", V("(a{sv})", settings), E + "InvalidArgs"))
+        c.append(manager(g, f"CreateVMFrom(new, {what})", "CreateVMFrom",
+                         V("(ssa{sv})", "new", "minimal", settings), E + "InvalidArgs"))
+    c.append(vm(g, "Set(vcpus = 0)", ALPHA, "Set", V("(a{sv})", {"vcpus": V("u", 0)}),
+                E + "InvalidProfile"))
+    for what, source, err in (("empty", "", "InvalidArgs"), ("1 MiB + 1", "<" * (MIB + 1),
+                                                             "InvalidArgs"),
+                              ("not XML", "<domain", "InvalidArgs"),
+                              ("DOCTYPE", "<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/shadow'>]>"
+                               "<domain>&e;</domain>", "InvalidArgs"),
+                              ("no such domain", "nope", "NotFound")):
+        c.append(manager(g, f"ImportVM(new, {what})", "ImportVM", V("(ss)", "new", source),
+                         E + err))
+    for method, args in (("GetProfile", None), ("SetProfile", V("(ss)", text, "x")),
+                         ("Set", V("(a{sv})", {})), ("Delete", V("(b)", True))):
+        c.append(vm(g, f"{method} on {NOPE}", NOPE, method, args, E + "NotFound"))
+
     # ---- calls that do not fit the VM's state (no domain defined yet)
     g = "wrong state"
     for method in ("Suspend", "Resume", "Reboot"):
@@ -260,6 +307,10 @@ def downtime_cases():
                          ("PinEmulator", V("(s)", "3"))):
         c.append(vm(g, method, ALPHA, method, args, E + "LibvirtUnavailable"))
     c.append(manager(g, "ShutdownAll(1)", "ShutdownAll", V("(u)", 1), E + "LibvirtUnavailable"))
+    c.append(manager(g, "ImportVM(new, a domain name)", "ImportVM", V("(ss)", "new", "x"),
+                     E + "LibvirtUnavailable"))
+    c.append(vm(g, "Delete(undefine)", ALPHA, "Delete", V("(b)", True), E + "LibvirtUnavailable"))
+    c.append(vm(g, "GetProfile", ALPHA, "GetProfile", None, None))
     # input is checked before libvirt is needed
     c.append(vm(g, "PinVCPU(0, garbage)", ALPHA, "PinVCPU", V("(us)", 0, "garbage"),
                 E + "InvalidArgs"))
@@ -290,6 +341,15 @@ UNPRIVILEGED = [
     ("PinVCPU(0, garbage): input first", (ALPHA, VM_IFACE, "PinVCPU", "(us)", [0, "x,y"]),
      E + "InvalidArgs"),
     ("Start of nope", (NOPE, VM_IFACE, "Start", None, []), E + "NotFound"),
+    ("CreateVM", (MANAGER_PATH, MANAGER_IFACE, "CreateVM", "(ss)", ["new", "[vm]\n"]),
+     E + "AccessDenied"),
+    ("CreateVM(../x): input first", (MANAGER_PATH, MANAGER_IFACE, "CreateVM", "(ss)",
+                                     ["../x", "[vm]\n"]), E + "InvalidArgs"),
+    ("ImportVM", (MANAGER_PATH, MANAGER_IFACE, "ImportVM", "(ss)", ["new", "x"]),
+     E + "AccessDenied"),
+    ("GetProfile", (ALPHA, VM_IFACE, "GetProfile", None, []), E + "AccessDenied"),
+    ("SetProfile", (ALPHA, VM_IFACE, "SetProfile", "(ss)", ["[vm]\n", "x"]), E + "AccessDenied"),
+    ("Delete", (ALPHA, VM_IFACE, "Delete", "(b)", [False]), E + "AccessDenied"),
     ("ListVMs", (MANAGER_PATH, MANAGER_IFACE, "ListVMs", None, []), None),
     ("Get State", (ALPHA, PROPS_IFACE, "Get", "(ss)", [VM_IFACE, "State"]), None),
 ]
@@ -353,6 +413,9 @@ def matrix_pass(env, n, normal, downtime):
                    "alpha's State to be undefined again")
     except AssertionError as e:
         bad.append(f"{e} (it is {env.client.get(ALPHA, 'State')})")
+    profiles = sorted(os.listdir(env.config_dir))
+    if profiles != ["alpha.conf", "beta.conf", "delta.conf", "gamma.conf", "hp.conf"]:
+        bad.append(f"refused calls changed the profile directory: {profiles}")
     written = os.listdir(env.daemon.state_dir) if os.path.isdir(env.daemon.state_dir) else []
     if written:
         bad.append(f"refused calls wrote tuning state: {written}")

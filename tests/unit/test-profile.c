@@ -822,6 +822,27 @@ test_error_public(void)
   g_assert_cmpstr(c, ==, "“…” and “…” but “unclosed");
 }
 
+/* wv_profile_text_set(): what VM.Set and CreateVMFrom edit with. */
+static void
+test_text_set(void)
+{
+  static const char text[] = "# c\n[vm]\nname = a\nuuid = x\nvcpus = 2\n";
+  g_autoptr(GError) error = NULL;
+  g_autofree char *removed = wv_profile_text_set(text, "vm", "uuid", NULL, NULL);
+  g_autofree char *absent = wv_profile_text_set(text, "cpu", "pin", NULL, NULL);
+  g_autofree char *group = wv_profile_text_set(text, "memory", "hugepages", "2M", NULL);
+  g_autofree char *bad = wv_profile_text_set(text, "vm", "vcpus", "2\nraw-qemu = true", &error);
+  g_autofree char *etag = wv_profile_etag(text, strlen(text));
+
+  g_assert_cmpstr(removed, ==, "# c\n[vm]\nname = a\nvcpus = 2\n");
+  g_assert_cmpstr(absent, ==, text);
+  g_assert_cmpstr(group, ==,
+                  "# c\n[vm]\nname = a\nuuid = x\nvcpus = 2\n\n[memory]\nhugepages = 2M\n");
+  g_assert_null(bad);
+  g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS);
+  g_assert_cmpuint(strlen(etag), ==, 64);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -840,5 +861,6 @@ main(int argc, char **argv)
   g_test_add_func("/profile/error-public", test_error_public);
   g_test_add_func("/profile/examples", test_examples_parse);
   g_test_add_func("/profile/set-value", test_set_value);
+  g_test_add_func("/profile/text-set", test_text_set);
   return g_test_run();
 }
