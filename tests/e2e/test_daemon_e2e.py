@@ -418,6 +418,7 @@ class DaemonE2E(unittest.TestCase):
         self.assertLess(forced, 5)
         self.assertEqual(fx.virsh("domstate", "--reason", name).strip(), "shut off (destroyed)")
         self.client.wait_change(path, "State", "shut-off", 10, since=mark)
+        self.assertEqual(self.client.get(path, VM_IFACE, "LastStop")[0], "overtaken")
         self.start_vm(path, name)  # not Busy: the lock went with the Shutdown
         self.client.vm_call(path, "ForceOff")
         log(f"\nForceOff over a pending 600 s Shutdown: {forced:.2f} s")
