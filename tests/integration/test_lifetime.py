@@ -92,7 +92,7 @@ class Lifetime(unittest.TestCase):
 
     def test_calls_while_starting(self):
         total = 0
-        for r in range(ROUNDS):
+        for r in range(ROUNDS * 2):
             d = self.daemon()
             d.spawn()
             seen = {}
@@ -110,7 +110,7 @@ class Lifetime(unittest.TestCase):
             self.assertIsNone(d.proc.poll(), f"round {r}: winvmd died\n{d.log()}")
             self.assert_clean_exit(d, f"round {r}")
             os.unlink(os.path.join(d.runtime_dir, "autostart-done"))
-        print(f"\nFIGURE {ROUNDS} start-ups under {total} calls: 0 crashes", file=sys.stderr)
+        print(f"\nFIGURE {ROUNDS * 2} start-ups under {total} calls: 0 crashes", file=sys.stderr)
 
     def test_exit_with_work_in_flight(self):
         for r in range(ROUNDS):
