@@ -192,6 +192,12 @@ wv_libvirt_devices_in_use(virConnectPtr conn, const char *except, GError **error
 #define WV_RECONNECT_MAX_MS 30000
 #define WV_POOL_IDLE_MAX    4
 
+/* The callbacks registered on a control connection (-1: none). */
+typedef struct
+{
+  int lifecycle, tunable, agent;
+} EventIds;
+
 struct _WvLibvirt
 {
   char *uri;
@@ -215,7 +221,7 @@ struct _WvLibvirt
   gboolean connecting;
   guint backoff_ms;
   guint retry_source;
-  int lifecycle_id, tunable_id, agent_id;
+  EventIds events; /* registered on control */
 
   GThread *event_thread;
   gint quit; /* atomic */
@@ -253,6 +259,7 @@ event_free(Event *e)
 }
 
 static void schedule_connect(WvLibvirt *lv);
+static void control_close(virConnectPtr conn, const EventIds *events);
 
 /* worker: closing a connection is a call to libvirtd, which may not answer */
 static void
@@ -322,15 +329,7 @@ lose_control(WvLibvirt *lv, const char *reason)
   lv->idle = g_ptr_array_new();
   lv->generation++;
   g_mutex_unlock(&lv->lock);
-  if (old) {
-    /* libvirt closed it already: these fail at once */
-    virConnectDomainEventDeregisterAny(old, lv->lifecycle_id);
-    virConnectDomainEventDeregisterAny(old, lv->tunable_id);
-    if (lv->agent_id >= 0)
-      virConnectDomainEventDeregisterAny(old, lv->agent_id);
-    virConnectUnregisterCloseCallback(old, NULL);
-    virConnectClose(old);
-  }
+  control_close(old, &lv->events); /* libvirt closed it already: fails at once */
   close_in_worker(idle);
   lv->connected = FALSE;
   g_warning("lost the connection to %s: %s", lv->uri, reason);
@@ -440,22 +439,33 @@ wake_event_loop(int timer, void *opaque)
   virEventRemoveTimeout(timer);
 }
 
+/* Deregisters what winvmd registered on a control connection and closes
+ * it (calls to libvirtd). */
+static void
+control_close(virConnectPtr conn, const EventIds *events)
+{
+  if (conn == NULL)
+    return;
+  if (events->lifecycle >= 0)
+    virConnectDomainEventDeregisterAny(conn, events->lifecycle);
+  if (events->tunable >= 0)
+    virConnectDomainEventDeregisterAny(conn, events->tunable);
+  if (events->agent >= 0)
+    virConnectDomainEventDeregisterAny(conn, events->agent);
+  virConnectUnregisterCloseCallback(conn, on_close);
+  virConnectClose(conn);
+}
+
 typedef struct
 {
   virConnectPtr conn;
-  int lifecycle_id, tunable_id, agent_id;
+  EventIds events;
 } Control;
 
 static void
 control_free(Control *c)
 {
-  if (c->conn) {
-    virConnectDomainEventDeregisterAny(c->conn, c->lifecycle_id);
-    virConnectDomainEventDeregisterAny(c->conn, c->tunable_id);
-    if (c->agent_id >= 0)
-      virConnectDomainEventDeregisterAny(c->conn, c->agent_id);
-    virConnectClose(c->conn);
-  }
+  control_close(c->conn, &c->events);
   g_free(c);
 }
 
@@ -480,17 +490,18 @@ connect_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *c
     g_debug("no keepalive on %s: %s", lv->uri, virGetLastErrorMessage());
   if (virConnectRegisterCloseCallback(c->conn, on_close, lv, NULL) < 0)
     g_debug("no close callback on %s: %s", lv->uri, virGetLastErrorMessage());
-  c->lifecycle_id =
+  c->events.lifecycle =
       virConnectDomainEventRegisterAny(c->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                        VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), lv, NULL);
-  if (c->lifecycle_id < 0)
+  if (c->events.lifecycle < 0)
     g_warning("no lifecycle events from %s: %s", lv->uri, virGetLastErrorMessage());
-  c->tunable_id = virConnectDomainEventRegisterAny(c->conn, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE,
-                                                   VIR_DOMAIN_EVENT_CALLBACK(on_tunable), lv, NULL);
+  c->events.tunable = virConnectDomainEventRegisterAny(
+      c->conn, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE, VIR_DOMAIN_EVENT_CALLBACK(on_tunable), lv, NULL);
   /* drivers without guest agents (test:///) have no such event */
-  c->agent_id = virConnectDomainEventRegisterAny(c->conn, NULL, VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
-                                                 VIR_DOMAIN_EVENT_CALLBACK(on_agent), lv, NULL);
-  if (c->agent_id < 0)
+  c->events.agent =
+      virConnectDomainEventRegisterAny(c->conn, NULL, VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
+                                       VIR_DOMAIN_EVENT_CALLBACK(on_agent), lv, NULL);
+  if (c->events.agent < 0)
     g_debug("no guest agent events from %s: %s", lv->uri, virGetLastErrorMessage());
   g_task_return_pointer(task, c, (GDestroyNotify)control_free);
 }
@@ -514,9 +525,7 @@ connect_done(GObject *source, GAsyncResult *result, gpointer data)
     lv->backoff_ms = MIN(lv->backoff_ms * 2, WV_RECONNECT_MAX_MS);
     return;
   }
-  lv->lifecycle_id = c->lifecycle_id;
-  lv->tunable_id = c->tunable_id;
-  lv->agent_id = c->agent_id;
+  lv->events = c->events;
   g_mutex_lock(&lv->lock);
   lv->control = g_steal_pointer(&c->conn);
   lv->generation++;
@@ -610,14 +619,7 @@ wv_libvirt_free(WvLibvirt *lv)
   g_mutex_unlock(&lv->lock);
   for (guint i = 0; i < idle->len; i++)
     virConnectClose(idle->pdata[i]);
-  if (conn) {
-    virConnectDomainEventDeregisterAny(conn, lv->lifecycle_id);
-    virConnectDomainEventDeregisterAny(conn, lv->tunable_id);
-    if (lv->agent_id >= 0)
-      virConnectDomainEventDeregisterAny(conn, lv->agent_id);
-    virConnectUnregisterCloseCallback(conn, on_close);
-    virConnectClose(conn);
-  }
+  control_close(conn, &lv->events);
   /* wake the event loop so the thread sees quit */
   virEventAddTimeout(0, wake_event_loop, NULL, NULL);
   g_thread_join(lv->event_thread);
