@@ -253,19 +253,6 @@ test_devices_in_use(void)
   g_assert_cmpint(virDomainUndefine(dom), ==, 0);
 }
 
-static char *
-xpath_of(xmlDoc *doc, const char *expr)
-{
-  xmlXPathContext *ctx = xmlXPathNewContext(doc);
-  g_autofree char *wrapped = g_strdup_printf("string(%s)", expr);
-  xmlXPathObject *obj = xmlXPathEvalExpression(BAD_CAST wrapped, ctx);
-  char *out = g_strdup(obj && obj->stringval ? (const char *)obj->stringval : "");
-
-  xmlXPathFreeObject(obj);
-  xmlXPathFreeContext(ctx);
-  return out;
-}
-
 /* Every value of the device keys (sound, audio backend, video, machine,
  * USB controller, Looking Glass, evdev input): libvirt defines the domain
  * and reads the device back as rendered. */
@@ -319,6 +306,7 @@ test_device_keys_define(void)
     g_autofree char *xml = NULL, *back = NULL, *got = NULL;
     g_autoptr(virDomain) dom = NULL;
     g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) xpath = NULL;
     WvPlanContext ctx = {.template_dir = wv_test_template_dir()};
 
     /* every case is VM "keys": its Looking Glass file is looking-glass-keys */
@@ -334,7 +322,8 @@ test_device_keys_define(void)
     doc = xmlReadMemory(back, (int)strlen(back), NULL, NULL, XML_PARSE_NONET);
     g_assert_nonnull(doc);
     wv_test_assert_schema_valid(doc);
-    got = xpath_of(doc, cases[i].xpath);
+    xpath = xmlXPathNewContext(doc);
+    got = wv_xpath_string(xpath, cases[i].xpath);
     if (g_strcmp0(got, cases[i].value) != 0)
       g_error("“%s”: %s is “%s”, expected “%s”\n%s", cases[i].text, cases[i].xpath, got,
               cases[i].value, back);
