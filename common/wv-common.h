@@ -47,6 +47,7 @@ typedef enum
   WV_ERROR_LIMITS_EXCEEDED, /* the caller has too many calls in flight (winvmd(8), LIMITS) */
   WV_ERROR_CONFLICT,        /* the profile changed since the caller read it (its etag) */
   WV_ERROR_EXISTS,          /* a VM or profile of that name exists already */
+  WV_ERROR_HUGEPAGES_SHORT, /* the hugepage pool could not grow enough, even after compaction */
 } WvError;
 
 #define WV_ERROR (wv_error_quark())

@@ -15,6 +15,7 @@ static const GDBusErrorEntry wv_error_entries[] = {
     {WV_ERROR_LIMITS_EXCEEDED, WV_ERROR_PREFIX ".LimitsExceeded"},
     {WV_ERROR_CONFLICT, WV_ERROR_PREFIX ".Conflict"},
     {WV_ERROR_EXISTS, WV_ERROR_PREFIX ".Exists"},
+    {WV_ERROR_HUGEPAGES_SHORT, WV_ERROR_PREFIX ".HugepagesShort"},
 };
 
 GQuark

@@ -195,6 +195,9 @@ wv_host_free(WvHost *host)
   g_clear_pointer(&host->pci, g_ptr_array_unref);
   g_clear_pointer(&host->hugepages, g_ptr_array_unref);
   g_clear_pointer(&host->hugetlbfs, g_ptr_array_unref);
+  g_clear_pointer(&host->node_free_kib, g_array_unref);
+  g_clear_pointer(&host->buddyinfo, g_array_unref);
+  g_free(host->buddyinfo_error);
   g_free(host->cpu_virt_flag);
   g_free(host);
 }
@@ -536,6 +539,49 @@ read_meminfo(WvHost *host, const char *meminfo_path)
   host->mem_available_kib = meminfo_kib(lines, "MemAvailable:");
 }
 
+/* Each node's MemFree from /sys/devices/system/node/nodeN/meminfo ("Node 0
+ * MemFree: 123 kB"): what a pool on that node can grow into at most. */
+static void
+read_node_meminfo(WvHost *host)
+{
+  host->node_free_kib = g_array_new(FALSE, TRUE, sizeof(guint64));
+  g_array_set_size(host->node_free_kib, host->nodes->len);
+  for (guint n = 0; n < host->nodes->len; n++) {
+    g_autofree char *name = g_strdup_printf("node%u", n);
+    g_autofree char *path = NULL;
+    g_autofree char *field = NULL;
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    if (host->nodes->pdata[n] == NULL)
+      continue;
+    path = g_build_filename(host->sysfs_root, "devices/system/node", name, "meminfo", NULL);
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+      continue;
+    lines = g_strsplit(text, "\n", -1);
+    field = g_strdup_printf("Node %u MemFree:", n);
+    g_array_index(host->node_free_kib, guint64, n) = meminfo_kib(lines, field);
+  }
+}
+
+/* /proc/buddyinfo, beside meminfo: the free blocks of each size, for how
+ * many large pages the kernel can find. Absent: nothing said; malformed:
+ * said why. */
+static void
+read_buddyinfo(WvHost *host, const char *meminfo_path)
+{
+  g_autofree char *dir = g_path_get_dirname(meminfo_path);
+  g_autofree char *path = g_build_filename(dir, "buddyinfo", NULL);
+  g_autofree char *text = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_file_get_contents(path, &text, NULL, NULL))
+    return;
+  host->buddyinfo = wv_buddyinfo_parse(text, &error);
+  if (host->buddyinfo == NULL)
+    host->buddyinfo_error = g_strdup_printf("%s: %s", path, error->message);
+}
+
 /* "vmx", "svm" or "" from the first flags line of a cpuinfo text. */
 static char *
 cpuinfo_virt_flag(const char *cpuinfo_path)
@@ -664,6 +710,8 @@ static void
 probe_volatile(WvHost *host, const char *mounts, const char *meminfo)
 {
   read_meminfo(host, meminfo);
+  read_node_meminfo(host);
+  read_buddyinfo(host, meminfo);
   probe_hugetlbfs(host, mounts);
   probe_kvm(host);
 }
@@ -842,6 +890,14 @@ wv_host_hugepages(const WvHost *host, guint64 page_kib, gint node)
       return pool;
   }
   return NULL;
+}
+
+guint64
+wv_host_node_free_kib(const WvHost *host, gint node)
+{
+  if (node < 0 || host->node_free_kib == NULL || (guint)node >= host->node_free_kib->len)
+    return 0;
+  return g_array_index(host->node_free_kib, guint64, node);
 }
 
 const WvHugetlbfsMount *

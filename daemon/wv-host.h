@@ -9,6 +9,7 @@
 #include <glib.h>
 
 #include "wv-cpuset.h"
+#include "wv-hugepages.h"
 #include "wv-profile.h"
 
 G_BEGIN_DECLS
@@ -76,6 +77,9 @@ typedef struct
   GPtrArray *hugetlbfs;         /* WvHugetlbfsMount* */
   guint64 default_hugepage_kib; /* from /proc/meminfo Hugepagesize, 0 unknown */
   guint64 mem_available_kib;    /* from /proc/meminfo MemAvailable, 0 unknown */
+  GArray *node_free_kib;        /* guint64 by node number: nodeN/meminfo MemFree, 0 unknown */
+  GArray *buddyinfo;            /* WvBuddyZone from /proc/buddyinfo, NULL: not read */
+  char *buddyinfo_error;        /* why /proc/buddyinfo could not be parsed, NULL */
   WvKvmState kvm;
   /* From the cpuinfo flags: "vmx" (Intel VT-x), "svm" (AMD-V), "" (neither
    * offered to this kernel), NULL (cpuinfo unreadable). */
@@ -103,6 +107,8 @@ const WvPciDevice *wv_host_pci(const WvHost *host, const WvPciAddress *addr);
 GPtrArray *wv_host_iommu_group(const WvHost *host, gint group);
 /* The pool of @page_kib pages on @node (-1: global); NULL when there is none. */
 const WvHugepagePool *wv_host_hugepages(const WvHost *host, guint64 page_kib, gint node);
+/* MemFree of NUMA node @node in kB, 0 when unknown. */
+guint64 wv_host_node_free_kib(const WvHost *host, gint node);
 /* A hugetlbfs mount serving @page_kib pages, NULL when none. */
 const WvHugetlbfsMount *wv_host_hugetlbfs(const WvHost *host, guint64 page_kib);
 gboolean wv_pci_device_is_bridge(const WvPciDevice *dev);

@@ -57,18 +57,38 @@ read_pool(const char *path, guint64 *out, GError **error)
   return TRUE;
 }
 
+/* The test seam (wv-hugepages.h): the most pages a fake pool's "kernel"
+ * finds, G_MAXUINT64 for a real pool or a fake one without a limit. */
+static guint64
+fake_limit(const char *path)
+{
+  g_autofree char *limit_path = NULL;
+  g_autofree char *text = NULL;
+  guint64 limit;
+
+  if (g_str_has_prefix(path, "/sys/"))
+    return G_MAXUINT64;
+  limit_path = g_strconcat(path, ".limit", NULL);
+  if (!g_file_get_contents(limit_path, &text, NULL, NULL))
+    return G_MAXUINT64;
+  g_strstrip(text);
+  return parse_u64(text, &limit) ? limit : G_MAXUINT64;
+}
+
 /* One write(2) of "N\n", as sysfs wants the whole value at once. O_TRUNC is
  * what a shell redirection does; sysfs ignores it and it keeps a plain file
  * (the tests' fake pools) from holding the tail of a longer old value. */
 static gboolean
 write_pool(const char *path, guint64 value, GError **error)
 {
-  g_autofree char *text = g_strdup_printf("%" G_GUINT64_FORMAT "\n", value);
-  gsize len = strlen(text);
+  g_autofree char *text = NULL;
+  gsize len;
   ssize_t n;
   int saved;
   int fd;
 
+  text = g_strdup_printf("%" G_GUINT64_FORMAT "\n", MIN(value, fake_limit(path)));
+  len = strlen(text);
   fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0) {
     saved = errno;
@@ -122,6 +142,56 @@ format_page_size(guint64 page_kib)
   if (page_kib % 1024 == 0)
     return g_strdup_printf("%" G_GUINT64_FORMAT "M", page_kib / 1024);
   return g_strdup_printf("%" G_GUINT64_FORMAT "K", page_kib);
+}
+
+/* Asks the kernel to compact memory: "1" into /proc/sys/vm/compact_memory.
+ * The write returns when compaction has run over every zone. */
+static gboolean
+compact_memory(const char *path, GError **error)
+{
+  ssize_t n;
+  int saved;
+  int fd;
+
+  fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) {
+    saved = errno;
+    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "Could not open %s to compact memory: %s", path,
+                g_strerror(saved));
+    return FALSE;
+  }
+  do
+    n = write(fd, "1\n", 2);
+  while (n < 0 && errno == EINTR);
+  saved = errno;
+  close(fd);
+  if (n != 2) {
+    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "Could not compact memory through %s: %s", path,
+                n < 0 ? g_strerror(saved) : "short write");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+const char *
+wv_hugepages_step_name(WvHugepagesStep step)
+{
+  switch (step) {
+    case WV_HUGEPAGES_STEP_RESERVING:
+      return "reserving-hugepages";
+    case WV_HUGEPAGES_STEP_COMPACTING:
+      return "compacting";
+    case WV_HUGEPAGES_STEP_NONE:
+    default:
+      return "";
+  }
+}
+
+static void
+progress(const WvHugepagesHow *how, WvHugepagesStep step)
+{
+  if (how != NULL && how->progress != NULL)
+    how->progress(step, how->progress_data);
 }
 
 /* ---- records ------------------------------------------------------------ */
@@ -257,8 +327,10 @@ release_record(const char *path, const WvReservation *r, GError **error)
 
 WvReservation *
 wv_hugepages_reserve(const char *runtime_dir, const char *vm, const char *nr_path, guint64 page_kib,
-                     gint node, guint64 count, GError **error)
+                     gint node, guint64 count, const WvHugepagesHow *how, GError **error)
 {
+  gboolean compacted = FALSE;
+  g_autofree char *compact_note = NULL; /* why compaction could not run */
   g_autoptr(GMutexLocker) locker = NULL;
   g_autoptr(WvReservation) r = NULL;
   g_autoptr(GError) local = NULL;
@@ -313,16 +385,33 @@ wv_hugepages_reserve(const char *runtime_dir, const char *vm, const char *nr_pat
   r->complete = FALSE;
   if (!record_save(runtime_dir, path, r, error))
     return NULL;
-  if (!write_pool(nr_path, target, error)) {
-    g_unlink(path);
-    return NULL;
-  }
-  if (!read_pool(nr_path, &got, &local)) {
-    g_autofree char *note = rollback_pool(nr_path, r->before);
-    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "%s%s", local->message, note ? note : "");
-    if (note == NULL)
+  progress(how, WV_HUGEPAGES_STEP_RESERVING);
+  for (;;) {
+    if (!compacted && !write_pool(nr_path, target, error)) { /* the pool is as it was */
       g_unlink(path);
-    return NULL;
+      return NULL;
+    }
+    if ((compacted && !write_pool(nr_path, target, &local)) || !read_pool(nr_path, &got, &local)) {
+      g_autofree char *note = rollback_pool(nr_path, r->before);
+      g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "%s%s", local->message, note ? note : "");
+      if (note == NULL)
+        g_unlink(path);
+      return NULL;
+    }
+    if (got >= target || compacted || how == NULL || how->compact_path == NULL)
+      break;
+    /* the kernel found fewer: compact memory (it moves pages to make
+     * contiguous free blocks) and ask again for the whole target */
+    g_message("VM %s: the pool %s grew to %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+              " pages; compacting memory",
+              vm, nr_path, got, target);
+    progress(how, WV_HUGEPAGES_STEP_COMPACTING);
+    compacted = TRUE;
+    if (!compact_memory(how->compact_path, &local)) {
+      compact_note = g_strdup_printf("; %s", local->message);
+      g_clear_error(&local);
+      break;
+    }
   }
   if (got < target) {
     g_autofree char *note = rollback_pool(nr_path, r->before);
@@ -333,11 +422,13 @@ wv_hugepages_reserve(const char *runtime_dir, const char *vm, const char *nr_pat
     g_autofree char *boot = node >= 0 ? g_strdup_printf("%d:%" G_GUINT64_FORMAT, node, count)
                                       : g_strdup_printf("%" G_GUINT64_FORMAT, count);
 
-    g_set_error(error, WV_ERROR, WV_ERROR_FAILED,
+    g_set_error(error, WV_ERROR, WV_ERROR_HUGEPAGES_SHORT,
                 "only %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-                " %s pages could be reserved (pool at %s); "
+                " %s pages could be reserved%s (pool at %s%s)%s; "
                 "reserve them at boot with hugepagesz=%s hugepages=%s%s",
-                got > r->before ? got - r->before : 0, count, size, nr_path, size, boot,
+                got > r->before ? got - r->before : 0, count, size,
+                compacted && compact_note == NULL ? " after compacting memory" : "", nr_path,
+                note ? "" : ", given back", compact_note ? compact_note : "", size, boot,
                 note ? note : "");
     return NULL;
   }
@@ -399,4 +490,102 @@ wv_hugepages_lookup(const char *runtime_dir, const char *vm)
   if (error != NULL)
     g_warning("%s", error->message);
   return r;
+}
+
+/* ---- /proc/buddyinfo ---------------------------------------------------- */
+
+static gboolean
+buddy_fail(GError **error, guint line, const char *why)
+{
+  g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "buddyinfo line %u: %s", line, why);
+  return FALSE;
+}
+
+/* "Node 0, zone   Normal   c0 c1 ..." into @z. */
+static gboolean
+buddy_line(const char *text, guint line, WvBuddyZone *z, GError **error)
+{
+  g_auto(GStrv) words = g_strsplit_set(text, " \t", -1);
+  g_autoptr(GPtrArray) w = g_ptr_array_new();
+  g_autofree char *node = NULL;
+  guint64 v;
+
+  for (guint i = 0; words[i] != NULL; i++)
+    if (words[i][0] != '\0')
+      g_ptr_array_add(w, words[i]);
+  if (w->len < 5 || !g_str_equal(w->pdata[0], "Node") || !g_str_equal(w->pdata[2], "zone"))
+    return buddy_fail(error, line, "not \"Node N, zone NAME COUNTS...\"");
+  node = g_strdup(w->pdata[1]);
+  if (!g_str_has_suffix(node, ","))
+    return buddy_fail(error, line, "no comma after the node number");
+  node[strlen(node) - 1] = '\0';
+  if (!g_ascii_string_to_unsigned(node, 10, 0, G_MAXINT, &v, NULL))
+    return buddy_fail(error, line, "the node is not a number");
+  z->node = (gint)v;
+  if (strlen(w->pdata[3]) >= sizeof z->zone)
+    return buddy_fail(error, line, "the zone name is too long");
+  g_strlcpy(z->zone, w->pdata[3], sizeof z->zone);
+  z->n_orders = w->len - 4;
+  if (z->n_orders > WV_BUDDY_MAX_ORDERS)
+    return buddy_fail(error, line, "more orders than any kernel has");
+  for (guint o = 0; o < z->n_orders; o++)
+    if (!parse_u64(w->pdata[4 + o], &z->free[o]))
+      return buddy_fail(error, line, "a count is not a number");
+  return TRUE;
+}
+
+GArray *
+wv_buddyinfo_parse(const char *text, GError **error)
+{
+  g_autoptr(GArray) zones = g_array_new(FALSE, TRUE, sizeof(WvBuddyZone));
+  g_auto(GStrv) lines = NULL;
+
+  g_return_val_if_fail(text != NULL, NULL);
+
+  lines = g_strsplit(text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++) {
+    WvBuddyZone z = {0};
+
+    if (g_strstrip(lines[i])[0] == '\0')
+      continue;
+    if (!buddy_line(lines[i], i + 1, &z, error))
+      return NULL;
+    if (zones->len > 0 && g_array_index(zones, WvBuddyZone, 0).n_orders != z.n_orders) {
+      buddy_fail(error, i + 1, "a different number of orders than the first line");
+      return NULL;
+    }
+    g_array_append_val(zones, z);
+  }
+  return g_steal_pointer(&zones);
+}
+
+guint64
+wv_buddyinfo_pages(const GArray *zones, gint node, guint64 page_kib, guint64 base_kib)
+{
+  guint64 pages = 0;
+  guint64 top_kib = 0; /* memory in blocks of the largest order */
+
+  g_return_val_if_fail(zones != NULL && page_kib > 0 && base_kib > 0, 0);
+
+  for (guint i = 0; i < zones->len; i++) {
+    const WvBuddyZone *z = &g_array_index(zones, WvBuddyZone, i);
+
+    if (node >= 0 && z->node != node)
+      continue;
+    for (guint o = 0; o < z->n_orders; o++) {
+      guint64 block_kib;
+      guint64 kib;
+
+      if (base_kib > G_MAXUINT64 >> o)
+        break;                   /* blocks larger than memory can be */
+      block_kib = base_kib << o; /* the products below saturate */
+      kib = z->free[o] > G_MAXUINT64 / block_kib ? G_MAXUINT64 : z->free[o] * block_kib;
+
+      if (block_kib >= page_kib)
+        pages = pages > G_MAXUINT64 - kib / page_kib ? G_MAXUINT64 : pages + kib / page_kib;
+      else if (o + 1 == z->n_orders)
+        top_kib = top_kib > G_MAXUINT64 - kib ? G_MAXUINT64 : top_kib + kib;
+    }
+  }
+  return pages > G_MAXUINT64 - top_kib / page_kib ? G_MAXUINT64 : pages + top_kib / page_kib;
 }

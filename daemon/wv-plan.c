@@ -568,6 +568,79 @@ plan_numa_node(WvPlan *plan, const WvHost *host)
 
 /* ---- memory -------------------------------------------------------------- */
 
+/* "on node 1" or "on the host". */
+static char *
+where_pool(gint node)
+{
+  return node >= 0 ? g_strdup_printf("on node %d", node) : g_strdup("on the host");
+}
+
+/* The pool @pool must grow by plan->hugepages_reserve pages at start: whether
+ * the memory is there (the node's MemFree, else the host's MemAvailable)
+ * and, from /proc/buddyinfo, whether the kernel can find pages that large
+ * without compacting. */
+static void
+plan_pool_growth(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvHugepagePool *pool,
+                 guint64 avail)
+{
+  const char *size = wv_page_size_name(p->hugepage_kib);
+  g_autofree char *where = where_pool(pool->node);
+  guint64 want_kib = plan->hugepages_reserve * p->hugepage_kib;
+  guint64 free_kib = host->mem_available_kib;
+  guint64 blocks;
+  long base = sysconf(_SC_PAGESIZE);
+
+  if (pool->node >= 0 && wv_host_node_free_kib(host, pool->node) > 0)
+    free_kib = wv_host_node_free_kib(host, pool->node);
+  if (free_kib && want_kib > free_kib) {
+    wv_plan_add_finding(
+        plan, WV_SEVERITY_ERROR, "hugepages-cannot-grow",
+        "free memory on the host, lower memory, or reserve the pages at boot",
+        "growing the %s pool by %" G_GUINT64_FORMAT " pages needs %" G_GUINT64_FORMAT
+        " MiB; %s has %" G_GUINT64_FORMAT " MiB %s",
+        size, plan->hugepages_reserve, want_kib / 1024,
+        pool->node >= 0 && free_kib != host->mem_available_kib ? "the node" : "the host",
+        free_kib / 1024, free_kib == host->mem_available_kib ? "available" : "free");
+    return;
+  }
+  if (host->buddyinfo_error != NULL)
+    wv_plan_add_finding(plan, WV_SEVERITY_WARNING, "buddyinfo-unreadable", NULL,
+                        "cannot predict whether %s pages can be found: %s", size,
+                        host->buddyinfo_error);
+  if (host->buddyinfo == NULL || base <= 0) {
+    wv_plan_add_finding(
+        plan, p->hugepage_kib > 2048 ? WV_SEVERITY_WARNING : WV_SEVERITY_INFO, "hugepages-reserve",
+        p->hugepage_kib > 2048
+            ? "1G pages are hard to find once memory is fragmented; reserve them at "
+              "boot (hugepagesz=1G hugepages=N) to be sure"
+            : NULL,
+        "the %s pool%s will grow by %" G_GUINT64_FORMAT " pages at start (%" G_GUINT64_FORMAT
+        " free, %" G_GUINT64_FORMAT " needed)",
+        size, pool->node >= 0 ? " of the VM's node" : "", plan->hugepages_reserve, avail,
+        plan->hugepages_needed);
+    return;
+  }
+  blocks = wv_buddyinfo_pages(host->buddyinfo, pool->node, p->hugepage_kib, (guint64)base / 1024);
+  if (blocks >= plan->hugepages_reserve) {
+    wv_plan_add_finding(plan, WV_SEVERITY_INFO, "hugepages-reserve", NULL,
+                        "the %s pool%s will grow by %" G_GUINT64_FORMAT
+                        " pages at start (%" G_GUINT64_FORMAT " free, %" G_GUINT64_FORMAT
+                        " needed); %" G_GUINT64_FORMAT " free %s-sized blocks %s",
+                        size, pool->node >= 0 ? " of the VM's node" : "", plan->hugepages_reserve,
+                        avail, plan->hugepages_needed, blocks, size, where);
+    return;
+  }
+  wv_plan_add_finding(
+      plan, WV_SEVERITY_WARNING, "hugepages-fragmented",
+      p->hugepage_fallback_kib
+          ? "start compacts memory first, then falls back to 2M pages (hugepages-fallback)"
+          : "start compacts memory first; set [memory] hugepages-fallback = 2M, or reserve "
+            "the pages at boot (hugepagesz=1G hugepages=N)",
+      "only %" G_GUINT64_FORMAT
+      " free %s-sized blocks %s; compaction may or may not find %" G_GUINT64_FORMAT,
+      blocks, size, where, plan->hugepages_reserve);
+}
+
 static void
 plan_hugepages(WvPlan *plan, const WvProfile *p, const WvHost *host)
 {
@@ -616,27 +689,7 @@ plan_hugepages(WvPlan *plan, const WvProfile *p, const WvHost *host)
   }
   if (p->hugepages_allocate) {
     plan->hugepages_reserve = plan->hugepages_needed - avail;
-    if (host->mem_available_kib &&
-        plan->hugepages_reserve * p->hugepage_kib > host->mem_available_kib) {
-      wv_plan_add_finding(
-          plan, WV_SEVERITY_ERROR, "hugepages-cannot-grow",
-          "free memory on the host, lower memory, or reserve the pages at boot",
-          "growing the %s pool by %" G_GUINT64_FORMAT " pages needs %" G_GUINT64_FORMAT
-          " MiB; the host has %" G_GUINT64_FORMAT " MiB available",
-          wv_page_size_name(p->hugepage_kib), plan->hugepages_reserve,
-          plan->hugepages_reserve * p->hugepage_kib / 1024, host->mem_available_kib / 1024);
-      return;
-    }
-    wv_plan_add_finding(
-        plan, p->hugepage_kib > 2048 ? WV_SEVERITY_WARNING : WV_SEVERITY_INFO, "hugepages-reserve",
-        p->hugepage_kib > 2048
-            ? "1G pages are hard to find once memory is fragmented; reserve them at "
-              "boot (hugepagesz=1G hugepages=N) to be sure"
-            : NULL,
-        "the %s pool%s will grow by %" G_GUINT64_FORMAT " pages at start (%" G_GUINT64_FORMAT
-        " free, %" G_GUINT64_FORMAT " needed)",
-        wv_page_size_name(p->hugepage_kib), pool->node >= 0 ? " of the VM's node" : "",
-        plan->hugepages_reserve, avail, plan->hugepages_needed);
+    plan_pool_growth(plan, p, host, pool, avail);
     return;
   }
   hint = g_strdup_printf("set [memory] hugepages-allocate = true, or reserve them at boot: "
@@ -1036,6 +1089,9 @@ wv_plan_to_string(const WvPlan *plan, const WvProfile *p)
     g_string_append_printf(
         s, "  hugepages: %" G_GUINT64_FORMAT " x %s, %" G_GUINT64_FORMAT " to reserve at start\n",
         plan->hugepages_needed, wv_page_size_name(plan->hugepage_kib), plan->hugepages_reserve);
+  if (plan->hugepage_kib && p->hugepage_fallback_kib)
+    g_string_append_printf(s, "  hugepages: %s pages if the pool will not grow\n",
+                           wv_page_size_name(p->hugepage_fallback_kib));
   if (plan->hyperv_features) {
     g_autofree char *names = feature_list(plan->hyperv_features);
     g_string_append_printf(s, "  hyper-v: %s\n", names);

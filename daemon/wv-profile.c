@@ -840,6 +840,17 @@ HANDLER(mem_hugepages)
   return TRUE;
 }
 
+HANDLER(mem_hugepages_fallback)
+{
+  if (g_str_equal(v, "none"))
+    P->hugepage_fallback_kib = 0;
+  else if (g_str_equal(v, "2M") || g_str_equal(v, "2MiB"))
+    P->hugepage_fallback_kib = 2048;
+  else
+    return fail(error, "“%s” is not one of: none, 2M", v);
+  return TRUE;
+}
+
 HANDLER(hv_enlightenments)
 {
   g_auto(GStrv) items = NULL;
@@ -1090,6 +1101,7 @@ static const KeyEntry cpu_keys[] = {
 static const KeyEntry memory_keys[] = {
     CUSTOM("hugepages", mem_hugepages),
     {"hugepages-allocate", KEY_BOOL, PROFILE(hugepages_allocate)},
+    CUSTOM("hugepages-fallback", mem_hugepages_fallback),
     {"balloon", KEY_TRISTATE, PROFILE(balloon)},
     END,
 };
@@ -1541,6 +1553,12 @@ check_profile(Ctx *ctx)
               p->memory_kib, wv_page_size_name(p->hugepage_kib));
   if (!p->hugepage_kib && p->hugepages_allocate)
     ctx_error(ctx, "memory", "hugepages-allocate", "is set but hugepages = none");
+  if (p->hugepage_fallback_kib && p->hugepage_kib != 1024 * 1024)
+    ctx_error(ctx, "memory", "hugepages-fallback", "is set but hugepages = %s, not 1G",
+              wv_page_size_name(p->hugepage_kib));
+  else if (p->hugepage_fallback_kib && !p->hugepages_allocate)
+    ctx_error(ctx, "memory", "hugepages-fallback",
+              "is set but hugepages-allocate is not: the pool never grows at start");
   if (p->secure_boot == WV_TRI_ON && p->firmware == WV_FIRMWARE_BIOS)
     ctx_error(ctx, "firmware", "secure-boot", "needs type = ovmf");
   if (p->nvram && p->firmware == WV_FIRMWARE_BIOS)

@@ -284,6 +284,7 @@ typedef struct
   /* [memory] */
   guint64 hugepage_kib; /* 0: none */
   gboolean hugepages_allocate;
+  guint64 hugepage_fallback_kib; /* 0: none; 2048: 2M pages when the pool will not grow */
   WvTristate balloon;
 
   /* [hyperv] */

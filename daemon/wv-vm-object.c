@@ -161,6 +161,14 @@ get_shutdown_step(gpointer object)
 }
 
 static GVariant *
+get_start_step(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_string(wv_hugepages_step_name(wv_vm_start_step(vm)));
+}
+
+static GVariant *
 get_last_stop(gpointer object)
 {
   const WvStopResult *r = wv_vm_last_stop(((WvVmObject *)object)->vm);
@@ -191,6 +199,7 @@ static const WvDBusProperty vm_properties[] = {
     {"ShutdownTimeout", get_shutdown_timeout},
     {"PendingRestart", get_pending_restart},
     {"ShutdownStep", get_shutdown_step},
+    {"StartStep", get_start_step},
     {"LastStop", get_last_stop},
     {"GuestAgent", get_guest_agent},
     {NULL, NULL},

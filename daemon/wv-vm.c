@@ -71,7 +71,8 @@ struct _WvVm
   Op *ladder;             /* the Shutdown whose stop ladder asks the guest; it says how it ended */
   guint ladder_serial;    /* counts ladders: a step's job tells its own from a later one */
   WvStopStep stop_step;   /* what that ladder does now */
-  WvStopResult last_stop; /* how the last stop ended */
+  WvHugepagesStep start_step; /* what a Start under way does with hugepages */
+  WvStopResult last_stop;     /* how the last stop ended */
 };
 
 const char *
@@ -121,6 +122,12 @@ WvStopStep
 wv_vm_stop_step(WvVm *vm)
 {
   return vm->stop_step;
+}
+
+WvHugepagesStep
+wv_vm_start_step(WvVm *vm)
+{
+  return vm->start_step;
 }
 
 const WvStopResult *
@@ -342,14 +349,15 @@ struct _Op
   WvCpuset *set;
   WvHostShutdownPolicy policy;
   guint stopped_serial;
-  gboolean stopped;      /* the worker saw the domain stop */
-  gboolean locked;       /* holds the VM's lifecycle lock */
-  gboolean ran;          /* got past validation and authorization */
-  WvVmState transition;  /* set while this Op runs; UNKNOWN: none */
-  WvVmState final_state; /* libvirt's state once it succeeded; UNKNOWN: as libvirt says */
-  WvStopLadder stop;     /* a Shutdown's ladder */
-  guint ladder_serial;   /* its number, when it is the VM's ladder */
-  guint step_source;     /* the ladder's next step */
+  gboolean stopped;           /* the worker saw the domain stop */
+  gboolean locked;            /* holds the VM's lifecycle lock */
+  gboolean ran;               /* got past validation and authorization */
+  WvVmState transition;       /* set while this Op runs; UNKNOWN: none */
+  WvVmState final_state;      /* libvirt's state once it succeeded; UNKNOWN: as libvirt says */
+  WvStopLadder stop;          /* a Shutdown's ladder */
+  guint ladder_serial;        /* its number, when it is the VM's ladder */
+  guint step_source;          /* the ladder's next step */
+  GMainContext *main_context; /* a Start's: where its progress goes */
   WvVmDone done;
   gpointer done_data;
 };
@@ -379,6 +387,8 @@ op_free(Op *op)
   wv_config_unref(op->config);
   wv_libvirt_lease_free(op->lease);
   wv_cpuset_free(op->set);
+  if (op->main_context)
+    g_main_context_unref(op->main_context);
   g_free(op);
 }
 
@@ -408,6 +418,10 @@ op_finish(Op *op, GError *error)
   if (vm->graceful == op)
     vm->graceful = NULL;
   g_clear_handle_id(&op->step_source, wv_source_remove);
+  if (vm->start_step != WV_HUGEPAGES_STEP_NONE && op->transition == WV_VM_STATE_STARTING) {
+    vm->start_step = WV_HUGEPAGES_STEP_NONE;
+    changed(vm);
+  }
   if (vm->ladder == op) {
     vm->ladder = NULL;
     if (vm->stop_step != WV_STOP_STEP_NONE) {
@@ -538,25 +552,151 @@ begin_in_worker(Op *op)
 
 /* ---- Start ---------------------------------------------------------------- */
 
-static WvReservation *
-reserve_pages(Op *op, const WvPlan *plan, const WvHost *host, GError **error)
+typedef struct
+{
+  WvVm *vm;
+  WvHugepagesStep step;
+} StartStepNote;
+
+static gboolean
+start_step_apply(gpointer data)
+{
+  StartStepNote *n = data;
+
+  if (n->vm->start_step != n->step) {
+    n->vm->start_step = n->step;
+    changed(n->vm);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+/* worker: what the reservation does, to the main thread (StartStep). The
+ * idle is queued before this thread queues the Op's completion, at the same
+ * priority, so it runs while the Op (and so the VM) is still there. */
+static void
+start_progress(WvHugepagesStep step, gpointer data)
+{
+  Op *op = data;
+  StartStepNote *n = g_new(StartStepNote, 1);
+
+  n->vm = op->vm;
+  n->step = step;
+  g_main_context_invoke_full(op->main_context, G_PRIORITY_DEFAULT, start_step_apply, n, g_free);
+}
+
+/* The pool of @page_kib pages on @node, else the global one. */
+static const WvHugepagePool *
+start_pool(const WvHost *host, guint64 page_kib, gint node)
 {
   const WvHugepagePool *pool = NULL;
 
+  if (node >= 0)
+    pool = wv_host_hugepages(host, page_kib, node);
+  return pool ? pool : wv_host_hugepages(host, page_kib, -1);
+}
+
+/* Sets @plan to back memory with @page_kib pages, @reserve of them added. */
+static void
+plan_pages(WvPlan *plan, const WvProfile *p, guint64 page_kib, guint64 reserve)
+{
+  plan->hugepage_kib = page_kib;
+  plan->hugepages_needed = p->memory_kib / page_kib;
+  plan->hugepages_reserve = reserve;
+}
+
+/* worker: [memory] hugepages-fallback after @why (the 1G pool fell short,
+ * rolled back): the 2M pages instead, @plan changed to them. */
+static WvReservation *
+reserve_fallback(Op *op, WvPlan *plan, const WvHost *host, const WvHugepagesHow *how,
+                 const GError *why, GError **error)
+{
+  guint64 kib = op->profile->hugepage_fallback_kib;
+  const char *size = wv_page_size_name(kib);
+  const WvHugepagePool *pool = start_pool(host, kib, plan->numa_node);
+  guint64 needed = op->profile->memory_kib / kib;
+  guint64 reserve;
+  WvReservation *r;
+
+  if (pool == NULL || wv_host_hugetlbfs(host, kib) == NULL) {
+    g_set_error(error, WV_ERROR, WV_ERROR_HUGEPAGES_SHORT, "%s; cannot fall back to %s pages: %s",
+                why->message, size,
+                pool == NULL ? "this kernel offers none" : "no hugetlbfs is mounted for them");
+    return NULL;
+  }
+  reserve = needed > pool->free ? needed - pool->free : 0;
+  wv_log_vm(op->name, G_LOG_LEVEL_WARNING,
+            "%s; falling back to %s pages (hugepages-fallback), reserving %" G_GUINT64_FORMAT,
+            why->message, size, reserve);
+  r = wv_hugepages_reserve(op->config->runtime_dir, op->name, pool->nr_path, kib, pool->node,
+                           reserve, how, error);
+  if (r == NULL) {
+    g_prefix_error(error, "%s; falling back to %s pages: ", why->message, size);
+    return NULL;
+  }
+  plan_pages(plan, op->profile, kib, r->added);
+  return r;
+}
+
+/* worker: the pages @plan needs, reserved (NULL without an error: none to
+ * reserve). The pool compacts memory when it falls short; with [memory]
+ * hugepages-fallback it may end up with 2M pages instead of 1G: @plan then
+ * says so, *@changed is set and the domain must be rendered from it again. */
+static WvReservation *
+reserve_pages(Op *op, WvPlan *plan, const WvHost *host, gboolean *changed, GError **error)
+{
+  g_autofree char *compact = g_build_filename(
+      op->config->proc_root ? op->config->proc_root : "/proc", "sys/vm/compact_memory", NULL);
+  WvHugepagesHow how = {compact, start_progress, op};
+  const WvHugepagePool *pool;
+  g_autoptr(GError) local = NULL;
+  WvReservation *r;
+
+  *changed = FALSE;
   if (plan->hugepages_reserve == 0)
     return NULL;
-  if (plan->numa_node >= 0)
-    pool = wv_host_hugepages(host, plan->hugepage_kib, plan->numa_node);
-  if (pool == NULL)
-    pool = wv_host_hugepages(host, plan->hugepage_kib, -1);
+  pool = start_pool(host, plan->hugepage_kib, plan->numa_node);
   if (pool == NULL) { /* the plan said it exists */
     g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "the hugepage pool vanished");
     return NULL;
   }
-  wv_log_vm(op->name, G_LOG_LEVEL_INFO, "reserving %" G_GUINT64_FORMAT " hugepages",
-            plan->hugepages_reserve);
-  return wv_hugepages_reserve(op->config->runtime_dir, op->name, pool->nr_path, plan->hugepage_kib,
-                              pool->node, plan->hugepages_reserve, error);
+  wv_log_vm(op->name, G_LOG_LEVEL_INFO, "reserving %" G_GUINT64_FORMAT " %s hugepages",
+            plan->hugepages_reserve, wv_page_size_name(plan->hugepage_kib));
+  r = wv_hugepages_reserve(op->config->runtime_dir, op->name, pool->nr_path, plan->hugepage_kib,
+                           pool->node, plan->hugepages_reserve, &how, &local);
+  if (r != NULL && r->page_kib != plan->hugepage_kib) {
+    /* a record a previous daemon left for this VM, of the other size */
+    if (r->page_kib == op->profile->hugepage_fallback_kib) {
+      plan_pages(plan, op->profile, r->page_kib, r->added);
+      *changed = TRUE;
+      return r;
+    }
+    wv_reservation_free(r);
+    if (!wv_hugepages_release(op->config->runtime_dir, op->name, error))
+      return NULL;
+    r = wv_hugepages_reserve(op->config->runtime_dir, op->name, pool->nr_path, plan->hugepage_kib,
+                             pool->node, plan->hugepages_reserve, &how, &local);
+  }
+  if (r != NULL)
+    return r;
+  if (g_error_matches(local, WV_ERROR, WV_ERROR_HUGEPAGES_SHORT) &&
+      op->profile->hugepage_fallback_kib != 0 &&
+      op->profile->hugepage_fallback_kib != plan->hugepage_kib) {
+    r = reserve_fallback(op, plan, host, &how, local, error);
+    *changed = r != NULL;
+    return r;
+  }
+  g_propagate_error(error, g_steal_pointer(&local));
+  return NULL;
+}
+
+/* worker: gives back what a Start reserved when it fails after that */
+static void
+start_unreserve(Op *op)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!wv_hugepages_release(op->config->runtime_dir, op->name, &error))
+    g_warning("%s: %s", op->name, error->message);
 }
 
 static void
@@ -568,6 +708,7 @@ start_run(Op *op, GError **error)
   g_autoptr(WvReservation) reservation = NULL;
   g_autofree char *xml = NULL;
   GError *local = NULL;
+  gboolean replanned = FALSE;
 
   if (!wv_plan_check(plan, error)) {
     wv_log_vm(op->name, G_LOG_LEVEL_WARNING, "preflight failed: %s", (*error)->message);
@@ -576,19 +717,28 @@ start_run(Op *op, GError **error)
   if ((xml = wv_domain_render(op->conn, op->name, op->profile, plan, error)) == NULL)
     return;
 
-  reservation = reserve_pages(op, plan, host, &local);
+  reservation = reserve_pages(op, plan, host, &replanned, &local);
   if (local) {
     g_propagate_error(error, local);
     return;
   }
-  if (!wv_domain_define_and_start(op->conn, xml, error)) {
-    if (reservation && !wv_hugepages_release(op->config->runtime_dir, op->name, &local)) {
-      g_warning("%s: %s", op->name, local->message);
-      g_clear_error(&local);
+  if (replanned) { /* the domain gets the pages that were had */
+    g_clear_pointer(&xml, g_free);
+    if ((xml = wv_domain_render(op->conn, op->name, op->profile, plan, error)) == NULL) {
+      start_unreserve(op);
+      return;
     }
+  }
+  if (!wv_domain_define_and_start(op->conn, xml, error)) {
+    if (reservation)
+      start_unreserve(op);
     return;
   }
-  wv_log_vm(op->name, G_LOG_LEVEL_MESSAGE, "started");
+  if (replanned)
+    wv_log_vm(op->name, G_LOG_LEVEL_MESSAGE, "started with %s hugepages",
+              wv_page_size_name(plan->hugepage_kib));
+  else
+    wv_log_vm(op->name, G_LOG_LEVEL_MESSAGE, "started");
 }
 
 static void
@@ -608,6 +758,7 @@ start_begin(Op *op)
     return;
   }
   op->final_state = WV_VM_STATE_RUNNING;
+  op->main_context = g_main_context_ref_thread_default();
   g_free(op->vm->started_etag);
   op->vm->started_etag = g_strdup(op->profile->etag);
   begin_transition(op, WV_VM_STATE_STARTING);

@@ -10,6 +10,7 @@
 
 #include "wv-config.h"
 #include "wv-domain.h"
+#include "wv-hugepages.h"
 #include "wv-libvirt.h"
 #include "wv-plan-cache.h"
 #include "wv-profile.h"
@@ -50,6 +51,8 @@ gboolean wv_vm_is_running(WvVm *vm);
 gboolean wv_vm_pending_restart(WvVm *vm);
 /* What the stop ladder of a Shutdown under way does (ShutdownStep). */
 WvStopStep wv_vm_stop_step(WvVm *vm);
+/* What a Start under way does with hugepages (StartStep). */
+WvHugepagesStep wv_vm_start_step(WvVm *vm);
 /* How the last stop ended, and in how long (LastStop). */
 const WvStopResult *wv_vm_last_stop(WvVm *vm);
 /* A Start is under way (a shutdown asked for now waits for it). */

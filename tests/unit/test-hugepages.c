@@ -107,7 +107,7 @@ reserve(const Fixture *f, const char *vm, guint64 count)
 {
   g_autoptr(GError) error = NULL;
   WvReservation *r =
-      wv_hugepages_reserve(f->runtime_dir, vm, f->nr_path, PAGE_1G, -1, count, &error);
+      wv_hugepages_reserve(f->runtime_dir, vm, f->nr_path, PAGE_1G, -1, count, NULL, &error);
 
   g_assert_no_error(error);
   g_assert_nonnull(r);
@@ -137,7 +137,7 @@ test_grow_and_release(Fixture *f, gconstpointer data)
   struct stat st;
 
   set_pool(f, "4 \n"); /* trailing whitespace is fine */
-  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, 1, 16, &error);
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, 1, 16, NULL, &error);
   g_assert_no_error(error);
   g_assert_nonnull(r);
   g_assert_cmpstr(r->vm, ==, "win11");
@@ -279,7 +279,7 @@ test_pool_missing(Fixture *f, gconstpointer data)
   g_autoptr(WvReservation) r = NULL;
   g_autofree char *nr = g_build_filename(f->tmp, "hugepages-1048576kB", "nr_hugepages", NULL);
 
-  r = wv_hugepages_reserve(f->runtime_dir, "win11", nr, PAGE_1G, -1, 16, &error);
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", nr, PAGE_1G, -1, 16, NULL, &error);
   g_assert_null(r);
   g_assert_error(error, WV_ERROR, WV_ERROR_FAILED);
   g_assert_nonnull(strstr(error->message, nr));
@@ -294,7 +294,7 @@ test_pool_is_directory(Fixture *f, gconstpointer data)
 
   g_assert_cmpint(g_unlink(f->nr_path), ==, 0);
   g_assert_cmpint(g_mkdir(f->nr_path, 0755), ==, 0);
-  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, &error);
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, NULL, &error);
   g_assert_null(r);
   g_assert_error(error, WV_ERROR, WV_ERROR_FAILED);
   g_assert_nonnull(strstr(error->message, f->nr_path));
@@ -308,7 +308,7 @@ test_pool_garbage(Fixture *f, gconstpointer data)
   g_autoptr(WvReservation) r = NULL;
 
   set_pool(f, "lots\n");
-  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, &error);
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, NULL, &error);
   g_assert_null(r);
   g_assert_error(error, WV_ERROR, WV_ERROR_FAILED);
   g_assert_nonnull(strstr(error->message, f->nr_path));
@@ -320,7 +320,8 @@ test_overflow(Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_autoptr(WvReservation) r = NULL;
 
-  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, G_MAXUINT64, &error);
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, G_MAXUINT64, NULL,
+                           &error);
   g_assert_null(r);
   g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS);
   g_assert_cmpuint(pool(f), ==, 4);
@@ -336,7 +337,7 @@ test_rollback_when_record_fails(Fixture *f, gconstpointer data)
 
   /* a regular file where the runtime directory's parent should be */
   g_assert_true(g_file_set_contents(run, "", 0, NULL));
-  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, &error);
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, NULL, &error);
   g_assert_null(r);
   g_assert_error(error, WV_ERROR, WV_ERROR_FAILED);
   g_assert_nonnull(strstr(error->message, f->runtime_dir));
@@ -347,7 +348,7 @@ test_rollback_when_record_fails(Fixture *f, gconstpointer data)
   g_assert_cmpint(g_unlink(run), ==, 0);
   g_assert_cmpint(g_mkdir(run, 0755), ==, 0);
   g_assert_true(g_file_set_contents(f->runtime_dir, "", 0, NULL));
-  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, &error);
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, NULL, &error);
   g_assert_null(r);
   g_assert_error(error, WV_ERROR, WV_ERROR_FAILED);
   g_assert_cmpuint(pool(f), ==, 4);
@@ -361,7 +362,7 @@ test_rollback_when_record_fails(Fixture *f, gconstpointer data)
     g_autofree char *inner = g_build_filename(path, "x", NULL);
     g_assert_cmpint(g_mkdir(path, 0755), ==, 0);
     g_assert_true(g_file_set_contents(inner, "", 0, NULL)); /* not removable by rename */
-    r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, &error);
+    r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, NULL, &error);
     g_assert_null(r);
     g_assert_error(error, WV_ERROR, WV_ERROR_FAILED);
     g_assert_nonnull(strstr(error->message, path));
@@ -427,11 +428,11 @@ test_kernel_short(Fixture *f, gconstpointer data)
   k.path = f->nr_path;
   thread = g_thread_new("fake-kernel", fake_kernel, &k);
 
-  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, 0, 16, &error);
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, 0, 16, NULL, &error);
   g_thread_join(thread);
 
   g_assert_null(r);
-  g_assert_error(error, WV_ERROR, WV_ERROR_FAILED);
+  g_assert_error(error, WV_ERROR, WV_ERROR_HUGEPAGES_SHORT);
   g_assert_cmpstr(k.written[0], ==, "20\n");
   g_assert_cmpstr(k.written[1], ==, "4\n"); /* rolled back */
   g_assert_nonnull(strstr(error->message, "only 6 of 16 1G pages could be reserved"));
@@ -474,7 +475,7 @@ test_invalid_names(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autoptr(WvReservation) r = NULL;
 
-    r = wv_hugepages_reserve(f->runtime_dir, names[i], f->nr_path, PAGE_1G, -1, 16, &error);
+    r = wv_hugepages_reserve(f->runtime_dir, names[i], f->nr_path, PAGE_1G, -1, 16, NULL, &error);
     g_assert_null(r);
     g_assert_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS);
     g_clear_error(&error);
@@ -501,7 +502,7 @@ corrupt_case(Fixture *f, const char *text)
   g_test_assert_expected_messages();
 
   /* neither grows nor shrinks on a record it cannot understand */
-  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, &error);
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, NULL, &error);
   g_assert_null(r);
   g_assert_error(error, WV_ERROR, WV_ERROR_FAILED);
   g_assert_nonnull(strstr(error->message, path));
@@ -555,7 +556,7 @@ test_crash_at_every_step(Fixture *f, gconstpointer data)
   g_clear_pointer(&text, g_free);
   {
     g_autoptr(WvReservation) r =
-        wv_hugepages_reserve(f->runtime_dir, "vm", f->nr_path, PAGE_1G, -1, 4, &error);
+        wv_hugepages_reserve(f->runtime_dir, "vm", f->nr_path, PAGE_1G, -1, 4, NULL, &error);
     g_assert_no_error(error);
     g_assert_true(r->complete);
   }
@@ -589,7 +590,7 @@ test_crash_at_every_step(Fixture *f, gconstpointer data)
   set_pool(f, "6\n");
   {
     g_autoptr(WvReservation) r =
-        wv_hugepages_reserve(f->runtime_dir, "vm", f->nr_path, PAGE_1G, -1, 4, &error);
+        wv_hugepages_reserve(f->runtime_dir, "vm", f->nr_path, PAGE_1G, -1, 4, NULL, &error);
     g_assert_no_error(error);
     g_assert_true(r->complete);
     g_assert_cmpuint(r->before, ==, 2);
