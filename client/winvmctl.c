@@ -104,7 +104,7 @@ typedef struct
   char *path;
   char *name;
   char *state;
-  char *step;       /* ShutdownStep while a stop ladder runs */
+  char *step;       /* ShutdownStep while a stop ladder runs, StartStep while a Start reserves */
   gboolean reached; /* a Wait's state, since the call */
   GVariant *props;  /* a{sv} */
 } Vm;
@@ -212,6 +212,7 @@ static const struct
     {"Autostart", "autostart"},
     {"ShutdownTimeout", "shutdown_timeout"},
     {"ShutdownStep", "shutdown_step"},
+    {"StartStep", "start_step"},
     {"LastStop", "last_stop"},
     {"GuestAgent", "guest_agent"},
     {"VCPUPins", "vcpu_pins", "vcpu"},
@@ -456,7 +457,8 @@ wait_properties_changed(GDBusConnection *bus, const char *sender, const char *pa
   if (!g_str_equal(changed_iface, WV_VM_INTERFACE))
     return;
   g_variant_lookup(changed, "State", "&s", &state);
-  g_variant_lookup(changed, "ShutdownStep", "&s", &step);
+  if (!g_variant_lookup(changed, "ShutdownStep", "&s", &step))
+    g_variant_lookup(changed, "StartStep", "&s", &step);
   if (state == NULL && step == NULL)
     return;
   for (guint i = 0; i < w->vms->len; i++) {
@@ -687,6 +689,8 @@ cmd_start(Ctl *ctl, const Command *cmd, GError **error)
   if (ctl->wait)
     wait_run(ctl, one_vm(ctl), ctl->path, WV_VM_INTERFACE, "Start", NULL, "running", ctl->timeout_s,
              &local);
+  else if (ctl->tty && !ctl->json) /* shows its StartStep (compacting) while it runs */
+    wait_run(ctl, one_vm(ctl), ctl->path, WV_VM_INTERFACE, "Start", NULL, NULL, 0, &local);
   else
     reply = call(ctl, ctl->path, WV_VM_INTERFACE, "Start", NULL, NULL, TRUE, &local);
   if (local == NULL)

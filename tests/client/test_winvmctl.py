@@ -209,7 +209,7 @@ class Read(Fixture):
             self.assertEqual(set(vm), {"name", "uuid", "state", "vcpus", "memory_kib",
                                        "vcpu_pins", "iothread_pins", "emulator_pin", "hugepages",
                                        "host_devices", "autostart", "shutdown_timeout",
-                                       "pending_restart", "shutdown_step", "last_stop",
+                                       "pending_restart", "shutdown_step", "start_step", "last_stop",
                                        "guest_agent"})
 
     def test_status(self):

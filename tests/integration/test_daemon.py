@@ -132,7 +132,7 @@ vcpus = 2
 VM_PROPERTIES = {
     "Name": "s", "UUID": "s", "State": "s", "VCPUs": "u", "MemoryKiB": "t", "VCPUPins": "a(us)",
     "IOThreadPins": "a(us)", "EmulatorPin": "s", "Hugepages": "s", "HostDevices": "as",
-    "Autostart": "b", "ShutdownTimeout": "u", "PendingRestart": "b", "ShutdownStep": "s",
+    "Autostart": "b", "ShutdownTimeout": "u", "PendingRestart": "b", "ShutdownStep": "s", "StartStep": "s",
     "LastStop": "(sud)", "GuestAgent": "b",
 }
 MANAGER_PROPERTIES = {"Version": "s", "LibvirtConnected": "b", "LibvirtURI": "s",
@@ -569,7 +569,7 @@ class VmPropertiesTest(DaemonTest):
             "Name": "alpha", "UUID": "", "State": "undefined", "VCPUs": 4,
             "MemoryKiB": 1024 * 1024, "VCPUPins": [], "IOThreadPins": [], "EmulatorPin": "",
             "Hugepages": "none", "HostDevices": [], "Autostart": False, "ShutdownTimeout": 120,
-            "PendingRestart": False, "ShutdownStep": "", "LastStop": ("", 0, 0.0),
+            "PendingRestart": False, "ShutdownStep": "", "StartStep": "", "LastStop": ("", 0, 0.0),
             "GuestAgent": False})
         gpu = self.client.get_all(self.path("my-vm.2"))
         self.assertEqual(gpu["Name"], "my-vm.2")

@@ -585,6 +585,39 @@ test_fallbacks(void)
   g_assert_cmpuint(((WvHugetlbfsMount *)host->hugetlbfs->pdata[0])->page_kib, ==, 1048576);
   g_assert_cmpstr(((WvHugetlbfsMount *)host->hugetlbfs->pdata[1])->path, ==, "/b\ttab");
   g_assert_cmpuint(((WvHugetlbfsMount *)host->hugetlbfs->pdata[1])->page_kib, ==, 1048576);
+  /* no buddyinfo, no node meminfo: nothing known, nothing wrong */
+  g_assert_null(host->buddyinfo);
+  g_assert_null(host->buddyinfo_error);
+  g_assert_cmpuint(wv_host_node_free_kib(host, 0), ==, 0);
+  g_clear_pointer(&host, wv_host_free);
+
+  /* per-node MemFree and /proc/buddyinfo beside meminfo */
+  write_file(tmp, "devices/system/node/node0/meminfo",
+             "Node 0 MemTotal:       32000000 kB\nNode 0 MemFree:        3145728 kB\n");
+  write_file(tmp, "devices/system/node/node2/meminfo", "Node 2 MemFree: garbage kB\n");
+  write_file(tmp, "proc/buddyinfo",
+             "Node 0, zone      DMA      1      1      1      0      2      1      1      0      1"
+             "      1      3\n"
+             "Node 0, zone   Normal    100     50     20     10      5      4      3      2      1"
+             "     16    512\n");
+  host = wv_host_probe(tmp, mounts, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(wv_host_node_free_kib(host, 0), ==, 3145728);
+  g_assert_cmpuint(wv_host_node_free_kib(host, 1), ==, 0); /* a hole */
+  g_assert_cmpuint(wv_host_node_free_kib(host, 2), ==, 0); /* unreadable */
+  g_assert_cmpuint(wv_host_node_free_kib(host, 7), ==, 0); /* no such node */
+  g_assert_cmpuint(wv_host_node_free_kib(host, -1), ==, 0);
+  g_assert_nonnull(host->buddyinfo);
+  g_assert_cmpuint(host->buddyinfo->len, ==, 2);
+  g_assert_null(host->buddyinfo_error);
+  g_clear_pointer(&host, wv_host_free);
+
+  /* a buddyinfo that makes no sense is said, and is no reason to fail */
+  write_file(tmp, "proc/buddyinfo", "Node 0, zone Normal 1 2 x\n");
+  host = wv_host_probe(tmp, mounts, &error);
+  g_assert_no_error(error);
+  g_assert_null(host->buddyinfo);
+  g_assert_nonnull(strstr(host->buddyinfo_error, "proc/buddyinfo: buddyinfo line 1"));
 
   remove_tree(tmp);
 }

@@ -614,6 +614,325 @@ test_crash_at_every_step(Fixture *f, gconstpointer data)
   }
 }
 
+/* ---- compaction ---------------------------------------------------------- */
+
+/* A script the fake kernel plays on FIFOs: SAY answers a read of the pool,
+ * HEAR takes a write (of the pool or of compact_memory) and keeps it. */
+typedef struct
+{
+  gboolean say;
+  const char *path;
+  const char *text; /* SAY */
+} Act;
+
+typedef struct
+{
+  const Act *acts;
+  guint n;
+  char *heard[8];
+} Script;
+
+static gpointer
+play(gpointer data)
+{
+  Script *sc = data;
+
+  for (guint i = 0; i < sc->n; i++) {
+    if (sc->acts[i].say)
+      fifo_say(sc->acts[i].path, sc->acts[i].text);
+    else
+      sc->heard[i] = fifo_hear(sc->acts[i].path);
+  }
+  return NULL;
+}
+
+typedef struct
+{
+  WvHugepagesStep steps[4];
+  guint n;
+} Steps;
+
+static void
+note_step(WvHugepagesStep step, gpointer data)
+{
+  Steps *st = data;
+
+  g_assert_cmpuint(st->n, <, G_N_ELEMENTS(st->steps));
+  st->steps[st->n++] = step;
+}
+
+static char *
+fifo_at(const Fixture *f, const char *name)
+{
+  char *path = g_build_filename(f->tmp, name, NULL);
+
+  g_unlink(path);
+  g_assert_cmpint(mkfifo(path, 0600), ==, 0);
+  return path;
+}
+
+/* The pool falls short, memory is compacted, the second try finds them all. */
+static void
+test_compaction_helps(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WvReservation) r = NULL;
+  g_autofree char *nr = fifo_at(f, "nr_fifo");
+  g_autofree char *compact = fifo_at(f, "compact_memory");
+  const Act acts[] = {
+      {TRUE, nr, "4\n"},      {FALSE, nr, NULL}, {TRUE, nr, "10\n"}, /* 6 of 16 */
+      {FALSE, compact, NULL}, {FALSE, nr, NULL}, {TRUE, nr, "20\n"}, /* all 16 */
+  };
+  Script sc = {acts, G_N_ELEMENTS(acts), {NULL}};
+  Steps st = {{0}, 0};
+  WvHugepagesHow how = {compact, note_step, &st};
+  GThread *thread = g_thread_new("fake-kernel", play, &sc);
+
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", nr, PAGE_1G, 0, 16, &how, &error);
+  g_thread_join(thread);
+  g_assert_no_error(error);
+  g_assert_nonnull(r);
+  g_assert_cmpstr(sc.heard[1], ==, "20\n");
+  g_assert_cmpstr(sc.heard[3], ==, "1\n");
+  g_assert_cmpstr(sc.heard[4], ==, "20\n");
+  g_assert_cmpuint(r->before, ==, 4);
+  g_assert_cmpuint(r->added, ==, 16);
+  g_assert_true(r->complete);
+  g_assert_cmpint(r->node, ==, 0);
+  g_assert_true(has_record(f, "win11"));
+  g_assert_cmpuint(st.n, ==, 2);
+  g_assert_cmpint(st.steps[0], ==, WV_HUGEPAGES_STEP_RESERVING);
+  g_assert_cmpint(st.steps[1], ==, WV_HUGEPAGES_STEP_COMPACTING);
+  g_assert_cmpstr(wv_hugepages_step_name(st.steps[0]), ==, "reserving-hugepages");
+  g_assert_cmpstr(wv_hugepages_step_name(st.steps[1]), ==, "compacting");
+  g_assert_cmpstr(wv_hugepages_step_name(WV_HUGEPAGES_STEP_NONE), ==, "");
+  for (guint i = 0; i < G_N_ELEMENTS(sc.heard); i++)
+    g_free(sc.heard[i]);
+}
+
+/* Compaction does not find enough: everything goes back, the error counts. */
+static void
+test_compaction_not_enough(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WvReservation) r = NULL;
+  g_autofree char *nr = fifo_at(f, "nr_fifo");
+  g_autofree char *compact = fifo_at(f, "compact_memory");
+  const Act acts[] = {
+      {TRUE, nr, "4\n"},      {FALSE, nr, NULL}, {TRUE, nr, "10\n"},
+      {FALSE, compact, NULL}, {FALSE, nr, NULL}, {TRUE, nr, "13\n"}, /* 9 of 16 */
+      {FALSE, nr, NULL},                                             /* the rollback */
+  };
+  Script sc = {acts, G_N_ELEMENTS(acts), {NULL}};
+  WvHugepagesHow how = {compact, NULL, NULL};
+  GThread *thread = g_thread_new("fake-kernel", play, &sc);
+
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", nr, PAGE_1G, 1, 16, &how, &error);
+  g_thread_join(thread);
+  g_assert_null(r);
+  g_assert_error(error, WV_ERROR, WV_ERROR_HUGEPAGES_SHORT);
+  g_assert_nonnull(
+      strstr(error->message, "only 9 of 16 1G pages could be reserved after compacting memory"));
+  g_assert_nonnull(strstr(error->message, "given back"));
+  g_assert_nonnull(strstr(error->message, "hugepagesz=1G hugepages=1:16"));
+  g_assert_cmpstr(sc.heard[3], ==, "1\n");
+  g_assert_cmpstr(sc.heard[6], ==, "4\n");
+  g_assert_false(has_record(f, "win11"));
+  for (guint i = 0; i < G_N_ELEMENTS(sc.heard); i++)
+    g_free(sc.heard[i]);
+}
+
+/* The fake tree's limit file: a plain pool that refuses to grow past it. */
+static void
+test_limit_seam(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WvReservation) r = NULL;
+  g_autofree char *limit = g_strconcat(f->nr_path, ".limit", NULL);
+  g_autofree char *compact = g_build_filename(f->tmp, "compact_memory", NULL);
+  g_autofree char *written = NULL;
+  Steps st = {{0}, 0};
+  WvHugepagesHow how = {compact, note_step, &st};
+
+  g_assert_true(g_file_set_contents(limit, "10\n", -1, NULL));
+  g_assert_true(g_file_set_contents(compact, "", -1, NULL));
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, &how, &error);
+  g_assert_null(r);
+  g_assert_error(error, WV_ERROR, WV_ERROR_HUGEPAGES_SHORT);
+  g_assert_nonnull(
+      strstr(error->message, "only 6 of 16 1G pages could be reserved after compacting memory"));
+  g_assert_nonnull(strstr(error->message, "hugepagesz=1G hugepages=16"));
+  g_assert_cmpuint(pool(f), ==, 4);
+  g_assert_false(has_record(f, "win11"));
+  g_assert_true(g_file_get_contents(compact, &written, NULL, NULL));
+  g_assert_cmpstr(written, ==, "1\n");
+  g_assert_cmpuint(st.n, ==, 2);
+  g_clear_error(&error);
+
+  /* within the limit it grows as ever */
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 6, &how, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(pool(f), ==, 10);
+  release(f, "win11");
+  g_assert_cmpuint(pool(f), ==, 4);
+}
+
+/* compact_memory cannot be written: said in the error, all rolled back. */
+static void
+test_compaction_unavailable(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WvReservation) r = NULL;
+  g_autofree char *limit = g_strconcat(f->nr_path, ".limit", NULL);
+  g_autofree char *compact = g_build_filename(f->tmp, "no", "compact_memory", NULL);
+  WvHugepagesHow how = {compact, NULL, NULL};
+
+  g_assert_true(g_file_set_contents(limit, "7\n", -1, NULL));
+  r = wv_hugepages_reserve(f->runtime_dir, "win11", f->nr_path, PAGE_1G, -1, 16, &how, &error);
+  g_assert_null(r);
+  g_assert_error(error, WV_ERROR, WV_ERROR_HUGEPAGES_SHORT);
+  g_assert_nonnull(strstr(error->message, "only 3 of 16 1G pages could be reserved ("));
+  g_assert_nonnull(strstr(error->message, "to compact memory"));
+  g_assert_nonnull(strstr(error->message, compact));
+  g_assert_cmpuint(pool(f), ==, 4);
+  g_assert_false(has_record(f, "win11"));
+}
+
+/* ---- buddyinfo ----------------------------------------------------------- */
+
+#define BUDDY                                                                                      \
+  "Node 0, zone      DMA      1      1      1      0      2      1      1      0      1      1   " \
+  " "                                                                                              \
+  "  3\n"                                                                                          \
+  "Node 0, zone    DMA32      4      3      2      5      6      2      3      4      2     10   " \
+  " "                                                                                              \
+  "200\n"                                                                                          \
+  "Node 0, zone   Normal   1000    500    200    100     50     20     10      5      2      7   " \
+  " "                                                                                              \
+  "300\n"                                                                                          \
+  "Node 1, zone   Normal     10     10     10     10     10     10     10     10     10      4   " \
+  " "                                                                                              \
+  "  1\n"
+
+static void
+test_buddyinfo_parse(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) zones = wv_buddyinfo_parse(BUDDY, &error);
+  const WvBuddyZone *z;
+
+  g_assert_no_error(error);
+  g_assert_cmpuint(zones->len, ==, 4);
+  z = &g_array_index(zones, WvBuddyZone, 2);
+  g_assert_cmpint(z->node, ==, 0);
+  g_assert_cmpstr(z->zone, ==, "Normal");
+  g_assert_cmpuint(z->n_orders, ==, 11);
+  g_assert_cmpuint(z->free[0], ==, 1000);
+  g_assert_cmpuint(z->free[10], ==, 300);
+  g_assert_cmpint(g_array_index(zones, WvBuddyZone, 3).node, ==, 1);
+
+  /* 2M = order 9 of 4K pages: order 9 counts once, order 10 twice */
+  g_assert_cmpuint(wv_buddyinfo_pages(zones, 0, 2048, 4), ==,
+                   (1 + 2 * 3) + (10 + 2 * 200) + (7 + 2 * 300));
+  g_assert_cmpuint(wv_buddyinfo_pages(zones, 1, 2048, 4), ==, 4 + 2 * 1);
+  g_assert_cmpuint(wv_buddyinfo_pages(zones, -1, 2048, 4), ==, 7 + 410 + 607 + 6);
+  /* 1G: the 4 MiB blocks' memory in whole GiB, an upper bound */
+  g_assert_cmpuint(wv_buddyinfo_pages(zones, 0, 1048576, 4), ==, (3 + 200 + 300) * 4 / 1024);
+  g_assert_cmpuint(wv_buddyinfo_pages(zones, 1, 1048576, 4), ==, 0);
+  g_assert_cmpuint(wv_buddyinfo_pages(zones, 5, 2048, 4), ==, 0); /* no such node */
+  /* 4K pages: every free page */
+  g_assert_cmpuint(wv_buddyinfo_pages(zones, 1, 4, 4), ==,
+                   10 * (1 + 2 + 4 + 8 + 16 + 32 + 64 + 128 + 256) + 4 * 512 + 1024);
+}
+
+static void
+test_buddyinfo_empty(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) zones = wv_buddyinfo_parse("\n  \n", &error);
+
+  g_assert_no_error(error);
+  g_assert_cmpuint(zones->len, ==, 0);
+  g_assert_cmpuint(wv_buddyinfo_pages(zones, -1, 2048, 4), ==, 0);
+}
+
+static void
+test_buddyinfo_malformed(void)
+{
+  static const struct
+  {
+    const char *text;
+    const char *message;
+  } cases[] = {
+      {"Node 0, zone Normal\n", "line 1: not \"Node N, zone NAME COUNTS...\""},
+      {"Nodes 0, zone Normal 1 2\n", "line 1: not"},
+      {"Node 0, zona Normal 1 2\n", "line 1: not"},
+      {"Node 0 zone Normal 1 2\n", "line 1: no comma"},
+      {"Node x, zone Normal 1 2\n", "line 1: the node is not a number"},
+      {"Node -1, zone Normal 1 2\n", "line 1: the node is not a number"},
+      {"Node 99999999999, zone Normal 1 2\n", "line 1: the node is not a number"},
+      {"Node 0, zone Normal 1 -2\n", "line 1: a count is not a number"},
+      {"Node 0, zone Normal 1 2x\n", "line 1: a count is not a number"},
+      {"Node 0, zone Normal 1 99999999999999999999999\n", "line 1: a count is not a number"},
+      {"Node 0, zone AVeryLongZoneNameIndeed 1 2\n", "line 1: the zone name is too long"},
+      {"Node 0, zone Normal 1 2 3\nNode 0, zone DMA 1 2\n",
+       "line 2: a different number of orders than the first line"},
+      {"Node 0, zone Normal 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 "
+       "27 28 29 30 31 32 33\n",
+       "line 1: more orders than any kernel has"},
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GArray) zones = wv_buddyinfo_parse(cases[i].text, &error);
+
+    g_assert_null(zones);
+    g_assert_error(error, WV_ERROR, WV_ERROR_FAILED);
+    if (strstr(error->message, cases[i].message) == NULL)
+      g_error("case %u: “%s” does not contain “%s”", i, error->message, cases[i].message);
+  }
+}
+
+/* Random bytes and mangled real lines: an answer or an error, never a crash
+ * (ASan watches), and never an absurd count. */
+static void
+test_buddyinfo_fuzz(void)
+{
+  static const char alphabet[] = "Node 0123456789,zone\t\n DMA Normal-x";
+  GRand *rand = g_rand_new_with_seed(15);
+
+  for (guint round = 0; round < 4000; round++) {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GArray) zones = NULL;
+    GString *text = g_string_new(NULL);
+    guint len = g_rand_int_range(rand, 0, 200);
+
+    if (round % 2 == 0) { /* a real text with a few bytes changed */
+      g_string_assign(text, BUDDY);
+      for (guint k = 0; k < 3; k++)
+        text->str[g_rand_int_range(rand, 0, text->len)] =
+            alphabet[g_rand_int_range(rand, 0, sizeof alphabet - 1)];
+    } else if (round % 4 == 1) {
+      for (guint k = 0; k < len; k++)
+        g_string_append_c(text, alphabet[g_rand_int_range(rand, 0, sizeof alphabet - 1)]);
+    } else {
+      for (guint k = 0; k < len; k++)
+        g_string_append_c(text, (char)g_rand_int_range(rand, 1, 256));
+    }
+    zones = wv_buddyinfo_parse(text->str, &error);
+    g_assert_true((zones == NULL) != (error == NULL));
+    if (zones != NULL) {
+      for (gint node = -1; node < 3; node++) {
+        wv_buddyinfo_pages(zones, node, 2048, 4);
+        wv_buddyinfo_pages(zones, node, 1048576, 4);
+        wv_buddyinfo_pages(zones, node, 1, G_MAXUINT64 / 2);
+      }
+    }
+    g_string_free(text, TRUE);
+  }
+  g_rand_free(rand);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -637,7 +956,15 @@ main(int argc, char **argv)
   ADD("/hugepages/invalid-names", test_invalid_names);
   ADD("/hugepages/corrupt-record", test_corrupt_record);
   ADD("/hugepages/crash-at-every-step", test_crash_at_every_step);
+  ADD("/hugepages/compaction/helps", test_compaction_helps);
+  ADD("/hugepages/compaction/not-enough", test_compaction_not_enough);
+  ADD("/hugepages/compaction/unavailable", test_compaction_unavailable);
+  ADD("/hugepages/limit-seam", test_limit_seam);
 #undef ADD
+  g_test_add_func("/buddyinfo/parse", test_buddyinfo_parse);
+  g_test_add_func("/buddyinfo/empty", test_buddyinfo_empty);
+  g_test_add_func("/buddyinfo/malformed", test_buddyinfo_malformed);
+  g_test_add_func("/buddyinfo/fuzz", test_buddyinfo_fuzz);
 
   return g_test_run();
 }

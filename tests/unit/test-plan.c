@@ -518,6 +518,106 @@ test_kvm(void)
   }
 }
 
+/* ---- hugepages: what buddyinfo and the node's free memory predict -------- */
+
+#define NODE1_1G                                                                                   \
+  "[vm]\nvcpus = 4\nmemory = 8GiB\n[cpu]\npin = 8,24,9,25\n[memory]\nhugepages = 1G\n"             \
+  "hugepages-allocate = true\n"
+
+/* numa2s with node 1's MemFree at @free_kib and @top free 4 MiB blocks on
+ * node 1 (node 0 has plenty, which must not count). */
+static WvPlan *
+plan_fragmented(const char *profile, guint64 free_kib, guint top, const char *buddy)
+{
+  g_autoptr(WvHost) host = wv_test_host("numa2s");
+  g_autoptr(WvProfile) p = wv_test_profile(profile);
+  g_autofree char *text = buddy ? g_strdup(buddy)
+                                : g_strdup_printf("Node 0, zone Normal 1 1 1 1 1 1 1 1 1 1 100000\n"
+                                                  "Node 1, zone Normal 5 5 5 5 5 5 5 5 5 5 %u\n",
+                                                  top);
+  g_autoptr(GError) error = NULL;
+  WvPlanContext ctx = {.host = host, .template_dir = wv_test_template_dir()};
+
+  host->node_free_kib = g_array_new(FALSE, TRUE, sizeof(guint64));
+  g_array_set_size(host->node_free_kib, 2);
+  g_array_index(host->node_free_kib, guint64, 0) = 100 * 1024 * 1024;
+  g_array_index(host->node_free_kib, guint64, 1) = free_kib;
+  host->buddyinfo = wv_buddyinfo_parse(text, &error);
+  if (host->buddyinfo == NULL) {
+    host->buddyinfo_error = g_strdup(error->message);
+  }
+  return wv_plan_build(p, &ctx);
+}
+
+static void
+test_hugepages_prediction(void)
+{
+  const WvFinding *f;
+
+  /* 12 GiB free on node 1 in 4 MiB blocks: 8 pages look findable */
+  {
+    g_autoptr(WvPlan) plan = plan_fragmented(NODE1_1G, 16 * 1024 * 1024, 3072, NULL);
+    g_assert_cmpint(plan->numa_node, ==, 1);
+    g_assert_cmpuint(plan->hugepages_reserve, ==, 8);
+    f = must_find(plan, "hugepages-reserve");
+    g_assert_cmpint(f->severity, ==, WV_SEVERITY_INFO);
+    g_assert_nonnull(strstr(f->message, "grow by 8 pages"));
+    g_assert_nonnull(strstr(f->message, "12 free 1G-sized blocks on node 1"));
+    g_assert_null(wv_test_finding(plan, "hugepages-fragmented"));
+  }
+  /* 3 GiB of large blocks on node 1 (node 0's 390 GiB do not count) */
+  {
+    g_autoptr(WvPlan) plan = plan_fragmented(NODE1_1G, 16 * 1024 * 1024, 768, NULL);
+    f = must_find(plan, "hugepages-fragmented");
+    g_assert_cmpint(f->severity, ==, WV_SEVERITY_WARNING);
+    g_assert_cmpstr(f->message, ==,
+                    "only 3 free 1G-sized blocks on node 1; compaction may or may not find 8");
+    g_assert_nonnull(strstr(f->hint, "hugepages-fallback = 2M"));
+    g_assert_null(wv_test_finding(plan, "hugepages-reserve"));
+  }
+  /* the same with the fallback set: the hint says what start will do */
+  {
+    g_autoptr(WvPlan) plan =
+        plan_fragmented(NODE1_1G "hugepages-fallback = 2M\n", 16 * 1024 * 1024, 768, NULL);
+    g_autofree char *text = NULL;
+    g_autoptr(WvProfile) p = wv_test_profile(NODE1_1G "hugepages-fallback = 2M\n");
+    f = must_find(plan, "hugepages-fragmented");
+    g_assert_nonnull(strstr(f->hint, "falls back to 2M pages"));
+    text = wv_plan_to_string(plan, p);
+    g_assert_nonnull(strstr(text, "hugepages: 2M pages if the pool will not grow"));
+  }
+  /* not even the node's free memory: an error whatever buddyinfo says */
+  {
+    g_autoptr(WvPlan) plan = plan_fragmented(NODE1_1G, 6 * 1024 * 1024, 3072, NULL);
+    f = must_find(plan, "hugepages-cannot-grow");
+    g_assert_cmpint(f->severity, ==, WV_SEVERITY_ERROR);
+    g_assert_cmpstr(f->message, ==,
+                    "growing the 1G pool by 8 pages needs 8192 MiB; the node has 6144 MiB free");
+    g_assert_null(wv_test_finding(plan, "hugepages-fragmented"));
+  }
+  /* a buddyinfo that makes no sense: said, and the old warning stays */
+  {
+    g_autoptr(WvPlan) plan =
+        plan_fragmented(NODE1_1G, 16 * 1024 * 1024, 0, "Node 1, zone Normal 1 x\n");
+    f = must_find(plan, "buddyinfo-unreadable");
+    g_assert_cmpint(f->severity, ==, WV_SEVERITY_WARNING);
+    g_assert_nonnull(strstr(f->message, "buddyinfo line 1: a count is not a number"));
+    f = must_find(plan, "hugepages-reserve");
+    g_assert_cmpint(f->severity, ==, WV_SEVERITY_WARNING);
+  }
+  /* 2M pages: order-9 and order-10 blocks count directly */
+  {
+    g_autoptr(WvPlan) plan = plan_fragmented(
+        "[vm]\nvcpus = 4\nmemory = 3GiB\n[cpu]\npin = 8,24,9,25\n[memory]\nhugepages = 2M\n"
+        "hugepages-allocate = true\n",
+        16 * 1024 * 1024, 100, NULL);
+    /* node 1's 2M pool has 512 free: 1024 more, 5 + 2 * 100 blocks */
+    f = must_find(plan, "hugepages-fragmented");
+    g_assert_cmpstr(f->message, ==,
+                    "only 205 free 2M-sized blocks on node 1; compaction may or may not find 1024");
+  }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -525,6 +625,7 @@ main(int argc, char **argv)
   g_test_add_func("/plan/pins", test_pins);
   g_test_add_func("/plan/warnings", test_warnings);
   g_test_add_func("/plan/findings", test_findings);
+  g_test_add_func("/plan/hugepages-prediction", test_hugepages_prediction);
   g_test_add_func("/plan/hugepage-counts", test_hugepage_counts);
   g_test_add_func("/plan/devices-in-use", test_devices_in_use);
   g_test_add_func("/plan/hyperv-capabilities", test_hyperv_capabilities);

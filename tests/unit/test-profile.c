@@ -387,6 +387,13 @@ static const struct
      "test.conf:2: [vm] memory: 1572864KiB is not a whole number of 1G pages"},
     {"[memory]\nhugepages-allocate = true\n",
      "[memory] hugepages-allocate: is set but hugepages = none"},
+    {"[memory]\nhugepages-fallback = 1G\n",
+     "[memory] hugepages-fallback: “1G” is not one of: none, 2M"},
+    {"[vm]\nmemory = 2GiB\n[memory]\nhugepages = 2M\nhugepages-allocate = true\n"
+     "hugepages-fallback = 2M\n",
+     "[memory] hugepages-fallback: is set but hugepages = 2M, not 1G"},
+    {"[vm]\nmemory = 2GiB\n[memory]\nhugepages = 1G\nhugepages-fallback = 2M\n",
+     "[memory] hugepages-fallback: is set but hugepages-allocate is not"},
     {"[memory]\nballoon = 2\n", "[memory] balloon: “2” is not a boolean"},
     {"[hyperv]\nenlightenments = relaxed,warp\n",
      "[hyperv] enlightenments: “warp” is not a Hyper-V enlightenment"},
@@ -843,11 +850,26 @@ test_text_set(void)
   g_assert_cmpuint(strlen(etag), ==, 64);
 }
 
+static void
+test_hugepages_fallback(void)
+{
+  g_autoptr(WvProfile) p = wv_test_profile("[vm]\nmemory = 8GiB\n[memory]\nhugepages = 1G\n"
+                                           "hugepages-allocate = true\nhugepages-fallback = 2M\n");
+  g_autoptr(WvProfile) none = wv_test_profile("[memory]\nhugepages-fallback = none\n");
+  g_autoptr(WvProfile) unset = wv_test_profile("[vm]\nname = x\n");
+
+  g_assert_cmpuint(p->hugepage_kib, ==, 1024 * 1024);
+  g_assert_cmpuint(p->hugepage_fallback_kib, ==, 2048);
+  g_assert_cmpuint(none->hugepage_fallback_kib, ==, 0);
+  g_assert_cmpuint(unset->hugepage_fallback_kib, ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/profile/full", test_full);
+  g_test_add_func("/profile/hugepages-fallback", test_hugepages_fallback);
   g_test_add_func("/profile/defaults", test_defaults);
   g_test_add_func("/profile/values", test_values);
   g_test_add_func("/profile/device-keys", test_device_keys);
