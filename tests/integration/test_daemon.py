@@ -1469,6 +1469,130 @@ class HugepagesTest(DaemonTest):
         wait_until(lambda: self.pool_pages() == (0, 0), what="the pool back at 0")
 
 
+# 4 GiB of 1G pages the pool must grow by (the ryzen tree's 1G pool is
+# emptied first); with hugepages-fallback the 2M pool instead
+HP_1G = """\
+[vm]
+name = hp1g
+template = minimal
+memory = 4GiB
+vcpus = 2
+
+[memory]
+hugepages = 1G
+hugepages-allocate = true
+"""
+
+
+class FragmentedPoolTest(DaemonTest):
+    """A 1G pool that cannot grow: the fake tree's nr_hugepages.limit makes
+    winvmd's write come back cut, as the kernel cuts it when it finds fewer
+    pages; compact_memory is a plain file under the fake /proc."""
+
+    PROFILES = {"hp1g.conf": HP_1G,
+                "fb.conf": HP_1G.replace("name = hp1g", "name = fb") + "hugepages-fallback = 2M\n"}
+
+    def setUp(self):
+        super().setUp()
+        for pool in self.pools_1g():
+            write_file(pool, "0\n")
+            write_file(os.path.join(os.path.dirname(pool), "free_hugepages"), "0\n")
+            write_file(pool + ".limit", "1\n")  # one 1G page is all the "kernel" finds
+        self.compact = os.path.join(self.procfs, "sys", "vm", "compact_memory")
+        os.makedirs(os.path.dirname(self.compact), exist_ok=True)
+        write_file(self.compact, "")
+
+    def pools_1g(self):
+        return [os.path.join(self.sysfs, "kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"),
+                os.path.join(self.sysfs,
+                             "devices/system/node/node0/hugepages/hugepages-1048576kB/nr_hugepages")]
+
+    def pages_1g(self):
+        return tuple(read_int(p) for p in self.pools_1g())
+
+    def records(self):
+        d = self.daemon.runtime_dir
+        return sorted(f for f in os.listdir(d) if f.endswith(".hugepages")) if os.path.isdir(d) else []
+
+    def compacted(self):
+        with open(self.compact) as f:
+            return f.read()
+
+    def test_clean_failure_with_numbers(self):
+        path = self.path("hp1g")
+        msg = self.assert_error(E + "HugepagesShort", path, VM_IFACE, "Start")
+        self.assertIn("only 1 of 4 1G pages could be reserved after compacting memory", msg)
+        self.assertIn("given back", msg)
+        self.assertIn("hugepagesz=1G hugepages=4", msg)
+        # compaction was asked for; nothing leaked, nothing defined
+        self.assertEqual(self.compacted(), "1\n")
+        self.assertEqual(self.pages_1g(), (0, 0))
+        self.assertEqual(self.pool_pages(), (0, 0))
+        self.assertEqual(self.records(), [])
+        self.wait_state(path, "undefined")
+        steps = self.client.values_of(path, "StartStep")
+        self.assertEqual(steps, ["reserving-hugepages", "compacting", ""])
+        self.assertEqual(self.client.get(path, "StartStep"), "")
+
+    def test_fallback_to_2m(self):
+        path = self.path("fb")
+        self.start_vm(path)
+        # the 1G pool is back where it was, the 2M pool holds the VM's pages
+        self.assertEqual(self.compacted(), "1\n")
+        self.assertEqual(self.pages_1g(), (0, 0))
+        self.assertIn(self.pool_pages(), ((2048, 0), (0, 2048)))
+        # the domain the test driver holds is backed by 2M pages
+        self.assertEqual(self.client.get(path, "Hugepages"), "2M")
+        self.assertEqual(self.records(), ["fb.hugepages"])
+        kf = configparser.ConfigParser()
+        kf.read(os.path.join(self.daemon.runtime_dir, "fb.hugepages"))
+        self.assertEqual(kf["reservation"]["page-kib"], "2048")
+        self.assertEqual(kf["reservation"]["added"], "2048")
+        self.assertIn(kf["reservation"]["nr-path"], self.pools_2m())
+        steps = self.client.values_of(path, "StartStep")
+        self.assertEqual(steps[:2], ["reserving-hugepages", "compacting"])
+        self.assertEqual(steps[-1], "")
+        self.assertIn("falling back to 2M pages", self.daemon.log())
+        # stopped: the 2M pages go back, not 1G ones
+        self.force_off(path)
+        wait_until(lambda: self.pool_pages() == (0, 0), what="the 2M pool back at 0")
+        wait_until(lambda: self.records() == [], what="the record removed")
+        self.assertEqual(self.pages_1g(), (0, 0))
+
+    def test_fallback_that_cannot_be_had_either(self):
+        for pool in self.pools_2m():
+            write_file(pool + ".limit", "100\n")
+        path = self.path("fb")
+        msg = self.assert_error(E + "HugepagesShort", path, VM_IFACE, "Start")
+        self.assertIn("only 1 of 4 1G pages", msg)
+        self.assertIn("falling back to 2M pages: only 100 of 2048 2M pages", msg)
+        self.assertEqual(self.pages_1g(), (0, 0))
+        self.assertEqual(self.pool_pages(), (0, 0))
+        self.assertEqual(self.records(), [])
+        self.wait_state(path, "undefined")
+
+    def test_check_predicts_from_buddyinfo(self):
+        # 8 MiB in 4 MiB blocks: no 1G page to be had without compaction
+        write_file(os.path.join(self.procfs, "buddyinfo"),
+                   "Node 0, zone   Normal   10 10 10 10 10 10 10 10 10 10 2\n")
+        self.assertEqual(self.reload(), [])  # the cached plans go
+        found = {f[1]: f for f in self.check("hp1g")}
+        self.assertEqual(found["hugepages-fragmented"][0], "warning")
+        self.assertEqual(found["hugepages-fragmented"][2],
+                         "only 0 free 1G-sized blocks on the host; compaction may or may not find 4")
+        self.assertIn("hugepages-fallback = 2M", found["hugepages-fragmented"][3])
+        found = {f[1]: f for f in self.check("fb")}
+        self.assertIn("falls back to 2M pages", found["hugepages-fragmented"][3])
+        # plenty of large blocks: it will be fine
+        write_file(os.path.join(self.procfs, "buddyinfo"),
+                   "Node 0, zone   Normal   10 10 10 10 10 10 10 10 10 10 2048\n")
+        self.assertEqual(self.reload(), [])
+        found = {f[1]: f for f in self.check("hp1g")}
+        self.assertNotIn("hugepages-fragmented", found)
+        self.assertEqual(found["hugepages-reserve"][0], "info")
+        self.assertIn("8 free 1G-sized blocks on the host", found["hugepages-reserve"][2])
+
+
 # ---- authorization --------------------------------------------------------------------
 
 class AuthTest(DaemonTest):
