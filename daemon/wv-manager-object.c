@@ -168,6 +168,8 @@ plan_dict(const WvPlan *plan)
                         g_variant_new_uint64(plan->hugepages_needed));
   g_variant_builder_add(&b, "{sv}", "hugepages-reserve",
                         g_variant_new_uint64(plan->hugepages_reserve));
+  g_variant_builder_add(&b, "{sv}", "hugepage-fallback",
+                        g_variant_new_string(wv_page_size_name(plan->hugepage_fallback_kib)));
   g_variant_builder_add(&b, "{sv}", "hyperv", g_variant_builder_end(&hv));
   return g_variant_builder_end(&b);
 }

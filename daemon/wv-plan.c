@@ -632,7 +632,7 @@ plan_pool_growth(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvH
   }
   wv_plan_add_finding(
       plan, WV_SEVERITY_WARNING, "hugepages-fragmented",
-      p->hugepage_fallback_kib
+      plan->hugepage_fallback_kib
           ? "start compacts memory first, then falls back to 2M pages (hugepages-fallback)"
           : "start compacts memory first; set [memory] hugepages-fallback = 2M, or reserve "
             "the pages at boot (hugepagesz=1G hugepages=N)",
@@ -651,6 +651,8 @@ plan_hugepages(WvPlan *plan, const WvProfile *p, const WvHost *host)
   plan->hugepage_kib = p->hugepage_kib;
   if (p->hugepage_kib == 0)
     return;
+  if (p->hugepages_allocate && p->hugepage_fallback_kib != p->hugepage_kib)
+    plan->hugepage_fallback_kib = p->hugepage_fallback_kib;
   plan->hugepages_needed = p->memory_kib / p->hugepage_kib;
   if (host == NULL)
     return;
@@ -1089,9 +1091,9 @@ wv_plan_to_string(const WvPlan *plan, const WvProfile *p)
     g_string_append_printf(
         s, "  hugepages: %" G_GUINT64_FORMAT " x %s, %" G_GUINT64_FORMAT " to reserve at start\n",
         plan->hugepages_needed, wv_page_size_name(plan->hugepage_kib), plan->hugepages_reserve);
-  if (plan->hugepage_kib && p->hugepage_fallback_kib)
+  if (plan->hugepage_fallback_kib)
     g_string_append_printf(s, "  hugepages: %s pages if the pool will not grow\n",
-                           wv_page_size_name(p->hugepage_fallback_kib));
+                           wv_page_size_name(plan->hugepage_fallback_kib));
   if (plan->hyperv_features) {
     g_autofree char *names = feature_list(plan->hyperv_features);
     g_string_append_printf(s, "  hyper-v: %s\n", names);

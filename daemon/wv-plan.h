@@ -70,6 +70,9 @@ typedef struct
   guint64 hugepage_kib; /* 0: no hugepages */
   guint64 hugepages_needed;
   guint64 hugepages_reserve; /* pages the pool must grow by at start */
+  /* 2048: 2M pages when the pool will not grow enough ([memory]
+   * hugepages-fallback); 0: none. Start changes hugepage_kib to it then. */
+  guint64 hugepage_fallback_kib;
   char *template_path;
   GPtrArray *findings; /* WvFinding* */
   /* Why libvirt's domain capabilities were asked for and not had (Hyper-V,

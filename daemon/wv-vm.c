@@ -610,7 +610,7 @@ static WvReservation *
 reserve_fallback(Op *op, WvPlan *plan, const WvHost *host, const WvHugepagesHow *how,
                  const GError *why, GError **error)
 {
-  guint64 kib = op->profile->hugepage_fallback_kib;
+  guint64 kib = plan->hugepage_fallback_kib;
   const char *size = wv_page_size_name(kib);
   const WvHugepagePool *pool = start_pool(host, kib, plan->numa_node);
   guint64 needed = op->profile->memory_kib / kib;
@@ -665,7 +665,7 @@ reserve_pages(Op *op, WvPlan *plan, const WvHost *host, gboolean *changed, GErro
                            pool->node, plan->hugepages_reserve, &how, &local);
   if (r != NULL && r->page_kib != plan->hugepage_kib) {
     /* a record a previous daemon left for this VM, of the other size */
-    if (r->page_kib == op->profile->hugepage_fallback_kib) {
+    if (r->page_kib == plan->hugepage_fallback_kib) {
       plan_pages(plan, op->profile, r->page_kib, r->added);
       *changed = TRUE;
       return r;
@@ -679,8 +679,7 @@ reserve_pages(Op *op, WvPlan *plan, const WvHost *host, gboolean *changed, GErro
   if (r != NULL)
     return r;
   if (g_error_matches(local, WV_ERROR, WV_ERROR_HUGEPAGES_SHORT) &&
-      op->profile->hugepage_fallback_kib != 0 &&
-      op->profile->hugepage_fallback_kib != plan->hugepage_kib) {
+      plan->hugepage_fallback_kib != 0) {
     r = reserve_fallback(op, plan, host, &how, local, error);
     *changed = r != NULL;
     return r;

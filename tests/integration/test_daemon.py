@@ -1559,6 +1559,33 @@ class FragmentedPoolTest(DaemonTest):
         wait_until(lambda: self.records() == [], what="the record removed")
         self.assertEqual(self.pages_1g(), (0, 0))
 
+    def test_sigkill_after_fallback_leaks_nothing(self):
+        # started on the fallback, then winvmd SIGKILLed: the test driver's
+        # domain died with it, the record of 2M pages did not; the restarted
+        # daemon gives back the 2M pages it names, and the next start goes
+        # through the 1G attempt and the fallback again
+        path = self.path("fb")
+        self.start_vm(path)
+        self.assertIn(self.pool_pages(), ((2048, 0), (0, 2048)))
+        self.daemon.kill9()
+        self.daemon.start(self.client)
+        # the domain is gone: its pages went back at the resync
+        wait_until(lambda: self.pool_pages() == (0, 0), what="the 2M pool back at 0")
+        self.start_vm(path)
+        self.assertIn(self.pool_pages(), ((2048, 0), (0, 2048)))
+        self.assertEqual(self.pages_1g(), (0, 0))
+        self.assertEqual(self.client.get(path, "Hugepages"), "2M")
+        self.force_off(path)
+        wait_until(lambda: self.pool_pages() == (0, 0), what="the 2M pool back at 0")
+        wait_until(lambda: self.records() == [], what="the record removed")
+
+    def test_plan_says_the_fallback(self):
+        plan = self.client.manager("Plan", v("(s)", "fb"), "(a{sv})")[0]
+        self.assertEqual((plan["hugepage-size"], plan["hugepages-reserve"],
+                          plan["hugepage-fallback"]), ("1G", 4, "2M"))
+        plan = self.client.manager("Plan", v("(s)", "hp1g"), "(a{sv})")[0]
+        self.assertEqual(plan["hugepage-fallback"], "none")
+
     def test_fallback_that_cannot_be_had_either(self):
         for pool in self.pools_2m():
             write_file(pool + ".limit", "100\n")
