@@ -55,9 +55,9 @@ step "valgrind" meson test -C build --print-errorlogs --suite unit \
 fuzz() {
   local dir=build-fuzz/tests/fuzz scratch t dict rc=0
   scratch=$(mktemp -d)
-  for t in fuzz-profile fuzz-cpuset fuzz-render fuzz-import; do
+  for t in fuzz-profile fuzz-cpuset fuzz-render fuzz-import fuzz-buddyinfo; do
     dict=(-dict=tests/fuzz/profile.dict)
-    [ "$t" = fuzz-cpuset ] && dict=()
+    [ "$t" = fuzz-cpuset ] || [ "$t" = fuzz-buddyinfo ] && dict=()
     [ "$t" = fuzz-import ] && dict=(-dict=tests/fuzz/import.dict)
     cp -r "tests/fuzz/corpus/$t" "$scratch/$t"
     cp -r "tests/fuzz/crashes/$t" "$scratch/$t-crashes"
