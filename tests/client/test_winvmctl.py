@@ -438,6 +438,60 @@ class Change(Fixture):
         self.assertTrue(r.stdout.endswith("tiny: running\r\n"), repr(r.stdout))
         self.ensure_off("tiny")
 
+    def test_start_shows_hugepage_steps_on_a_tty(self):
+        # a 1G pool that cannot grow at all (the fake tree's limit file):
+        # start compacts, then falls back to 2M pages, and says so on a tty
+        sysfs = self.daemon.args[self.daemon.args.index("--sysfs-root") + 1]
+        procfs = self.daemon.args[self.daemon.args.index("--proc-root") + 1]
+        pools = [os.path.join(sysfs, d, "hugepages-1048576kB") for d in
+                 ("kernel/mm/hugepages", "devices/system/node/node0/hugepages")]
+        saved = {}
+        for d in pools:
+            for name in ("nr_hugepages", "free_hugepages"):
+                with open(os.path.join(d, name)) as f:
+                    saved[os.path.join(d, name)] = f.read()
+                with open(os.path.join(d, name), "w") as f:
+                    f.write("0\n")
+            with open(os.path.join(d, "nr_hugepages.limit"), "w") as f:
+                f.write("0\n")
+        compact = os.path.join(procfs, "sys", "vm", "compact_memory")
+        os.makedirs(os.path.dirname(compact), exist_ok=True)
+        with open(compact, "w"):
+            pass
+        conf = os.path.join(self.daemon.config_dir, "hpfb.conf")
+        with open(conf, "w") as f:
+            f.write(TINY.replace("name = tiny", "name = hpfb").replace("memory = 512MiB",
+                                                                       "memory = 1GiB")
+                    + "[memory]\nhugepages = 1G\nhugepages-allocate = true\n")
+        try:
+            self.ctl("reload")
+            r = on_a_tty(self.bus.address, f"{WINVMCTL} start hpfb")
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("hpfb: starting (compacting)", r.stdout)
+            self.assertIn("only 0 of 1 1G pages could be reserved after compacting memory",
+                          r.stdout + r.stderr)
+            with open(conf, "a") as f:
+                f.write("hugepages-fallback = 2M\n")
+            self.ctl("reload")
+            r = on_a_tty(self.bus.address, f"{WINVMCTL} start hpfb")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertRegex(r.stdout, r"\r\x1b\[Khpfb: starting \(reserving-hugepages\) \(0 s\)")
+            self.assertIn("hpfb: starting (compacting)", r.stdout)
+            self.assertTrue(r.stdout.endswith("hpfb: running\r\n"), repr(r.stdout))
+            self.assertEqual(self.json("status", "hpfb")["hugepages"], "2M")
+            # without a tty, nothing is drawn
+            self.ctl("stop", "hpfb", "--force")
+            self.assertEqual(self.ctl("start", "hpfb").stdout, "")
+            self.ctl("stop", "hpfb", "--force")
+        finally:
+            os.unlink(conf)
+            self.ctl("reload")
+            for d in pools:
+                os.unlink(os.path.join(d, "nr_hugepages.limit"))
+            for path, text in saved.items():
+                with open(path, "w") as f:
+                    f.write(text)
+
     def test_monitor(self):
         self.ensure_off("tiny")
         for fmt in ("text", "json"):
