@@ -570,18 +570,24 @@ start_step_apply(gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* worker: what the reservation does, to the main thread (StartStep). The
- * idle is queued before this thread queues the Op's completion, at the same
- * priority, so it runs while the Op (and so the VM) is still there. */
+/* worker: what the reservation does, to the main thread (StartStep). An
+ * idle source, never a direct call (g_main_context_invoke() would run it
+ * here whenever it could take the context). It is queued before this thread
+ * queues the Op's completion, at the same priority, so it runs while the Op
+ * (and so the VM) is still there. */
 static void
 start_progress(WvHugepagesStep step, gpointer data)
 {
   Op *op = data;
   StartStepNote *n = g_new(StartStepNote, 1);
+  g_autoptr(GSource) idle = g_idle_source_new();
 
   n->vm = op->vm;
   n->step = step;
-  g_main_context_invoke_full(op->main_context, G_PRIORITY_DEFAULT, start_step_apply, n, g_free);
+  g_source_set_priority(idle, G_PRIORITY_DEFAULT);
+  g_source_set_callback(idle, start_step_apply, n, g_free);
+  g_source_set_static_name(idle, "[winvm] StartStep");
+  g_source_attach(idle, op->main_context);
 }
 
 /* The pool of @page_kib pages on @node, else the global one. */
