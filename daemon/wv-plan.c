@@ -587,20 +587,22 @@ plan_pool_growth(WvPlan *plan, const WvProfile *p, const WvHost *host, const WvH
   g_autofree char *where = where_pool(pool->node);
   guint64 want_kib = plan->hugepages_reserve * p->hugepage_kib;
   guint64 free_kib = host->mem_available_kib;
+  gboolean node_free = FALSE; /* free_kib is the node's MemFree */
   guint64 blocks;
   long base = sysconf(_SC_PAGESIZE);
 
-  if (pool->node >= 0 && wv_host_node_free_kib(host, pool->node) > 0)
+  if (pool->node >= 0 && wv_host_node_free_kib(host, pool->node) > 0) {
     free_kib = wv_host_node_free_kib(host, pool->node);
+    node_free = TRUE;
+  }
   if (free_kib && want_kib > free_kib) {
     wv_plan_add_finding(
         plan, WV_SEVERITY_ERROR, "hugepages-cannot-grow",
         "free memory on the host, lower memory, or reserve the pages at boot",
         "growing the %s pool by %" G_GUINT64_FORMAT " pages needs %" G_GUINT64_FORMAT
         " MiB; %s has %" G_GUINT64_FORMAT " MiB %s",
-        size, plan->hugepages_reserve, want_kib / 1024,
-        pool->node >= 0 && free_kib != host->mem_available_kib ? "the node" : "the host",
-        free_kib / 1024, free_kib == host->mem_available_kib ? "available" : "free");
+        size, plan->hugepages_reserve, want_kib / 1024, node_free ? "the node" : "the host",
+        free_kib / 1024, node_free ? "free" : "available");
     return;
   }
   if (host->buddyinfo_error != NULL)
