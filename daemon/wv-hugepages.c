@@ -325,18 +325,102 @@ release_record(const char *path, const WvReservation *r, GError **error)
 
 /* ---- API ---------------------------------------------------------------- */
 
+/* The error of a pool that did not grow enough: @got of @count pages were
+ * had (@r->before is the pool before), @note says why the pool could not be
+ * put back (NULL: it was). */
+static void
+short_error(GError **error, const WvReservation *r, guint64 count, guint64 got, gboolean compacted,
+            const char *compact_note, const char *note)
+{
+  g_autofree char *size = format_page_size(r->page_kib);
+  g_autofree char *boot = r->node >= 0 ? g_strdup_printf("%d:%" G_GUINT64_FORMAT, r->node, count)
+                                       : g_strdup_printf("%" G_GUINT64_FORMAT, count);
+
+  g_set_error(error, WV_ERROR, WV_ERROR_HUGEPAGES_SHORT,
+              "only %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+              " %s pages could be reserved%s (pool at %s%s)%s; "
+              "reserve them at boot with hugepagesz=%s hugepages=%s%s",
+              got > r->before ? got - r->before : 0, count, size,
+              compacted ? " after compacting memory" : "", r->nr_path, note ? "" : ", given back",
+              compact_note ? compact_note : "", size, boot, note ? note : "");
+}
+
+typedef enum
+{
+  GROW_DONE,   /* the pool grew, the record is complete */
+  GROW_SHORT,  /* the kernel found fewer: the pool is back, the record gone */
+  GROW_FAILED, /* @error says what */
+} GrowResult;
+
+/* One try, pools_lock held: grows @r's pool by @count from what it holds
+ * now (into @r->before), recording the intent first. *@got: the pool after
+ * the kernel answered. */
+static GrowResult
+grow_once(const char *runtime_dir, const char *path, WvReservation *r, guint64 count,
+          gboolean compacted, guint64 *got, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  guint64 target;
+
+  if (!read_pool(r->nr_path, &r->before, error))
+    return GROW_FAILED;
+  if (count > G_MAXUINT64 - r->before) {
+    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
+                "Cannot add %" G_GUINT64_FORMAT " pages to hugepage pool %s", count, r->nr_path);
+    return GROW_FAILED;
+  }
+  target = r->before + count;
+
+  /* the intent first: a crash from here on leaves a record to undo */
+  r->added = count;
+  r->complete = FALSE;
+  if (!record_save(runtime_dir, path, r, error))
+    return GROW_FAILED;
+  if (!write_pool(r->nr_path, target, error)) { /* the pool is as it was */
+    g_unlink(path);
+    return GROW_FAILED;
+  }
+  if (!read_pool(r->nr_path, got, &local)) {
+    g_autofree char *note = rollback_pool(r->nr_path, r->before);
+    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "%s%s", local->message, note ? note : "");
+    if (note == NULL)
+      g_unlink(path);
+    return GROW_FAILED;
+  }
+  if (*got < target) {
+    g_autofree char *note = rollback_pool(r->nr_path, r->before);
+
+    if (note != NULL) { /* the record stays: it says what to undo */
+      short_error(error, r, count, *got, compacted, NULL, note);
+      return GROW_FAILED;
+    }
+    g_unlink(path);
+    return GROW_SHORT;
+  }
+
+  r->complete = TRUE;
+  if (!record_save(runtime_dir, path, r, &local)) {
+    g_autofree char *note = rollback_pool(r->nr_path, r->before);
+    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "%s%s", local->message, note ? note : "");
+    if (note == NULL)
+      g_unlink(path);
+    return GROW_FAILED;
+  }
+  return GROW_DONE;
+}
+
 WvReservation *
 wv_hugepages_reserve(const char *runtime_dir, const char *vm, const char *nr_path, guint64 page_kib,
                      gint node, guint64 count, const WvHugepagesHow *how, GError **error)
 {
-  gboolean compacted = FALSE;
   g_autofree char *compact_note = NULL; /* why compaction could not run */
   g_autoptr(GMutexLocker) locker = NULL;
   g_autoptr(WvReservation) r = NULL;
   g_autoptr(GError) local = NULL;
   g_autofree char *path = NULL;
-  guint64 target;
-  guint64 got;
+  gboolean compacted = FALSE;
+  GrowResult result;
+  guint64 got = 0;
 
   g_return_val_if_fail(runtime_dir != NULL, NULL);
   g_return_val_if_fail(nr_path != NULL, NULL);
@@ -369,81 +453,39 @@ wv_hugepages_reserve(const char *runtime_dir, const char *vm, const char *nr_pat
   r->page_kib = page_kib;
   r->node = node;
   r->nr_path = g_strdup(nr_path);
-  if (!read_pool(nr_path, &r->before, error))
-    return NULL;
   if (count == 0)
-    return g_steal_pointer(&r);
-  if (count > G_MAXUINT64 - r->before) {
-    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
-                "Cannot add %" G_GUINT64_FORMAT " pages to hugepage pool %s", count, nr_path);
-    return NULL;
-  }
-  target = r->before + count;
+    return read_pool(nr_path, &r->before, error) ? g_steal_pointer(&r) : NULL;
 
-  /* the intent first: a crash from here on leaves a record to undo */
-  r->added = count;
-  r->complete = FALSE;
-  if (!record_save(runtime_dir, path, r, error))
-    return NULL;
   progress(how, WV_HUGEPAGES_STEP_RESERVING);
-  for (;;) {
-    if (!compacted && !write_pool(nr_path, target, error)) { /* the pool is as it was */
-      g_unlink(path);
-      return NULL;
-    }
-    if ((compacted && !write_pool(nr_path, target, &local)) || !read_pool(nr_path, &got, &local)) {
-      g_autofree char *note = rollback_pool(nr_path, r->before);
-      g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "%s%s", local->message, note ? note : "");
-      if (note == NULL)
-        g_unlink(path);
-      return NULL;
-    }
-    if (got >= target || compacted || how == NULL || how->compact_path == NULL)
-      break;
-    /* the kernel found fewer: compact memory (it moves pages to make
-     * contiguous free blocks) and ask again for the whole target */
+  result = grow_once(runtime_dir, path, r, count, FALSE, &got, error);
+  if (result == GROW_SHORT && how != NULL && how->compact_path != NULL) {
+    /* the kernel found fewer: compact memory (it moves pages together into
+     * contiguous free blocks; the pages had are back in the pool, so it may
+     * use them too) and ask again. Other pools may change meanwhile: the
+     * lock is not held while the kernel compacts, and the next try starts
+     * from what the pool holds then. */
     g_message("VM %s: the pool %s grew to %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
               " pages; compacting memory",
-              vm, nr_path, got, target);
+              vm, nr_path, got, r->before + count);
+    g_clear_pointer(&locker, g_mutex_locker_free);
     progress(how, WV_HUGEPAGES_STEP_COMPACTING);
-    compacted = TRUE;
-    if (!compact_memory(how->compact_path, &local)) {
+    if (compact_memory(how->compact_path, &local)) {
+      compacted = TRUE;
+      locker = g_mutex_locker_new(&pools_lock);
+      result = grow_once(runtime_dir, path, r, count, TRUE, &got, error);
+    } else {
       compact_note = g_strdup_printf("; %s", local->message);
-      g_clear_error(&local);
-      break;
     }
   }
-  if (got < target) {
-    g_autofree char *note = rollback_pool(nr_path, r->before);
-
-    if (note == NULL)
-      g_unlink(path);
-    g_autofree char *size = format_page_size(page_kib);
-    g_autofree char *boot = node >= 0 ? g_strdup_printf("%d:%" G_GUINT64_FORMAT, node, count)
-                                      : g_strdup_printf("%" G_GUINT64_FORMAT, count);
-
-    g_set_error(error, WV_ERROR, WV_ERROR_HUGEPAGES_SHORT,
-                "only %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-                " %s pages could be reserved%s (pool at %s%s)%s; "
-                "reserve them at boot with hugepagesz=%s hugepages=%s%s",
-                got > r->before ? got - r->before : 0, count, size,
-                compacted && compact_note == NULL ? " after compacting memory" : "", nr_path,
-                note ? "" : ", given back", compact_note ? compact_note : "", size, boot,
-                note ? note : "");
+  if (result == GROW_FAILED)
     return NULL;
-  }
-
-  r->complete = TRUE;
-  if (!record_save(runtime_dir, path, r, &local)) {
-    g_autofree char *note = rollback_pool(nr_path, r->before);
-    g_set_error(error, WV_ERROR, WV_ERROR_FAILED, "%s%s", local->message, note ? note : "");
-    if (note == NULL)
-      g_unlink(path);
+  if (result == GROW_SHORT) {
+    short_error(error, r, count, got, compacted, compact_note, NULL);
     return NULL;
   }
   g_debug("VM %s reserved %" G_GUINT64_FORMAT " pages of %s (%" G_GUINT64_FORMAT
           " -> %" G_GUINT64_FORMAT ")",
-          vm, count, nr_path, r->before, target);
+          vm, count, nr_path, r->before, r->before + count);
   return g_steal_pointer(&r);
 }
 

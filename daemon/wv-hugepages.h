@@ -54,10 +54,12 @@ typedef struct
 
 /* Grows the pool whose nr_hugepages file is @nr_path by @count pages for
  * @vm: writes before + count and reads it back. When the kernel found fewer
- * pages and @how has a compact_path, compacts memory and writes the target
- * again. When it still found fewer, writes @before back and fails with
- * WV_ERROR_HUGEPAGES_SHORT naming how many it got of how many (after
- * compaction, when it ran). @how may be NULL.
+ * pages and @how has a compact_path, puts the pool back, compacts memory
+ * (without holding the pools' lock: other reservations and releases go on)
+ * and tries once more from what the pool holds then. When it still found
+ * fewer, writes before back and fails with WV_ERROR_HUGEPAGES_SHORT naming
+ * how many it got of how many (on the try after compaction, when it ran).
+ * @how may be NULL.
  *
  * Test seam: a pool whose nr_hugepages file is not under /sys and has a
  * file "nr_hugepages.limit" beside it (a number) behaves like a kernel that
