@@ -28,6 +28,7 @@
 /* How long exit waits for running jobs (libvirt calls time out by then). */
 #define WV_EXIT_DRAIN_MS 15000
 #include "wv-shutdown.h"
+#include "wv-sleep.h"
 
 typedef struct
 {
@@ -167,6 +168,7 @@ typedef struct
   WvDaemon *daemon;
   WvManager *manager; /* once on the bus */
   WvLogind *logind;   /* once on the bus */
+  WvSleep *sleep;     /* once on the bus */
   WvAutostart *autostart;
   int exit_code;
   gboolean had_name;
@@ -205,6 +207,15 @@ on_vm_removed(gpointer data, WvVm *vm)
 
   if (svc->manager)
     wv_manager_vm_removed(svc->manager, vm);
+  wv_sleep_update(svc->sleep);
+}
+
+static void
+on_vm_changed(gpointer data, WvVm *vm)
+{
+  Service *svc = data;
+
+  wv_sleep_update(svc->sleep); /* the sleep inhibitors it needs */
 }
 
 static void
@@ -288,6 +299,7 @@ on_bus_acquired(GDBusConnection *bus, const char *name, gpointer data)
     return;
   }
   svc->logind = wv_logind_new(svc->daemon, svc->autostart, bus);
+  svc->sleep = wv_sleep_new(svc->daemon, bus);
   wv_daemon_start(svc->daemon);
 }
 
@@ -328,6 +340,7 @@ service_clear(Service *svc)
     return;
   }
   wv_logind_free(svc->logind);
+  wv_sleep_free(g_steal_pointer(&svc->sleep));
   wv_autostart_free(svc->autostart);
   wv_manager_free(svc->manager);
   svc->manager = NULL;
@@ -354,6 +367,7 @@ run_service(const Options *opt)
       .ready = on_ready,
       .status = on_status,
       .resynced = on_resynced,
+      .vm_changed = on_vm_changed,
   };
   Service svc = {0};
   GMainContext *context;

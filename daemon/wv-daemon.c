@@ -409,6 +409,12 @@ on_lifecycle(gpointer data, const char *domain, int event, int detail)
     wv_vm_lifecycle(vm, event, detail); /* a read follows: see vm_stopped() */
 }
 
+static void
+vm_changed(gpointer data, WvVm *vm)
+{
+  REPORT((WvDaemon *)data, vm_changed, vm);
+}
+
 /* A current read found @vm's domain stopped. */
 static void
 vm_stopped(gpointer data, WvVm *vm)
@@ -469,6 +475,7 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   daemon->vm_ctx.config = daemon->config;
   daemon->vm_ctx.libvirt = daemon->libvirt;
   daemon->vm_ctx.stopped = vm_stopped;
+  daemon->vm_ctx.changed = vm_changed;
   daemon->vm_ctx.data = daemon;
   daemon->vm_ctx.plans = daemon->plans;
   return daemon;

@@ -392,6 +392,14 @@ wv_page_size_name(guint64 page_kib)
   return page_kib == 0 ? "none" : page_kib == 2048 ? "2M" : "1G";
 }
 
+const char *
+wv_host_sleep_name(WvHostSleep s)
+{
+  static const char *const names[] = {"", "block", "save", "pause", "ignore"};
+
+  return (guint)s < G_N_ELEMENTS(names) ? names[s] : "";
+}
+
 gboolean
 wv_parse_pci_address(const char *text, WvPciAddress *out, GError **error)
 {
@@ -1022,6 +1030,7 @@ HANDLER(usb_device)
 static const char *const hypervisor_names[] = {"kvm", "qemu", NULL};
 static const char *const policy_names[] = {"shutdown", "save", "destroy", NULL};
 static const char *const on_timeout_names[] = {"destroy", "save", NULL};
+static const char *const host_sleep_names[] = {"block", "save", "pause", "ignore", NULL};
 static const char *const firmware_names[] = {"ovmf", "bios", NULL};
 static const char *const clock_names[] = {"localtime", "utc", NULL};
 static const char *const graphics_names[] = {"none", "spice", "vnc", NULL};
@@ -1072,6 +1081,8 @@ static const KeyEntry vm_keys[] = {
     {"agent-timeout", KEY_DURATION, PROFILE(agent_timeout_s), .min = 1},
     {"on-timeout", KEY_ENUM, PROFILE(on_timeout), .names = on_timeout_names},
     {"guest-agent", KEY_TRISTATE, PROFILE(guest_agent)},
+    {"on-host-sleep", KEY_ENUM, PROFILE(on_host_sleep), .names = host_sleep_names,
+     .base = WV_HOST_SLEEP_BLOCK},
     END,
 };
 
@@ -1753,6 +1764,9 @@ wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
   }
   if (p->n_shutdown_methods == 0)
     default_shutdown_methods(p);
+  /* suspending the host under a passed-through device breaks it */
+  if (p->on_host_sleep == WV_HOST_SLEEP_DEFAULT)
+    p->on_host_sleep = p->hostdevs->len > 0 ? WV_HOST_SLEEP_BLOCK : WV_HOST_SLEEP_IGNORE;
   if (errors->len == 0)
     check_profile(&ctx);
   if (errors->len > 0) {

@@ -157,6 +157,8 @@ changed(WvVm *vm)
     wv_plan_cache_invalidate(vm->ctx->plans);
   if (vm->changed)
     vm->changed(vm, vm->changed_data);
+  if (vm->ctx->changed)
+    vm->ctx->changed(vm->ctx->data, vm);
 }
 
 static void
