@@ -214,6 +214,8 @@ static const struct
     {"ShutdownStep", "shutdown_step"},
     {"LastStop", "last_stop"},
     {"GuestAgent", "guest_agent"},
+    {"OnHostSleep", "on_host_sleep"},
+    {"BlockingSleep", "blocking_sleep"},
     {"VCPUPins", "vcpu_pins", "vcpu"},
     {"IOThreadPins", "iothread_pins", "iothread"},
     {"EmulatorPin", "emulator_pin"},
@@ -607,6 +609,19 @@ add_pin_rows(GPtrArray *rows, GVariant *props, const char *prop, const char *lab
     row_add(rows, g_strdup_printf("%s %u", label, n), g_strdup(cpus), NULL);
 }
 
+/* "pause", or "block: blocking host sleep" while the VM holds the host awake */
+static char *
+host_sleep_text(GVariant *props)
+{
+  const char *policy = NULL;
+  gboolean blocking = FALSE;
+
+  if (!g_variant_lookup(props, "OnHostSleep", "&s", &policy))
+    return g_strdup("?");
+  g_variant_lookup(props, "BlockingSleep", "b", &blocking);
+  return blocking ? g_strdup_printf("%s: blocking host sleep", policy) : g_strdup(policy);
+}
+
 static gboolean
 cmd_status(Ctl *ctl, const Command *cmd, GError **error)
 {
@@ -638,6 +653,7 @@ cmd_status(Ctl *ctl, const Command *cmd, GError **error)
     row_add(pins, g_strdup("emulator"), g_strdup(emulator), NULL);
   for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
     row_add(rows, g_strdup(fields[i].label), prop_text(vm->props, fields[i].prop), NULL);
+  row_add(rows, g_strdup("Host sleep:"), host_sleep_text(vm->props), NULL);
   if (pins->len == 1)
     row_add(rows, g_strdup("Pins:"), g_strdup("none"), NULL);
   print_table(rows, "");

@@ -36,6 +36,7 @@ template = minimal
 hypervisor = qemu
 vcpus = 2
 memory = 512MiB
+on-host-sleep = block
 [cpu]
 pin = 2,3
 [hyperv]
@@ -210,7 +211,7 @@ class Read(Fixture):
                                        "vcpu_pins", "iothread_pins", "emulator_pin", "hugepages",
                                        "host_devices", "autostart", "shutdown_timeout",
                                        "pending_restart", "shutdown_step", "last_stop",
-                                       "guest_agent"})
+                                       "guest_agent", "on_host_sleep", "blocking_sleep"})
 
     def test_status(self):
         self.ctl("start", "tiny")
@@ -229,10 +230,17 @@ class Read(Fixture):
             self.assertEqual(vm["vcpu_pins"], [{"vcpu": 0, "cpuset": "2"},
                                                {"vcpu": 1, "cpuset": "3"}])
             self.assertEqual(vm["emulator_pin"], "0,8")
+            self.assertRegex(out, r"(?m)^Host sleep: +block: blocking host sleep$")
+            self.assertEqual((vm["on_host_sleep"], vm["blocking_sleep"]), ("block", True))
         finally:
             self.ensure_off("tiny")
+        out = self.ctl("status", "tiny").stdout
+        self.assertRegex(out, r"(?m)^Host sleep: +block$")
         out = self.ctl("status", "gaming").stdout
         self.assertRegex(out, r"(?m)^Devices: +0000:0f:00\.0, 0000:0f:00\.1$")
+        self.assertRegex(out, r"(?m)^Host sleep: +block$")  # the default with a hostdev
+        out = self.ctl("status", "work").stdout
+        self.assertRegex(out, r"(?m)^Host sleep: +ignore$")  # no hostdev
 
     def test_render(self):
         out = self.ctl("render", "tiny").stdout
