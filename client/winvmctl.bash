@@ -58,7 +58,7 @@ _winvmctl()
     elif [[ $cmd == set && $nargs -ge 1 ]]; then
         compopt -o nospace 2>/dev/null
         words="template= memory= vcpus= iothreads= autostart= autostart-order= autostart-delay=
-               on-host-shutdown= shutdown-timeout= pin= emulator-pin= hugepages= disk= iso="
+               on-host-shutdown= on-host-sleep= shutdown-timeout= pin= emulator-pin= hugepages= disk= iso="
     elif [[ $cmd == import && $nargs -eq 0 ]]; then
         mapfile -t COMPREPLY < <(compgen -f -X '!*.xml' -- "$cur")
         return
