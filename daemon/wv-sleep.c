@@ -103,22 +103,21 @@ ready_to_sleep(WvSleep *s)
 static void
 job_log(Job *j, const GError *error)
 {
-  static const char *const done[2][3] = {{"", "paused", "saved"}, {"", "resumed", "restored"}};
-  static const char *const verb[2][3] = {{"", "pause", "save"}, {"", "resume", "restore"}};
+  gboolean pause = j->action == WV_SLEEP_PAUSE;
+  const char *done = !j->wake ? wv_sleep_action_name(j->action) : pause ? "resumed" : "restored";
+  const char *verb = !j->wake ? (pause ? "pause" : "save") : pause ? "resume" : "restore";
   const char *when = j->wake ? "wake" : "sleep";
   double secs = (double)(g_get_monotonic_time() - j->started) / G_USEC_PER_SEC;
   g_autofree char *took = g_strdup_printf("%.1f", secs);
 
   if (error)
-    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "WINVM_VM", j->name, "WINVM_SLEEP",
-                     done[j->wake][j->action], "WINVM_RESULT", "failed", "WINVM_SECONDS", took,
-                     "MESSAGE", "%s: host %s: cannot %s it: %s", j->name, when,
-                     verb[j->wake][j->action], error->message);
+    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "WINVM_VM", j->name, "WINVM_SLEEP", done,
+                     "WINVM_RESULT", "failed", "WINVM_SECONDS", took, "MESSAGE",
+                     "%s: host %s: cannot %s it: %s", j->name, when, verb, error->message);
   else
-    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "WINVM_VM", j->name, "WINVM_SLEEP",
-                     done[j->wake][j->action], "WINVM_RESULT", "ok", "WINVM_SECONDS", took,
-                     "MESSAGE", "%s: host %s: %s after %s s", j->name, when,
-                     done[j->wake][j->action], took);
+    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "WINVM_VM", j->name, "WINVM_SLEEP", done,
+                     "WINVM_RESULT", "ok", "WINVM_SECONDS", took, "MESSAGE",
+                     "%s: host %s: %s after %s s", j->name, when, done, took);
 }
 
 static void job_start(WvSleep *s, WvVm *vm, WvSleepAction action, gboolean wake);
@@ -331,6 +330,10 @@ logind_appeared(GDBusConnection *bus, const char *name, const char *owner, gpoin
   WvSleep *s = data;
 
   s->present = TRUE;
+  if (s->sleeping) { /* a new logind: no sleep is under way */
+    g_message("logind restarted while the host was going to sleep; waking the VMs");
+    woke_up(s);
+  }
   if (s->subscription == 0)
     s->subscription = g_dbus_connection_signal_subscribe(
         bus, WV_LOGIND_NAME, WV_LOGIND_IFACE, "PrepareForSleep", WV_LOGIND_PATH, NULL,

@@ -485,6 +485,18 @@ class SleepTest(HostTest):
         self.start_logind()
         self.wait_locks([("block", 1), ("delay", 1)])
 
+    def test_logind_restart_during_sleep_wakes_the_vms(self):
+        self.start_vm("pauser")
+        self.logind.prepare_for_sleep(True)
+        self.wait_state("pauser", "paused")
+        self.wait_locks([])
+        self.logind.stop()
+        wait_until(lambda: not self.client.name_has_owner(LOGIND_NAME),
+                   what="the logind mock to leave the bus")
+        self.start_logind()  # it knows of no sleep: none will end
+        self.wait_state("pauser", "running")
+        self.wait_locks([("delay", 1)])
+
 
 # ---- autostart ---------------------------------------------------------------
 
