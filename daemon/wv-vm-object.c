@@ -11,7 +11,7 @@
 #include "wv-common.h"
 #include "wv-dbus.h"
 #include "wv-manage.h"
-#include "wv-sleep.h"
+#include "wv-sleep-policy.h"
 
 struct _WvVmObject
 {

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Host sleep's decisions (wv-sleep.c) on plain values: which inhibitor a
+ * Host sleep's decisions (wv-sleep-policy.c) on plain values: which inhibitor a
  * VM needs in each state, and what PrepareForSleep(true) does to it. The
  * logind side is tested against python-dbusmock's logind (integration).
  */
 #include "wv-common.h"
 #include "wv-inhibitor.h"
-#include "wv-sleep.h"
+#include "wv-sleep-policy.h"
 #include "wv-test.h"
 
 static const WvVmState all_states[] = {
