@@ -4,8 +4,11 @@
 logind: the shutdown delay inhibitor (taken at start, again when logind
 restarts or a shutdown is cancelled, released once every VM is off),
 PrepareForShutdown(true) acting on each running VM by its on-host-shutdown
-policy, InhibitDelayMaxUSec, Manager.ShutdownAll without logind, and boot
-autostart (order, delays, failures, once per boot).
+policy, InhibitDelayMaxUSec, Manager.ShutdownAll without logind, host sleep
+(the sleep block and delay inhibitors following the running VMs by their
+on-host-sleep, pause/save on PrepareForSleep(true) and back on (false),
+capped by InhibitDelayMaxUSec), and boot autostart (order, delays,
+failures, once per boot).
 
 libvirt is the test:///default driver, whose state lives inside winvmd: VMs
 exist only as winvmd defines them, and a guest shuts down at once."""
@@ -21,8 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gi.repository import Gio, GLib  # noqa: E402
 
 from daemon_fixture import (  # noqa: E402
-    PROPS_IFACE, VM_IFACE, Bus, Client, Daemon, MockService, copy_host, iterate, new_workdir,
-    print_log, test_driver_with_domain, wait_until)
+    PROPS_IFACE, VM_IFACE, Bus, Client, Daemon, MockService, PrivateLibvirtd, copy_host, iterate,
+    new_workdir, print_log, test_driver_with_domain, wait_until)
 
 LOGIND_NAME = "org.freedesktop.login1"
 LOGIND_PATH = "/org/freedesktop/login1"
@@ -496,6 +499,44 @@ class SleepTest(HostTest):
         self.start_logind()  # it knows of no sleep: none will end
         self.wait_state("pauser", "running")
         self.wait_locks([("delay", 1)])
+
+
+class SleepCapTest(HostTest):
+    """A pause that hangs (its libvirtd stopped with SIGSTOP) does not hold the
+    host's sleep past logind's InhibitDelayMaxSec (here 3 s: released at 2 s);
+    it is resumed at the wake once it is done."""
+
+    PROFILES = {"pauser": SLEEP_PROFILES["pauser"]}
+    DELAY_MAX_USEC = 3 * 1000 * 1000
+
+    def libvirt_uri(self):
+        self.libvirtd = PrivateLibvirtd(self.workdir)
+        self.addCleanup(self.libvirtd.stop)
+        self.addCleanup(self.libvirtd.resume)  # never leave it stopped
+        self.libvirtd.start()
+        return self.libvirtd.uri
+
+    def test_released_at_the_cap(self):
+        self.wait_inhibitor()
+        self.start_vm("pauser")
+        wait_until(lambda: [i[3] for i in self.logind.ours() if i[0] == "sleep"] == ["delay"],
+                   what="the sleep delay inhibitor")
+        self.libvirtd.pause()
+        began = time.monotonic()
+        self.logind.prepare_for_sleep(True)
+        wait_until(lambda: not [i for i in self.logind.ours() if i[0] == "sleep"],
+                   timeout=10, what="the sleep delay inhibitor to go at the cap")
+        took = time.monotonic() - began
+        self.assertGreaterEqual(took, 1.5)
+        self.assertLess(took, 3.0)  # before logind would stop waiting
+        self.assertIn("host sleep: still pausing or saving pauser before logind's "
+                      "InhibitDelayMaxSec ends", self.daemon.log())
+        self.libvirtd.resume()
+        self.wait_state("pauser", "paused", timeout=30)
+        self.logind.prepare_for_sleep(False)
+        self.wait_state("pauser", "running", timeout=30)
+        wait_until(lambda: [i[3] for i in self.logind.ours() if i[0] == "sleep"] == ["delay"],
+                   what="the sleep delay inhibitor again")
 
 
 # ---- autostart ---------------------------------------------------------------
