@@ -28,6 +28,7 @@
 /* How long exit waits for running jobs (libvirt calls time out by then). */
 #define WV_EXIT_DRAIN_MS 15000
 #include "wv-shutdown.h"
+#include "wv-isolate.h"
 
 typedef struct
 {
@@ -288,6 +289,9 @@ on_bus_acquired(GDBusConnection *bus, const char *name, gpointer data)
     return;
   }
   svc->logind = wv_logind_new(svc->daemon, svc->autostart, bus);
+  /* systemd, for CPU isolation, is on the same bus */
+  if (svc->daemon->config->isolate)
+    wv_isolate_set_bus(svc->daemon->config->isolate, bus);
   wv_daemon_start(svc->daemon);
 }
 
