@@ -544,9 +544,10 @@ add_vms_with(Wants *w, const char *key, GBytes *value, GPtrArray *needs, gsize f
 }
 
 /* @text (a CPU list, or a hex mask with @mask) without @off; when nothing
- * would be left, @fallback. NULL when @text makes no sense. */
+ * would be left, @fallback. NULL when @text makes no sense; *@same when it
+ * is already so (the host's own value stays, byte for byte). */
 static GBytes *
-steered(GBytes *text, gboolean mask, const WvCpuset *off, const WvCpuset *fallback)
+steered(GBytes *text, gboolean mask, const WvCpuset *off, const WvCpuset *fallback, gboolean *same)
 {
   g_autofree char *s = g_strndup(g_bytes_get_data(text, NULL), g_bytes_get_size(text));
   g_autoptr(WvCpuset) set = NULL;
@@ -560,6 +561,7 @@ steered(GBytes *text, gboolean mask, const WvCpuset *off, const WvCpuset *fallba
   left = wv_cpuset_difference(set, off);
   if (left->n == 0)
     g_clear_pointer(&left, wv_cpuset_free);
+  *same = wv_cpuset_equal(left ? left : fallback, set);
   out = mask ? wv_cpuset_format_mask(left ? left : fallback)
              : wv_cpuset_format(left ? left : fallback);
   return g_bytes_new_take(g_strconcat(out, "\n", NULL), strlen(out) + 1);
@@ -573,17 +575,20 @@ want_steered(WvIsolate *iso, Wants *w, const char *path, gboolean mask, const Wv
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) before = original(iso, key, &error);
   g_autoptr(GBytes) value = NULL;
+  gboolean same = FALSE;
 
   if (before == NULL) {
     g_debug("%s", error->message);
     return;
   }
-  value = steered(before, mask, off, fallback);
+  value = steered(before, mask, off, fallback, &same);
   if (value == NULL) {
     g_autofree char *text = bytes_text(before);
     g_warning("%s holds “%s”, not a CPU %s; left alone", path, text, mask ? "mask" : "list");
     return;
   }
+  if (same)
+    return; /* not on the VMs' CPUs: nothing to change (or to put back) */
   add_vms_with(w, key, value, needs, G_STRUCT_OFFSET(WvLedgerVm, irq));
 }
 

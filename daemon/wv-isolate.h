@@ -31,6 +31,7 @@ extern const char *const wv_isolate_units[];
 WvIsolate *wv_isolate_new(const char *runtime_dir, const char *sysfs_root, const char *proc_root);
 WvIsolate *wv_isolate_ref(WvIsolate *iso);
 void wv_isolate_unref(WvIsolate *iso);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(WvIsolate, wv_isolate_unref)
 /* The bus systemd is on (NULL: none, isolation is unavailable). */
 void wv_isolate_set_bus(WvIsolate *iso, GDBusConnection *bus);
 
@@ -51,7 +52,7 @@ gboolean wv_isolate_has_vm(WvIsolate *iso, const char *vm);
 void wv_isolate_recover(WvIsolate *iso, const char *const *running);
 void wv_isolate_recover_async(WvIsolate *iso, const char *const *running);
 
-/* What is applied on the host now, and for whom: a(ssssss as)
+/* What is applied on the host now, and for whom: a(sssssas)
  * (what: isolation | governor | irq | workqueue | hugepages, target: unit
  * or file, previous, value, state: intent | applied | restoring, vms),
  * hugepage reservations included (any thread). */
