@@ -886,6 +886,8 @@ wv_isolate_recover(WvIsolate *iso, const char *const *running)
   }
   if (wv_ledger_changes(iso->ledger)->len > 0 || needs->len > 0)
     reconcile(iso);
+  g_info("host ledger recovered: %u changes for %u running VMs",
+         wv_ledger_changes(iso->ledger)->len, wv_ledger_vms(iso->ledger)->len);
 }
 
 typedef struct
