@@ -1177,6 +1177,62 @@ cmd_monitor(Ctl *ctl, const Command *cmd, GError **error)
   return ok;
 }
 
+/* What winvmd changed on the host, and for which VMs (HostChanges). */
+static gboolean
+cmd_host(Ctl *ctl, const Command *cmd, GError **error)
+{
+  g_autoptr(GVariant) reply = call(ctl, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "HostChanges", NULL,
+                                   "(a(sssssas))", FALSE, error);
+  g_autoptr(GPtrArray) rows = table_new();
+  g_autoptr(GVariantIter) iter = NULL;
+  const char *what, *target, *previous, *value, *state;
+  g_autofree const char **vms = NULL;
+  JsonArray *array = NULL;
+  guint n = 0;
+
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get(reply, "(a(sssssas))", &iter);
+  if (ctl->json)
+    array = json_array_new();
+  else
+    row_add(rows, g_strdup("WHAT"), g_strdup("TARGET"), g_strdup("NOW"), g_strdup("BEFORE"),
+            g_strdup("STATE"), g_strdup("FOR"), NULL);
+  while (g_variant_iter_next(iter, "(&s&s&s&s&s^a&s)", &what, &target, &previous, &value, &state,
+                             &vms)) {
+    g_autofree char *who = g_strjoinv(",", (char **)vms);
+
+    n++;
+    if (array) {
+      JsonObject *obj = json_object_new();
+      JsonArray *list = json_array_new();
+
+      for (guint i = 0; vms[i]; i++)
+        json_array_add_string_element(list, vms[i]);
+      json_object_set_string_member(obj, "what", what);
+      json_object_set_string_member(obj, "target", target);
+      json_object_set_string_member(obj, "value", value);
+      json_object_set_string_member(obj, "previous", previous);
+      json_object_set_string_member(obj, "state", state);
+      json_object_set_array_member(obj, "vms", list);
+      json_array_add_object_element(array, obj);
+    } else {
+      row_add(rows, g_strdup(what), g_strdup(target), g_strdup(value), g_strdup(previous),
+              g_strdup(state), g_strdup(who), NULL);
+    }
+    g_clear_pointer(&vms, g_free);
+  }
+  if (array) {
+    print_json(json_node_init_array(json_node_alloc(), array), TRUE);
+    json_array_unref(array);
+  } else if (n == 0) {
+    g_print("winvmd has changed nothing on the host\n");
+  } else {
+    print_table(rows, "");
+  }
+  return TRUE;
+}
+
 static gboolean
 cmd_version(Ctl *ctl, const Command *cmd, GError **error)
 {
@@ -1476,6 +1532,7 @@ static const Command commands[] = {
     {"reload", cmd_reload, "", FALSE, 0, 0},
     {"shutdown-all", cmd_shutdown_all, "[--timeout S]", FALSE, 0, 0, OPT_TIMEOUT},
     {"monitor", cmd_monitor, "", FALSE, 0, 0},
+    {"host", cmd_host, "", FALSE, 0, 0},
     {"version", cmd_version, "", FALSE, 0, 0},
 };
 
