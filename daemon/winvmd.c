@@ -83,10 +83,25 @@ run_offline(const Options *opt, const char *path, gboolean render)
   g_autoptr(WvPlan) plan = NULL;
   g_autofree char *xml = NULL;
   WvConfig config = config_of(opt);
+  g_autoptr(WvIsolate) isolate = NULL;
+  g_autoptr(GDBusConnection) bus = NULL;
 
   if (profile == NULL) {
     g_printerr("%s\n", error->message);
     return 1;
+  }
+  if (!opt->no_host_checks) {
+    /* what the service would find: is systemd on the bus, for isolation? */
+    bus = opt->bus_address
+              ? g_dbus_connection_new_for_address_sync(
+                    opt->bus_address,
+                    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                    NULL, NULL, NULL)
+              : g_bus_get_sync(opt->session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, NULL, NULL);
+    isolate = wv_isolate_new(NULL, opt->sysfs_root, opt->proc_root);
+    wv_isolate_set_bus(isolate, bus);
+    config.isolate = isolate;
   }
   if (opt->libvirt_uri && !opt->no_host_checks) {
     /* read-only connections may not read domain capabilities */

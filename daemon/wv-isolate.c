@@ -147,7 +147,7 @@ wv_isolate_new(const char *runtime_dir, const char *sysfs_root, const char *proc
   g_mutex_init(&iso->snap_lock);
   iso->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   iso->ledger = wv_ledger_load(runtime_dir, &error);
-  if (iso->ledger == NULL) {
+  if (iso->ledger == NULL) { /* corrupt: runtime_dir is set */
     g_autofree char *path = g_build_filename(runtime_dir, "host.ledger", NULL);
     g_autofree char *aside = g_strconcat(path, ".corrupt", NULL);
 
@@ -157,7 +157,7 @@ wv_isolate_new(const char *runtime_dir, const char *sysfs_root, const char *proc
       g_warning("Could not rename %s: %s", path, g_strerror(errno));
     iso->ledger = wv_ledger_load(runtime_dir, NULL);
     if (iso->ledger == NULL)
-      iso->ledger = wv_ledger_load("/nonexistent", NULL);
+      iso->ledger = wv_ledger_load(NULL, NULL);
   }
   publish(iso);
   return iso;
@@ -318,7 +318,7 @@ systemd_available(WvIsolate *iso, char **why)
   gboolean has = FALSE;
 
   if (iso->bus == NULL) {
-    *why = g_strdup("winvmd is not on the system bus");
+    *why = g_strdup("the system bus is not reachable");
     return FALSE;
   }
   reply = g_dbus_connection_call_sync(iso->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",

@@ -27,7 +27,8 @@ typedef struct _WvIsolate WvIsolate;
 extern const char *const wv_isolate_units[];
 
 /* Reads the ledger in @runtime_dir (a corrupt one is set aside, with a
- * warning); @sysfs_root, @proc_root NULL: the real /sys and /proc. */
+ * warning; NULL: none, for `winvmd --check`, which changes nothing);
+ * @sysfs_root, @proc_root NULL: the real /sys and /proc. */
 WvIsolate *wv_isolate_new(const char *runtime_dir, const char *sysfs_root, const char *proc_root);
 WvIsolate *wv_isolate_ref(WvIsolate *iso);
 void wv_isolate_unref(WvIsolate *iso);

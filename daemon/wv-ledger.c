@@ -57,7 +57,7 @@ ledger_new(const char *runtime_dir)
   WvLedger *ledger = g_new0(WvLedger, 1);
 
   ledger->runtime_dir = g_strdup(runtime_dir);
-  ledger->path = g_build_filename(runtime_dir, LEDGER_FILE, NULL);
+  ledger->path = runtime_dir ? g_build_filename(runtime_dir, LEDGER_FILE, NULL) : NULL;
   ledger->changes = g_ptr_array_new_with_free_func(change_free);
   ledger->vms = g_ptr_array_new_with_free_func(vm_free);
   return ledger;
@@ -177,6 +177,8 @@ wv_ledger_load(const char *runtime_dir, GError **error)
   g_autoptr(GError) local = NULL;
   g_auto(GStrv) groups = NULL;
 
+  if (runtime_dir == NULL)
+    return g_steal_pointer(&ledger);
   if (!g_key_file_load_from_file(kf, ledger->path, G_KEY_FILE_NONE, &local)) {
     if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
       return g_steal_pointer(&ledger);
@@ -221,6 +223,11 @@ wv_ledger_save(WvLedger *ledger, GError **error)
   g_autofree char *data = NULL;
   gsize len;
 
+  if (ledger->path == NULL) {
+    g_set_error_literal(error, WV_ERROR, WV_ERROR_FAILED,
+                        "The host ledger has no runtime directory to live in");
+    return FALSE;
+  }
   if (ledger->changes->len == 0 && ledger->vms->len == 0) {
     if (g_unlink(ledger->path) < 0 && errno != ENOENT) {
       int saved = errno;

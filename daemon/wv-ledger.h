@@ -52,9 +52,9 @@ typedef struct
 
 typedef struct _WvLedger WvLedger;
 
-/* The ledger in @runtime_dir (empty when there is none yet). A ledger that
- * cannot be read or makes no sense is an error: nothing would be known to
- * undo. */
+/* The ledger in @runtime_dir (empty when there is none yet; @runtime_dir
+ * NULL: one in memory that cannot be saved). A ledger that cannot be read
+ * or makes no sense is an error: nothing would be known to undo. */
 WvLedger *wv_ledger_load(const char *runtime_dir, GError **error);
 void wv_ledger_free(WvLedger *ledger);
 /* Writes it (through a temporary file renamed over the ledger, synced);
