@@ -876,6 +876,8 @@ print_plan(GVariant *plan)
   const char *emulator = "", *size = "none", *set;
   g_autoptr(GVariantIter) vcpus = NULL, iothreads = NULL;
   g_autofree const char **hyperv = NULL;
+  const char *vm_cpus = "", *host_cpus = "", *governor = "keep", *irq = "keep";
+  gboolean isolate = FALSE;
 
   g_variant_lookup(plan, "sockets", "u", &sockets);
   g_variant_lookup(plan, "dies", "u", &dies);
@@ -910,6 +912,21 @@ print_plan(GVariant *plan)
     g_autofree char *list = g_strjoinv(", ", (char **)hyperv);
     row_add(rows, g_strdup("hyper-v"), g_steal_pointer(&list), NULL);
   }
+  /* what the host gives up while it runs */
+  g_variant_lookup(plan, "vm-cpus", "&s", &vm_cpus);
+  g_variant_lookup(plan, "host-cpus", "&s", &host_cpus);
+  g_variant_lookup(plan, "isolate", "b", &isolate);
+  g_variant_lookup(plan, "governor", "&s", &governor);
+  g_variant_lookup(plan, "irq", "&s", &irq);
+  if (isolate)
+    row_add(rows, g_strdup("isolation"),
+            g_strdup_printf("system.slice, user.slice, init.scope -> %s",
+                            *host_cpus ? host_cpus : "all but the VM's CPUs"),
+            NULL);
+  if (*vm_cpus && g_str_equal(governor, "performance"))
+    row_add(rows, g_strdup("governor"), g_strdup_printf("performance on %s", vm_cpus), NULL);
+  if (*vm_cpus && g_str_equal(irq, "steer"))
+    row_add(rows, g_strdup("irqs"), g_strdup_printf("kept off %s, workqueues too", vm_cpus), NULL);
   g_print("\nplan:\n");
   print_table(rows, "  ");
 }

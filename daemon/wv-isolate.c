@@ -38,6 +38,10 @@ struct _WvIsolate
   GMutex snap_lock;
   GVariant *snapshot; /* snap_lock: the ledger's changes, for reads */
   GHashTable *vms;    /* snap_lock: names of VMs with needs recorded */
+  /* snap_lock: name -> how many times this process recorded its needs: a
+   * stop queued before a later start leaves them alone, and recovery never
+   * drops what this process recorded */
+  GHashTable *starts;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -146,6 +150,7 @@ wv_isolate_new(const char *runtime_dir, const char *sysfs_root, const char *proc
   g_mutex_init(&iso->lock);
   g_mutex_init(&iso->snap_lock);
   iso->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  iso->starts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   iso->ledger = wv_ledger_load(runtime_dir, &error);
   if (iso->ledger == NULL) { /* corrupt: runtime_dir is set */
     g_autofree char *path = g_build_filename(runtime_dir, "host.ledger", NULL);
@@ -179,6 +184,7 @@ wv_isolate_unref(WvIsolate *iso)
   g_clear_object(&iso->bus);
   g_clear_pointer(&iso->snapshot, g_variant_unref);
   g_hash_table_unref(iso->vms);
+  g_hash_table_unref(iso->starts);
   g_mutex_clear(&iso->lock);
   g_mutex_clear(&iso->snap_lock);
   g_free(iso->runtime_dir);
@@ -851,8 +857,20 @@ wv_isolate_vm_start(WvIsolate *iso, const char *vm, const WvPlan *plan)
   if (iso == NULL || plan->vm_cpus == NULL || !(plan->isolate || plan->governor || plan->irq_steer))
     return;
   locker = g_mutex_locker_new(&iso->lock);
+  g_mutex_lock(&iso->snap_lock);
+  g_hash_table_insert(iso->starts, g_strdup(vm),
+                      GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(iso->starts, vm)) + 1));
+  g_mutex_unlock(&iso->snap_lock);
   wv_ledger_set_vm(iso->ledger, &need);
   reconcile(iso);
+}
+
+static guint
+start_serial(WvIsolate *iso, const char *vm)
+{
+  G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&iso->snap_lock);
+
+  return GPOINTER_TO_UINT(g_hash_table_lookup(iso->starts, vm));
 }
 
 void
@@ -879,7 +897,7 @@ wv_isolate_recover(WvIsolate *iso, const char *const *running)
   needs = wv_ledger_vms(iso->ledger);
   for (guint i = needs->len; i > 0; i--) {
     const char *vm = ((WvLedgerVm *)needs->pdata[i - 1])->vm;
-    if (running == NULL || !g_strv_contains(running, vm)) {
+    if ((running == NULL || !g_strv_contains(running, vm)) && start_serial(iso, vm) == 0) {
       g_info("%s no longer runs: what it needed of the host goes back", vm);
       wv_ledger_forget_vm(iso->ledger, vm);
     }
@@ -894,6 +912,7 @@ typedef struct
 {
   WvIsolate *iso;
   char *vm;
+  guint serial; /* of @vm's starts when its stop was seen */
   char **running;
 } Job;
 
@@ -913,9 +932,12 @@ job_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellabl
 {
   Job *j = data;
 
-  if (j->vm)
-    wv_isolate_vm_stop(j->iso, j->vm);
-  else
+  if (j->vm) {
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&j->iso->lock);
+    /* started again since the stop was seen: its needs are the new start's */
+    if (start_serial(j->iso, j->vm) == j->serial && wv_ledger_forget_vm(j->iso->ledger, j->vm))
+      reconcile(j->iso);
+  } else
     wv_isolate_recover(j->iso, (const char *const *)j->running);
   g_task_return_boolean(task, TRUE);
 }
@@ -928,6 +950,7 @@ job_run(WvIsolate *iso, const char *vm, const char *const *running)
 
   j->iso = wv_isolate_ref(iso);
   j->vm = g_strdup(vm);
+  j->serial = vm ? start_serial(iso, vm) : 0;
   j->running = g_strdupv((char **)running);
   g_task_set_task_data(task, j, job_free);
   wv_worker_run(task, job_thread);
@@ -944,9 +967,16 @@ void
 wv_isolate_recover_async(WvIsolate *iso, const char *const *running)
 {
   static const char *const none[] = {NULL};
+  gboolean empty;
 
-  if (iso)
-    job_run(iso, NULL, running ? running : none);
+  if (iso == NULL)
+    return;
+  g_mutex_lock(&iso->snap_lock);
+  empty = g_hash_table_size(iso->vms) == 0 && g_variant_n_children(iso->snapshot) == 0;
+  g_mutex_unlock(&iso->snap_lock);
+  if (empty) /* the common start: nothing recorded, nothing to do */
+    return;
+  job_run(iso, NULL, running ? running : none);
 }
 
 /* ---- check ------------------------------------------------------------------ */

@@ -262,6 +262,11 @@ class Read(Fixture):
         self.assertRegex(out, r"(?m)^plan:\n  topology +1 socket\(s\), 1 die\(s\), 2 core\(s\)")
         self.assertRegex(out, r"(?m)^  vcpu 0 +2$")
         self.assertRegex(out, r"(?m)^  vcpu 1 +3$")
+        # what the host gives up while it runs, before anything is applied
+        self.assertRegex(out, r"(?m)^  isolation +system\.slice, user\.slice, init\.scope -> "
+                              r"0-1,4-15$")
+        self.assertRegex(out, r"(?m)^  governor +performance on 2-3$")
+        self.assertRegex(out, r"(?m)^warning +isolation-unavailable +")
         doc = self.json("check", "tiny")
         self.assertEqual(doc["plan"]["vcpu-pins"], [[0, "2"], [1, "3"]])
         self.assertEqual(doc["name"], "tiny")
