@@ -18,6 +18,7 @@
 #include "wv-isolate.h"
 #include "wv-ledger.h"
 #include "wv-test.h"
+#include "wv-worker.h"
 
 /* ---- encodings ------------------------------------------------------------ */
 
@@ -562,6 +563,32 @@ test_crash_between_steps(void)
   host_clear(&h);
 }
 
+/* A stop seen (queued to a worker) and a start of the same VM right after:
+ * whichever runs first, the VM ends up with its needs and its governor. */
+static void
+test_stop_then_start(void)
+{
+  Host h;
+  g_autoptr(WvIsolate) iso = NULL;
+
+  host_init(&h);
+  iso = wv_isolate_new(h.run, h.sys, h.proc);
+  for (guint round = 0; round < 20; round++) {
+    start_vm(iso, "a", "2", TRUE, FALSE);
+    wv_isolate_vm_stop_async(iso, "a");
+    start_vm(iso, "a", "2", TRUE, FALSE);
+    g_assert_true(wv_workers_drain(g_main_context_get_thread_default(), 10000));
+    g_assert_true(wv_isolate_has_vm(iso, "a"));
+    assert_file(&h, h.sys, GOV(2), "performance\n");
+    /* a stop with no start behind it does its work */
+    wv_isolate_vm_stop_async(iso, "a");
+    g_assert_true(wv_workers_drain(g_main_context_get_thread_default(), 10000));
+    g_assert_false(wv_isolate_has_vm(iso, "a"));
+    assert_pristine(&h);
+  }
+  host_clear(&h);
+}
+
 /* ---- what check and the plan say ---------------------------------------------- */
 
 static WvPlan *
@@ -687,6 +714,7 @@ main(int argc, char **argv)
   g_test_add_func("/isolate/start-stop", test_start_stop);
   g_test_add_func("/isolate/crash-applied", test_crash_applied);
   g_test_add_func("/isolate/crash-between-steps", test_crash_between_steps);
+  g_test_add_func("/isolate/stop-then-start", test_stop_then_start);
   g_test_add_func("/isolate/plan", test_plan);
   g_test_add_func("/isolate/check", test_check);
   return g_test_run();
