@@ -33,7 +33,7 @@ struct _WvIsolate
   char *proc_root;
   GMutex lock;          /* serialises every change to the host and the ledger */
   WvLedger *ledger;     /* lock */
-  GDBusConnection *bus; /* lock */
+  GDBusConnection *bus; /* set under both locks: either is enough to read it */
   gboolean said_unavailable;
   GMutex snap_lock;
   GVariant *snapshot; /* snap_lock: the ledger's changes, for reads */
@@ -198,8 +198,10 @@ wv_isolate_set_bus(WvIsolate *iso, GDBusConnection *bus)
 {
   G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&iso->lock);
 
+  g_mutex_lock(&iso->snap_lock);
   g_clear_object(&iso->bus);
   iso->bus = bus ? g_object_ref(bus) : NULL;
+  g_mutex_unlock(&iso->snap_lock);
 }
 
 /* ---- what the ledger shows ----------------------------------------------- */
@@ -315,19 +317,19 @@ wv_isolate_describe(WvIsolate *iso)
 
 /* ---- systemd ------------------------------------------------------------ */
 
-/* lock held: systemd answers on the bus */
+/* systemd answers on @bus (NULL: none) */
 static gboolean
-systemd_available(WvIsolate *iso, char **why)
+systemd_on(GDBusConnection *bus, char **why)
 {
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GError) error = NULL;
   gboolean has = FALSE;
 
-  if (iso->bus == NULL) {
+  if (bus == NULL) {
     *why = g_strdup("the system bus is not reachable");
     return FALSE;
   }
-  reply = g_dbus_connection_call_sync(iso->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+  reply = g_dbus_connection_call_sync(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                       "org.freedesktop.DBus", "NameHasOwner",
                                       g_variant_new("(s)", SYSTEMD_NAME), G_VARIANT_TYPE("(b)"),
                                       G_DBUS_CALL_FLAGS_NONE, SYSTEMD_TIMEOUT, NULL, &error);
@@ -337,6 +339,13 @@ systemd_available(WvIsolate *iso, char **why)
     *why = g_strdup_printf("systemd (%s) is not on the bus%s%s", SYSTEMD_NAME, error ? ": " : "",
                            error ? error->message : "");
   return has;
+}
+
+/* lock held */
+static gboolean
+systemd_available(WvIsolate *iso, char **why)
+{
+  return systemd_on(iso->bus, why);
 }
 
 static const char *
@@ -1008,12 +1017,13 @@ wv_isolate_check(WvIsolate *iso, WvPlan *plan, const char *sysfs_root, const cha
     return;
   if (plan->isolate && iso) {
     g_autofree char *why = NULL;
-    gboolean ok;
+    g_autoptr(GDBusConnection) bus = NULL;
 
-    g_mutex_lock(&iso->lock);
-    ok = systemd_available(iso, &why);
-    g_mutex_unlock(&iso->lock);
-    if (!ok)
+    /* not under the lock: a start changing the host may hold it a while */
+    g_mutex_lock(&iso->snap_lock);
+    bus = iso->bus ? g_object_ref(iso->bus) : NULL;
+    g_mutex_unlock(&iso->snap_lock);
+    if (!systemd_on(bus, &why))
       wv_plan_add_finding(plan, WV_SEVERITY_WARNING, "isolation-unavailable",
                           "run winvmd under systemd, or set [host] isolate = false",
                           "%s: host processes will not be kept off the VM's CPUs", why);
