@@ -620,6 +620,22 @@ wants_build(WvIsolate *iso, Wants *w)
 
   w->list = g_ptr_array_new_with_free_func(want_free);
   w->keys = g_hash_table_new(g_str_hash, g_str_equal);
+  /* the governor of each VM's CPUs */
+  for (guint i = 0; i < needs->len; i++) {
+    const WvLedgerVm *v = needs->pdata[i];
+    g_autoptr(GBytes) perf = bytes_of(GOVERNOR_WANTED);
+
+    for (guint c = 0; v->governor && c < v->cpus->n; c++) {
+      g_autofree char *rel =
+          g_strdup_printf("devices/system/cpu/cpu%u/cpufreq/scaling_governor", v->cpus->cpus[c]);
+      g_autofree char *path = root_path(iso->sysfs_root, "/sys", rel);
+      g_autofree char *key = g_strconcat(FILE_PREFIX, path, NULL);
+
+      if (g_file_test(path, G_FILE_TEST_EXISTS))
+        wants_add(w, key, perf, v->vm);
+    }
+  }
+
   if (online == NULL && (isolated->n || steer->n)) {
     g_warning("cannot read the online CPUs (%s): host processes and IRQs are left where they are",
               online_path);
@@ -648,22 +664,6 @@ wants_build(WvIsolate *iso, Wants *w)
         g_autofree char *key = g_strconcat(UNIT_PREFIX, wv_isolate_units[u], NULL);
         add_vms_with(w, key, mask, needs, G_STRUCT_OFFSET(WvLedgerVm, isolate));
       }
-    }
-  }
-
-  /* the governor of each VM's CPUs */
-  for (guint i = 0; i < needs->len; i++) {
-    const WvLedgerVm *v = needs->pdata[i];
-    g_autoptr(GBytes) perf = bytes_of(GOVERNOR_WANTED);
-
-    for (guint c = 0; v->governor && c < v->cpus->n; c++) {
-      g_autofree char *rel =
-          g_strdup_printf("devices/system/cpu/cpu%u/cpufreq/scaling_governor", v->cpus->cpus[c]);
-      g_autofree char *path = root_path(iso->sysfs_root, "/sys", rel);
-      g_autofree char *key = g_strconcat(FILE_PREFIX, path, NULL);
-
-      if (g_file_test(path, G_FILE_TEST_EXISTS))
-        wants_add(w, key, perf, v->vm);
     }
   }
 
