@@ -9,7 +9,7 @@ _winvmctl()
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
     local commands="list status start stop reboot suspend resume pin autostart
                     render check profile edit set create delete import reload
-                    shutdown-all monitor version"
+                    shutdown-all monitor host version"
     local vm_commands=" status start stop reboot suspend resume pin autostart render check "
     vm_commands+=" profile edit set delete "
     local cmd="" nargs=0 i words=""

@@ -29,6 +29,7 @@
 #define WV_EXIT_DRAIN_MS 15000
 #include "wv-shutdown.h"
 #include "wv-sleep.h"
+#include "wv-isolate.h"
 
 typedef struct
 {
@@ -83,10 +84,25 @@ run_offline(const Options *opt, const char *path, gboolean render)
   g_autoptr(WvPlan) plan = NULL;
   g_autofree char *xml = NULL;
   WvConfig config = config_of(opt);
+  g_autoptr(WvIsolate) isolate = NULL;
+  g_autoptr(GDBusConnection) bus = NULL;
 
   if (profile == NULL) {
     g_printerr("%s\n", error->message);
     return 1;
+  }
+  if (!opt->no_host_checks) {
+    /* what the service would find: is systemd on the bus, for isolation? */
+    bus = opt->bus_address
+              ? g_dbus_connection_new_for_address_sync(
+                    opt->bus_address,
+                    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                    NULL, NULL, NULL)
+              : g_bus_get_sync(opt->session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, NULL, NULL);
+    isolate = wv_isolate_new(NULL, opt->sysfs_root, opt->proc_root);
+    wv_isolate_set_bus(isolate, bus);
+    config.isolate = isolate;
   }
   if (opt->libvirt_uri && !opt->no_host_checks) {
     /* read-only connections may not read domain capabilities */
@@ -300,6 +316,9 @@ on_bus_acquired(GDBusConnection *bus, const char *name, gpointer data)
   }
   svc->logind = wv_logind_new(svc->daemon, svc->autostart, bus);
   svc->sleep = wv_sleep_new(svc->daemon, bus);
+  /* systemd, for CPU isolation, is on the same bus */
+  if (svc->daemon->config->isolate)
+    wv_isolate_set_bus(svc->daemon->config->isolate, bus);
   wv_daemon_start(svc->daemon);
 }
 

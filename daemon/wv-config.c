@@ -5,6 +5,7 @@
 #include "wv-common.h"
 #include "wv-file.h"
 #include "wv-host-cache.h"
+#include "wv-isolate.h"
 
 static void
 config_clear(gpointer data)
@@ -20,6 +21,7 @@ config_clear(gpointer data)
   g_free(c->template_dir);
   g_free(c->host_config);
   wv_host_cache_unref(c->host_cache);
+  wv_isolate_unref(c->isolate);
 }
 
 WvConfig *
@@ -38,6 +40,7 @@ wv_config_copy(const WvConfig *config)
   c->keepalive_interval = config->keepalive_interval;
   c->keepalive_count = config->keepalive_count;
   c->host_cache = config->host_cache ? wv_host_cache_ref(config->host_cache) : NULL;
+  c->isolate = config->isolate ? wv_isolate_ref(config->isolate) : NULL;
   return c;
 }
 

@@ -3,6 +3,7 @@
 
 #include "wv-preflight.h"
 #include "wv-host-cache.h"
+#include "wv-isolate.h"
 #include "wv-libvirt.h"
 #include "wv-trust.h"
 #include "wv-tuning.h"
@@ -153,6 +154,8 @@ wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr con
   }
   if (config->state_dir)
     wv_tuning_apply(plan, profile, config->state_dir);
+  wv_plan_host_steps(plan, profile, host); /* on the pins the tuning left */
+  wv_isolate_check(config->isolate, plan, config->sysfs_root, config->proc_root);
   if (host_out)
     *host_out = g_steal_pointer(&host);
   return plan;

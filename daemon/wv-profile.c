@@ -1098,6 +1098,16 @@ static const KeyEntry cpu_keys[] = {
     END,
 };
 
+static const char *const governor_names[] = {"keep", "performance", NULL};
+static const char *const irq_names[] = {"keep", "steer", NULL};
+
+static const KeyEntry host_keys[] = {
+    {"isolate", KEY_TRISTATE, PROFILE(isolate)},
+    {"governor", KEY_ENUM, PROFILE(governor), .names = governor_names},
+    {"irq", KEY_ENUM, PROFILE(irq), .names = irq_names},
+    END,
+};
+
 static const KeyEntry memory_keys[] = {
     CUSTOM("hugepages", mem_hugepages),
     {"hugepages-allocate", KEY_BOOL, PROFILE(hugepages_allocate)},
@@ -1365,6 +1375,7 @@ static const GroupKind group_kinds[] = {
     {"vm", FALSE, vm_keys, NULL, NULL},
     {"cpu", FALSE, cpu_keys, NULL, NULL},
     {"memory", FALSE, memory_keys, NULL, NULL},
+    {"host", FALSE, host_keys, NULL, NULL},
     {"hyperv", FALSE, hyperv_keys, NULL, NULL},
     {"firmware", FALSE, firmware_keys, NULL, NULL},
     {"clock", FALSE, clock_keys, NULL, NULL},
@@ -1420,7 +1431,7 @@ parse_group(Ctx *ctx, const char *group)
   kind = find_group_kind(group, &id);
   if (kind == NULL) {
     ctx_error(ctx, group, NULL,
-              "unknown group (known: vm, cpu, memory, hyperv, firmware, clock, graphics, "
+              "unknown group (known: vm, cpu, memory, host, hyperv, firmware, clock, graphics, "
               "video, sound, usb, looking-glass, disk:ID, cdrom:ID, network:ID, hostdev:ID, "
               "usb:ID, share:ID, input:ID)");
     return;
@@ -1628,6 +1639,7 @@ profile_new(const char *path)
   p->pin = WV_PIN_AUTO;
   p->cpu_features = g_ptr_array_new_with_free_func(named_switch_free);
   p->balloon = WV_TRI_UNSET;
+  p->isolate = WV_TRI_UNSET;
   p->hyperv_auto = TRUE;
   p->hyperv_features = wv_hyperv_auto_set();
   p->spinlocks = 8191;

@@ -72,6 +72,20 @@ typedef enum
   WV_PIN_LIST,
 } WvPinMode;
 
+/* [host] governor: the CPU frequency governor of the VM's CPUs while it runs. */
+typedef enum
+{
+  WV_GOVERNOR_KEEP,
+  WV_GOVERNOR_PERFORMANCE,
+} WvGovernor;
+
+/* [host] irq: where movable IRQs and unbound kernel work run while it runs. */
+typedef enum
+{
+  WV_IRQ_KEEP,
+  WV_IRQ_STEER, /* off the VM's CPUs */
+} WvIrqPolicy;
+
 /* Hyper-V enlightenments, in the order libvirt documents them. */
 typedef enum
 {
@@ -291,6 +305,11 @@ typedef struct
   guint iothreads;
   GPtrArray *iothread_pins; /* WvCpuset*, NULL: auto */
   GPtrArray *cpu_features;  /* WvNamedSwitch* */
+
+  /* [host]: what the host gives up while the VM runs */
+  WvTristate isolate; /* systemd's units kept off its CPUs; unset: when pinned */
+  WvGovernor governor;
+  WvIrqPolicy irq;
 
   /* [memory] */
   guint64 hugepage_kib; /* 0: none */

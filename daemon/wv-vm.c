@@ -12,6 +12,7 @@
 #include "wv-domain.h"
 #include "wv-vm.h"
 #include "wv-hugepages.h"
+#include "wv-isolate.h"
 #include "wv-preflight.h"
 #include "wv-stop.h"
 #include "wv-tuning.h"
@@ -583,11 +584,14 @@ start_run(Op *op, GError **error)
     g_propagate_error(error, local);
     return;
   }
+  /* the host steps aside before the vCPUs run; never a reason not to start */
+  wv_isolate_vm_start(op->config->isolate, op->name, plan);
   if (!wv_domain_define_and_start(op->conn, xml, error)) {
     if (reservation && !wv_hugepages_release(op->config->runtime_dir, op->name, &local)) {
       g_warning("%s: %s", op->name, local->message);
       g_clear_error(&local);
     }
+    wv_isolate_vm_stop(op->config->isolate, op->name);
     return;
   }
   wv_log_vm(op->name, G_LOG_LEVEL_MESSAGE, "started");
@@ -1254,8 +1258,11 @@ vm_stopped(WvVm *vm)
   g_clear_pointer(&vm->started_etag, g_free);
   while (vm->waiters->len > 0)
     waiter_finish(g_ptr_array_steal_index(vm->waiters, 0), NULL);
-  if (!vm->busy)
+  if (!vm->busy) {
     release_pages(vm);
+    /* systemd calls and sysfs writes: in a worker */
+    wv_isolate_vm_stop_async(vm->ctx->config->isolate, vm->name);
+  }
   if (vm->ctx->stopped)
     vm->ctx->stopped(vm->ctx->data, vm);
 }

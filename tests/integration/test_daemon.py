@@ -432,7 +432,8 @@ class ManagerTest(DaemonTest):
                             "--state-dir", self.daemon.state_dir,
                             "--libvirt-uri", "test:///default"],
                            capture_output=True, text=True, timeout=60,
-                           env=dict(os.environ, WINVM_TEMPLATE_DIR=TEMPLATE_DIR))
+                           env=dict(os.environ, WINVM_TEMPLATE_DIR=TEMPLATE_DIR,
+                                    DBUS_SYSTEM_BUS_ADDRESS=self.bus.address))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         offline, pins, emulator = [], [], None
         for line in r.stdout.splitlines():
