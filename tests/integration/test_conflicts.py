@@ -12,6 +12,7 @@ again after 2 s at most, so each change is awaited by polling."""
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import unittest
@@ -117,6 +118,14 @@ class Conflicts(unittest.TestCase):
 
     # ---- helpers -------------------------------------------------------------
 
+    def exits_clean(self):
+        """SIGTERM: winvmd exits 0, without a sanitizer report (ASan builds)."""
+        self.daemon.signal(signal.SIGTERM)
+        code = self.daemon.proc.wait(timeout=30)
+        log = self.daemon.log()
+        self.assertEqual(code, 0, "winvmd did not exit cleanly")
+        self.assertNotIn("Sanitizer", log)
+
     def check(self):
         return self.client.manager("Check", GLib.Variant("(s)", ("win",)), "(a(ssss))")[0]
 
@@ -163,6 +172,7 @@ class Conflicts(unittest.TestCase):
         self.assertEqual(self.conflicts(), {})
         self.start_and_stop()
         self.assertEqual(self.conflicts(), {})
+        self.exits_clean()
 
     def test_libvirt_autostart(self):
         self.start_and_stop()  # defines the domain, winvm's own
@@ -181,6 +191,7 @@ class Conflicts(unittest.TestCase):
         self.start_and_stop()
         self.assertIn("Autostart:      disable", self.virsh("dominfo", "win"))
         self.wait_conflicts(set(), "the libvirt-autostart finding to go")
+        self.exits_clean()
 
     def test_libvirt_guests(self):
         enable_guests(self.root)
@@ -217,6 +228,7 @@ class Conflicts(unittest.TestCase):
         os.unlink(os.path.join(self.root, "etc/systemd/system/multi-user.target.wants",
                                "libvirt-guests.service"))
         self.wait_conflicts(set(), "the libvirt-guests finding to go with the service")
+        self.exits_clean()
 
 
 class OfflineCheck(unittest.TestCase):
