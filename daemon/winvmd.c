@@ -39,6 +39,7 @@ typedef struct
   char *import_name;
   char *sysfs_root;
   char *proc_root;
+  char *host_root;
   char *libvirt_uri;
   char *config_dir;
   char *runtime_dir;
@@ -62,6 +63,7 @@ config_of(const Options *opt)
       .libvirt_uri = opt->libvirt_uri,
       .sysfs_root = opt->sysfs_root,
       .proc_root = opt->proc_root,
+      .host_root = opt->host_root,
       .runtime_dir = opt->runtime_dir ? opt->runtime_dir : (char *)"/run/winvm",
       .state_dir = opt->state_dir ? opt->state_dir : (char *)"/var/lib/winvm",
       .template_dir = (char *)wv_default_template_dir(),
@@ -471,6 +473,10 @@ main(int argc, char **argv)
        "Read host facts from DIR instead of /sys ($WINVM_SYSFS_ROOT)", "DIR"},
       {"proc-root", 0, 0, G_OPTION_ARG_FILENAME, &opt.proc_root,
        "Read mounts and meminfo from DIR instead of /proc ($WINVM_PROC_ROOT)", "DIR"},
+      {"host-root", 0, 0, G_OPTION_ARG_FILENAME, &opt.host_root,
+       "Read libvirt-guests, systemd and qemu.conf settings below DIR instead of / "
+       "($WINVM_HOST_ROOT)",
+       "DIR"},
       {"libvirt-uri", 0, 0, G_OPTION_ARG_STRING, &opt.libvirt_uri,
        "libvirt to use (service: qemu:///system; --check: none)", "URI"},
       {"host-config", 0, 0, G_OPTION_ARG_FILENAME, &opt.host_config,
@@ -507,6 +513,8 @@ main(int argc, char **argv)
     opt.sysfs_root = g_strdup(g_getenv("WINVM_SYSFS_ROOT"));
   if (opt.proc_root == NULL && g_getenv("WINVM_PROC_ROOT"))
     opt.proc_root = g_strdup(g_getenv("WINVM_PROC_ROOT"));
+  if (opt.host_root == NULL && g_getenv("WINVM_HOST_ROOT"))
+    opt.host_root = g_strdup(g_getenv("WINVM_HOST_ROOT"));
   wv_libvirt_init();
 
   if (!!opt.render + !!opt.check + !!opt.import > 1) {
@@ -534,6 +542,7 @@ main(int argc, char **argv)
   g_free(opt.import_name);
   g_free(opt.sysfs_root);
   g_free(opt.proc_root);
+  g_free(opt.host_root);
   g_free(opt.libvirt_uri);
   g_free(opt.config_dir);
   g_free(opt.host_config);

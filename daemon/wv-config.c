@@ -16,6 +16,7 @@ config_clear(gpointer data)
   g_free(c->libvirt_uri);
   g_free(c->sysfs_root);
   g_free(c->proc_root);
+  g_free(c->host_root);
   g_free(c->runtime_dir);
   g_free(c->state_dir);
   g_free(c->template_dir);
@@ -33,6 +34,7 @@ wv_config_copy(const WvConfig *config)
   c->libvirt_uri = g_strdup(config->libvirt_uri);
   c->sysfs_root = g_strdup(config->sysfs_root);
   c->proc_root = g_strdup(config->proc_root);
+  c->host_root = g_strdup(config->host_root);
   c->runtime_dir = g_strdup(config->runtime_dir);
   c->state_dir = g_strdup(config->state_dir);
   c->template_dir = g_strdup(config->template_dir);

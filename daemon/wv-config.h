@@ -20,6 +20,9 @@ typedef struct
   char *libvirt_uri;
   char *sysfs_root;
   char *proc_root;
+  /* the directory standing for / when other programs' settings are read
+   * (libvirt-guests, systemd's unit links, qemu.conf); NULL: / */
+  char *host_root;
   char *runtime_dir; /* hugepage reservations, the host ledger */
   char *state_dir;   /* tuning done over D-Bus */
   char *template_dir;
