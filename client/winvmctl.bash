@@ -9,7 +9,7 @@ _winvmctl()
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
     local commands="list status start stop reboot suspend resume pin autostart
                     render check profile edit set create delete import reload
-                    shutdown-all monitor version"
+                    shutdown-all monitor host version"
     local vm_commands=" status start stop reboot suspend resume pin autostart render check "
     vm_commands+=" profile edit set delete "
     local cmd="" nargs=0 i words=""
@@ -58,7 +58,7 @@ _winvmctl()
     elif [[ $cmd == set && $nargs -ge 1 ]]; then
         compopt -o nospace 2>/dev/null
         words="template= memory= vcpus= iothreads= autostart= autostart-order= autostart-delay=
-               on-host-shutdown= shutdown-timeout= pin= emulator-pin= hugepages= disk= iso="
+               on-host-shutdown= on-host-sleep= shutdown-timeout= pin= emulator-pin= hugepages= disk= iso="
     elif [[ $cmd == import && $nargs -eq 0 ]]; then
         mapfile -t COMPREPLY < <(compgen -f -X '!*.xml' -- "$cur")
         return

@@ -215,6 +215,8 @@ static const struct
     {"StartStep", "start_step"},
     {"LastStop", "last_stop"},
     {"GuestAgent", "guest_agent"},
+    {"OnHostSleep", "on_host_sleep"},
+    {"BlockingSleep", "blocking_sleep"},
     {"VCPUPins", "vcpu_pins", "vcpu"},
     {"IOThreadPins", "iothread_pins", "iothread"},
     {"EmulatorPin", "emulator_pin"},
@@ -609,6 +611,19 @@ add_pin_rows(GPtrArray *rows, GVariant *props, const char *prop, const char *lab
     row_add(rows, g_strdup_printf("%s %u", label, n), g_strdup(cpus), NULL);
 }
 
+/* "pause", or "block: blocking host sleep" while the VM holds the host awake */
+static char *
+host_sleep_text(GVariant *props)
+{
+  const char *policy = NULL;
+  gboolean blocking = FALSE;
+
+  if (!g_variant_lookup(props, "OnHostSleep", "&s", &policy))
+    return g_strdup("?");
+  g_variant_lookup(props, "BlockingSleep", "b", &blocking);
+  return blocking ? g_strdup_printf("%s: blocking host sleep", policy) : g_strdup(policy);
+}
+
 static gboolean
 cmd_status(Ctl *ctl, const Command *cmd, GError **error)
 {
@@ -640,6 +655,7 @@ cmd_status(Ctl *ctl, const Command *cmd, GError **error)
     row_add(pins, g_strdup("emulator"), g_strdup(emulator), NULL);
   for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
     row_add(rows, g_strdup(fields[i].label), prop_text(vm->props, fields[i].prop), NULL);
+  row_add(rows, g_strdup("Host sleep:"), host_sleep_text(vm->props), NULL);
   if (pins->len == 1)
     row_add(rows, g_strdup("Pins:"), g_strdup("none"), NULL);
   print_table(rows, "");
@@ -880,6 +896,8 @@ print_plan(GVariant *plan)
   const char *emulator = "", *size = "none", *set;
   g_autoptr(GVariantIter) vcpus = NULL, iothreads = NULL;
   g_autofree const char **hyperv = NULL;
+  const char *vm_cpus = "", *host_cpus = "", *governor = "keep", *irq = "keep";
+  gboolean isolate = FALSE;
 
   g_variant_lookup(plan, "sockets", "u", &sockets);
   g_variant_lookup(plan, "dies", "u", &dies);
@@ -914,6 +932,21 @@ print_plan(GVariant *plan)
     g_autofree char *list = g_strjoinv(", ", (char **)hyperv);
     row_add(rows, g_strdup("hyper-v"), g_steal_pointer(&list), NULL);
   }
+  /* what the host gives up while it runs */
+  g_variant_lookup(plan, "vm-cpus", "&s", &vm_cpus);
+  g_variant_lookup(plan, "host-cpus", "&s", &host_cpus);
+  g_variant_lookup(plan, "isolate", "b", &isolate);
+  g_variant_lookup(plan, "governor", "&s", &governor);
+  g_variant_lookup(plan, "irq", "&s", &irq);
+  if (isolate)
+    row_add(rows, g_strdup("isolation"),
+            g_strdup_printf("system.slice, user.slice, init.scope -> %s",
+                            *host_cpus ? host_cpus : "all but the VM's CPUs"),
+            NULL);
+  if (*vm_cpus && g_str_equal(governor, "performance"))
+    row_add(rows, g_strdup("governor"), g_strdup_printf("performance on %s", vm_cpus), NULL);
+  if (*vm_cpus && g_str_equal(irq, "steer"))
+    row_add(rows, g_strdup("irqs"), g_strdup_printf("kept off %s, workqueues too", vm_cpus), NULL);
   g_print("\nplan:\n");
   print_table(rows, "  ");
 }
@@ -1179,6 +1212,62 @@ cmd_monitor(Ctl *ctl, const Command *cmd, GError **error)
   g_dbus_connection_signal_unsubscribe(ctl->bus, sub);
   g_hash_table_unref(m.names);
   return ok;
+}
+
+/* What winvmd changed on the host, and for which VMs (HostChanges). */
+static gboolean
+cmd_host(Ctl *ctl, const Command *cmd, GError **error)
+{
+  g_autoptr(GVariant) reply = call(ctl, WV_MANAGER_PATH, WV_MANAGER_INTERFACE, "HostChanges", NULL,
+                                   "(a(sssssas))", FALSE, error);
+  g_autoptr(GPtrArray) rows = table_new();
+  g_autoptr(GVariantIter) iter = NULL;
+  const char *what, *target, *previous, *value, *state;
+  g_autofree const char **vms = NULL;
+  JsonArray *array = NULL;
+  guint n = 0;
+
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get(reply, "(a(sssssas))", &iter);
+  if (ctl->json)
+    array = json_array_new();
+  else
+    row_add(rows, g_strdup("WHAT"), g_strdup("TARGET"), g_strdup("NOW"), g_strdup("BEFORE"),
+            g_strdup("STATE"), g_strdup("FOR"), NULL);
+  while (g_variant_iter_next(iter, "(&s&s&s&s&s^a&s)", &what, &target, &previous, &value, &state,
+                             &vms)) {
+    g_autofree char *who = g_strjoinv(",", (char **)vms);
+
+    n++;
+    if (array) {
+      JsonObject *obj = json_object_new();
+      JsonArray *list = json_array_new();
+
+      for (guint i = 0; vms[i]; i++)
+        json_array_add_string_element(list, vms[i]);
+      json_object_set_string_member(obj, "what", what);
+      json_object_set_string_member(obj, "target", target);
+      json_object_set_string_member(obj, "value", value);
+      json_object_set_string_member(obj, "previous", previous);
+      json_object_set_string_member(obj, "state", state);
+      json_object_set_array_member(obj, "vms", list);
+      json_array_add_object_element(array, obj);
+    } else {
+      row_add(rows, g_strdup(what), g_strdup(target), g_strdup(value), g_strdup(previous),
+              g_strdup(state), g_strdup(who), NULL);
+    }
+    g_clear_pointer(&vms, g_free);
+  }
+  if (array) {
+    print_json(json_node_init_array(json_node_alloc(), array), TRUE);
+    json_array_unref(array);
+  } else if (n == 0) {
+    g_print("winvmd has changed nothing on the host\n");
+  } else {
+    print_table(rows, "");
+  }
+  return TRUE;
 }
 
 static gboolean
@@ -1480,6 +1569,7 @@ static const Command commands[] = {
     {"reload", cmd_reload, "", FALSE, 0, 0},
     {"shutdown-all", cmd_shutdown_all, "[--timeout S]", FALSE, 0, 0, OPT_TIMEOUT},
     {"monitor", cmd_monitor, "", FALSE, 0, 0},
+    {"host", cmd_host, "", FALSE, 0, 0},
     {"version", cmd_version, "", FALSE, 0, 0},
 };
 

@@ -227,3 +227,87 @@ wv_cpuset_union(const WvCpuset *a, const WvCpuset *b)
   memcpy(all + a->n, b->cpus, b->n * sizeof(guint));
   return wv_cpuset_new(all, a->n + b->n);
 }
+
+WvCpuset *
+wv_cpuset_difference(const WvCpuset *a, const WvCpuset *b)
+{
+  g_autofree guint *left = g_new(guint, a->n + 1);
+  guint n = 0;
+
+  for (guint i = 0; i < a->n; i++)
+    if (!wv_cpuset_contains(b, a->cpus[i]))
+      left[n++] = a->cpus[i];
+  return wv_cpuset_new(left, n);
+}
+
+GBytes *
+wv_cpuset_to_bitmask(const WvCpuset *set)
+{
+  gsize len = set->n ? set->cpus[set->n - 1] / 8 + 1 : 0;
+  guint8 *bytes = g_malloc0(MAX(len, 1));
+
+  for (guint i = 0; i < set->n; i++)
+    bytes[set->cpus[i] / 8] |= (guint8)(1u << (set->cpus[i] % 8));
+  return g_bytes_new_take(bytes, len);
+}
+
+WvCpuset *
+wv_cpuset_from_bitmask(const guint8 *bytes, gsize len)
+{
+  g_autoptr(GArray) cpus = g_array_new(FALSE, FALSE, sizeof(guint));
+
+  for (gsize i = 0; i < len && i * 8 <= WV_CPU_MAX; i++)
+    for (guint bit = 0; bit < 8; bit++)
+      if (bytes[i] & (1u << bit)) {
+        guint cpu = (guint)(i * 8 + bit);
+        g_array_append_val(cpus, cpu);
+      }
+  return wv_cpuset_new((const guint *)cpus->data, cpus->len);
+}
+
+char *
+wv_cpuset_format_mask(const WvCpuset *set)
+{
+  guint groups = set->n ? set->cpus[set->n - 1] / 32 + 1 : 1;
+  g_autofree guint32 *words = g_new0(guint32, groups);
+  GString *s = g_string_new(NULL);
+
+  for (guint i = 0; i < set->n; i++)
+    words[set->cpus[i] / 32] |= 1u << (set->cpus[i] % 32);
+  g_string_append_printf(s, "%x", words[groups - 1]);
+  for (guint g = groups - 1; g > 0; g--)
+    g_string_append_printf(s, ",%08x", words[g - 1]);
+  return g_string_free(s, FALSE);
+}
+
+WvCpuset *
+wv_cpuset_parse_mask(const char *text, GError **error)
+{
+  g_autofree char *copy = g_strstrip(g_strdup(text));
+  g_auto(GStrv) groups = g_strsplit(copy, ",", -1);
+  g_autoptr(GArray) cpus = g_array_new(FALSE, FALSE, sizeof(guint));
+  guint n = g_strv_length(groups);
+
+  if (n == 0 || (gsize)n * 32 > WV_CPU_MAX + 1)
+    goto bad;
+  for (guint g = 0; g < n; g++) {
+    const char *word = groups[n - 1 - g];
+    guint64 value;
+
+    if (*word == '\0' || strlen(word) > 8 ||
+        !g_ascii_string_to_unsigned(word, 16, 0, G_MAXUINT32, &value, NULL))
+      goto bad;
+    for (guint bit = 0; bit < 32; bit++)
+      if (value & (G_GUINT64_CONSTANT(1) << bit)) {
+        guint cpu = g * 32 + bit;
+        g_array_append_val(cpus, cpu);
+      }
+  }
+  return wv_cpuset_new((const guint *)cpus->data, cpus->len);
+
+bad : {
+  g_autofree char *q = quoted(text);
+  g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS, "“%s” is not a CPU mask", q);
+  return NULL;
+}
+}

@@ -28,6 +28,8 @@
 /* How long exit waits for running jobs (libvirt calls time out by then). */
 #define WV_EXIT_DRAIN_MS 15000
 #include "wv-shutdown.h"
+#include "wv-sleep.h"
+#include "wv-isolate.h"
 
 typedef struct
 {
@@ -37,6 +39,7 @@ typedef struct
   char *import_name;
   char *sysfs_root;
   char *proc_root;
+  char *host_root;
   char *libvirt_uri;
   char *config_dir;
   char *runtime_dir;
@@ -60,6 +63,7 @@ config_of(const Options *opt)
       .libvirt_uri = opt->libvirt_uri,
       .sysfs_root = opt->sysfs_root,
       .proc_root = opt->proc_root,
+      .host_root = opt->host_root,
       .runtime_dir = opt->runtime_dir ? opt->runtime_dir : (char *)"/run/winvm",
       .state_dir = opt->state_dir ? opt->state_dir : (char *)"/var/lib/winvm",
       .template_dir = (char *)wv_default_template_dir(),
@@ -82,10 +86,25 @@ run_offline(const Options *opt, const char *path, gboolean render)
   g_autoptr(WvPlan) plan = NULL;
   g_autofree char *xml = NULL;
   WvConfig config = config_of(opt);
+  g_autoptr(WvIsolate) isolate = NULL;
+  g_autoptr(GDBusConnection) bus = NULL;
 
   if (profile == NULL) {
     g_printerr("%s\n", error->message);
     return 1;
+  }
+  if (!opt->no_host_checks) {
+    /* what the service would find: is systemd on the bus, for isolation? */
+    bus = opt->bus_address
+              ? g_dbus_connection_new_for_address_sync(
+                    opt->bus_address,
+                    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                    NULL, NULL, NULL)
+              : g_bus_get_sync(opt->session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, NULL, NULL);
+    isolate = wv_isolate_new(NULL, opt->sysfs_root, opt->proc_root);
+    wv_isolate_set_bus(isolate, bus);
+    config.isolate = isolate;
   }
   if (opt->libvirt_uri && !opt->no_host_checks) {
     /* read-only connections may not read domain capabilities */
@@ -167,6 +186,7 @@ typedef struct
   WvDaemon *daemon;
   WvManager *manager; /* once on the bus */
   WvLogind *logind;   /* once on the bus */
+  WvSleep *sleep;     /* once on the bus */
   WvAutostart *autostart;
   int exit_code;
   gboolean had_name;
@@ -205,6 +225,15 @@ on_vm_removed(gpointer data, WvVm *vm)
 
   if (svc->manager)
     wv_manager_vm_removed(svc->manager, vm);
+  wv_sleep_update(svc->sleep);
+}
+
+static void
+on_vm_changed(gpointer data, WvVm *vm)
+{
+  Service *svc = data;
+
+  wv_sleep_update(svc->sleep); /* the sleep inhibitors it needs */
 }
 
 static void
@@ -288,6 +317,10 @@ on_bus_acquired(GDBusConnection *bus, const char *name, gpointer data)
     return;
   }
   svc->logind = wv_logind_new(svc->daemon, svc->autostart, bus);
+  svc->sleep = wv_sleep_new(svc->daemon, bus);
+  /* systemd, for CPU isolation, is on the same bus */
+  if (svc->daemon->config->isolate)
+    wv_isolate_set_bus(svc->daemon->config->isolate, bus);
   wv_daemon_start(svc->daemon);
 }
 
@@ -328,6 +361,7 @@ service_clear(Service *svc)
     return;
   }
   wv_logind_free(svc->logind);
+  wv_sleep_free(g_steal_pointer(&svc->sleep));
   wv_autostart_free(svc->autostart);
   wv_manager_free(svc->manager);
   svc->manager = NULL;
@@ -354,6 +388,7 @@ run_service(const Options *opt)
       .ready = on_ready,
       .status = on_status,
       .resynced = on_resynced,
+      .vm_changed = on_vm_changed,
   };
   Service svc = {0};
   GMainContext *context;
@@ -438,6 +473,10 @@ main(int argc, char **argv)
        "Read host facts from DIR instead of /sys ($WINVM_SYSFS_ROOT)", "DIR"},
       {"proc-root", 0, 0, G_OPTION_ARG_FILENAME, &opt.proc_root,
        "Read mounts and meminfo from DIR instead of /proc ($WINVM_PROC_ROOT)", "DIR"},
+      {"host-root", 0, 0, G_OPTION_ARG_FILENAME, &opt.host_root,
+       "Read libvirt-guests, systemd and qemu.conf settings below DIR instead of / "
+       "($WINVM_HOST_ROOT)",
+       "DIR"},
       {"libvirt-uri", 0, 0, G_OPTION_ARG_STRING, &opt.libvirt_uri,
        "libvirt to use (service: qemu:///system; --check: none)", "URI"},
       {"host-config", 0, 0, G_OPTION_ARG_FILENAME, &opt.host_config,
@@ -474,6 +513,8 @@ main(int argc, char **argv)
     opt.sysfs_root = g_strdup(g_getenv("WINVM_SYSFS_ROOT"));
   if (opt.proc_root == NULL && g_getenv("WINVM_PROC_ROOT"))
     opt.proc_root = g_strdup(g_getenv("WINVM_PROC_ROOT"));
+  if (opt.host_root == NULL && g_getenv("WINVM_HOST_ROOT"))
+    opt.host_root = g_strdup(g_getenv("WINVM_HOST_ROOT"));
   wv_libvirt_init();
 
   if (!!opt.render + !!opt.check + !!opt.import > 1) {
@@ -501,6 +542,7 @@ main(int argc, char **argv)
   g_free(opt.import_name);
   g_free(opt.sysfs_root);
   g_free(opt.proc_root);
+  g_free(opt.host_root);
   g_free(opt.libvirt_uri);
   g_free(opt.config_dir);
   g_free(opt.host_config);

@@ -5,6 +5,7 @@
 #include "wv-common.h"
 #include "wv-file.h"
 #include "wv-host-cache.h"
+#include "wv-isolate.h"
 
 static void
 config_clear(gpointer data)
@@ -15,11 +16,13 @@ config_clear(gpointer data)
   g_free(c->libvirt_uri);
   g_free(c->sysfs_root);
   g_free(c->proc_root);
+  g_free(c->host_root);
   g_free(c->runtime_dir);
   g_free(c->state_dir);
   g_free(c->template_dir);
   g_free(c->host_config);
   wv_host_cache_unref(c->host_cache);
+  wv_isolate_unref(c->isolate);
 }
 
 WvConfig *
@@ -31,6 +34,7 @@ wv_config_copy(const WvConfig *config)
   c->libvirt_uri = g_strdup(config->libvirt_uri);
   c->sysfs_root = g_strdup(config->sysfs_root);
   c->proc_root = g_strdup(config->proc_root);
+  c->host_root = g_strdup(config->host_root);
   c->runtime_dir = g_strdup(config->runtime_dir);
   c->state_dir = g_strdup(config->state_dir);
   c->template_dir = g_strdup(config->template_dir);
@@ -38,6 +42,7 @@ wv_config_copy(const WvConfig *config)
   c->keepalive_interval = config->keepalive_interval;
   c->keepalive_count = config->keepalive_count;
   c->host_cache = config->host_cache ? wv_host_cache_ref(config->host_cache) : NULL;
+  c->isolate = config->isolate ? wv_isolate_ref(config->isolate) : NULL;
   return c;
 }
 

@@ -20,7 +20,10 @@ typedef struct
   char *libvirt_uri;
   char *sysfs_root;
   char *proc_root;
-  char *runtime_dir; /* hugepage reservations */
+  /* the directory standing for / when other programs' settings are read
+   * (libvirt-guests, systemd's unit links, qemu.conf); NULL: / */
+  char *host_root;
+  char *runtime_dir; /* hugepage reservations, the host ledger */
   char *state_dir;   /* tuning done over D-Bus */
   char *template_dir;
   char *host_config; /* winvm.conf: which host paths a guest may get */
@@ -29,6 +32,9 @@ typedef struct
   /* host facts kept between plans (wv-host-cache.h; thread-safe, shared by
    * copies), NULL: every plan probes the host afresh */
   struct _WvHostCache *host_cache;
+  /* what the host gives up while VMs run, and its ledger (wv-isolate.h;
+   * thread-safe, shared by copies), NULL: the host is left alone */
+  struct _WvIsolate *isolate;
 } WvConfig;
 
 /* Reads winvm.conf's [libvirt] group into @config (defaults when it is

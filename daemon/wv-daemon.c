@@ -11,6 +11,7 @@
 #include "wv-worker.h"
 #include "wv-daemon.h"
 #include "wv-host-cache.h"
+#include "wv-isolate.h"
 #include "wv-preflight.h"
 
 #define REPORT(daemon, what, ...)                                                                  \
@@ -291,6 +292,22 @@ resync_delay_ms(void)
   return delay;
 }
 
+/* After a restart: what the ledger holds for VMs that no longer run goes
+ * back, what a crash left half done is finished (wv-isolate.h). */
+static void
+recover_host(WvDaemon *daemon)
+{
+  g_autoptr(GPtrArray) running = g_ptr_array_new_null_terminated(4, NULL, TRUE);
+  GHashTableIter iter;
+  gpointer vm;
+
+  g_hash_table_iter_init(&iter, daemon->vms);
+  while (g_hash_table_iter_next(&iter, NULL, &vm))
+    if (wv_vm_is_running(vm) || wv_vm_is_starting(vm))
+      g_ptr_array_add(running, (gpointer)wv_vm_name(vm));
+  wv_isolate_recover_async(daemon->config->isolate, (const char *const *)running->pdata);
+}
+
 static void
 resync_apply(Resync *r)
 {
@@ -308,6 +325,7 @@ resync_apply(Resync *r)
   become_ready(r->daemon);
   /* once, when libvirt said what already runs (boot autostart) */
   if (!r->daemon->resynced) {
+    recover_host(r->daemon);
     r->daemon->resynced = TRUE;
     REPORT(r->daemon, resynced);
   }
@@ -409,6 +427,12 @@ on_lifecycle(gpointer data, const char *domain, int event, int detail)
     wv_vm_lifecycle(vm, event, detail); /* a read follows: see vm_stopped() */
 }
 
+static void
+vm_changed(gpointer data, WvVm *vm)
+{
+  REPORT((WvDaemon *)data, vm_changed, vm);
+}
+
 /* A current read found @vm's domain stopped. */
 static void
 vm_stopped(gpointer data, WvVm *vm)
@@ -456,6 +480,9 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   daemon->config = wv_config_copy(config);
   if (daemon->config->host_cache == NULL)
     daemon->config->host_cache = wv_preflight_host_cache_new(config);
+  if (daemon->config->isolate == NULL && config->runtime_dir)
+    daemon->config->isolate =
+        wv_isolate_new(config->runtime_dir, config->sysfs_root, config->proc_root);
   daemon->callbacks = callbacks;
   daemon->callbacks_data = data;
   daemon->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)wv_vm_free);
@@ -469,6 +496,7 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   daemon->vm_ctx.config = daemon->config;
   daemon->vm_ctx.libvirt = daemon->libvirt;
   daemon->vm_ctx.stopped = vm_stopped;
+  daemon->vm_ctx.changed = vm_changed;
   daemon->vm_ctx.data = daemon;
   daemon->vm_ctx.plans = daemon->plans;
   return daemon;

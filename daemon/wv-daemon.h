@@ -24,6 +24,7 @@ typedef struct
   void (*ready)(gpointer data);                /* the first resync, or libvirt is away */
   void (*status)(gpointer data);               /* libvirt came or went, after ready */
   void (*resynced)(gpointer data);             /* the first resync is applied */
+  void (*vm_changed)(gpointer data, WvVm *vm); /* its state or profile, perhaps */
 } WvDaemonCallbacks;
 
 typedef struct

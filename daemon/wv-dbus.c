@@ -206,7 +206,12 @@ read_all(const WvDBusProperty *table, gpointer object)
     g_autoptr(GVariant) value = g_variant_take_ref(table[i].get(object));
     g_variant_builder_add(&b, "{sv}", table[i].name, value);
   }
-  return g_variant_ref_sink(g_variant_builder_end(&b));
+  GVariant *all = g_variant_ref_sink(g_variant_builder_end(&b));
+
+  /* Serialised now: the tree of child values goes (a few KiB per VM), and
+   * every reply that embeds it copies bytes instead of walking a tree. */
+  g_variant_get_data(all);
+  return all;
 }
 
 /* Built once per change and shared: GetManagedObjects and every

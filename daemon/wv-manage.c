@@ -36,6 +36,7 @@ static const Setting settings_table[] = {
     {"autostart-order", "vm", "autostart-order", ""},
     {"autostart-delay", "vm", "autostart-delay", "s"},
     {"on-host-shutdown", "vm", "on-host-shutdown"},
+    {"on-host-sleep", "vm", "on-host-sleep"},
     {"shutdown-timeout", "vm", "shutdown-timeout", "s"},
     {"pin", "cpu", "pin"},
     {"emulator-pin", "cpu", "emulator-pin"},

@@ -9,6 +9,7 @@
 #include "wv-common.h"
 #include "wv-dbus.h"
 #include "wv-import.h"
+#include "wv-isolate.h"
 #include "wv-limits.h"
 #include "wv-manage.h"
 #include "wv-manager-object.h"
@@ -171,6 +172,17 @@ plan_dict(const WvPlan *plan)
   g_variant_builder_add(&b, "{sv}", "hugepage-fallback",
                         g_variant_new_string(wv_page_size_name(plan->hugepage_fallback_kib)));
   g_variant_builder_add(&b, "{sv}", "hyperv", g_variant_builder_end(&hv));
+  g_variant_builder_add(&b, "{sv}", "isolate", g_variant_new_boolean(plan->isolate));
+  g_variant_builder_add(&b, "{sv}", "governor",
+                        g_variant_new_string(plan->governor ? "performance" : "keep"));
+  g_variant_builder_add(&b, "{sv}", "irq",
+                        g_variant_new_string(plan->irq_steer ? "steer" : "keep"));
+  g_variant_builder_add(
+      &b, "{sv}", "vm-cpus",
+      g_variant_new_take_string(plan->vm_cpus ? wv_cpuset_format(plan->vm_cpus) : g_strdup("")));
+  g_variant_builder_add(&b, "{sv}", "host-cpus",
+                        g_variant_new_take_string(
+                            plan->host_cpus ? wv_cpuset_format(plan->host_cpus) : g_strdup("")));
   return g_variant_builder_end(&b);
 }
 
@@ -313,6 +325,18 @@ list_vms_start(gpointer call)
     g_variant_builder_add(&b, "(so)", wv_vm_name(wv_vm_object_vm(objects->pdata[i])),
                           wv_vm_object_path(objects->pdata[i]));
   manager_call_reply(c, g_variant_new("(a(so))", &b));
+}
+
+static void
+host_changes_start(gpointer call)
+{
+  ManagerCall *c = call;
+  WvIsolate *iso = c->manager->daemon->config->isolate;
+
+  manager_call_reply(
+      c, g_variant_new("(@a(sssssas))",
+                       iso ? wv_isolate_describe(iso)
+                           : g_variant_new_array(G_VARIANT_TYPE("(sssssas)"), NULL, 0)));
 }
 
 static void
@@ -519,6 +543,7 @@ static const Show show_plan = SHOW_PLAN, show_check = SHOW_CHECK, show_render = 
 
 static const WvDBusMethod manager_methods[] = {
     {"ListVMs", NULL, manager_call_new, list_vms_start, manager_call_refuse, NULL},
+    {"HostChanges", NULL, manager_call_new, host_changes_start, manager_call_refuse, NULL},
     {"Plan", NULL, plan_prepare, plan_start, plan_refuse, &show_plan},
     {"Check", NULL, plan_prepare, plan_start, plan_refuse, &show_check},
     {"Render", NULL, plan_prepare, plan_start, plan_refuse, &show_render},

@@ -31,7 +31,8 @@ struct _WvPlanCache
   GHashTable *entries; /* name -> Entry* */
   guint generation;
   guint computed;
-  guint holds; /* computations running: the cache outlives them */
+  guint holds;    /* computations running: the cache outlives them */
+  guint sweep_id; /* drops results past their TTL: none outlives its use */
   gboolean freed;
 };
 
@@ -94,6 +95,7 @@ wv_plan_cache_free(WvPlanCache *cache)
 {
   if (cache == NULL)
     return;
+  g_clear_handle_id(&cache->sweep_id, g_source_remove);
   g_hash_table_foreach_remove(cache->entries, drop_idle, NULL);
   cache->freed = TRUE;
   cache_release(cache);
@@ -111,6 +113,12 @@ guint
 wv_plan_cache_computed(WvPlanCache *cache)
 {
   return cache->computed;
+}
+
+guint
+wv_plan_cache_size(WvPlanCache *cache)
+{
+  return g_hash_table_size(cache->entries);
 }
 
 /* ---- computing ---------------------------------------------------------------- */
@@ -146,6 +154,31 @@ compute_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancel
   g_task_return_pointer(task, r, (GDestroyNotify)result_free);
 }
 
+static gboolean
+drop_expired(gpointer key, gpointer value, gpointer data)
+{
+  Entry *e = value;
+  gint64 now = *(const gint64 *)data;
+
+  if (e->result == NULL || now - e->made < (gint64)WV_PLAN_CACHE_TTL_MS * 1000)
+    return FALSE;
+  entry_free(e);
+  return TRUE;
+}
+
+static gboolean
+sweep(gpointer data)
+{
+  WvPlanCache *cache = data;
+  gint64 now = g_get_monotonic_time();
+
+  g_hash_table_foreach_remove(cache->entries, drop_expired, &now);
+  if (g_hash_table_size(cache->entries) > 0)
+    return G_SOURCE_CONTINUE;
+  cache->sweep_id = 0;
+  return G_SOURCE_REMOVE;
+}
+
 static void
 computed(GObject *source, GAsyncResult *res, gpointer data)
 {
@@ -171,6 +204,8 @@ computed(GObject *source, GAsyncResult *res, gpointer data)
   }
   if (!e->in_table)
     entry_free(e);
+  else if (cache->sweep_id == 0 && !cache->freed)
+    cache->sweep_id = g_timeout_add(WV_PLAN_CACHE_TTL_MS, sweep, cache);
   cache->holds--;
   cache_release(cache);
 }
@@ -248,7 +283,8 @@ wv_plan_cache_get(WvPlanCache *cache, WvConfig *config, WvProfile *profile, WvLi
   job->entry = e;
   job->config = wv_config_ref(config);
   job->profile = wv_profile_ref(profile);
-  job->lease = wv_libvirt_lease(libvirt, NULL); /* optional: plans work offline */
+  /* optional: plans work offline */
+  job->lease = libvirt ? wv_libvirt_lease(libvirt, NULL) : NULL;
   if (job->lease)
     wv_libvirt_lease_on_lost(job->lease, job_lost, job);
   cache->holds++;

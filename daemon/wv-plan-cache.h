@@ -47,11 +47,17 @@ void wv_plan_cache_invalidate(WvPlanCache *cache);
 
 /* Main thread. Calls @done with the plan of @profile: at once from the
  * cache, or once the computation it joins or starts is done. @libvirt is
- * asked for a connection only when one is computed (none: planned offline). */
+ * asked for a connection only when one is computed (NULL or none: planned
+ * offline). */
 void wv_plan_cache_get(WvPlanCache *cache, WvConfig *config, WvProfile *profile, WvLibvirt *libvirt,
                        WvPlanCacheDone done, gpointer data);
 
 /* Computations started (not served from the cache or joined) so far. */
 guint wv_plan_cache_computed(WvPlanCache *cache);
+
+/* Plans held (made or being made). A made one is dropped once its TTL has
+ * passed, whether or not anyone asks again: a burst of Plan calls leaves no
+ * memory behind. */
+guint wv_plan_cache_size(WvPlanCache *cache);
 
 G_END_DECLS

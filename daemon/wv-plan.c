@@ -55,6 +55,8 @@ wv_plan_free(WvPlan *plan)
   g_free(plan->domcaps_error);
   g_ptr_array_unref(plan->vcpu_pins);
   wv_cpuset_free(plan->emulator_pin);
+  wv_cpuset_free(plan->vm_cpus);
+  wv_cpuset_free(plan->host_cpus);
   g_ptr_array_unref(plan->iothread_pins);
   g_ptr_array_unref(plan->findings);
   g_free(plan->cpu_model);
@@ -1012,6 +1014,70 @@ plan_devices(WvPlan *plan, const WvProfile *p)
                         "(<qemu:commandline>), which winvm does not write");
 }
 
+/* The host CPUs any vCPU is pinned to, NULL when none is. */
+static WvCpuset *
+pinned_cpus(const WvPlan *plan)
+{
+  WvCpuset *all = NULL;
+
+  for (guint i = 0; i < plan->vcpu_pins->len; i++) {
+    const WvCpuset *set = plan->vcpu_pins->pdata[i];
+    WvCpuset *more;
+
+    if (set == NULL)
+      continue;
+    more = all ? wv_cpuset_union(all, set) : wv_cpuset_copy(set);
+    wv_cpuset_free(all);
+    all = more;
+  }
+  return all;
+}
+
+static void
+drop_findings(WvPlan *plan, const char *code)
+{
+  for (guint i = plan->findings->len; i > 0; i--)
+    if (g_str_equal(((WvFinding *)plan->findings->pdata[i - 1])->code, code))
+      g_ptr_array_remove_index(plan->findings, i - 1);
+}
+
+void
+wv_plan_host_steps(WvPlan *plan, const WvProfile *p, const WvHost *host)
+{
+  gboolean want_isolate = p->isolate == WV_TRI_ON;
+
+  g_clear_pointer(&plan->vm_cpus, wv_cpuset_free);
+  g_clear_pointer(&plan->host_cpus, wv_cpuset_free);
+  drop_findings(plan, "host-steps-unpinned");
+  drop_findings(plan, "isolate-no-host-cpus");
+  plan->vm_cpus = pinned_cpus(plan);
+  if (p->isolate == WV_TRI_UNSET)
+    want_isolate = plan->vm_cpus != NULL; /* pinned: isolated unless told otherwise */
+  plan->isolate = want_isolate;
+  plan->governor = p->governor == WV_GOVERNOR_PERFORMANCE;
+  plan->irq_steer = p->irq == WV_IRQ_STEER;
+  if (plan->vm_cpus == NULL) {
+    if (plan->isolate || plan->governor || plan->irq_steer)
+      wv_plan_add_finding(plan, WV_SEVERITY_WARNING, "host-steps-unpinned",
+                          "pin the vCPUs ([cpu] pin = auto or a list)",
+                          "[host] isolate, governor and irq act on the CPUs the vCPUs are "
+                          "pinned to; they are not pinned, so the host is left as it is");
+    plan->isolate = plan->governor = plan->irq_steer = FALSE;
+    return;
+  }
+  if (host == NULL)
+    return;
+  plan->host_cpus = wv_cpuset_difference(host->online, plan->vm_cpus);
+  /* the default isolation of a pinned VM says nothing when it cannot be */
+  if (plan->host_cpus->n == 0 && (p->isolate == WV_TRI_ON || plan->irq_steer))
+    wv_plan_add_finding(plan, WV_SEVERITY_WARNING, "isolate-no-host-cpus",
+                        "leave the host a CPU ([cpu] host-reserved)",
+                        "the vCPUs use every online CPU: the host cannot be kept off them, "
+                        "so [host] isolate and irq do nothing");
+  if (plan->host_cpus->n == 0)
+    plan->isolate = plan->irq_steer = FALSE;
+}
+
 WvPlan *
 wv_plan_build(const WvProfile *p, const WvPlanContext *ctx)
 {
@@ -1046,6 +1112,7 @@ wv_plan_build(const WvProfile *p, const WvPlanContext *ctx)
     plan_numa_node(plan, ctx->host);
   }
   plan_hugepages(plan, p, ctx->host);
+  wv_plan_host_steps(plan, p, ctx->host);
   plan_hostdevs(plan, p, ctx);
   plan_capabilities(plan, p, ctx->domcaps);
   plan_hyperv_dependencies(plan, p);
@@ -1099,6 +1166,19 @@ wv_plan_to_string(const WvPlan *plan, const WvProfile *p)
   if (plan->hyperv_features) {
     g_autofree char *names = feature_list(plan->hyperv_features);
     g_string_append_printf(s, "  hyper-v: %s\n", names);
+  }
+  if (plan->vm_cpus) {
+    g_autofree char *vm = wv_cpuset_format(plan->vm_cpus);
+    g_autofree char *rest = plan->host_cpus ? wv_cpuset_format(plan->host_cpus) : NULL;
+
+    if (plan->isolate)
+      g_string_append_printf(s,
+                             "  isolation: system.slice, user.slice, init.scope -> host CPU %s\n",
+                             rest ? rest : "(all but the VM's: host facts unknown)");
+    if (plan->governor)
+      g_string_append_printf(s, "  governor: performance on host CPU %s\n", vm);
+    if (plan->irq_steer)
+      g_string_append_printf(s, "  irqs and workqueues: kept off host CPU %s\n", vm);
   }
   return g_string_free(s, FALSE);
 }

@@ -74,6 +74,12 @@ typedef struct
    * hugepages-fallback); 0: none. Start changes hugepage_kib to it then. */
   guint64 hugepage_fallback_kib;
   char *template_path;
+  /* [host]: what the host gives up while it runs (wv-isolate.c does it) */
+  WvCpuset *vm_cpus;   /* the host CPUs its vCPUs are pinned to; NULL: not pinned */
+  WvCpuset *host_cpus; /* the online CPUs but those: where the host then runs */
+  gboolean isolate;    /* system.slice, user.slice, init.scope kept on host_cpus */
+  gboolean governor;   /* the performance governor on vm_cpus */
+  gboolean irq_steer;  /* movable IRQs and unbound workqueues kept off vm_cpus */
   GPtrArray *findings; /* WvFinding* */
   /* Why libvirt's domain capabilities were asked for and not had (Hyper-V,
    * firmware and TPM checks were then skipped); NULL otherwise. */
@@ -86,6 +92,9 @@ G_GNUC_PRINTF(5, 6)
 void wv_plan_add_finding(WvPlan *plan, WvSeverity severity, const char *code, const char *hint,
                          const char *fmt, ...);
 void wv_plan_free(WvPlan *plan);
+/* Works out vm_cpus, host_cpus and the [host] steps from the pins (again,
+ * after the saved tuning changed them); @host may be NULL. */
+void wv_plan_host_steps(WvPlan *plan, const WvProfile *profile, const WvHost *host);
 gboolean wv_plan_has_errors(const WvPlan *plan);
 /* A GError (WV_ERROR_PREFLIGHT_FAILED) listing every error finding. */
 gboolean wv_plan_check(const WvPlan *plan, GError **error);

@@ -2,7 +2,9 @@
 #include "config.h"
 
 #include "wv-preflight.h"
+#include "wv-conflicts.h"
 #include "wv-host-cache.h"
+#include "wv-isolate.h"
 #include "wv-libvirt.h"
 #include "wv-trust.h"
 #include "wv-tuning.h"
@@ -111,6 +113,11 @@ wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr con
   g_autofree char *mountinfo =
       config->proc_root ? g_build_filename(config->proc_root, "self", "mountinfo", NULL) : NULL;
   WvPlanContext ctx = {.template_dir = config->template_dir};
+  WvConflictsContext conflicts = {
+      .host_root = config->host_root,
+      .libvirt_uri = config->libvirt_uri,
+      .domain_autostart = WV_TRI_UNSET,
+  };
   WvPlan *plan;
 
   if (flags & WV_PREFLIGHT_NO_HOST_CHECKS) {
@@ -135,8 +142,16 @@ wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr con
     {
       gboolean foreign = FALSE;
       g_autoptr(virDomain) ours = wv_libvirt_lookup_ours(conn, profile->name, &foreign, NULL);
+      int autostart = 0;
+
       ctx.foreign_domain = foreign;
+      if (ours && virDomainGetAutostart(ours, &autostart) == 0)
+        conflicts.domain_autostart = autostart ? WV_TRI_ON : WV_TRI_OFF;
     }
+    if (virConnectGetLibVersion(conn, &conflicts.libvirt_version) < 0)
+      conflicts.libvirt_version = 0;
+  } else if (virGetVersion(&conflicts.libvirt_version, NULL, NULL) < 0) {
+    conflicts.libvirt_version = 0; /* planned without libvirt: the library's */
   }
   paths = load_path_policy(config, &paths_error);
   ctx.host = host;
@@ -147,12 +162,15 @@ wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr con
   ctx.mountinfo_path = mountinfo;
   plan = wv_plan_build(profile, &ctx);
   wv_trust_check(plan, profile, &ctx);
+  wv_conflicts_check(plan, profile, &conflicts);
   if (conn && caps == NULL) {
     plan->domcaps_error = g_strdup(error ? error->message : "unknown error");
     g_debug("%s: no domain capabilities: %s", profile->name, plan->domcaps_error);
   }
   if (config->state_dir)
     wv_tuning_apply(plan, profile, config->state_dir);
+  wv_plan_host_steps(plan, profile, host); /* on the pins the tuning left */
+  wv_isolate_check(config->isolate, plan, config->sysfs_root, config->proc_root);
   if (host_out)
     *host_out = g_steal_pointer(&host);
   return plan;

@@ -2,9 +2,10 @@
  *
  * The one path from a profile to its plan and findings: host facts (sysfs,
  * /proc, /dev/kvm), libvirt's view (kvm offered, domain capabilities, PCI
- * devices held by running domains) and the tuning saved over D-Bus. Start,
- * D-Bus Check/Plan/Render and `winvmd --check/--render` all plan through
- * here, so they can never disagree.
+ * devices held by running domains), the tuning saved over D-Bus and what
+ * else starts or stops the VM (wv-conflicts.h, read below config->host_root).
+ * Start, D-Bus Check/Plan/Render and `winvmd --check/--render` all plan
+ * through here, so they can never disagree.
  */
 #pragma once
 

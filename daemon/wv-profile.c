@@ -392,6 +392,14 @@ wv_page_size_name(guint64 page_kib)
   return page_kib == 0 ? "none" : page_kib == 2048 ? "2M" : "1G";
 }
 
+const char *
+wv_host_sleep_name(WvHostSleep s)
+{
+  static const char *const names[] = {"", "block", "save", "pause", "ignore"};
+
+  return (guint)s < G_N_ELEMENTS(names) ? names[s] : "";
+}
+
 gboolean
 wv_parse_pci_address(const char *text, WvPciAddress *out, GError **error)
 {
@@ -1033,6 +1041,7 @@ HANDLER(usb_device)
 static const char *const hypervisor_names[] = {"kvm", "qemu", NULL};
 static const char *const policy_names[] = {"shutdown", "save", "destroy", NULL};
 static const char *const on_timeout_names[] = {"destroy", "save", NULL};
+static const char *const host_sleep_names[] = {"block", "save", "pause", "ignore", NULL};
 static const char *const firmware_names[] = {"ovmf", "bios", NULL};
 static const char *const clock_names[] = {"localtime", "utc", NULL};
 static const char *const graphics_names[] = {"none", "spice", "vnc", NULL};
@@ -1083,6 +1092,8 @@ static const KeyEntry vm_keys[] = {
     {"agent-timeout", KEY_DURATION, PROFILE(agent_timeout_s), .min = 1},
     {"on-timeout", KEY_ENUM, PROFILE(on_timeout), .names = on_timeout_names},
     {"guest-agent", KEY_TRISTATE, PROFILE(guest_agent)},
+    {"on-host-sleep", KEY_ENUM, PROFILE(on_host_sleep), .names = host_sleep_names,
+     .base = WV_HOST_SLEEP_BLOCK},
     END,
 };
 
@@ -1095,6 +1106,16 @@ static const KeyEntry cpu_keys[] = {
     {"iothreads", KEY_UINT, PROFILE(iothreads), .min = 0, .max = 64},
     CUSTOM("iothread-pin", cpu_iothread_pin),
     CUSTOM("features", cpu_features),
+    END,
+};
+
+static const char *const governor_names[] = {"keep", "performance", NULL};
+static const char *const irq_names[] = {"keep", "steer", NULL};
+
+static const KeyEntry host_keys[] = {
+    {"isolate", KEY_TRISTATE, PROFILE(isolate)},
+    {"governor", KEY_ENUM, PROFILE(governor), .names = governor_names},
+    {"irq", KEY_ENUM, PROFILE(irq), .names = irq_names},
     END,
 };
 
@@ -1366,6 +1387,7 @@ static const GroupKind group_kinds[] = {
     {"vm", FALSE, vm_keys, NULL, NULL},
     {"cpu", FALSE, cpu_keys, NULL, NULL},
     {"memory", FALSE, memory_keys, NULL, NULL},
+    {"host", FALSE, host_keys, NULL, NULL},
     {"hyperv", FALSE, hyperv_keys, NULL, NULL},
     {"firmware", FALSE, firmware_keys, NULL, NULL},
     {"clock", FALSE, clock_keys, NULL, NULL},
@@ -1421,7 +1443,7 @@ parse_group(Ctx *ctx, const char *group)
   kind = find_group_kind(group, &id);
   if (kind == NULL) {
     ctx_error(ctx, group, NULL,
-              "unknown group (known: vm, cpu, memory, hyperv, firmware, clock, graphics, "
+              "unknown group (known: vm, cpu, memory, host, hyperv, firmware, clock, graphics, "
               "video, sound, usb, looking-glass, disk:ID, cdrom:ID, network:ID, hostdev:ID, "
               "usb:ID, share:ID, input:ID)");
     return;
@@ -1635,6 +1657,7 @@ profile_new(const char *path)
   p->pin = WV_PIN_AUTO;
   p->cpu_features = g_ptr_array_new_with_free_func(named_switch_free);
   p->balloon = WV_TRI_UNSET;
+  p->isolate = WV_TRI_UNSET;
   p->hyperv_auto = TRUE;
   p->hyperv_features = wv_hyperv_auto_set();
   p->spinlocks = 8191;
@@ -1771,6 +1794,9 @@ wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
   }
   if (p->n_shutdown_methods == 0)
     default_shutdown_methods(p);
+  /* suspending the host under a passed-through device breaks it */
+  if (p->on_host_sleep == WV_HOST_SLEEP_DEFAULT)
+    p->on_host_sleep = p->hostdevs->len > 0 ? WV_HOST_SLEEP_BLOCK : WV_HOST_SLEEP_IGNORE;
   if (errors->len == 0)
     check_profile(&ctx);
   if (errors->len > 0) {

@@ -48,6 +48,16 @@ typedef enum
   WV_ON_TIMEOUT_SAVE, /* managed save: resumed by the next start */
 } WvOnTimeout;
 
+/* [vm] on-host-sleep: what a running VM does when the host suspends. */
+typedef enum
+{
+  WV_HOST_SLEEP_DEFAULT, /* not set: resolved when the profile is read */
+  WV_HOST_SLEEP_BLOCK,   /* a logind block inhibitor while it runs (default with a hostdev) */
+  WV_HOST_SLEEP_SAVE,    /* managed save before, started (restored) after */
+  WV_HOST_SLEEP_PAUSE,   /* suspended before, resumed after */
+  WV_HOST_SLEEP_IGNORE,  /* left alone (default without a hostdev) */
+} WvHostSleep;
+
 typedef enum
 {
   WV_CPU_MODE_HOST_PASSTHROUGH,
@@ -61,6 +71,20 @@ typedef enum
   WV_PIN_NONE,
   WV_PIN_LIST,
 } WvPinMode;
+
+/* [host] governor: the CPU frequency governor of the VM's CPUs while it runs. */
+typedef enum
+{
+  WV_GOVERNOR_KEEP,
+  WV_GOVERNOR_PERFORMANCE,
+} WvGovernor;
+
+/* [host] irq: where movable IRQs and unbound kernel work run while it runs. */
+typedef enum
+{
+  WV_IRQ_KEEP,
+  WV_IRQ_STEER, /* off the VM's CPUs */
+} WvIrqPolicy;
 
 /* Hyper-V enlightenments, in the order libvirt documents them. */
 typedef enum
@@ -265,7 +289,8 @@ typedef struct
   guint acpi_repeat_s;   /* ACPI pressed again after this many seconds */
   guint agent_timeout_s; /* how long the agent's step lasts before the next one */
   WvOnTimeout on_timeout;
-  WvTristate guest_agent; /* the org.qemu.guest_agent.0 channel; unset: the template's */
+  WvTristate guest_agent;    /* the org.qemu.guest_agent.0 channel; unset: the template's */
+  WvHostSleep on_host_sleep; /* never DEFAULT once read */
 
   /* [cpu] */
   WvCpuMode cpu_mode;
@@ -280,6 +305,11 @@ typedef struct
   guint iothreads;
   GPtrArray *iothread_pins; /* WvCpuset*, NULL: auto */
   GPtrArray *cpu_features;  /* WvNamedSwitch* */
+
+  /* [host]: what the host gives up while the VM runs */
+  WvTristate isolate; /* systemd's units kept off its CPUs; unset: when pinned */
+  WvGovernor governor;
+  WvIrqPolicy irq;
 
   /* [memory] */
   guint64 hugepage_kib; /* 0: none */
@@ -397,6 +427,8 @@ char *wv_pci_address_to_string(const WvPciAddress *a);
 guint wv_looking_glass_mib(guint width, guint height);
 /* "none", "2M" or "1G": a hugepage size as profiles and D-Bus name it. */
 const char *wv_page_size_name(guint64 page_kib);
+/* "block", "save", "pause", "ignore" ("" for DEFAULT). */
+const char *wv_host_sleep_name(WvHostSleep s);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(WvProfile, wv_profile_unref)
 

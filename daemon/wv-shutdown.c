@@ -7,10 +7,8 @@
  */
 #include "config.h"
 
-#include <gio/gunixfdlist.h>
-#include <unistd.h>
-
 #include "wv-common.h"
+#include "wv-inhibitor.h"
 #include "wv-shutdown.h"
 
 /* ---- shutdown-all ---------------------------------------------------------- */
@@ -125,10 +123,6 @@ wv_shutdown_all(WvDaemon *daemon, WvAutostart *autostart, guint cap_s, WvShutdow
 
 /* ---- logind ------------------------------------------------------------- */
 
-#define LOGIND_NAME  "org.freedesktop.login1"
-#define LOGIND_PATH  "/org/freedesktop/login1"
-#define LOGIND_IFACE "org.freedesktop.login1.Manager"
-
 struct _WvLogind
 {
   WvDaemon *daemon;
@@ -136,80 +130,11 @@ struct _WvLogind
   GDBusConnection *bus;
   guint watch;
   guint subscription;
-  int fd; /* the inhibitor, -1 when not held */
-  gboolean taking;
+  WvInhibitor *inhibitor; /* shutdown, delay: held while the host runs */
   gboolean shutting_down;
   guint64 delay_max_usec; /* logind's InhibitDelayMaxUSec, 0 unknown */
   GCancellable *cancellable;
 };
-
-static void
-release(WvLogind *l)
-{
-  if (l->fd >= 0) {
-    close(l->fd);
-    l->fd = -1;
-    g_info("released the shutdown inhibitor");
-  }
-}
-
-static void
-inhibited(GObject *source, GAsyncResult *result, gpointer data)
-{
-  WvLogind *l = data;
-  g_autoptr(GUnixFDList) fds = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = g_dbus_connection_call_with_unix_fd_list_finish(
-      G_DBUS_CONNECTION(source), &fds, result, &error);
-  gint32 index;
-
-  if (reply == NULL) {
-    if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-      l->taking = FALSE;
-      g_warning("cannot take a shutdown inhibitor from logind: %s", error->message);
-    }
-    return;
-  }
-  l->taking = FALSE;
-  g_variant_get(reply, "(h)", &index);
-  release(l);
-  l->fd = fds ? g_unix_fd_list_get(fds, index, &error) : -1;
-  if (l->fd < 0)
-    g_warning("logind sent no inhibitor: %s", error ? error->message : "no file descriptor");
-  else
-    g_info("holding a shutdown delay inhibitor");
-}
-
-static void
-take(WvLogind *l)
-{
-  if (l->fd >= 0 || l->taking)
-    return;
-  l->taking = TRUE;
-  g_dbus_connection_call_with_unix_fd_list(
-      l->bus, LOGIND_NAME, LOGIND_PATH, LOGIND_IFACE, "Inhibit",
-      g_variant_new("(ssss)", "shutdown", "winvm", "Shutting down virtual machines", "delay"),
-      G_VARIANT_TYPE("(h)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, l->cancellable, inhibited, l);
-}
-
-static void
-got_delay_max(GObject *source, GAsyncResult *result, gpointer data)
-{
-  WvLogind *l = data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply =
-      g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &error);
-  g_autoptr(GVariant) value = NULL;
-
-  if (reply == NULL) {
-    if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-      g_debug("logind does not say its InhibitDelayMaxUSec: %s", error->message);
-    return;
-  }
-  g_variant_get(reply, "(v)", &value);
-  if (g_variant_is_of_type(value, G_VARIANT_TYPE_UINT64))
-    l->delay_max_usec = g_variant_get_uint64(value);
-}
 
 static void
 shutdown_done(const GError *error, gpointer data)
@@ -222,7 +147,7 @@ shutdown_done(const GError *error, gpointer data)
     g_message("host shutdown: every VM is off");
   /* let the host go on; it takes it again if the shutdown is cancelled */
   if (l->shutting_down)
-    release(l);
+    wv_inhibitor_release(l->inhibitor);
 }
 
 static void
@@ -240,7 +165,7 @@ on_prepare_for_shutdown(GDBusConnection *bus, const char *sender, const char *pa
   if (!start) {
     g_message("host shutdown cancelled");
     l->shutting_down = FALSE;
-    take(l);
+    wv_inhibitor_take(l->inhibitor);
     return;
   }
   if (l->shutting_down)
@@ -254,9 +179,8 @@ on_prepare_for_shutdown(GDBusConnection *bus, const char *sender, const char *pa
       longest = MAX(longest, wv_vm_profile(vm)->shutdown_timeout_s);
   }
   /* Force off before logind stops waiting, or the VMs die uncleanly. */
-  if (l->delay_max_usec) {
+  if ((cap = wv_logind_delay_cap(l->delay_max_usec)) != 0) {
     guint max_s = (guint)(l->delay_max_usec / G_USEC_PER_SEC);
-    cap = max_s > 2 ? max_s - 1 : MAX(max_s, 1);
     if (longest > cap)
       g_warning("a VM's shutdown-timeout (%u s) is longer than logind's InhibitDelayMaxSec "
                 "(%u s); forcing off at %u s. Raise InhibitDelayMaxSec in logind.conf.",
@@ -274,14 +198,11 @@ logind_appeared(GDBusConnection *bus, const char *name, const char *owner, gpoin
   g_info("logind is on the bus");
   if (l->subscription == 0)
     l->subscription = g_dbus_connection_signal_subscribe(
-        bus, LOGIND_NAME, LOGIND_IFACE, "PrepareForShutdown", LOGIND_PATH, NULL,
+        bus, WV_LOGIND_NAME, WV_LOGIND_IFACE, "PrepareForShutdown", WV_LOGIND_PATH, NULL,
         G_DBUS_SIGNAL_FLAGS_NONE, on_prepare_for_shutdown, l, NULL);
-  g_dbus_connection_call(bus, LOGIND_NAME, LOGIND_PATH, "org.freedesktop.DBus.Properties", "Get",
-                         g_variant_new("(ss)", LOGIND_IFACE, "InhibitDelayMaxUSec"),
-                         G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE, -1, l->cancellable,
-                         got_delay_max, l);
+  wv_logind_read_delay_max(bus, l->cancellable, &l->delay_max_usec);
   if (!l->shutting_down)
-    take(l);
+    wv_inhibitor_take(l->inhibitor);
 }
 
 static void
@@ -289,10 +210,9 @@ logind_vanished(GDBusConnection *bus, const char *name, gpointer data)
 {
   WvLogind *l = data;
 
-  if (l->fd >= 0)
+  if (wv_inhibitor_held(l->inhibitor))
     g_info("logind left the bus");
-  release(l);
-  l->taking = FALSE;
+  wv_inhibitor_reset(l->inhibitor);
 }
 
 WvLogind *
@@ -303,9 +223,9 @@ wv_logind_new(WvDaemon *daemon, WvAutostart *autostart, GDBusConnection *bus)
   l->daemon = daemon;
   l->autostart = autostart;
   l->bus = g_object_ref(bus);
-  l->fd = -1;
+  l->inhibitor = wv_inhibitor_new(bus, "shutdown", "delay", "Shutting down virtual machines");
   l->cancellable = g_cancellable_new();
-  l->watch = g_bus_watch_name_on_connection(bus, LOGIND_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+  l->watch = g_bus_watch_name_on_connection(bus, WV_LOGIND_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
                                             logind_appeared, logind_vanished, l, NULL);
   return l;
 }
@@ -319,7 +239,7 @@ wv_logind_free(WvLogind *l)
   g_bus_unwatch_name(l->watch);
   if (l->subscription)
     g_dbus_connection_signal_unsubscribe(l->bus, l->subscription);
-  release(l);
+  wv_inhibitor_free(l->inhibitor);
   g_object_unref(l->cancellable);
   g_object_unref(l->bus);
   g_free(l);

@@ -11,6 +11,7 @@
 #include "wv-common.h"
 #include "wv-dbus.h"
 #include "wv-manage.h"
+#include "wv-sleep-policy.h"
 
 struct _WvVmObject
 {
@@ -184,6 +185,23 @@ get_guest_agent(gpointer object)
   return g_variant_new_boolean(wv_vm_domain(vm)->agent_connected);
 }
 
+static GVariant *
+get_on_host_sleep(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_string(wv_host_sleep_name(wv_vm_profile(vm)->on_host_sleep));
+}
+
+static GVariant *
+get_blocking_sleep(gpointer object)
+{
+  WvVm *vm = ((WvVmObject *)object)->vm;
+
+  return g_variant_new_boolean(wv_sleep_need(wv_vm_profile(vm)->on_host_sleep, wv_vm_state(vm)) ==
+                               WV_SLEEP_NEED_BLOCK);
+}
+
 static const WvDBusProperty vm_properties[] = {
     {"Name", get_name},
     {"UUID", get_uuid},
@@ -202,6 +220,8 @@ static const WvDBusProperty vm_properties[] = {
     {"StartStep", get_start_step},
     {"LastStop", get_last_stop},
     {"GuestAgent", get_guest_agent},
+    {"OnHostSleep", get_on_host_sleep},
+    {"BlockingSleep", get_blocking_sleep},
     {NULL, NULL},
 };
 

@@ -12,6 +12,7 @@
 #include "wv-domain.h"
 #include "wv-vm.h"
 #include "wv-hugepages.h"
+#include "wv-isolate.h"
 #include "wv-preflight.h"
 #include "wv-stop.h"
 #include "wv-tuning.h"
@@ -164,6 +165,8 @@ changed(WvVm *vm)
     wv_plan_cache_invalidate(vm->ctx->plans);
   if (vm->changed)
     vm->changed(vm, vm->changed_data);
+  if (vm->ctx->changed)
+    vm->ctx->changed(vm->ctx->data, vm);
 }
 
 static void
@@ -734,9 +737,12 @@ start_run(Op *op, GError **error)
       return;
     }
   }
+  /* the host steps aside before the vCPUs run; never a reason not to start */
+  wv_isolate_vm_start(op->config->isolate, op->name, plan);
   if (!wv_domain_define_and_start(op->conn, xml, error)) {
     if (reservation)
       start_unreserve(op);
+    wv_isolate_vm_stop(op->config->isolate, op->name);
     return;
   }
   if (replanned)
@@ -1408,8 +1414,11 @@ vm_stopped(WvVm *vm)
   g_clear_pointer(&vm->started_etag, g_free);
   while (vm->waiters->len > 0)
     waiter_finish(g_ptr_array_steal_index(vm->waiters, 0), NULL);
-  if (!vm->busy)
+  if (!vm->busy) {
     release_pages(vm);
+    /* systemd calls and sysfs writes: in a worker */
+    wv_isolate_vm_stop_async(vm->ctx->config->isolate, vm->name);
+  }
   if (vm->ctx->stopped)
     vm->ctx->stopped(vm->ctx->data, vm);
 }

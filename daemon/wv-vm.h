@@ -30,6 +30,9 @@ typedef struct
   /* main thread: a current read found the domain stopped (after its
    * waiters and hugepages were seen to); @vm may be freed in it */
   void (*stopped)(gpointer data, WvVm *vm);
+  /* main thread: anything @vm shows may have changed (state, profile);
+   * may be NULL */
+  void (*changed)(gpointer data, WvVm *vm);
   gpointer data;
   WvPlanCache *plans; /* told when a VM changes; may be NULL */
 } WvVmContext;

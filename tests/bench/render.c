@@ -171,6 +171,7 @@ main(int argc, char **argv)
   GHashTableIter iter;
   gpointer value;
   guint load_errors = 0;
+  gint64 t0, elapsed_us;
   Bench b = {0};
 
   g_option_context_add_main_entries(octx, entries, NULL);
@@ -213,6 +214,7 @@ main(int argc, char **argv)
   b.domcaps_xml = caps_xml;
   b.template_dir = tpl;
 
+  t0 = g_get_monotonic_time();
   loaded = bench_load_all(dir, &load_errors);
   g_hash_table_iter_init(&iter, loaded);
   while (g_hash_table_iter_next(&iter, NULL, &value))
@@ -220,11 +222,14 @@ main(int argc, char **argv)
   g_ptr_array_sort(profiles, by_name);
   b.cache = wv_host_cache_new(sys, mounts);
   bench_preflight_all(&b, profiles);
+  elapsed_us = g_get_monotonic_time() - t0;
   wv_host_cache_unref(b.cache);
   remove_tree(dir);
 
   g_print("{\"profiles\": %u, \"load_errors\": %u, \"findings\": %u, \"preflight_errors\": %u, "
-          "\"render_errors\": %u, \"xml_bytes\": %" G_GUINT64_FORMAT "}\n",
-          profiles->len, load_errors, b.findings, b.preflight_errors, b.render_errors, b.xml_bytes);
+          "\"render_errors\": %u, \"xml_bytes\": %" G_GUINT64_FORMAT
+          ", \"elapsed_us\": %" G_GINT64_FORMAT "}\n",
+          profiles->len, load_errors, b.findings, b.preflight_errors, b.render_errors, b.xml_bytes,
+          elapsed_us);
   return (load_errors || b.render_errors || profiles->len != (guint)count) ? 1 : 0;
 }

@@ -36,10 +36,13 @@ template = minimal
 hypervisor = qemu
 vcpus = 2
 memory = 512MiB
+on-host-sleep = block
 [cpu]
 pin = 2,3
 [hyperv]
 enlightenments = none
+[host]
+governor = performance
 """
 
 # 16 vCPUs on a 16-thread host that reserves 0,8: pin-no-room
@@ -64,6 +67,11 @@ def start_daemon(bus, client, workdir):
             f.write(text)
     # the daemon writes hugepage pools: a copy, not the source tree
     sysfs, procfs = copy_host("ryzen", workdir)
+    for cpu in range(16):  # cpufreq, for tiny's governor
+        gov = os.path.join(sysfs, f"devices/system/cpu/cpu{cpu}/cpufreq/scaling_governor")
+        os.makedirs(os.path.dirname(gov), exist_ok=True)
+        with open(gov, "w") as f:
+            f.write("powersave\n")
     daemon = Daemon(bus, workdir, conf, sysfs, procfs)
     daemon.start(client)
     return daemon
@@ -209,8 +217,9 @@ class Read(Fixture):
             self.assertEqual(set(vm), {"name", "uuid", "state", "vcpus", "memory_kib",
                                        "vcpu_pins", "iothread_pins", "emulator_pin", "hugepages",
                                        "host_devices", "autostart", "shutdown_timeout",
-                                       "pending_restart", "shutdown_step", "start_step", "last_stop",
-                                       "guest_agent"})
+                                       "pending_restart", "shutdown_step", "start_step",
+                                       "last_stop", "guest_agent", "on_host_sleep",
+                                       "blocking_sleep"})
 
     def test_status(self):
         self.ctl("start", "tiny")
@@ -229,10 +238,17 @@ class Read(Fixture):
             self.assertEqual(vm["vcpu_pins"], [{"vcpu": 0, "cpuset": "2"},
                                                {"vcpu": 1, "cpuset": "3"}])
             self.assertEqual(vm["emulator_pin"], "0,8")
+            self.assertRegex(out, r"(?m)^Host sleep: +block: blocking host sleep$")
+            self.assertEqual((vm["on_host_sleep"], vm["blocking_sleep"]), ("block", True))
         finally:
             self.ensure_off("tiny")
+        out = self.ctl("status", "tiny").stdout
+        self.assertRegex(out, r"(?m)^Host sleep: +block$")
         out = self.ctl("status", "gaming").stdout
         self.assertRegex(out, r"(?m)^Devices: +0000:0f:00\.0, 0000:0f:00\.1$")
+        self.assertRegex(out, r"(?m)^Host sleep: +block$")  # the default with a hostdev
+        out = self.ctl("status", "work").stdout
+        self.assertRegex(out, r"(?m)^Host sleep: +ignore$")  # no hostdev
 
     def test_render(self):
         out = self.ctl("render", "tiny").stdout
@@ -255,6 +271,11 @@ class Read(Fixture):
         self.assertRegex(out, r"(?m)^plan:\n  topology +1 socket\(s\), 1 die\(s\), 2 core\(s\)")
         self.assertRegex(out, r"(?m)^  vcpu 0 +2$")
         self.assertRegex(out, r"(?m)^  vcpu 1 +3$")
+        # what the host gives up while it runs, before anything is applied
+        self.assertRegex(out, r"(?m)^  isolation +system\.slice, user\.slice, init\.scope -> "
+                              r"0-1,4-15$")
+        self.assertRegex(out, r"(?m)^  governor +performance on 2-3$")
+        self.assertRegex(out, r"(?m)^warning +isolation-unavailable +")
         doc = self.json("check", "tiny")
         self.assertEqual(doc["plan"]["vcpu-pins"], [[0, "2"], [1, "3"]])
         self.assertEqual(doc["name"], "tiny")
@@ -305,7 +326,7 @@ class Read(Fixture):
     def test_help(self):
         r = self.ctl("--help")
         for cmd in ("list", "status NAME", "start NAME", "stop NAME", "pin NAME vcpu N CPUSET",
-                    "shutdown-all", "monitor", "version", "--json", "--timeout"):
+                    "shutdown-all", "monitor", "host", "version", "--json", "--timeout"):
             self.assertIn(cmd, r.stdout)
 
     def test_access_denied(self):
@@ -346,6 +367,28 @@ class Change(Fixture):
         r = self.ctl("start", "big", "--wait", status=4)
         self.assertIn("\n  hint: lower vcpus", r.stderr)
         self.assertNotEqual(self.state("big"), "running")
+
+    def test_host(self):
+        self.ensure_off("tiny")
+        self.assertEqual(self.ctl("host").stdout, "winvmd has changed nothing on the host\n")
+        self.assertEqual(self.json("host"), [])
+        self.ctl("start", "tiny")
+        try:
+            gov = os.path.join(self.daemon.args[self.daemon.args.index("--sysfs-root") + 1],
+                               "devices/system/cpu/cpu{}/cpufreq/scaling_governor")
+            lines = self.ctl("host").stdout.splitlines()
+            self.assertEqual(lines[0].split(), ["WHAT", "TARGET", "NOW", "BEFORE", "STATE", "FOR"])
+            self.assertEqual([line.split() for line in lines[1:]],
+                             [["governor", gov.format(c), "performance", "powersave", "applied",
+                               "tiny"] for c in (2, 3)])
+            self.assertEqual(self.json("host")[0],
+                             {"what": "governor", "target": gov.format(2), "value": "performance",
+                              "previous": "powersave", "state": "applied", "vms": ["tiny"]})
+        finally:
+            self.ctl("stop", "tiny", "--force")
+        wait_until(lambda: self.json("host") == [], what="the governors put back")
+        with open(gov.format(2)) as f:
+            self.assertEqual(f.read(), "powersave\n")
 
     def test_suspend_resume_reboot(self):
         self.ctl("start", "win11-install")

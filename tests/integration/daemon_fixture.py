@@ -251,14 +251,15 @@ class MockService:
     """A python-dbusmock template (polkitd, logind, ...) on the private bus,
     its output in @logfile (opened with @mode)."""
 
-    def __init__(self, address, logfile, template, name, path, mode="w"):
+    def __init__(self, address, logfile, template, name, path, mode="w", parameters=None):
         self.name = name
         self.path = path
         self.log = open(logfile, mode)
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address)
-        self.proc = subprocess.Popen([PYTHON, "-m", "dbusmock", "--system", "--template",
-                                      template], env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        args = [PYTHON, "-m", "dbusmock", "--system", "--template", template]
+        if parameters is not None:
+            args += ["--parameters", json.dumps(parameters)]
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.client = Client(address)
         try:
             wait_until(lambda: self.proc.poll() is not None

@@ -132,8 +132,9 @@ vcpus = 2
 VM_PROPERTIES = {
     "Name": "s", "UUID": "s", "State": "s", "VCPUs": "u", "MemoryKiB": "t", "VCPUPins": "a(us)",
     "IOThreadPins": "a(us)", "EmulatorPin": "s", "Hugepages": "s", "HostDevices": "as",
-    "Autostart": "b", "ShutdownTimeout": "u", "PendingRestart": "b", "ShutdownStep": "s", "StartStep": "s",
-    "LastStop": "(sud)", "GuestAgent": "b",
+    "Autostart": "b", "ShutdownTimeout": "u", "PendingRestart": "b", "ShutdownStep": "s",
+    "StartStep": "s", "LastStop": "(sud)", "GuestAgent": "b", "OnHostSleep": "s",
+    "BlockingSleep": "b",
 }
 MANAGER_PROPERTIES = {"Version": "s", "LibvirtConnected": "b", "LibvirtURI": "s",
                       "ProfileErrors": "as"}
@@ -432,7 +433,8 @@ class ManagerTest(DaemonTest):
                             "--state-dir", self.daemon.state_dir,
                             "--libvirt-uri", "test:///default"],
                            capture_output=True, text=True, timeout=60,
-                           env=dict(os.environ, WINVM_TEMPLATE_DIR=TEMPLATE_DIR))
+                           env=dict(os.environ, WINVM_TEMPLATE_DIR=TEMPLATE_DIR,
+                                    DBUS_SYSTEM_BUS_ADDRESS=self.bus.address))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         offline, pins, emulator = [], [], None
         for line in r.stdout.splitlines():
@@ -569,8 +571,9 @@ class VmPropertiesTest(DaemonTest):
             "Name": "alpha", "UUID": "", "State": "undefined", "VCPUs": 4,
             "MemoryKiB": 1024 * 1024, "VCPUPins": [], "IOThreadPins": [], "EmulatorPin": "",
             "Hugepages": "none", "HostDevices": [], "Autostart": False, "ShutdownTimeout": 120,
-            "PendingRestart": False, "ShutdownStep": "", "StartStep": "", "LastStop": ("", 0, 0.0),
-            "GuestAgent": False})
+            "PendingRestart": False, "ShutdownStep": "", "StartStep": "",
+            "LastStop": ("", 0, 0.0), "GuestAgent": False, "OnHostSleep": "ignore",
+            "BlockingSleep": False})
         gpu = self.client.get_all(self.path("my-vm.2"))
         self.assertEqual(gpu["Name"], "my-vm.2")
         self.assertEqual(gpu["MemoryKiB"], 512 * 1024)
@@ -619,6 +622,26 @@ class VmPropertiesTest(DaemonTest):
         self.assertEqual(self.client.get(g, "HostDevices"), ["0000:0f:00.0", "0000:0f:00.1"])
         self.assertEqual(self.client.get(g, "VCPUPins"), [])  # pin = none
         self.assertEqual(self.client.get(h, "Hugepages"), "2M")
+
+    def test_blocking_sleep(self):
+        """A VM with a passed-through device blocks host sleep by default,
+        only while it runs; PropertiesChanged says when it starts and ends."""
+        g, a = self.path("my-vm.2"), self.path("alpha")
+        self.assertEqual(self.client.get(g, "OnHostSleep"), "block")
+        self.assertEqual(self.client.get(a, "OnHostSleep"), "ignore")
+        self.assertIs(self.client.get(g, "BlockingSleep"), False)
+        self.start_vm(g)
+        self.start_vm(a)
+        self.assertIs(self.client.get(g, "BlockingSleep"), True)
+        self.assertIs(self.client.get(a, "BlockingSleep"), False)
+        self.client.wait_property(g, "BlockingSleep", True)
+        self.client.vm(g, "Suspend")  # paused, it still holds the device
+        self.client.wait_property(g, "State", "paused")
+        self.assertIs(self.client.get(g, "BlockingSleep"), True)
+        self.force_off(g)
+        self.client.wait_property(g, "BlockingSleep", False)
+        self.assertEqual(self.client.values_of(g, "BlockingSleep"), [True, False])
+        self.assertNotIn(True, self.client.values_of(a, "BlockingSleep"))
 
     def test_unknown_property(self):
         path = self.path("alpha")

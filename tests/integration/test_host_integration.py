@@ -4,8 +4,11 @@
 logind: the shutdown delay inhibitor (taken at start, again when logind
 restarts or a shutdown is cancelled, released once every VM is off),
 PrepareForShutdown(true) acting on each running VM by its on-host-shutdown
-policy, InhibitDelayMaxUSec, Manager.ShutdownAll without logind, and boot
-autostart (order, delays, failures, once per boot).
+policy, InhibitDelayMaxUSec, Manager.ShutdownAll without logind, host sleep
+(the sleep block and delay inhibitors following the running VMs by their
+on-host-sleep, pause/save on PrepareForSleep(true) and back on (false),
+capped by InhibitDelayMaxUSec), and boot autostart (order, delays,
+failures, once per boot).
 
 libvirt is the test:///default driver, whose state lives inside winvmd: VMs
 exist only as winvmd defines them, and a guest shuts down at once."""
@@ -21,8 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gi.repository import Gio, GLib  # noqa: E402
 
 from daemon_fixture import (  # noqa: E402
-    PROPS_IFACE, VM_IFACE, Bus, Client, Daemon, MockService, copy_host, iterate, new_workdir,
-    print_log, test_driver_with_domain, wait_until)
+    PROPS_IFACE, VM_IFACE, Bus, Client, Daemon, MockService, PrivateLibvirtd, copy_host, iterate,
+    new_workdir, print_log, test_driver_with_domain, wait_until)
 
 LOGIND_NAME = "org.freedesktop.login1"
 LOGIND_PATH = "/org/freedesktop/login1"
@@ -68,6 +71,23 @@ class Logind(MockService):
     def prepare_for_shutdown(self, start):
         self._mock("EmitSignal", v("(sssav)", LOGIND_IFACE, "PrepareForShutdown", "b",
                                    [GLib.Variant("b", start)]))
+
+    def prepare_for_sleep(self, start):
+        self._mock("EmitSignal", v("(sssav)", LOGIND_IFACE, "PrepareForSleep", "b",
+                                   [GLib.Variant("b", start)]))
+
+    def sleep_locks(self):
+        """(mode, count) of the sleep inhibitors winvm holds, sorted."""
+        modes = [i[3] for i in self.ours() if i[0] == "sleep"]
+        return sorted((m, modes.count(m)) for m in set(modes))
+
+    def inhibit_calls(self, what):
+        """(mode, why) of every Inhibit(@what, ...) winvm made, in order (the
+        mock's own call log)."""
+        calls = self.client.call(LOGIND_PATH, "org.freedesktop.DBus.Mock", "GetCalls", None,
+                                 "(a(tsav))", dest=LOGIND_NAME)[0]
+        return [(args[3], args[2]) for _, method, args in calls
+                if method == "Inhibit" and args[0] == what and args[1] == "winvm"]
 
 
 class HostTest(unittest.TestCase):
@@ -317,6 +337,206 @@ class DelayMaxTest(HostTest):
         self.wait_released()
         self.wait_state("quick", "shut-off")
         self.assertNotIn("InhibitDelayMaxSec", self.daemon.log())
+
+
+# ---- host sleep ----------------------------------------------------------------
+
+SLEEP_PROFILES = {
+    "blocker": profile("blocker", 2, on_host_sleep="block"),
+    "pauser": profile("pauser", 3, on_host_sleep="pause"),
+    "saver": profile("saver", 4, on_host_sleep="save"),
+    "ignorer": profile("ignorer", 5, on_host_sleep="ignore"),
+    "userpaused": profile("userpaused", 6, on_host_sleep="pause"),
+}
+
+
+class SleepTest(HostTest):
+    """[vm] on-host-sleep: the sleep inhibitors follow the running VMs;
+    PrepareForSleep pauses and saves them, and the wake brings back only what
+    winvm paused or saved."""
+
+    PROFILES = SLEEP_PROFILES
+
+    def setUp(self):
+        super().setUp()
+        self.wait_inhibitor()  # the shutdown one: logind is known
+
+    def wait_locks(self, want):
+        wait_until(lambda: self.logind.sleep_locks() == want,
+                   what=f"winvm's sleep inhibitors to be {want} "
+                        f"(they are {self.logind.sleep_locks()})")
+
+    def test_inhibitors_only_while_vms_run(self):
+        self.assertEqual(self.logind.sleep_locks(), [])
+        self.start_vm("ignorer")
+        self.assertEqual(self.client.get(self.path("ignorer"), "BlockingSleep"), False)
+        self.start_vm("blocker")
+        self.wait_locks([("block", 1)])
+        self.assertIs(self.client.get(self.path("blocker"), "BlockingSleep"), True)
+        self.start_vm("pauser")
+        self.wait_locks([("block", 1), ("delay", 1)])
+        self.start_vm("saver")  # a second VM needing the delay lock: still one lock
+        self.wait_locks([("block", 1), ("delay", 1)])
+        # logind was asked once for each, with a reason
+        calls = self.logind.inhibit_calls("sleep")
+        self.assertEqual(sorted(m for m, _ in calls), ["block", "delay"], calls)
+        self.assertTrue(all(why for _, why in calls))
+        # the lock's fd is closed once no VM needing it runs
+        self.client.vm(self.path("blocker"), "ForceOff")
+        self.wait_locks([("delay", 1)])
+        self.client.vm(self.path("blocker"), "Start")
+        self.wait_locks([("block", 1), ("delay", 1)])
+        self.client.vm(self.path("blocker"), "ForceOff")
+        self.client.vm(self.path("pauser"), "ForceOff")
+        self.wait_locks([("delay", 1)])  # the saver still runs
+        self.client.vm(self.path("saver"), "ForceOff")
+        self.wait_locks([])
+        self.assertEqual(self.state("ignorer"), "running")
+        self.assertEqual([m for m, _ in self.logind.inhibit_calls("sleep")],
+                         ["block", "delay", "block"])
+        # the shutdown lock is untouched by all this
+        self.assertEqual([(i[0], i[3]) for i in self.logind.ours()], [("shutdown", "delay")])
+
+    def test_pause_save_and_back(self):
+        for name in ("pauser", "saver", "ignorer", "userpaused"):
+            self.start_vm(name)
+        self.client.vm(self.path("userpaused"), "Suspend")  # the user's pause
+        self.wait_state("userpaused", "paused")
+        self.wait_locks([("delay", 1)])
+        marker = f"==== winvmd start #{self.daemon.starts}"
+
+        self.logind.prepare_for_sleep(True)
+        self.wait_state("pauser", "paused")
+        self.wait_state("saver", "saved")
+        self.wait_locks([])  # released once both were done
+        self.assertEqual(self.state("ignorer"), "running")
+        self.assertEqual(self.state("userpaused"), "paused")
+        log = self.log_since(marker)
+        self.assertIn("pauser: host sleep: paused after ", log)
+        self.assertIn("saver: host sleep: saved after ", log)
+        released = log.index("released the sleep inhibitor (delay)")
+        self.assertLess(log.index("pauser: host sleep: paused"), released)
+        self.assertLess(log.index("saver: host sleep: saved"), released)
+        self.assertNotIn("ignorer: host sleep", log)
+        self.assertNotIn("userpaused: host sleep: paused", log)
+        self.assertEqual(self.client.get(self.path("saver"), "LastStop")[0], "saved")
+
+        self.logind.prepare_for_sleep(False)
+        self.wait_state("pauser", "running")
+        self.wait_state("saver", "running")  # started again from its managed save
+        self.wait_locks([("delay", 1)])
+        log = self.log_since(marker)
+        self.assertIn("pauser: host wake: resumed after ", log)
+        self.assertIn("saver: host wake: restored after ", log)
+        # winvm did not pause it: it stays paused
+        self.assertEqual(self.state("userpaused"), "paused")
+        self.assertNotIn("userpaused: host wake", log)
+        self.assertEqual(self.state("ignorer"), "running")
+
+        # a second sleep works like the first
+        self.logind.prepare_for_sleep(True)
+        self.wait_state("pauser", "paused")
+        self.wait_state("saver", "saved")
+        self.wait_locks([])
+        self.logind.prepare_for_sleep(False)
+        self.wait_state("pauser", "running")
+        self.wait_state("saver", "running")
+
+    def test_a_vm_resumed_meanwhile_is_left(self):
+        self.start_vm("pauser")
+        self.logind.prepare_for_sleep(True)
+        self.wait_state("pauser", "paused")
+        self.wait_locks([])
+        self.client.vm(self.path("pauser"), "Resume")  # somebody else, before the wake
+        self.wait_state("pauser", "running")
+        self.logind.prepare_for_sleep(False)
+        self.wait_locks([("delay", 1)])
+        wait_until(lambda: "pauser: host wake: it is running now, not paused; left as it is"
+                   in self.daemon.log(), what="the wake to leave pauser alone")
+        self.assertEqual(self.state("pauser"), "running")
+
+    def test_nothing_to_do(self):
+        self.start_vm("ignorer")
+        marker = f"==== winvmd start #{self.daemon.starts}"
+        self.logind.prepare_for_sleep(True)
+        wait_until(lambda: "host sleep: every VM is ready" in self.log_since(marker),
+                   what="winvm to be ready for the sleep")
+        self.logind.prepare_for_sleep(False)
+        wait_until(lambda: "host woke" in self.log_since(marker), what="winvm to see the wake")
+        self.assertEqual(self.state("ignorer"), "running")
+        self.assertEqual(self.logind.sleep_locks(), [])
+        self.assertEqual(self.logind.inhibit_calls("sleep"), [])
+
+    def test_blocking_vm_warned_when_the_host_sleeps_anyway(self):
+        self.start_vm("blocker")
+        self.wait_locks([("block", 1)])
+        self.logind.prepare_for_sleep(True)  # e.g. systemctl suspend -i
+        wait_until(lambda: "blocker: the host goes to sleep although it runs with "
+                           "on-host-sleep = block" in self.daemon.log(),
+                   what="the warning about blocker")
+        self.assertEqual(self.state("blocker"), "running")  # untouched
+        self.logind.prepare_for_sleep(False)
+        self.assertEqual(self.logind.sleep_locks(), [("block", 1)])
+
+    def test_taken_again_when_logind_restarts(self):
+        self.start_vm("blocker")
+        self.start_vm("saver")
+        self.wait_locks([("block", 1), ("delay", 1)])
+        self.logind.stop()
+        wait_until(lambda: not self.client.name_has_owner(LOGIND_NAME),
+                   what="the logind mock to leave the bus")
+        self.start_logind()
+        self.wait_locks([("block", 1), ("delay", 1)])
+
+    def test_logind_restart_during_sleep_wakes_the_vms(self):
+        self.start_vm("pauser")
+        self.logind.prepare_for_sleep(True)
+        self.wait_state("pauser", "paused")
+        self.wait_locks([])
+        self.logind.stop()
+        wait_until(lambda: not self.client.name_has_owner(LOGIND_NAME),
+                   what="the logind mock to leave the bus")
+        self.start_logind()  # it knows of no sleep: none will end
+        self.wait_state("pauser", "running")
+        self.wait_locks([("delay", 1)])
+
+
+class SleepCapTest(HostTest):
+    """A pause that hangs (its libvirtd stopped with SIGSTOP) does not hold the
+    host's sleep past logind's InhibitDelayMaxSec (here 3 s: released at 2 s);
+    it is resumed at the wake once it is done."""
+
+    PROFILES = {"pauser": SLEEP_PROFILES["pauser"]}
+    DELAY_MAX_USEC = 3 * 1000 * 1000
+
+    def libvirt_uri(self):
+        self.libvirtd = PrivateLibvirtd(self.workdir)
+        self.addCleanup(self.libvirtd.stop)
+        self.addCleanup(self.libvirtd.resume)  # never leave it stopped
+        self.libvirtd.start()
+        return self.libvirtd.uri
+
+    def test_released_at_the_cap(self):
+        self.wait_inhibitor()
+        self.start_vm("pauser")
+        wait_until(lambda: [i[3] for i in self.logind.ours() if i[0] == "sleep"] == ["delay"],
+                   what="the sleep delay inhibitor")
+        self.libvirtd.pause()
+        began = time.monotonic()
+        self.logind.prepare_for_sleep(True)
+        wait_until(lambda: not [i for i in self.logind.ours() if i[0] == "sleep"],
+                   timeout=10, what="the sleep delay inhibitor to go at the cap")
+        took = time.monotonic() - began
+        self.assertGreaterEqual(took, 1.5)
+        self.assertLess(took, 3.0)  # before logind would stop waiting
+        self.assertIn("host sleep: still pausing or saving pauser before logind's "
+                      "InhibitDelayMaxSec ends", self.daemon.log())
+        self.libvirtd.resume()
+        self.wait_state("pauser", "paused", timeout=30)
+        self.logind.prepare_for_sleep(False)
+        self.wait_state("pauser", "running", timeout=30)
+        wait_until(lambda: [i[3] for i in self.logind.ours() if i[0] == "sleep"] == ["delay"],
+                   what="the sleep delay inhibitor again")
 
 
 # ---- autostart ---------------------------------------------------------------

@@ -116,12 +116,14 @@ class ManageTest(DaemonTest):
                     "autostart": GLib.Variant("b", True),
                     "shutdown-timeout": GLib.Variant("u", 30),
                     "on-host-shutdown": GLib.Variant("s", "destroy"),
+                    "on-host-sleep": GLib.Variant("s", "pause"),
                     "pin": GLib.Variant("s", "none")}
         path = c.manager("CreateVMFrom", v("(ssa{sv})", "gamma", "minimal", settings), "(o)")[0]
         self.assertEqual(c.get(path, "VCPUs"), 4)
         self.assertEqual(c.get(path, "MemoryKiB"), 2 * 1048576)
         self.assertIs(c.get(path, "Autostart"), True)
         self.assertEqual(c.get(path, "ShutdownTimeout"), 30)
+        self.assertEqual(c.get(path, "OnHostSleep"), "pause")
         text = read(self.conf("gamma")).decode()
         self.assertIn("template = minimal", text)
         self.assertIn("memory = 2GiB", text)
@@ -159,6 +161,13 @@ class ManageTest(DaemonTest):
         self.assertEqual(read(self.conf("alpha")).decode(), after)
         self.assert_error(E + "InvalidArgs", path, VM_IFACE, "Set",
                           v("(a{sv})", {"nope": GLib.Variant("u", 0)}))
+        # on-host-sleep: the property follows; a bad value is the profile's error
+        c.vm(path, "Set", v("(a{sv})", {"on-host-sleep": GLib.Variant("s", "save")}))
+        c.wait_property(path, "OnHostSleep", "save")
+        msg = self.assert_error(E + "InvalidProfile", path, VM_IFACE, "Set",
+                                v("(a{sv})", {"on-host-sleep": GLib.Variant("s", "hibernate")}))
+        self.assertIn("on-host-sleep", msg)
+        self.assertEqual(c.get(path, "OnHostSleep"), "save")
 
     # ---- etags, validation, concurrency -------------------------------------
 

@@ -344,7 +344,7 @@ class Docs(unittest.TestCase):
     def test_every_finding_code_is_documented(self):
         import re
         code = ""
-        for source in ("wv-plan.c", "wv-trust.c"):
+        for source in ("wv-plan.c", "wv-trust.c", "wv-conflicts.c"):
             with open(os.path.join(SRC, "daemon", source)) as f:
                 code += f.read()
         with open(os.path.join(SRC, "docs", "winvm.conf.5")) as f:

@@ -214,6 +214,38 @@ test_defaults(void)
   g_assert_cmpint(p->usb_controller, ==, WV_USB_UNSET);
   g_assert_cmpuint(p->lg_width, ==, 0);
   g_assert_cmpuint(p->inputs->len, ==, 0);
+  g_assert_cmpint(p->on_host_sleep, ==, WV_HOST_SLEEP_IGNORE);
+}
+
+/* on-host-sleep: block by default with a passed-through device, ignore
+ * without; a value set wins either way. */
+static void
+test_host_sleep(void)
+{
+  static const struct
+  {
+    const char *text;
+    WvHostSleep want;
+  } cases[] = {
+      {"[vm]\n", WV_HOST_SLEEP_IGNORE},
+      {"[vm]\n[hostdev:gpu]\npci = 0f:00.0\n", WV_HOST_SLEEP_BLOCK},
+      {"[vm]\non-host-sleep = pause\n[hostdev:gpu]\npci = 0f:00.0\n", WV_HOST_SLEEP_PAUSE},
+      {"[vm]\non-host-sleep = ignore\n[hostdev:gpu]\npci = 0f:00.0\n", WV_HOST_SLEEP_IGNORE},
+      {"[vm]\non-host-sleep = block\n", WV_HOST_SLEEP_BLOCK},
+      {"[vm]\non-host-sleep = save\n", WV_HOST_SLEEP_SAVE},
+      {"[vm]\non-host-sleep = pause\n", WV_HOST_SLEEP_PAUSE},
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autoptr(WvProfile) p = wv_test_profile(cases[i].text);
+
+    g_assert_cmpint(p->on_host_sleep, ==, cases[i].want);
+  }
+  g_assert_cmpstr(wv_host_sleep_name(WV_HOST_SLEEP_BLOCK), ==, "block");
+  g_assert_cmpstr(wv_host_sleep_name(WV_HOST_SLEEP_SAVE), ==, "save");
+  g_assert_cmpstr(wv_host_sleep_name(WV_HOST_SLEEP_PAUSE), ==, "pause");
+  g_assert_cmpstr(wv_host_sleep_name(WV_HOST_SLEEP_IGNORE), ==, "ignore");
+  g_assert_cmpstr(wv_host_sleep_name(WV_HOST_SLEEP_DEFAULT), ==, "");
 }
 
 /* The keys the VFIO setups need: sound, video, machine, USB controller,
@@ -363,6 +395,9 @@ static const struct
     {"[vm]\nautostart-order = first\n", "[vm] autostart-order: “first” is not a whole number"},
     {"[vm]\nautostart-delay = 1h\n", "[vm] autostart-delay: “1h”: unknown unit “h”"},
     {"[vm]\non-host-shutdown = suspend\n", "[vm] on-host-shutdown: “suspend” is not one of"},
+    {"[vm]\non-host-sleep = hibernate\n",
+     "[vm] on-host-sleep: “hibernate” is not one of: block, save, pause, ignore"},
+    {"[vm]\non-host-sleep =\n", "test.conf:2: [vm] on-host-sleep: empty value"},
     {"[vm]\nshutdown-timeout = 0\n", "[vm] shutdown-timeout: must be at least 1s"},
     {"[cpu]\nmode = host\n", "[cpu] mode: “host” is not one of"},
     {"[cpu]\nmode = custom:<x>\n", "[cpu] mode: “<x>” may only contain"},
@@ -871,6 +906,7 @@ main(int argc, char **argv)
   g_test_add_func("/profile/full", test_full);
   g_test_add_func("/profile/hugepages-fallback", test_hugepages_fallback);
   g_test_add_func("/profile/defaults", test_defaults);
+  g_test_add_func("/profile/host-sleep", test_host_sleep);
   g_test_add_func("/profile/values", test_values);
   g_test_add_func("/profile/device-keys", test_device_keys);
   g_test_add_func("/profile/errors", test_errors);
