@@ -30,6 +30,19 @@ job_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellabl
   const Job *job = g_object_get_data(G_OBJECT(task), "wv-worker-job");
 
   job->func(task, source, data, cancellable);
+}
+
+/* Main thread, once the task's callback has run: the job is over. GTask
+ * hands the result over only after the thread function has returned, and
+ * GLib's pool thread may drop the last reference after the callback ran:
+ * the job's data (a VM's hold, a libvirt lease: main-thread state) is freed
+ * here instead, and the job counted out only now, so that
+ * wv_workers_drain() never returns with a completion still to come. */
+static void
+job_completed(GObject *task, GParamSpec *pspec, gpointer unused)
+{
+  g_signal_handlers_disconnect_by_func(task, job_completed, unused);
+  g_task_set_task_data(G_TASK(task), NULL, NULL);
   g_atomic_int_add(&running, -1);
 }
 
@@ -65,6 +78,7 @@ wv_worker_run_lane(GTask *task, GTaskThreadFunc func, WvLane lane)
 
   job->func = func;
   g_object_set_data_full(G_OBJECT(task), "wv-worker-job", job, g_free);
+  g_signal_connect(task, "notify::completed", G_CALLBACK(job_completed), NULL);
   g_atomic_int_inc(&running);
   if (lane == WV_LANE_READ)
     g_thread_pool_push(get_read_pool(), g_object_ref(task), NULL);

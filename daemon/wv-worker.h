@@ -53,7 +53,7 @@ void wv_worker_run_lane(GTask *task, GTaskThreadFunc func, WvLane lane);
 /* Read-lane jobs not started yet (queued behind WV_READ_THREADS). */
 guint wv_workers_queued_reads(void);
 
-/* Workers whose thread function has not returned yet. */
+/* Jobs not over yet: running, or their result not yet dispatched. */
 guint wv_workers_running(void);
 
 /* Waits until no worker runs and their results have been dispatched on
