@@ -39,6 +39,21 @@ on_row_toast(WvVmRow *row, const char *message, WvAppletWindow *self)
   toast(self, message);
 }
 
+/* Shows page @name alone: the others are hidden too, not only unmapped, so
+ * that the accessibility tree holds just the page on screen. */
+static void
+show_page(WvAppletWindow *self, const char *name)
+{
+  GtkWidget *page = gtk_stack_get_child_by_name(self->stack, name);
+
+  gtk_widget_set_visible(page, TRUE);
+  gtk_stack_set_visible_child(self->stack, page);
+  for (GtkWidget *child = gtk_widget_get_first_child(GTK_WIDGET(self->stack)); child != NULL;
+       child = gtk_widget_get_next_sibling(child))
+    if (child != page)
+      gtk_widget_set_visible(child, FALSE);
+}
+
 /* The page that says what there is: the VMs, none, or no daemon. */
 static void
 update_page(WvAppletWindow *self)
@@ -46,16 +61,16 @@ update_page(WvAppletWindow *self)
   g_autofree char *owner = NULL;
 
   if (self->manager == NULL) {
-    gtk_stack_set_visible_child_name(self->stack, "error");
+    show_page(self, "error");
     return;
   }
   owner = g_dbus_object_manager_client_get_name_owner(G_DBUS_OBJECT_MANAGER_CLIENT(self->manager));
   if (owner == NULL)
-    gtk_stack_set_visible_child_name(self->stack, "gone");
+    show_page(self, "gone");
   else if (g_hash_table_size(self->rows) == 0)
-    gtk_stack_set_visible_child_name(self->stack, "empty");
+    show_page(self, "empty");
   else
-    gtk_stack_set_visible_child_name(self->stack, "vms");
+    show_page(self, "vms");
 }
 
 static void
@@ -229,7 +244,7 @@ build(WvAppletWindow *self)
                       "gone");
   self->error_page = ADW_STATUS_PAGE(error_page);
   gtk_stack_add_named(self->stack, error_page, "error");
-  gtk_stack_set_visible_child_name(self->stack, "connecting");
+  show_page(self, "connecting");
   gtk_box_append(GTK_BOX(content), GTK_WIDGET(self->stack));
 
   self->toasts = ADW_TOAST_OVERLAY(adw_toast_overlay_new());

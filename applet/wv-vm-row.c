@@ -25,6 +25,8 @@ struct _WvVmRow
   GtkWidget *suspend_button;
   GtkWidget *resume_button;
   GtkSwitch *autostart_switch;
+  GtkWidget *findings_box;
+  GtkLabel *findings_label;
 
   guint calls;            /* lifecycle calls in flight from this row */
   gboolean shutting_down; /* our Shutdown is in flight */
@@ -125,60 +127,63 @@ set_label(GtkLabel *label, const char *text)
   gtk_widget_set_visible(GTK_WIDGET(label), text[0] != '\0');
 }
 
-static void update_stop(WvVmRow *row);
+static void update_state(WvVmRow *row);
 
 static gboolean
 countdown_tick(gpointer data)
 {
-  update_stop(data);
+  update_state(data);
   return G_SOURCE_CONTINUE;
 }
 
-/* The stop line: while a stop runs, its step and the seconds left before the
- * deadline (the VM's ShutdownTimeout from when the stop began); after it,
- * how the last one ended. */
+/* While a stop runs (ours, or one ShutdownStep shows): its step and the
+ * seconds left before the deadline, the VM's ShutdownTimeout from when the
+ * stop began; redrawn every second. NULL when no stop runs. */
+static char *
+stop_progress(WvVmRow *row, gboolean off)
+{
+  g_autofree char *step = prop_string(row, "ShutdownStep");
+  gint64 left;
+
+  if (step[0] == '\0' && (!row->shutting_down || off)) {
+    row->deadline_us = 0;
+    g_clear_handle_id(&row->countdown_source, g_source_remove);
+    return NULL;
+  }
+  if (row->deadline_us == 0)
+    row->deadline_us =
+        g_get_monotonic_time() + (gint64)prop_uint(row, "ShutdownTimeout") * G_USEC_PER_SEC;
+  if (row->countdown_source == 0)
+    row->countdown_source = g_timeout_add_seconds(1, countdown_tick, row);
+  left = (row->deadline_us - g_get_monotonic_time() + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
+  left = MAX(left, 0);
+  return g_strdup_printf(g_dngettext(GETTEXT_PACKAGE, "Shutting down: %s, %d second left",
+                                     "Shutting down: %s, %d seconds left", (gulong)left),
+                         step_words(step), (int)left);
+}
+
+/* After a stop: how it ended. */
 static void
 update_stop(WvVmRow *row)
 {
-  g_autofree char *step = prop_string(row, "ShutdownStep");
+  g_autoptr(GVariant) last = g_dbus_proxy_get_cached_property(row->proxy, "LastStop");
   g_autofree char *text = NULL;
-  gboolean stopping = row->shutting_down || step[0] != '\0';
+  const char *how = "";
+  guint32 presses = 0;
+  double seconds = 0;
 
-  if (stopping && row->deadline_us == 0)
-    row->deadline_us =
-        g_get_monotonic_time() + (gint64)prop_uint(row, "ShutdownTimeout") * G_USEC_PER_SEC;
-  if (!stopping) {
-    row->deadline_us = 0;
-    g_clear_handle_id(&row->countdown_source, g_source_remove);
-  } else if (row->countdown_source == 0) {
-    row->countdown_source = g_timeout_add_seconds(1, countdown_tick, row);
+  if (last != NULL && g_variant_is_of_type(last, G_VARIANT_TYPE("(sud)")))
+    g_variant_get(last, "(&sud)", &how, &presses, &seconds);
+  if (row->deadline_us == 0 && how[0] != '\0') {
+    g_autofree char *words = wv_last_stop_describe(how, presses, seconds);
+
+    text = g_strdup_printf(_("Last stop: %s"), words);
   }
-
-  if (stopping) {
-    gint64 left = (row->deadline_us - g_get_monotonic_time() + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
-
-    text = g_strdup_printf(g_dngettext(GETTEXT_PACKAGE, "Shutting down: %s, %d second left",
-                                       "Shutting down: %s, %d seconds left", (gulong)MAX(left, 0)),
-                           step_words(step), (int)MAX(left, 0));
-  } else {
-    g_autoptr(GVariant) last = g_dbus_proxy_get_cached_property(row->proxy, "LastStop");
-    const char *how = "";
-    guint32 presses = 0;
-    double seconds = 0;
-
-    if (last != NULL && g_variant_is_of_type(last, G_VARIANT_TYPE("(sud)")))
-      g_variant_get(last, "(&sud)", &how, &presses, &seconds);
-    if (how[0] != '\0') {
-      g_autofree char *words = wv_last_stop_describe(how, presses, seconds);
-
-      text = g_strdup_printf(_("Last stop: %s"), words);
-    } else {
-      text = g_strdup("");
-    }
-  }
-  set_label(row->stop_label, text);
+  set_label(row->stop_label, text ? text : "");
 }
 
+/* The state line (with a running stop's progress: the line a screen reader
+ * follows) and the buttons that apply to the state. */
 static void
 update_state(WvVmRow *row)
 {
@@ -191,10 +196,13 @@ update_state(WvVmRow *row)
   gboolean paused = g_str_equal(state, "paused");
   gboolean on =
       running || paused || g_str_equal(state, "shutting-down") || g_str_equal(state, "suspended");
+  g_autofree char *progress = stop_progress(row, off);
   g_autofree char *text = NULL;
 
   gtk_image_set_from_icon_name(row->state_icon, info->icon);
-  if (prop_bool(row, "PendingRestart"))
+  if (progress != NULL)
+    text = g_steal_pointer(&progress);
+  else if (prop_bool(row, "PendingRestart"))
     text = g_strdup_printf(_("%s — changes apply at the next start"), _(info->words));
   else
     text = g_strdup(_(info->words));
@@ -268,6 +276,9 @@ update_all(WvVmRow *row)
 static void
 on_properties_changed(GDBusProxy *proxy, GVariant *changed, GStrv invalidated, gpointer data)
 {
+  g_autofree char *text = g_variant_print(changed, FALSE);
+
+  g_debug("%s: %s", WV_VM_ROW(data)->name, text);
   update_all(data);
 }
 
@@ -324,25 +335,27 @@ lifecycle(WvVmRow *row, const char *method, GVariant *args, GAsyncReadyCallback 
 static void
 show_findings(WvVmRow *row, GVariant *findings)
 {
-  GtkRoot *root = gtk_widget_get_root(GTK_WIDGET(row));
   g_autoptr(GString) body = g_string_new(NULL);
-  g_autofree char *heading = g_strdup_printf(_("%s cannot start"), row->name);
   GVariantIter iter;
   const char *severity, *code, *message, *hint;
-  GtkWidget *dialog;
 
+  g_string_printf(body, _("%s cannot start:"), row->name);
   g_variant_iter_init(&iter, findings);
   while (g_variant_iter_next(&iter, "(&s&s&s&s)", &severity, &code, &message, &hint)) {
     if (!g_str_equal(severity, "error"))
       continue;
-    g_string_append_printf(body, "%s%s", body->len ? "\n\n" : "", message);
+    g_string_append_printf(body, "\n• %s", message);
     if (hint[0] != '\0')
-      g_string_append_printf(body, "\n%s %s", _("Hint:"), hint);
+      g_string_append_printf(body, "\n  %s %s", _("Hint:"), hint);
   }
-  dialog =
-      adw_message_dialog_new(GTK_IS_WINDOW(root) ? GTK_WINDOW(root) : NULL, heading, body->str);
-  adw_message_dialog_add_response(ADW_MESSAGE_DIALOG(dialog), "close", _("_Close"));
-  gtk_window_present(GTK_WINDOW(dialog));
+  set_label(row->findings_label, body->str);
+  gtk_widget_set_visible(row->findings_box, TRUE);
+}
+
+static void
+on_dismiss_findings(WvVmRow *row)
+{
+  gtk_widget_set_visible(row->findings_box, FALSE);
 }
 
 static void
@@ -377,6 +390,7 @@ check_done(GObject *source, GAsyncResult *res, gpointer data)
 static void
 on_start(WvVmRow *row)
 {
+  gtk_widget_set_visible(row->findings_box, FALSE);
   row->calls++;
   wv_applet_call(g_dbus_proxy_get_connection(row->proxy), WV_MANAGER_PATH, WV_MANAGER_INTERFACE,
                  "Check", g_variant_new("(s)", row->name), G_VARIANT_TYPE("(a(ssss))"), check_done,
@@ -439,9 +453,17 @@ on_autostart_set(GtkSwitch *sw, gboolean state, WvVmRow *row)
 static GtkWidget *
 action_button(WvVmRow *row, const char *label, char *a11y, GCallback callback, GtkBox *box)
 {
-  GtkWidget *button = gtk_button_new_with_mnemonic(label);
+  GtkWidget *button = gtk_button_new();
+  /* GTK 4.8 names a button by its label property and its child's text both
+   * ("_Start Start"): a label child that is presentation only, and the
+   * button's name without the mnemonic */
+  GtkWidget *text = g_object_new(GTK_TYPE_LABEL, "label", label, "use-underline", TRUE,
+                                 "accessible-role", GTK_ACCESSIBLE_ROLE_PRESENTATION, NULL);
 
+  gtk_button_set_child(GTK_BUTTON(button), text);
   gtk_widget_set_valign(button, GTK_ALIGN_CENTER);
+  gtk_accessible_update_property(GTK_ACCESSIBLE(button), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                 gtk_label_get_text(GTK_LABEL(text)), -1);
   gtk_accessible_update_property(GTK_ACCESSIBLE(button), GTK_ACCESSIBLE_PROPERTY_DESCRIPTION, a11y,
                                  -1);
   g_signal_connect_swapped(button, "clicked", callback, row);
@@ -466,6 +488,7 @@ info_label(GtkBox *box, const char *css_class)
 static void
 build(WvVmRow *row)
 {
+  GtkWidget *outer = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
   GtkWidget *box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 12);
   GtkWidget *text = gtk_box_new(GTK_ORIENTATION_VERTICAL, 2);
   GtkWidget *buttons = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
@@ -518,7 +541,20 @@ build(WvVmRow *row)
   gtk_box_append(GTK_BOX(autostart), sw);
   gtk_box_append(GTK_BOX(box), autostart);
 
-  gtk_list_box_row_set_child(GTK_LIST_BOX_ROW(row), box);
+  /* a start that would fail: the check's findings, under the row */
+  row->findings_box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 12);
+  gtk_widget_set_margin_start(row->findings_box, 56);
+  gtk_widget_set_margin_end(row->findings_box, 12);
+  gtk_widget_set_margin_bottom(row->findings_box, 10);
+  row->findings_label = info_label(GTK_BOX(row->findings_box), "error");
+  gtk_widget_set_hexpand(GTK_WIDGET(row->findings_label), TRUE);
+  action_button(row, _("_Dismiss"), g_strdup_printf(_("Dismiss why %s cannot start"), row->name),
+                G_CALLBACK(on_dismiss_findings), GTK_BOX(row->findings_box));
+  gtk_widget_set_visible(row->findings_box, FALSE);
+  gtk_box_append(GTK_BOX(outer), box);
+  gtk_box_append(GTK_BOX(outer), row->findings_box);
+
+  gtk_list_box_row_set_child(GTK_LIST_BOX_ROW(row), outer);
   gtk_list_box_row_set_activatable(GTK_LIST_BOX_ROW(row), FALSE);
   gtk_accessible_update_property(GTK_ACCESSIBLE(row), GTK_ACCESSIBLE_PROPERTY_LABEL, row->name, -1);
 }
