@@ -115,7 +115,7 @@ class AppletTest(unittest.TestCase):
                    G_DEBUG="fatal-criticals",
                    G_MESSAGES_DEBUG="winvm-applet")
         if SANITIZE not in ("", "none"):
-            env.update(ASAN_OPTIONS="detect_leaks=1:exitcode=23",
+            env.update(ASAN_OPTIONS="detect_leaks=1:exitcode=23:fast_unwind_on_malloc=0",
                        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1",
                        LSAN_OPTIONS=f"suppressions={LSAN_SUPP}:print_suppressions=0")
         with open(self.applet_log, "w") as log:
