@@ -224,6 +224,16 @@ class AppletTest(unittest.TestCase):
         self.wait_label("beta", "devices 0000:0f:00.0, 0000:0f:00.1")
         self.screenshot("applet-1-list")
 
+        # the autostart switch writes the Autostart property; the switch
+        # follows the property as the daemon announces it
+        path = self.client.vm_path("beta")
+        switch = self.find(self.row("beta"), "check box", "Start beta at boot")[0]
+        self.assertFalse(switch.getState().contains(self.atspi.STATE_CHECKED))
+        switch.queryAction().doAction(0)
+        self.wait(lambda: self.client.get(path, "Autostart") is True, "beta's Autostart true")
+        self.wait(lambda: self.find(self.row("beta"), "check box", "Start beta at boot")[0]
+                  .getState().contains(self.atspi.STATE_CHECKED), "beta's switch on")
+
         # Start: the row turns to Running from the daemon's PropertiesChanged
         path = self.client.vm_path("alpha")
         self.press("alpha", "Start")
@@ -273,6 +283,7 @@ class AppletTest(unittest.TestCase):
         self.daemon.kill9()
         self.wait(lambda: self.page_showing("winvmd is not running"),
                   "the 'winvmd is not running' page")
+        self.wait(lambda: self.find(self.app(), "label", "winvmd stopped"), "the toast")
         self.assertEqual(self.rows(), {})
         self.screenshot("applet-5-daemon-gone")
         self.daemon.start(self.client)
@@ -294,6 +305,37 @@ class AppletTest(unittest.TestCase):
     def v(sig, *args):
         from gi.repository import GLib
         return GLib.Variant(sig, tuple(args))
+
+
+class DataFilesTest(unittest.TestCase):
+    """The applet's desktop entries, icon and AppStream metadata."""
+
+    DATA = os.path.join(SRC, "applet", "data")
+
+    def test_metainfo_validates(self):
+        appstreamcli = shutil.which("appstreamcli") or "/usr/bin/appstreamcli"
+        require(appstreamcli, "appstreamcli (appstream)")
+        r = subprocess.run([appstreamcli, "validate", "--no-net", "--pedantic",
+                            os.path.join(self.DATA, "org.winvm1.Applet.metainfo.xml")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_desktop_entries(self):
+        from gi.repository import GLib
+        for name in ("org.winvm1.Applet.desktop", "org.winvm1.Applet-autostart.desktop"):
+            kf = GLib.KeyFile()
+            kf.load_from_file(os.path.join(self.DATA, name), GLib.KeyFileFlags.NONE)
+            self.assertEqual(kf.get_string("Desktop Entry", "Type"), "Application")
+            self.assertEqual(kf.get_string("Desktop Entry", "Exec").split()[0], "winvm-applet")
+            # the icon the applet installs, by the application ID
+            self.assertEqual(kf.get_string("Desktop Entry", "Icon"), "org.winvm1.Applet")
+        self.assertTrue(os.path.isfile(os.path.join(self.DATA, "org.winvm1.Applet.svg")))
+
+    def test_icon_is_svg(self):
+        import xml.etree.ElementTree as ET
+        root = ET.parse(os.path.join(self.DATA, "org.winvm1.Applet.svg")).getroot()
+        self.assertEqual(root.tag, "{http://www.w3.org/2000/svg}svg")
+        self.assertEqual((root.get("width"), root.get("height")), ("128", "128"))
 
 
 if __name__ == "__main__":
