@@ -4,7 +4,9 @@
 #include <glib/gi18n.h>
 
 #include "wv-common.h"
+#include "wv-applet-button.h"
 #include "wv-applet-window.h"
+#include "wv-vm-form.h"
 #include "wv-vm-row.h"
 
 struct _WvAppletWindow
@@ -15,6 +17,9 @@ struct _WvAppletWindow
   GtkStack *stack;
   GtkListBox *list;
   AdwStatusPage *error_page;
+  WvVmForm *form;
+  GtkWidget *new_button;
+  gboolean form_open;
 
   GCancellable *cancellable;
   GDBusObjectManager *manager;
@@ -65,12 +70,47 @@ update_page(WvAppletWindow *self)
     return;
   }
   owner = g_dbus_object_manager_client_get_name_owner(G_DBUS_OBJECT_MANAGER_CLIENT(self->manager));
+  gtk_widget_set_sensitive(self->new_button, owner != NULL && !self->form_open);
   if (owner == NULL)
     show_page(self, "gone");
+  else if (self->form_open)
+    show_page(self, "form");
   else if (g_hash_table_size(self->rows) == 0)
     show_page(self, "empty");
   else
     show_page(self, "vms");
+}
+
+static void
+on_form_done(WvVmForm *form, WvAppletWindow *self)
+{
+  self->form_open = FALSE;
+  update_page(self);
+}
+
+static void
+on_form_toast(WvVmForm *form, const char *message, WvAppletWindow *self)
+{
+  toast(self, message);
+}
+
+static void
+on_new_vm(WvAppletWindow *self)
+{
+  if (self->manager == NULL)
+    return;
+  wv_vm_form_create(self->form, g_dbus_object_manager_client_get_connection(
+                                    G_DBUS_OBJECT_MANAGER_CLIENT(self->manager)));
+  self->form_open = TRUE;
+  update_page(self);
+}
+
+static void
+on_row_edit(WvVmRow *row, WvAppletWindow *self)
+{
+  wv_vm_form_edit(self->form, wv_vm_row_get_proxy(row));
+  self->form_open = TRUE;
+  update_page(self);
 }
 
 static void
@@ -84,6 +124,7 @@ add_object(WvAppletWindow *self, GDBusObject *object)
     return;
   row = wv_vm_row_new(G_DBUS_PROXY(iface));
   g_signal_connect_object(row, "toast", G_CALLBACK(on_row_toast), self, 0);
+  g_signal_connect_object(row, "edit", G_CALLBACK(on_row_edit), self, 0);
   g_hash_table_insert(self->rows, g_strdup(path), row);
   gtk_list_box_append(self->list, GTK_WIDGET(row));
 }
@@ -208,6 +249,10 @@ build(WvAppletWindow *self)
 
   gtk_window_set_title(GTK_WINDOW(self), _("Windows VMs"));
   gtk_window_set_default_size(GTK_WINDOW(self), 760, 420);
+  self->new_button = wv_applet_button_new(_("_New VM"));
+  gtk_widget_set_sensitive(self->new_button, FALSE);
+  g_signal_connect_swapped(self->new_button, "clicked", G_CALLBACK(on_new_vm), self);
+  adw_header_bar_pack_start(ADW_HEADER_BAR(header), self->new_button);
   gtk_box_append(GTK_BOX(content), header);
 
   self->list = GTK_LIST_BOX(list);
@@ -242,6 +287,13 @@ build(WvAppletWindow *self)
                       status_page("network-offline-symbolic", _("winvmd is not running"),
                                   _("The window reconnects by itself when it is back.")),
                       "gone");
+  self->form = wv_vm_form_new();
+  g_signal_connect_object(self->form, "done", G_CALLBACK(on_form_done), self, 0);
+  g_signal_connect_object(self->form, "toast", G_CALLBACK(on_form_toast), self, 0);
+  clamp = adw_clamp_new();
+  adw_clamp_set_maximum_size(ADW_CLAMP(clamp), 600);
+  adw_clamp_set_child(ADW_CLAMP(clamp), GTK_WIDGET(self->form));
+  gtk_stack_add_named(self->stack, clamp, "form");
   self->error_page = ADW_STATUS_PAGE(error_page);
   gtk_stack_add_named(self->stack, error_page, "error");
   show_page(self, "connecting");

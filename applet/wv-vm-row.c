@@ -3,6 +3,7 @@
 
 #include <glib/gi18n.h>
 
+#include "wv-applet-button.h"
 #include "wv-applet-call.h"
 #include "wv-common.h"
 #include "wv-last-stop.h"
@@ -37,6 +38,7 @@ struct _WvVmRow
 enum
 {
   SIGNAL_TOAST,
+  SIGNAL_EDIT,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -419,6 +421,12 @@ on_suspend(WvVmRow *row)
 }
 
 static void
+on_settings(WvVmRow *row)
+{
+  g_signal_emit(row, signals[SIGNAL_EDIT], 0);
+}
+
+static void
 on_resume(WvVmRow *row)
 {
   lifecycle(row, "Resume", NULL, lifecycle_done);
@@ -453,17 +461,9 @@ on_autostart_set(GtkSwitch *sw, gboolean state, WvVmRow *row)
 static GtkWidget *
 action_button(WvVmRow *row, const char *label, char *a11y, GCallback callback, GtkBox *box)
 {
-  GtkWidget *button = gtk_button_new();
-  /* GTK 4.8 names a button by its label property and its child's text both
-   * ("_Start Start"): a label child that is presentation only, and the
-   * button's name without the mnemonic */
-  GtkWidget *text = g_object_new(GTK_TYPE_LABEL, "label", label, "use-underline", TRUE,
-                                 "accessible-role", GTK_ACCESSIBLE_ROLE_PRESENTATION, NULL);
+  GtkWidget *button = wv_applet_button_new(label);
 
-  gtk_button_set_child(GTK_BUTTON(button), text);
   gtk_widget_set_valign(button, GTK_ALIGN_CENTER);
-  gtk_accessible_update_property(GTK_ACCESSIBLE(button), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                 gtk_label_get_text(GTK_LABEL(text)), -1);
   gtk_accessible_update_property(GTK_ACCESSIBLE(button), GTK_ACCESSIBLE_PROPERTY_DESCRIPTION, a11y,
                                  -1);
   g_signal_connect_swapped(button, "clicked", callback, row);
@@ -530,6 +530,8 @@ build(WvVmRow *row)
       action_button(row, _("_Force Off"), g_strdup_printf(_("Force off %s"), row->name),
                     G_CALLBACK(on_force_off), GTK_BOX(buttons));
   gtk_widget_add_css_class(row->force_off_button, "destructive-action");
+  action_button(row, _("S_ettings"), g_strdup_printf(_("Settings of %s"), row->name),
+                G_CALLBACK(on_settings), GTK_BOX(buttons));
   gtk_box_append(GTK_BOX(box), buttons);
 
   gtk_widget_set_valign(autostart, GTK_ALIGN_CENTER);
@@ -572,6 +574,12 @@ wv_vm_row_new(GDBusProxy *proxy)
   return row;
 }
 
+GDBusProxy *
+wv_vm_row_get_proxy(WvVmRow *row)
+{
+  return row->proxy;
+}
+
 const char *
 wv_vm_row_get_name(WvVmRow *row)
 {
@@ -604,6 +612,8 @@ wv_vm_row_class_init(WvVmRowClass *klass)
 
   object_class->dispose = wv_vm_row_dispose;
   object_class->finalize = wv_vm_row_finalize;
+  signals[SIGNAL_EDIT] = g_signal_new("edit", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                      NULL, NULL, G_TYPE_NONE, 0);
   signals[SIGNAL_TOAST] = g_signal_new("toast", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                        NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 }

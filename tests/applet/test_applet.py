@@ -195,6 +195,21 @@ class AppletTest(unittest.TestCase):
         target = self.wait(pressable, f"the {button} button of {vm}")
         target.queryAction().doAction(0)
 
+    def press_in_window(self, button):
+        """Presses the button named @button outside the rows (header, form)."""
+        def pressable():
+            found = [b for b in self.find(self.app(), "push button", button)
+                     if b.getState().contains(self.atspi.STATE_SENSITIVE)]
+            return found and found[0]
+        self.wait(pressable, f"the {button} button").queryAction().doAction(0)
+
+    def fill(self, role, name, text):
+        """Types @text into the form's field @name (AT-SPI EditableText)."""
+        field = self.wait(lambda: self.find(self.app(), role, name), f"the {name} field")[0]
+        # answered once the applet has set it (AdwEntryRow's Text reads
+        # empty in GTK 4.8: what the field says is checked by the outcome)
+        self.assertTrue(field.queryEditableText().setTextContents(text))
+
     def wait_label(self, vm, text, what=None):
         return self.wait(lambda: any(text in label for label in self.labels(vm)),
                          what or f"{vm}'s row to say {text!r} (it says {self.labels(vm)!r})")
@@ -262,6 +277,30 @@ class AppletTest(unittest.TestCase):
                                   for label in self.labels("big")), "the findings to go")
         self.assertEqual(self.client.get(self.client.vm_path("big"), "State"), "undefined")
 
+        # a new VM from the form (CreateVMFrom): its row appears from
+        # InterfacesAdded, with the memory and vCPUs given
+        self.press_in_window("New VM")
+        self.fill("text", "Name", "gamma")
+        self.fill("spin button", "Memory (MiB)", "2048")
+        self.fill("spin button", "vCPUs", "2")
+        self.screenshot("applet-4-new-vm")
+        self.press_in_window("Create")
+        self.wait(lambda: "gamma" in self.rows(), "gamma's row")
+        self.wait_label("gamma", "2 vCPUs · 2.0\u00a0GiB")
+        gamma = self.client.vm_path("gamma")
+        self.assertEqual(self.client.get(gamma, "VCPUs"), 2)
+        self.assertEqual(self.client.get(gamma, "MemoryKiB"), 2048 * 1024)
+        vms = sorted(name for name, _ in self.client.list_vms())
+
+        # the settings of a VM (Set): big with 4 vCPUs starts
+        self.press("big", "Settings")
+        self.fill("spin button", "vCPUs", "4")
+        self.press_in_window("Save")
+        self.wait_label("big", "4 vCPUs · 1.0\u00a0GiB")
+        self.assertEqual(self.client.get(self.client.vm_path("big"), "VCPUs"), 4)
+        self.press("big", "Start")
+        self.wait_label("big", "Running")
+
         # Shut Down: the step and the countdown while it runs (the test
         # driver obeys the first ACPI press at once: seen in the name-change
         # events of the row's stop line), then how it ended
@@ -277,7 +316,7 @@ class AppletTest(unittest.TestCase):
         left = [int(n.rsplit(", ", 1)[1].split()[0]) for n in steps]
         self.assertTrue(all(110 <= s <= 120 for s in left), steps)
         self.assertEqual(self.client.get(path, "State"), "shut-off")
-        self.screenshot("applet-4-stopped")
+        self.screenshot("applet-5-stopped")
 
         # winvmd goes away: the window says so; it comes back: the rows too
         self.daemon.kill9()
@@ -285,7 +324,7 @@ class AppletTest(unittest.TestCase):
                   "the 'winvmd is not running' page")
         self.wait(lambda: self.find(self.app(), "label", "winvmd stopped"), "the toast")
         self.assertEqual(self.rows(), {})
-        self.screenshot("applet-5-daemon-gone")
+        self.screenshot("applet-6-daemon-gone")
         self.daemon.start(self.client)
         self.wait(lambda: sorted(self.rows()) == vms, "the rows back after the restart")
         self.assertEqual(self.page_showing("winvmd is not running"), [])
@@ -293,7 +332,7 @@ class AppletTest(unittest.TestCase):
         self.wait_label("alpha", "Not defined yet")
         self.press("alpha", "Start")
         self.wait_label("alpha", "Running")
-        self.screenshot("applet-6-back")
+        self.screenshot("applet-7-back")
 
         log = self.quit_applet()
         self.assertEqual(self.applet_exit, 0, f"winvm-applet exit status; its log:\n{log}")
