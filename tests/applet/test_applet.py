@@ -292,6 +292,21 @@ class AppletTest(unittest.TestCase):
         self.assertEqual(self.client.get(gamma, "MemoryKiB"), 2048 * 1024)
         vms = sorted(name for name, _ in self.client.list_vms())
 
+        # an error is a toast with the daemon's message, without the D-Bus
+        # prefix; the form stays for a correction
+        self.press_in_window("New VM")
+        self.fill("text", "Name", "alpha")
+        self.press_in_window("Create")
+        name, message = self.client.call_error(
+            "/org/winvm1", "org.winvm1.Manager", "CreateVMFrom",
+            self.v("(ssa{sv})", "alpha", "windows11", {}))
+        self.assertEqual(name, "org.winvm1.Error.Exists")
+        self.wait(lambda: self.find(self.app(), "label", message), f"the toast {message!r}")
+        self.assertFalse([label for label in self.find(self.app(), "label")
+                          if "GDBus.Error" in label.name])
+        self.press_in_window("Cancel")
+        self.wait(lambda: sorted(self.rows()) == vms, "the list again")
+
         # the settings of a VM (Set): big with 4 vCPUs starts
         self.press("big", "Settings")
         self.fill("spin button", "vCPUs", "4")
