@@ -372,6 +372,8 @@ check_done(GObject *source, GAsyncResult *res, gpointer data)
   gboolean fails = FALSE;
 
   row->calls--;
+  if (row->proxy == NULL)
+    return; /* the VM went away meanwhile */
   if (reply == NULL) {
     toast_error(row, error);
     update_all(row);
