@@ -6,10 +6,13 @@ system bus with libvirt's test driver and the fake "ryzen" host
 (tests/integration/daemon_fixture.py), and the applet between them.
 
 One scripted session: the window shows every VM (names read from the
-accessibility tree), Start turns a VM's row to Running, a start that would
-fail shows the check findings with their hints, Shut Down shows the stop's
-step and countdown and then how it ended, the daemon killed and started
-again turns the window to its "not running" page and back to the rows. A
+accessibility tree), the autostart switch writes Autostart, Start turns a
+VM's row to Running, a start that would fail shows the check findings with
+their hints, a new VM from the form appears as a row, an error is a toast
+with the daemon's message, a VM's settings change its vCPUs, Suspend,
+Resume and Force Off turn its row, Shut Down shows the stop's step and
+countdown and then how it ended, the daemon killed and started again turns
+the window to its "not running" page and back to the rows. A
 screenshot of each state is saved in $WV_ARTEFACT_DIR (the build dir).
 
 In an ASan build (WV_SANITIZE) the applet runs under AddressSanitizer and
@@ -317,6 +320,17 @@ class AppletTest(unittest.TestCase):
         self.assertEqual(self.client.get(self.client.vm_path("big"), "VCPUs"), 4)
         self.press("big", "Start")
         self.wait_label("big", "Running")
+
+        # Suspend, Resume, Force Off: each turns the row as the daemon says
+        big = self.client.vm_path("big")
+        self.press("big", "Suspend")
+        self.wait_label("big", "Paused")
+        self.assertEqual(self.client.get(big, "State"), "paused")
+        self.press("big", "Resume")
+        self.wait_label("big", "Running")
+        self.press("big", "Force Off")
+        self.wait_label("big", "Shut off")
+        self.assertEqual(self.client.get(big, "State"), "shut-off")
 
         # Shut Down: the step and the countdown while it runs (the test
         # driver obeys the first ACPI press at once: seen in the name-change
