@@ -141,7 +141,10 @@ class AppletTest(unittest.TestCase):
             self.names_seen.append(event.any_data)
 
     def wait(self, predicate, what, timeout=None):
-        """Polls @predicate (with AT-SPI's events dispatched) until it is truthy."""
+        """Polls @predicate (with AT-SPI's events dispatched) until it is
+        truthy. @what, for the timeout's message, may be a function (it is
+        called then, never before: the tree may be in flux until the wait
+        is over)."""
         from gi.repository import GLib
         deadline = time.monotonic() + (timeout or TIMEOUT)
         ctx = GLib.MainContext.default()
@@ -158,6 +161,11 @@ class AppletTest(unittest.TestCase):
             if value:
                 return value
             if time.monotonic() > deadline:
+                if callable(what):  # a message read from the tree: only now
+                    try:
+                        what = what()
+                    except Exception as e:
+                        what = f"(the tree could not be read: {e})"
                 raise Timeout(f"timed out waiting for {what}")
             time.sleep(0.05)
 
@@ -215,7 +223,8 @@ class AppletTest(unittest.TestCase):
 
     def wait_label(self, vm, text, what=None):
         return self.wait(lambda: any(text in label for label in self.labels(vm)),
-                         what or f"{vm}'s row to say {text!r} (it says {self.labels(vm)!r})")
+                         what or (lambda: f"{vm}'s row to say {text!r} "
+                                          f"(it says {self.labels(vm)!r})"))
 
     def page_showing(self, title):
         return self.find(self.app(), "label", title)
@@ -247,7 +256,8 @@ class AppletTest(unittest.TestCase):
         path = self.client.vm_path("beta")
         switch = self.wait(lambda: self.find(self.row("beta"), "check box", "Start beta at boot"),
                            "beta's autostart switch")[0]
-        self.assertFalse(switch.getState().contains(self.atspi.STATE_CHECKED))
+        self.assertFalse(self.wait(lambda: [switch.getState()], "the switch's state")[0]
+                         .contains(self.atspi.STATE_CHECKED))
         switch.queryAction().doAction(0)
         self.wait(lambda: self.client.get(path, "Autostart") is True, "beta's Autostart true")
         self.wait(lambda: self.find(self.row("beta"), "check box", "Start beta at boot")[0]
@@ -261,7 +271,8 @@ class AppletTest(unittest.TestCase):
         self.wait_label("alpha", "no guest agent")
         self.wait(lambda: self.find(self.row("alpha"), "push button", "Shut Down"),
                   "alpha's Shut Down button")
-        self.assertEqual(self.find(self.row("alpha"), "push button", "Start"), [])
+        self.wait(lambda: self.row("alpha") and not self.find(self.row("alpha"), "push button",
+                                                              "Start"), "no Start for alpha")
         self.screenshot("applet-2-running")
 
         # a start that would fail: the check's findings and hints, no Start
@@ -358,7 +369,7 @@ class AppletTest(unittest.TestCase):
         self.screenshot("applet-6-daemon-gone")
         self.daemon.start(self.client)
         self.wait(lambda: sorted(self.rows()) == vms, "the rows back after the restart")
-        self.assertEqual(self.page_showing("winvmd is not running"), [])
+        self.wait(lambda: not self.page_showing("winvmd is not running"), "the page gone")
         # a fresh test driver: nothing defined; the rows show the new daemon's state
         self.wait_label("alpha", "Not defined yet")
         self.press("alpha", "Start")
