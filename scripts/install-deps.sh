@@ -11,6 +11,7 @@ build=(
   libjson-glib-dev bash-completion libdbus-1-dev
   libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
   systemd
+  libgtk-4-dev libadwaita-1-dev gettext
 )
 package=(
   debhelper dpkg-dev fakeroot lintian
@@ -20,6 +21,7 @@ tests=(
   linux-image-amd64 busybox-static xz-utils cpio hyperfine libvirt-dbus qemu-guest-agent
   dbus polkitd adduser python3 python3-gi python3-dbus python3-dbusmock
   valgrind clang-format clang libclang-rt-14-dev llvm
+  xvfb at-spi2-core python3-pyatspi x11-apps imagemagick appstream
 )
 
 want=("${build[@]}")

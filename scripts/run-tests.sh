@@ -1,6 +1,7 @@
 #!/bin/bash
 # README command 2: install what is missing, build with -Werror, and run the
-# whole test suite: unit, integration (libvirt test driver) and e2e (real
+# whole test suite: unit, integration (libvirt test driver; with the applet
+# under Xvfb, tests/applet) and e2e (real
 # libvirtd + a QEMU guest; needs root), then unit + integration again under
 # ASan/UBSan, the unit suite under valgrind, a bounded libFuzzer run of every
 # target in tests/fuzz, a quick benchmark run, and the clang-format check. The
