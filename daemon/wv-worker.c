@@ -24,51 +24,51 @@ typedef struct
   GTaskThreadFunc func;
 } Job;
 
-static void
-job_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+/* Main thread, after the job's result (queued before) has been dispatched
+ * or is about to be: the job is over. The pool thread's reference to the
+ * task ends here, so the task and its data (a VM's hold, a libvirt lease:
+ * main-thread state) are never freed on a worker, and wv_workers_drain()
+ * never returns with a completion still to come. */
+static gboolean
+job_over(gpointer data)
 {
-  const Job *job = g_object_get_data(G_OBJECT(task), "wv-worker-job");
-
-  job->func(task, source, data, cancellable);
-}
-
-/* Main thread, once the task's callback has run: the job is over. GTask
- * hands the result over only after the thread function has returned, and
- * GLib's pool thread may drop the last reference after the callback ran:
- * the job's data (a VM's hold, a libvirt lease: main-thread state) is freed
- * here instead, and the job counted out only now, so that
- * wv_workers_drain() never returns with a completion still to come. */
-static void
-job_completed(GObject *task, GParamSpec *pspec, gpointer unused)
-{
-  g_signal_handlers_disconnect_by_func(task, job_completed, unused);
-  g_task_set_task_data(G_TASK(task), NULL, NULL);
+  g_object_unref(data);
   g_atomic_int_add(&running, -1);
+  return G_SOURCE_REMOVE;
 }
-
-/* The read lane: its own pool, so that its queue is not GTask's. Made on
- * first use and kept (its idle threads end by themselves). */
-static GThreadPool *read_pool;
 
 static void
-read_thread(gpointer data, gpointer pool_data)
+pool_thread(gpointer data, gpointer pool_data)
 {
-  g_autoptr(GTask) task = data; /* the ref wv_worker_run_lane() took */
+  GTask *task = data; /* the ref wv_worker_run_lane() took */
+  const Job *job = g_object_get_data(G_OBJECT(task), "wv-worker-job");
+  g_autoptr(GSource) over = g_idle_source_new();
 
-  job_thread(task, g_task_get_source_object(task), g_task_get_task_data(task),
-             g_task_get_cancellable(task));
+  job->func(task, g_task_get_source_object(task), g_task_get_task_data(task),
+            g_task_get_cancellable(task));
+  /* the result is queued on the task's context by now (GTask does so at
+   * once from a thread of its own): the reference goes there after it */
+  g_source_set_priority(over, g_task_get_priority(task));
+  g_source_set_callback(over, job_over, task, NULL);
+  g_source_attach(over, g_task_get_context(task));
 }
+
+/* Two pools of our own, so that the read lane's queue is not the lifecycle
+ * lane's. Made on first use and kept (idle threads end by themselves). */
+static GThreadPool *pools[2];
 
 static GThreadPool *
-get_read_pool(void)
+get_pool(WvLane lane)
 {
   static gsize once = 0;
 
   if (g_once_init_enter(&once)) {
-    read_pool = g_thread_pool_new(read_thread, NULL, WV_READ_THREADS, FALSE, NULL);
+    pools[WV_LANE_LIFECYCLE] =
+        g_thread_pool_new(pool_thread, NULL, WV_LIFECYCLE_THREADS, FALSE, NULL);
+    pools[WV_LANE_READ] = g_thread_pool_new(pool_thread, NULL, WV_READ_THREADS, FALSE, NULL);
     g_once_init_leave(&once, 1);
   }
-  return read_pool;
+  return pools[lane];
 }
 
 void
@@ -78,12 +78,8 @@ wv_worker_run_lane(GTask *task, GTaskThreadFunc func, WvLane lane)
 
   job->func = func;
   g_object_set_data_full(G_OBJECT(task), "wv-worker-job", job, g_free);
-  g_signal_connect(task, "notify::completed", G_CALLBACK(job_completed), NULL);
   g_atomic_int_inc(&running);
-  if (lane == WV_LANE_READ)
-    g_thread_pool_push(get_read_pool(), g_object_ref(task), NULL);
-  else
-    g_task_run_in_thread(task, job_thread);
+  g_thread_pool_push(get_pool(lane), g_object_ref(task), NULL);
 }
 
 void
@@ -95,7 +91,7 @@ wv_worker_run(GTask *task, GTaskThreadFunc func)
 guint
 wv_workers_queued_reads(void)
 {
-  return read_pool ? g_thread_pool_unprocessed(read_pool) : 0;
+  return pools[WV_LANE_READ] ? g_thread_pool_unprocessed(pools[WV_LANE_READ]) : 0;
 }
 
 guint

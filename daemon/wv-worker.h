@@ -9,7 +9,7 @@
  *
  * Jobs run on one of two lanes, so that reads anybody may ask for can never
  * starve what root and the host-shutdown path do: the lifecycle lane
- * (GTask's own thread pool: Start, ForceOff, Shutdown, the host shutdown's
+ * (a pool without a limit: Start, ForceOff, Shutdown, the host shutdown's
  * per-VM work, autostart, refreshes, reconnects) and the read lane (a pool
  * of its own with at most WV_READ_THREADS threads: Plan, Check, Render and
  * their host probes). A flood of reads queues on the read lane only.
@@ -41,9 +41,13 @@ typedef enum
 } WvLane;
 
 #define WV_READ_THREADS 2
+/* -1: a thread for every lifecycle job that finds none idle */
+#define WV_LIFECYCLE_THREADS (-1)
 
-/* g_task_run_in_thread() on the lifecycle lane, counted until @func
- * returns. */
+/* Runs @func for @task on a thread of the lifecycle lane, like
+ * g_task_run_in_thread(); counted until the job is over (its result
+ * dispatched), and the task's last reference (with its data) always
+ * dropped on the context the task was made on. */
 void wv_worker_run(GTask *task, GTaskThreadFunc func);
 
 /* The same on @lane. The task's result is dispatched as with
