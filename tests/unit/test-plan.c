@@ -538,6 +538,10 @@ plan_fragmented(const char *profile, guint64 free_kib, guint top, const char *bu
   g_autoptr(GError) error = NULL;
   WvPlanContext ctx = {.host = host, .template_dir = wv_test_template_dir()};
 
+  /* what the fake tree said is replaced */
+  g_clear_pointer(&host->node_free_kib, g_array_unref);
+  g_clear_pointer(&host->buddyinfo, g_array_unref);
+  g_clear_pointer(&host->buddyinfo_error, g_free);
   host->node_free_kib = g_array_new(FALSE, TRUE, sizeof(guint64));
   g_array_set_size(host->node_free_kib, 2);
   g_array_index(host->node_free_kib, guint64, 0) = 100 * 1024 * 1024;
