@@ -365,6 +365,38 @@ status_changed(WvDaemon *daemon)
     REPORT(daemon, status);
 }
 
+/* A libvirtd that has just started answers before it has reconnected to
+ * the guests it found running: a guest that died meanwhile reads as running
+ * for a while, and libvirtd sends no event when it finds out. The running
+ * VMs are read again 1, 3 and 9 s after each connect. */
+static const guint reread_after_ms[] = {1000, 2000, 6000};
+
+static gboolean
+reread_running(gpointer data)
+{
+  WvDaemon *daemon = data;
+  GHashTableIter iter;
+  gpointer vm;
+
+  daemon->reread_source = 0;
+  g_hash_table_iter_init(&iter, daemon->vms);
+  while (g_hash_table_iter_next(&iter, NULL, &vm))
+    if (wv_vm_is_running(vm))
+      wv_vm_refresh(vm);
+  if (++daemon->rereads < G_N_ELEMENTS(reread_after_ms))
+    daemon->reread_source =
+        wv_timeout_add(reread_after_ms[daemon->rereads], reread_running, daemon);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_rereads(WvDaemon *daemon)
+{
+  g_clear_handle_id(&daemon->reread_source, wv_source_remove);
+  daemon->rereads = 0;
+  daemon->reread_source = wv_timeout_add(reread_after_ms[0], reread_running, daemon);
+}
+
 static void
 on_connected(gpointer data)
 {
@@ -395,6 +427,7 @@ on_connected(gpointer data)
   task = g_task_new(NULL, NULL, resync_done, NULL);
   g_task_set_task_data(task, r, (GDestroyNotify)resync_free);
   wv_worker_run(task, resync_thread);
+  schedule_rereads(daemon);
 }
 
 static void
@@ -403,6 +436,8 @@ on_disconnected(gpointer data, const char *reason)
   WvDaemon *daemon = data;
   GHashTableIter iter;
   gpointer vm;
+
+  g_clear_handle_id(&daemon->reread_source, wv_source_remove);
 
   wv_host_cache_set_generation(daemon->config->host_cache, wv_libvirt_generation(daemon->libvirt));
   wv_plan_cache_invalidate(daemon->plans);
@@ -519,6 +554,7 @@ wv_daemon_free(WvDaemon *daemon)
   /* libvirt first: no event may reach a freed VM */
   wv_libvirt_free(daemon->libvirt);
   g_clear_handle_id(&daemon->orphan_retry, wv_source_remove);
+  g_clear_handle_id(&daemon->reread_source, wv_source_remove);
   for (guint i = 0; i < daemon->resyncs_delayed->len; i++) {
     GTask *task = daemon->resyncs_delayed->pdata[i];
 

@@ -35,6 +35,8 @@ typedef struct
   GHashTable *vms;            /* name -> WvVm*, sorted view via wv_daemon_vm_names() */
   GHashTable *orphans;        /* names of running VMs whose profile is gone */
   guint orphan_retry;         /* a stopped orphan waits for its last call */
+  guint reread_source;        /* the running VMs read again after a connect */
+  guint rereads;              /* how many of those are done */
   GPtrArray *resyncs_delayed; /* GTask*: read, held back by the test seam */
   GPtrArray *profile_errors;  /* char* */
   WvPlanCache *plans;         /* Plan, Check, Render: what nothing changed since */
