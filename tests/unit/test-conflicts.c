@@ -50,25 +50,9 @@ fixture_set_up(Fixture *f, gconstpointer data)
 }
 
 static void
-remove_tree(const char *path)
-{
-  g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
-  const char *name;
-
-  while (d && (name = g_dir_read_name(d))) {
-    g_autofree char *child = g_build_filename(path, name, NULL);
-    if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-      remove_tree(child);
-    else
-      g_assert_cmpint(g_unlink(child), ==, 0);
-  }
-  g_assert_cmpint(g_rmdir(path), ==, 0);
-}
-
-static void
 fixture_tear_down(Fixture *f, gconstpointer data)
 {
-  remove_tree(f->root);
+  wv_test_remove_tree(f->root);
   g_free(f->root);
 }
 

@@ -33,23 +33,6 @@ symlink_at(const char *root, const char *rel, const char *target)
   g_assert_cmpint(symlink(target, path), ==, 0);
 }
 
-static void
-remove_tree(const char *path)
-{
-  g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
-    g_autofree char *child = g_build_filename(path, name, NULL);
-
-    if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-      remove_tree(child);
-    else
-      g_assert_cmpint(g_unlink(child), ==, 0);
-  }
-  g_assert_cmpint(g_rmdir(path), ==, 0);
-}
-
 /* The plan and render of @profile_text on @host, as one comparable text. */
 static char *
 plan_text(const WvHost *host, const WvDomcaps *caps, const char *profile_text)
@@ -189,7 +172,7 @@ test_fresh_figures(void)
   again = wv_host_cache_host(cache, &error);
   g_assert_no_error(error);
   g_assert_cmpuint(wv_host_cache_probes(cache), ==, 3);
-  remove_tree(tmp);
+  wv_test_remove_tree(tmp);
 }
 
 typedef struct

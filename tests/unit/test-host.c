@@ -6,6 +6,7 @@
  */
 #include "wv-host.h"
 #include "wv-common.h"
+#include "wv-test.h"
 
 #include <glib/gstdio.h>
 
@@ -491,23 +492,6 @@ write_file(const char *root, const char *rel, const char *content)
 }
 
 static void
-remove_tree(const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-    g_autofree char *child = g_build_filename(path, name, NULL);
-
-    if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-      remove_tree(child);
-    else
-      g_assert_cmpint(g_unlink(child), ==, 0);
-  }
-  g_assert_cmpint(g_rmdir(path), ==, 0);
-}
-
-static void
 test_fallbacks(void)
 {
   g_autoptr(GError) error = NULL;
@@ -619,7 +603,7 @@ test_fallbacks(void)
   g_assert_null(host->buddyinfo);
   g_assert_nonnull(strstr(host->buddyinfo_error, "proc/buddyinfo: buddyinfo line 1"));
 
-  remove_tree(tmp);
+  wv_test_remove_tree(tmp);
 }
 
 static void

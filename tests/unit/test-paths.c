@@ -8,6 +8,7 @@
 #include "wv-common.h"
 #include "wv-config.h"
 #include "wv-paths.h"
+#include "wv-test.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -23,22 +24,6 @@ write_file(const char *dir, const char *rel, const char *text)
 
   g_assert_cmpint(g_mkdir_with_parents(parent, 0755), ==, 0);
   g_assert_true(g_file_set_contents(path, text, -1, NULL));
-}
-
-static void
-remove_tree(const char *path)
-{
-  g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
-  const char *entry;
-
-  while (d && (entry = g_dir_read_name(d)) != NULL) {
-    g_autofree char *child = g_build_filename(path, entry, NULL);
-    if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-      remove_tree(child);
-    else
-      g_remove(child);
-  }
-  g_rmdir(path);
 }
 
 static void
@@ -143,7 +128,7 @@ test_config(void)
   g_assert_nonnull(strstr(error->message, "writable by its group or others"));
   g_clear_error(&error);
 
-  remove_tree(dir);
+  wv_test_remove_tree(dir);
 }
 
 /* winvm.conf's [libvirt] group: the keepalive, beside [paths] */
@@ -187,7 +172,7 @@ test_config_libvirt(void)
   g_assert_false(wv_config_load_libvirt(&config, &error));
   g_assert_nonnull(strstr(error->message, "[libvirt] keepalive: unknown key"));
   g_clear_error(&error);
-  remove_tree(dir);
+  wv_test_remove_tree(dir);
 }
 
 static void
@@ -258,7 +243,7 @@ test_mounted_block_devices(void)
     g_assert_false(wv_path_is_lvm_volume(file, sys));
   }
   g_assert_null(wv_path_mounted_block_device("/nonexistent", sys, mountinfo));
-  remove_tree(dir);
+  wv_test_remove_tree(dir);
 }
 
 int

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <libxml/relaxng.h>
 
 #include "wv-host.h"
@@ -117,4 +118,23 @@ wv_test_pins(const WvPlan *plan)
     g_string_append_printf(s, "%s%s", i ? "," : "", set);
   }
   return g_string_free(s, FALSE);
+}
+
+/* Removes @path and everything below it (a test's temporary tree); links
+ * are removed, never followed. */
+static inline void
+wv_test_remove_tree(const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+    g_autofree char *child = g_build_filename(path, name, NULL);
+
+    if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
+      wv_test_remove_tree(child);
+    else
+      g_assert_cmpint(g_unlink(child), ==, 0);
+  }
+  g_assert_cmpint(g_rmdir(path), ==, 0);
 }
