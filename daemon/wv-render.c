@@ -5,7 +5,6 @@
 #include "wv-common.h"
 
 #include <libxml/parser.h>
-#include <libxml/xmlsave.h>
 
 /* libvirt's own element order, so rendered documents read like the ones
  * `virsh dumpxml` prints and new elements land in one predictable place. */
@@ -1002,18 +1001,12 @@ wv_render(const WvProfile *p, const WvPlan *plan, GError **error)
 char *
 wv_xml_doc_to_string(xmlDoc *doc)
 {
-  xmlBuffer *buf = xmlBufferCreate();
-  xmlSaveCtxt *save = xmlSaveToBuffer(buf, "UTF-8", XML_SAVE_FORMAT | XML_SAVE_NO_DECL);
-  char *out;
+  char *fast = wv_xml_write(doc);
 
-  xmlSaveDoc(save, doc);
-  xmlSaveClose(save);
-  out = g_strdup_printf(
-      "%.*s%s", xmlBufferLength(buf), (const char *)xmlBufferContent(buf),
-      xmlBufferLength(buf) > 0 && xmlBufferContent(buf)[xmlBufferLength(buf) - 1] == '\n' ? ""
-                                                                                          : "\n");
-  xmlBufferFree(buf);
-  return out;
+  if (fast && fast[0] != '\0')
+    return fast;
+  g_free(fast);
+  return wv_xml_save(doc);
 }
 
 char *

@@ -4,6 +4,8 @@
 #include "wv-xml.h"
 #include "wv-profile.h"
 
+#include <libxml/parserInternals.h> /* xmlStringTextNoenc */
+#include <libxml/xmlsave.h>
 #include <string.h>
 
 #define NAME(n) ((const char *)(n)->name)
@@ -177,4 +179,236 @@ wv_xml_remove_if_empty(xmlNode *node)
     xmlUnlinkNode(node);
     xmlFreeNode(node);
   }
+}
+
+/* ---- writing a tree -------------------------------------------------------
+ *
+ * What xmlSaveDoc() with XML_SAVE_FORMAT | XML_SAVE_NO_DECL to UTF-8 writes
+ * (libxml2 2.9 xmlsave.c: xmlNodeDumpOutputInternal), byte for byte,
+ * straight into a GString: libxml2 pushes every fragment through its output
+ * buffer and encoder, which was a sixth of a whole render + preflight
+ * (tests/bench/README.md). test-xml-write compares both on every template
+ * and on hostile strings. */
+
+#define WV_XML_INDENT_MAX 30 /* libxml2's MAX_INDENT (60) / 2 spaces */
+
+static void
+write_indent(GString *out, guint level)
+{
+  static const char spaces[] = "                                                            ";
+
+  g_string_append_len(out, spaces, 2 * MIN(level, WV_XML_INDENT_MAX));
+}
+
+/* @specials: the bytes that need a reference; the rest is copied in runs */
+static void
+write_escaped(GString *out, const char *s, const char *specials)
+{
+  while (*s) {
+    gsize run = strcspn(s, specials);
+
+    g_string_append_len(out, s, (gssize)run);
+    s += run;
+    switch (*s) {
+      case '\0':
+        return;
+      case '<':
+        g_string_append_len(out, "&lt;", 4);
+        break;
+      case '>':
+        g_string_append_len(out, "&gt;", 4);
+        break;
+      case '&':
+        g_string_append_len(out, "&amp;", 5);
+        break;
+      case '"':
+        g_string_append_len(out, "&quot;", 6);
+        break;
+      case '\r':
+        g_string_append_len(out, "&#13;", 5);
+        break;
+      case '\n':
+        g_string_append_len(out, "&#10;", 5);
+        break;
+      case '\t':
+        g_string_append_len(out, "&#9;", 4);
+        break;
+      default:
+        g_assert_not_reached();
+    }
+    s++;
+  }
+}
+
+static void
+write_qname(GString *out, const xmlNs *ns, const xmlChar *name)
+{
+  if (ns && ns->prefix) {
+    g_string_append(out, (const char *)ns->prefix);
+    g_string_append_c(out, ':');
+  }
+  g_string_append(out, (const char *)name);
+}
+
+/* xmlBufWriteQuotedString() */
+static void
+write_quoted(GString *out, const char *s)
+{
+  if (strchr(s, '"') == NULL)
+    g_string_append_printf(out, "\"%s\"", s);
+  else if (strchr(s, '\'') == NULL)
+    g_string_append_printf(out, "'%s'", s);
+  else {
+    g_string_append_c(out, '"');
+    for (; *s; s++) {
+      if (*s == '"')
+        g_string_append(out, "&quot;");
+      else
+        g_string_append_c(out, *s);
+    }
+    g_string_append_c(out, '"');
+  }
+}
+
+static gboolean
+write_attributes(GString *out, const xmlNode *n)
+{
+  for (const xmlNs *ns = n->nsDef; ns; ns = ns->next) {
+    if (ns->type != XML_LOCAL_NAMESPACE || ns->href == NULL ||
+        (ns->prefix && g_str_equal((const char *)ns->prefix, "xml")))
+      continue;
+    g_string_append(out, ns->prefix ? " xmlns:" : " xmlns");
+    if (ns->prefix)
+      g_string_append(out, (const char *)ns->prefix);
+    g_string_append_c(out, '=');
+    write_quoted(out, (const char *)ns->href);
+  }
+  for (const xmlAttr *a = n->properties; a; a = a->next) {
+    g_string_append_c(out, ' ');
+    write_qname(out, a->ns, a->name);
+    g_string_append_len(out, "=\"", 2);
+    for (const xmlNode *t = a->children; t; t = t->next) {
+      if (t->type != XML_TEXT_NODE)
+        return FALSE; /* entity references: left to libxml2 */
+      if (t->content)
+        write_escaped(out, (const char *)t->content, "\n\r\t\"<>&");
+    }
+    g_string_append_c(out, '"');
+  }
+  return TRUE;
+}
+
+/* @format: the context's; @root: no indent before it (a child of the
+ * document). FALSE for a node type this writer leaves to libxml2. */
+static gboolean
+write_node(GString *out, const xmlNode *n, guint level, gboolean format, gboolean root)
+{
+  /* (int): every other node type, whatever this libxml2 has, is the default */
+  switch ((int)n->type) {
+    case XML_ELEMENT_NODE: {
+      gboolean inner = format;
+
+      if (!root && format)
+        write_indent(out, level);
+      g_string_append_c(out, '<');
+      write_qname(out, n->ns, n->name);
+      if (!write_attributes(out, n))
+        return FALSE;
+      if (n->children == NULL) {
+        g_string_append_len(out, "/>", 2);
+        return TRUE;
+      }
+      /* mixed content is written as it is */
+      for (const xmlNode *c = n->children; c && inner; c = c->next)
+        if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE ||
+            c->type == XML_ENTITY_REF_NODE)
+          inner = FALSE;
+      g_string_append_c(out, '>');
+      if (inner)
+        g_string_append_c(out, '\n');
+      for (const xmlNode *c = n->children; c; c = c->next) {
+        if (!write_node(out, c, level + 1, inner, FALSE))
+          return FALSE;
+        if (inner)
+          g_string_append_c(out, '\n');
+      }
+      if (inner)
+        write_indent(out, level);
+      g_string_append_len(out, "</", 2);
+      write_qname(out, n->ns, n->name);
+      g_string_append_c(out, '>');
+      return TRUE;
+    }
+    case XML_TEXT_NODE:
+      if (n->content == NULL)
+        return TRUE;
+      if (n->name == xmlStringTextNoenc)
+        g_string_append(out, (const char *)n->content);
+      else
+        write_escaped(out, (const char *)n->content, "<>&\r");
+      return TRUE;
+    case XML_COMMENT_NODE:
+      if (!root && format)
+        write_indent(out, level);
+      if (n->content)
+        g_string_append_printf(out, "<!--%s-->", (const char *)n->content);
+      return TRUE;
+    case XML_PI_NODE:
+      if (!root && format)
+        write_indent(out, level);
+      g_string_append_printf(out, "<?%s%s%s?>", (const char *)n->name, n->content ? " " : "",
+                             n->content ? (const char *)n->content : "");
+      return TRUE;
+    case XML_CDATA_SECTION_NODE: {
+      const char *start = (const char *)n->content, *end;
+
+      if (start == NULL || *start == '\0') {
+        g_string_append(out, "<![CDATA[]]>");
+        return TRUE;
+      }
+      /* "]]>" inside splits the section, as libxml2 does */
+      for (end = start; *end; end++) {
+        if (end[0] == ']' && end[1] == ']' && end[2] == '>') {
+          end += 2;
+          g_string_append_printf(out, "<![CDATA[%.*s]]>", (int)(end - start), start);
+          start = end;
+        }
+      }
+      if (start != end)
+        g_string_append_printf(out, "<![CDATA[%s]]>", start);
+      return TRUE;
+    }
+    default:
+      return FALSE;
+  }
+}
+
+char *
+wv_xml_save(xmlDoc *doc)
+{
+  xmlBuffer *buf = xmlBufferCreate();
+  xmlSaveCtxt *save = xmlSaveToBuffer(buf, "UTF-8", XML_SAVE_FORMAT | XML_SAVE_NO_DECL);
+  int len;
+  char *out;
+
+  xmlSaveDoc(save, doc);
+  xmlSaveClose(save);
+  len = xmlBufferLength(buf);
+  out = g_strdup_printf("%.*s%s", len, (const char *)xmlBufferContent(buf),
+                        len > 0 && xmlBufferContent(buf)[len - 1] == '\n' ? "" : "\n");
+  xmlBufferFree(buf);
+  return out;
+}
+
+char *
+wv_xml_write(const xmlDoc *doc)
+{
+  g_autoptr(GString) out = g_string_sized_new(8192);
+
+  for (const xmlNode *c = doc->children; c; c = c->next) {
+    if (!write_node(out, c, 0, TRUE, TRUE))
+      return NULL;
+    g_string_append_c(out, '\n');
+  }
+  return g_string_free(g_steal_pointer(&out), FALSE);
 }

@@ -51,4 +51,12 @@ void wv_xml_set_text(xmlNode *node, const char *text);
 /* Removes @node when it has neither child elements nor attributes. */
 void wv_xml_remove_if_empty(xmlNode *node);
 
+/* @doc as xmlSaveDoc() writes it with XML_SAVE_FORMAT | XML_SAVE_NO_DECL in
+ * UTF-8, byte for byte, in a fraction of the work; NULL for a tree with
+ * nodes it leaves to libxml2 (a DTD, entity references, XInclude). */
+char *wv_xml_write(const xmlDoc *doc);
+/* The same through libxml2's xmlSaveDoc(), ending in a newline: what
+ * wv_xml_write() must match, and its fallback. */
+char *wv_xml_save(xmlDoc *doc);
+
 G_END_DECLS

@@ -60,6 +60,13 @@ render(const WvProfile *p, const WvDomcaps *caps)
     return;
   }
   wv_fuzz_assert(error == NULL);
+  {
+    /* winvm's writer and libxml2's: the same bytes */
+    g_autofree char *ours = wv_xml_write(doc);
+    g_autofree char *theirs = wv_xml_save(doc);
+
+    wv_fuzz_assert(ours != NULL && g_str_equal(ours, theirs));
+  }
   vctx = xmlRelaxNGNewValidCtxt(schema);
   xmlRelaxNGSetValidErrors(vctx, silence, silence, NULL);
   rc = xmlRelaxNGValidateDoc(vctx, doc);
