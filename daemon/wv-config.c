@@ -6,6 +6,7 @@
 #include "wv-file.h"
 #include "wv-host-cache.h"
 #include "wv-isolate.h"
+#include "wv-template.h"
 
 static void
 config_clear(gpointer data)
@@ -22,6 +23,7 @@ config_clear(gpointer data)
   g_free(c->template_dir);
   g_free(c->host_config);
   wv_host_cache_unref(c->host_cache);
+  wv_templates_unref(c->templates);
   wv_isolate_unref(c->isolate);
 }
 
@@ -43,6 +45,7 @@ wv_config_copy(const WvConfig *config)
   c->keepalive_count = config->keepalive_count;
   c->host_cache = config->host_cache ? wv_host_cache_ref(config->host_cache) : NULL;
   c->isolate = config->isolate ? wv_isolate_ref(config->isolate) : NULL;
+  c->templates = config->templates ? wv_templates_ref(config->templates) : NULL;
   return c;
 }
 

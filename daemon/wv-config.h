@@ -32,6 +32,9 @@ typedef struct
   /* host facts kept between plans (wv-host-cache.h; thread-safe, shared by
    * copies), NULL: every plan probes the host afresh */
   struct _WvHostCache *host_cache;
+  /* parsed domain templates (wv-template.h; thread-safe, shared by
+   * copies), NULL: every render reads its template file */
+  struct _WvTemplates *templates;
   /* what the host gives up while VMs run, and its ledger (wv-isolate.h;
    * thread-safe, shared by copies), NULL: the host is left alone */
   struct _WvIsolate *isolate;

@@ -12,6 +12,7 @@
 #include "wv-daemon.h"
 #include "wv-host-cache.h"
 #include "wv-isolate.h"
+#include "wv-template.h"
 #include "wv-preflight.h"
 
 #define REPORT(daemon, what, ...)                                                                  \
@@ -160,6 +161,7 @@ wv_daemon_reload(WvDaemon *daemon)
 
   wv_plan_cache_invalidate(daemon->plans);                   /* templates, winvm.conf: read again */
   wv_host_cache_forget_topology(daemon->config->host_cache); /* and the hardware */
+  wv_templates_forget(daemon->config->templates);
   if (profiles == NULL) {
     /* The directory is gone or untrusted: a rename or an unmounted disk must
      * not drop every VM (running ones would no longer be shut down with the
@@ -515,6 +517,8 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   daemon->config = wv_config_copy(config);
   if (daemon->config->host_cache == NULL)
     daemon->config->host_cache = wv_preflight_host_cache_new(config);
+  if (daemon->config->templates == NULL)
+    daemon->config->templates = wv_templates_new();
   if (daemon->config->isolate == NULL && config->runtime_dir)
     daemon->config->isolate =
         wv_isolate_new(config->runtime_dir, config->sysfs_root, config->proc_root);

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "wv-plan.h"
+#include "wv-template.h"
 #include "wv-common.h"
 
 #include <unistd.h>
@@ -61,6 +62,7 @@ wv_plan_free(WvPlan *plan)
   g_ptr_array_unref(plan->findings);
   g_free(plan->cpu_model);
   g_free(plan->template_path);
+  wv_templates_unref(plan->templates);
   g_free(plan);
 }
 
@@ -1091,6 +1093,7 @@ wv_plan_build(const WvProfile *p, const WvPlanContext *ctx)
   plan->numa_node = -1;
   plan->cpu_mode = p->cpu_mode;
   plan->cpu_model = g_strdup(p->cpu_model);
+  plan->templates = ctx->templates ? wv_templates_ref(ctx->templates) : NULL;
 
   if (g_file_test(template_path, G_FILE_TEST_IS_REGULAR)) {
     plan->template_path = g_steal_pointer(&template_path);

@@ -41,6 +41,9 @@ typedef struct
   /* PCI address ("0000:0f:00.0") -> name of the running domain using it. */
   GHashTable *devices_in_use;
   const char *template_dir;
+  /* parsed templates kept between renders (wv-template.h); NULL: the
+   * render reads the file */
+  struct _WvTemplates *templates;
   /* libvirt said it offers no kvm guests (wv_libvirt_kvm_offered) */
   gboolean libvirt_lacks_kvm;
   /* a libvirt domain of the profile's name exists that winvm did not
@@ -74,6 +77,7 @@ typedef struct
    * hugepages-fallback); 0: none. Start changes hugepage_kib to it then. */
   guint64 hugepage_fallback_kib;
   char *template_path;
+  struct _WvTemplates *templates; /* WvPlanContext's, for wv_render() */
   /* [host]: what the host gives up while it runs (wv-isolate.c does it) */
   WvCpuset *vm_cpus;   /* the host CPUs its vCPUs are pinned to; NULL: not pinned */
   WvCpuset *host_cpus; /* the online CPUs but those: where the host then runs */

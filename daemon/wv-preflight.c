@@ -112,7 +112,7 @@ wv_preflight(const WvConfig *config, const WvProfile *profile, virConnectPtr con
   g_autofree char *paths_error = NULL;
   g_autofree char *mountinfo =
       config->proc_root ? g_build_filename(config->proc_root, "self", "mountinfo", NULL) : NULL;
-  WvPlanContext ctx = {.template_dir = config->template_dir};
+  WvPlanContext ctx = {.template_dir = config->template_dir, .templates = config->templates};
   WvConflictsContext conflicts = {
       .host_root = config->host_root,
       .libvirt_uri = config->libvirt_uri,

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "wv-render.h"
+#include "wv-template.h"
 #include "wv-common.h"
 
 #include <libxml/parser.h>
@@ -952,29 +953,10 @@ wv_render(const WvProfile *p, const WvPlan *plan, GError **error)
                 p->template_name);
     return NULL;
   }
-  doc = xmlReadFile(plan->template_path, NULL,
-                    XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  if (doc == NULL) {
-    const xmlError *e = xmlGetLastError();
-    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "template %s: %s", plan->template_path,
-                e && e->message ? g_strchomp(e->message) : "unreadable");
+  doc = wv_templates_copy(plan->templates, plan->template_path, error);
+  if (doc == NULL)
     return NULL;
-  }
   dom = xmlDocGetRootElement(doc);
-  if (dom == NULL || !wv_xml_is_element(dom, "domain")) {
-    g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE,
-                "template %s: the root element is not <domain>", plan->template_path);
-    return NULL;
-  }
-
-  /* the template's comments describe the template, not this VM */
-  for (xmlNode *c = doc->children, *next; c; c = next) {
-    next = c->next;
-    if (c != dom) {
-      xmlUnlinkNode(c);
-      xmlFreeNode(c);
-    }
-  }
 
   wv_xml_set_prop(dom, "type", p->hypervisor == WV_HYPERVISOR_KVM ? "kvm" : "qemu");
   wv_xml_set_text(wv_xml_ensure_child(dom, "name", domain_order), p->name);

@@ -18,7 +18,9 @@
  *                    volatile figures read fresh), the domain capabilities
  *                    from the same cache (fetched once: kvm.xml parsed
  *                    stands in for libvirt's answer), wv_plan_build(),
- *                    wv_plan_check() and wv_render_to_string().
+ *                    wv_plan_check() and wv_render_to_string() from the
+ *                    daemon's parsed templates (wv-template.h: parsed on
+ *                    first use, then copied).
  * Prints one JSON object: counts of profiles, errors and findings, and the
  * bytes of XML rendered (so nothing can be optimised away).
  */
@@ -32,6 +34,7 @@
 #include "wv-plan.h"
 #include "wv-profile.h"
 #include "wv-render.h"
+#include "wv-template.h"
 
 typedef struct
 {
@@ -40,6 +43,7 @@ typedef struct
   const char *domcaps_xml;
   const char *template_dir;
   WvHostCache *cache;
+  WvTemplates *templates;
   guint64 xml_bytes;
   guint findings;
   guint preflight_errors;
@@ -101,7 +105,7 @@ bench_preflight_one(Bench *b, const WvProfile *profile)
   g_autoptr(WvDomcaps) caps = NULL;
   g_autoptr(WvPlan) plan = NULL;
   g_autofree char *xml = NULL;
-  WvPlanContext ctx = {.host = host, .template_dir = b->template_dir};
+  WvPlanContext ctx = {.host = host, .template_dir = b->template_dir, .templates = b->templates};
 
   if (host == NULL)
     g_error("host probe: %s", error->message);
@@ -221,9 +225,11 @@ main(int argc, char **argv)
     g_ptr_array_add(profiles, value);
   g_ptr_array_sort(profiles, by_name);
   b.cache = wv_host_cache_new(sys, mounts);
+  b.templates = wv_templates_new();
   bench_preflight_all(&b, profiles);
   elapsed_us = g_get_monotonic_time() - t0;
   wv_host_cache_unref(b.cache);
+  wv_templates_unref(b.templates);
   remove_tree(dir);
 
   g_print("{\"profiles\": %u, \"load_errors\": %u, \"findings\": %u, \"preflight_errors\": %u, "

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Domain templates, parsed once. A render used to parse its template file
+ * again every time (a fifth of a whole render + preflight); now each render
+ * gets a private copy of a tree parsed once and kept while the file stays
+ * the same: same device, inode, size, modification and change time, checked
+ * with one stat() per render, so an edited or replaced template shows in
+ * the very next render. Reload forgets them all. A template that does not
+ * parse is not kept: its error comes again on every render.
+ *
+ * Thread-safe: renders run in worker threads. The kept trees are parsed
+ * without a dictionary and only ever read (xmlCopyDoc), so copies made at
+ * the same time share nothing they write.
+ */
+#pragma once
+
+#include "wv-xml.h"
+
+G_BEGIN_DECLS
+
+typedef struct _WvTemplates WvTemplates;
+
+WvTemplates *wv_templates_new(void);
+WvTemplates *wv_templates_ref(WvTemplates *templates);
+void wv_templates_unref(WvTemplates *templates);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(WvTemplates, wv_templates_unref)
+
+/* A new tree of the template at @path (its root a <domain>, the comments
+ * around it dropped), for the caller to change and free; from
+ * @templates' parsed trees when it is not NULL, else read from the file.
+ * NULL with WV_ERROR_INVALID_PROFILE when it cannot be read or parsed. */
+xmlDoc *wv_templates_copy(WvTemplates *templates, const char *path, GError **error);
+/* Forgets every kept tree (Reload). */
+void wv_templates_forget(WvTemplates *templates);
+/* How many trees are kept (tests). */
+guint wv_templates_size(WvTemplates *templates);
+
+G_END_DECLS
