@@ -185,53 +185,90 @@ wv_xml_remove_if_empty(xmlNode *node)
  *
  * What xmlSaveDoc() with XML_SAVE_FORMAT | XML_SAVE_NO_DECL to UTF-8 writes
  * (libxml2 2.9 xmlsave.c: xmlNodeDumpOutputInternal), byte for byte,
- * straight into a GString: libxml2 pushes every fragment through its output
+ * straight into memory: libxml2 pushes every fragment through its output
  * buffer and encoder, which was a sixth of a whole render + preflight
  * (tests/bench/README.md). test-xml-write compares both on every template
  * and on hostile strings. */
 
 #define WV_XML_INDENT_MAX 30 /* libxml2's MAX_INDENT (60) / 2 spaces */
 
+/* A growing buffer with inline appends: GLib 2.74's GString appends are
+ * calls with checks, a third of the writer's work. */
+typedef struct
+{
+  char *buf;
+  gsize len, size;
+} Out;
+
 static void
-write_indent(GString *out, guint level)
+out_grow(Out *out, gsize n)
+{
+  while (out->len + n + 1 > out->size)
+    out->size *= 2;
+  out->buf = g_realloc(out->buf, out->size);
+}
+
+static inline void
+put(Out *out, const char *s, gsize n)
+{
+  if (G_UNLIKELY(out->len + n + 1 > out->size))
+    out_grow(out, n);
+  memcpy(out->buf + out->len, s, n);
+  out->len += n;
+}
+
+static inline void
+put_c(Out *out, char c)
+{
+  put(out, &c, 1);
+}
+
+static inline void
+put_s(Out *out, const char *s)
+{
+  put(out, s, strlen(s));
+}
+
+static void
+write_indent(Out *out, guint level)
 {
   static const char spaces[] = "                                                            ";
 
-  g_string_append_len(out, spaces, 2 * MIN(level, WV_XML_INDENT_MAX));
+  put(out, spaces, 2 * MIN(level, WV_XML_INDENT_MAX));
 }
 
 /* @specials: the bytes that need a reference; the rest is copied in runs */
 static void
-write_escaped(GString *out, const char *s, const char *specials)
+write_escaped(Out *out, const char *s, const char *specials)
 {
   while (*s) {
     gsize run = strcspn(s, specials);
 
-    g_string_append_len(out, s, (gssize)run);
+    put(out, s, run);
     s += run;
     switch (*s) {
       case '\0':
         return;
       case '<':
-        g_string_append_len(out, "&lt;", 4);
+        put(out, "&lt;", 4);
         break;
       case '>':
-        g_string_append_len(out, "&gt;", 4);
+        put(out, "&gt;", 4);
         break;
       case '&':
-        g_string_append_len(out, "&amp;", 5);
+        put(out, "&amp;", 5);
         break;
       case '"':
-        g_string_append_len(out, "&quot;", 6);
+        put(out, "&quot;", 6);
         break;
       case '\r':
-        g_string_append_len(out, "&#13;", 5);
+        put(out, "&#13;", 5);
         break;
       case '\n':
-        g_string_append_len(out, "&#10;", 5);
+        put(out, "&#10;", 5);
         break;
       case '\t':
-        g_string_append_len(out, "&#9;", 4);
+        put(out, "&#9;", 4);
         break;
       default:
         g_assert_not_reached();
@@ -241,59 +278,61 @@ write_escaped(GString *out, const char *s, const char *specials)
 }
 
 static void
-write_qname(GString *out, const xmlNs *ns, const xmlChar *name)
+write_qname(Out *out, const xmlNs *ns, const xmlChar *name)
 {
   if (ns && ns->prefix) {
-    g_string_append(out, (const char *)ns->prefix);
-    g_string_append_c(out, ':');
+    put_s(out, (const char *)ns->prefix);
+    put_c(out, ':');
   }
-  g_string_append(out, (const char *)name);
+  put_s(out, (const char *)name);
 }
 
 /* xmlBufWriteQuotedString() */
 static void
-write_quoted(GString *out, const char *s)
+write_quoted(Out *out, const char *s)
 {
-  if (strchr(s, '"') == NULL)
-    g_string_append_printf(out, "\"%s\"", s);
-  else if (strchr(s, '\'') == NULL)
-    g_string_append_printf(out, "'%s'", s);
-  else {
-    g_string_append_c(out, '"');
+  if (strchr(s, '"') == NULL || strchr(s, '\'') == NULL) {
+    char quote = strchr(s, '"') == NULL ? '"' : '\'';
+
+    put_c(out, quote);
+    put_s(out, s);
+    put_c(out, quote);
+  } else {
+    put_c(out, '"');
     for (; *s; s++) {
       if (*s == '"')
-        g_string_append(out, "&quot;");
+        put_s(out, "&quot;");
       else
-        g_string_append_c(out, *s);
+        put_c(out, *s);
     }
-    g_string_append_c(out, '"');
+    put_c(out, '"');
   }
 }
 
 static gboolean
-write_attributes(GString *out, const xmlNode *n)
+write_attributes(Out *out, const xmlNode *n)
 {
   for (const xmlNs *ns = n->nsDef; ns; ns = ns->next) {
     if (ns->type != XML_LOCAL_NAMESPACE || ns->href == NULL ||
         (ns->prefix && g_str_equal((const char *)ns->prefix, "xml")))
       continue;
-    g_string_append(out, ns->prefix ? " xmlns:" : " xmlns");
+    put_s(out, ns->prefix ? " xmlns:" : " xmlns");
     if (ns->prefix)
-      g_string_append(out, (const char *)ns->prefix);
-    g_string_append_c(out, '=');
+      put_s(out, (const char *)ns->prefix);
+    put_c(out, '=');
     write_quoted(out, (const char *)ns->href);
   }
   for (const xmlAttr *a = n->properties; a; a = a->next) {
-    g_string_append_c(out, ' ');
+    put_c(out, ' ');
     write_qname(out, a->ns, a->name);
-    g_string_append_len(out, "=\"", 2);
+    put(out, "=\"", 2);
     for (const xmlNode *t = a->children; t; t = t->next) {
       if (t->type != XML_TEXT_NODE)
         return FALSE; /* entity references: left to libxml2 */
       if (t->content)
         write_escaped(out, (const char *)t->content, "\n\r\t\"<>&");
     }
-    g_string_append_c(out, '"');
+    put_c(out, '"');
   }
   return TRUE;
 }
@@ -301,7 +340,7 @@ write_attributes(GString *out, const xmlNode *n)
 /* @format: the context's; @root: no indent before it (a child of the
  * document). FALSE for a node type this writer leaves to libxml2. */
 static gboolean
-write_node(GString *out, const xmlNode *n, guint level, gboolean format, gboolean root)
+write_node(Out *out, const xmlNode *n, guint level, gboolean format, gboolean root)
 {
   /* (int): every other node type, whatever this libxml2 has, is the default */
   switch ((int)n->type) {
@@ -310,12 +349,12 @@ write_node(GString *out, const xmlNode *n, guint level, gboolean format, gboolea
 
       if (!root && format)
         write_indent(out, level);
-      g_string_append_c(out, '<');
+      put_c(out, '<');
       write_qname(out, n->ns, n->name);
       if (!write_attributes(out, n))
         return FALSE;
       if (n->children == NULL) {
-        g_string_append_len(out, "/>", 2);
+        put(out, "/>", 2);
         return TRUE;
       }
       /* mixed content is written as it is */
@@ -323,59 +362,72 @@ write_node(GString *out, const xmlNode *n, guint level, gboolean format, gboolea
         if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE ||
             c->type == XML_ENTITY_REF_NODE)
           inner = FALSE;
-      g_string_append_c(out, '>');
+      put_c(out, '>');
       if (inner)
-        g_string_append_c(out, '\n');
+        put_c(out, '\n');
       for (const xmlNode *c = n->children; c; c = c->next) {
         if (!write_node(out, c, level + 1, inner, FALSE))
           return FALSE;
         if (inner)
-          g_string_append_c(out, '\n');
+          put_c(out, '\n');
       }
       if (inner)
         write_indent(out, level);
-      g_string_append_len(out, "</", 2);
+      put(out, "</", 2);
       write_qname(out, n->ns, n->name);
-      g_string_append_c(out, '>');
+      put_c(out, '>');
       return TRUE;
     }
     case XML_TEXT_NODE:
       if (n->content == NULL)
         return TRUE;
       if (n->name == xmlStringTextNoenc)
-        g_string_append(out, (const char *)n->content);
+        put_s(out, (const char *)n->content);
       else
         write_escaped(out, (const char *)n->content, "<>&\r");
       return TRUE;
     case XML_COMMENT_NODE:
       if (!root && format)
         write_indent(out, level);
-      if (n->content)
-        g_string_append_printf(out, "<!--%s-->", (const char *)n->content);
+      if (n->content) {
+        put(out, "<!--", 4);
+        put_s(out, (const char *)n->content);
+        put(out, "-->", 3);
+      }
       return TRUE;
     case XML_PI_NODE:
       if (!root && format)
         write_indent(out, level);
-      g_string_append_printf(out, "<?%s%s%s?>", (const char *)n->name, n->content ? " " : "",
-                             n->content ? (const char *)n->content : "");
+      put(out, "<?", 2);
+      put_s(out, (const char *)n->name);
+      if (n->content) {
+        put_c(out, ' ');
+        put_s(out, (const char *)n->content);
+      }
+      put(out, "?>", 2);
       return TRUE;
     case XML_CDATA_SECTION_NODE: {
       const char *start = (const char *)n->content, *end;
 
       if (start == NULL || *start == '\0') {
-        g_string_append(out, "<![CDATA[]]>");
+        put_s(out, "<![CDATA[]]>");
         return TRUE;
       }
       /* "]]>" inside splits the section, as libxml2 does */
       for (end = start; *end; end++) {
         if (end[0] == ']' && end[1] == ']' && end[2] == '>') {
           end += 2;
-          g_string_append_printf(out, "<![CDATA[%.*s]]>", (int)(end - start), start);
+          put(out, "<![CDATA[", 9);
+          put(out, start, (gsize)(end - start));
+          put(out, "]]>", 3);
           start = end;
         }
       }
-      if (start != end)
-        g_string_append_printf(out, "<![CDATA[%s]]>", start);
+      if (start != end) {
+        put(out, "<![CDATA[", 9);
+        put_s(out, start);
+        put(out, "]]>", 3);
+      }
       return TRUE;
     }
     default:
@@ -403,12 +455,15 @@ wv_xml_save(xmlDoc *doc)
 char *
 wv_xml_write(const xmlDoc *doc)
 {
-  g_autoptr(GString) out = g_string_sized_new(8192);
+  Out out = {.buf = g_malloc(8192), .size = 8192};
 
   for (const xmlNode *c = doc->children; c; c = c->next) {
-    if (!write_node(out, c, 0, TRUE, TRUE))
+    if (!write_node(&out, c, 0, TRUE, TRUE)) {
+      g_free(out.buf);
       return NULL;
-    g_string_append_c(out, '\n');
+    }
+    put_c(&out, '\n');
   }
-  return g_string_free(g_steal_pointer(&out), FALSE);
+  out.buf[out.len] = '\0';
+  return out.buf;
 }
