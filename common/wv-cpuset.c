@@ -85,7 +85,7 @@ GArray *
 wv_cpu_list_parse(const char *text, GError **error)
 {
   g_autoptr(GArray) cpus = g_array_new(FALSE, FALSE, sizeof(guint));
-  g_autofree guint8 *seen = g_new0(guint8, WV_CPU_MAX + 1);
+  guint64 seen[(WV_CPU_MAX + 64) / 64] = {0}; /* a bit per CPU: 1 KiB */
   g_autofree char *copy = NULL;
   g_autofree char *label = NULL;
   const char *p;
@@ -123,12 +123,12 @@ wv_cpu_list_parse(const char *text, GError **error)
       }
     }
     for (guint c = lo; c <= hi; c++) {
-      if (seen[c]) {
+      if (seen[c / 64] & (G_GUINT64_CONSTANT(1) << (c % 64))) {
         g_set_error(error, WV_ERROR, WV_ERROR_INVALID_ARGS,
                     "“%s” is not a CPU list: CPU %u is listed twice", label, c);
         return NULL;
       }
-      seen[c] = 1;
+      seen[c / 64] |= G_GUINT64_CONSTANT(1) << (c % 64);
       g_array_append_val(cpus, c);
     }
     if (*p == '\0')

@@ -507,21 +507,29 @@ probe_hugepages(WvHost *host)
   }
 }
 
-/* The kB value of @field ("Hugepagesize:") in a meminfo text; 0 when unknown. */
+/* The kB value of @field ("Hugepagesize:") at the start of a line of a
+ * meminfo text; 0 when unknown. Read for every plan: it walks the text
+ * in place. */
 static guint64
-meminfo_kib(GStrv lines, const char *field)
+meminfo_kib(const char *text, const char *field)
 {
-  for (guint i = 0; lines[i] != NULL; i++) {
-    g_auto(GStrv) words = NULL;
+  gsize len = strlen(field);
+
+  for (const char *line = text; line != NULL;
+       line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    const char *p = line + len;
+    char *end;
     guint64 v;
 
-    if (!g_str_has_prefix(lines[i], field))
+    if (strncmp(line, field, len) != 0)
       continue;
-    words = g_strsplit_set(lines[i] + strlen(field), " \t", -1);
-    for (guint w = 0; words[w] != NULL; w++) {
-      if (words[w][0] != '\0')
-        return g_ascii_string_to_unsigned(words[w], 10, 1, G_MAXUINT64, &v, NULL) ? v : 0;
-    }
+    while (*p == ' ' || *p == '\t')
+      p++;
+    if (!g_ascii_isdigit(*p))
+      return 0;
+    v = g_ascii_strtoull(p, &end, 10);
+    /* the number is a whole word: "123 kB" */
+    return v > 0 && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\0') ? v : 0;
   }
   return 0;
 }
@@ -530,13 +538,11 @@ static void
 read_meminfo(WvHost *host, const char *meminfo_path)
 {
   g_autofree char *text = NULL;
-  g_auto(GStrv) lines = NULL;
 
   if (!g_file_get_contents(meminfo_path, &text, NULL, NULL))
     return;
-  lines = g_strsplit(text, "\n", -1);
-  host->default_hugepage_kib = meminfo_kib(lines, "Hugepagesize:");
-  host->mem_available_kib = meminfo_kib(lines, "MemAvailable:");
+  host->default_hugepage_kib = meminfo_kib(text, "Hugepagesize:");
+  host->mem_available_kib = meminfo_kib(text, "MemAvailable:");
 }
 
 /* Each node's MemFree from /sys/devices/system/node/nodeN/meminfo ("Node 0
@@ -551,16 +557,14 @@ read_node_meminfo(WvHost *host)
     g_autofree char *path = NULL;
     g_autofree char *field = NULL;
     g_autofree char *text = NULL;
-    g_auto(GStrv) lines = NULL;
 
     if (host->nodes->pdata[n] == NULL)
       continue;
     path = g_build_filename(host->sysfs_root, "devices/system/node", name, "meminfo", NULL);
     if (!g_file_get_contents(path, &text, NULL, NULL))
       continue;
-    lines = g_strsplit(text, "\n", -1);
     field = g_strdup_printf("Node %u MemFree:", n);
-    g_array_index(host->node_free_kib, guint64, n) = meminfo_kib(lines, field);
+    g_array_index(host->node_free_kib, guint64, n) = meminfo_kib(text, field);
   }
 }
 
