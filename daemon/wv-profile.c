@@ -1728,6 +1728,19 @@ default_name(const char *path)
   return g_steal_pointer(&base);
 }
 
+/* FNV-1a, 64 bits */
+static char *
+fingerprint(const char *data, gsize len)
+{
+  guint64 h = G_GUINT64_CONSTANT(14695981039346656037);
+
+  for (gsize i = 0; i < len; i++) {
+    h ^= (guchar)data[i];
+    h *= G_GUINT64_CONSTANT(1099511628211);
+  }
+  return g_strdup_printf("%016" G_GINT64_MODIFIER "x", h);
+}
+
 char *
 wv_profile_etag(const char *data, gsize len)
 {
@@ -1804,7 +1817,7 @@ wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
     g_set_error_literal(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, errors->str);
     return NULL;
   }
-  p->etag = wv_profile_etag(data, len);
+  p->etag = fingerprint(data, len);
   return g_steal_pointer(&p);
 }
 

@@ -266,7 +266,11 @@ typedef struct
 typedef struct
 {
   char *path; /* file the profile came from, or a label */
-  char *etag; /* wv_profile_etag() of the bytes it was parsed from */
+  /* names the bytes it was parsed from (a 64-bit FNV-1a, hex), to tell
+   * whether a running VM's profile changed since its start; not the
+   * D-Bus etag (wv_profile_etag(), SHA-256: 8 times the work, for every
+   * profile at every load) */
+  char *etag;
 
   /* [vm] */
   char *name;
