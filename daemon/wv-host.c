@@ -670,15 +670,21 @@ static void
 probe_hugetlbfs(WvHost *host, const char *mounts_path)
 {
   g_autofree char *text = NULL;
-  g_auto(GStrv) lines = NULL;
 
   if (!g_file_get_contents(mounts_path, &text, NULL, NULL))
     return;
-  lines = g_strsplit(text, "\n", -1);
-  for (guint i = 0; lines[i] != NULL; i++) {
-    g_auto(GStrv) fields = g_strsplit_set(lines[i], " \t", -1);
+  /* read for every plan, and a host has many mounts: only the lines that
+   * name hugetlbfs are split into fields */
+  for (char *line = text, *end; line && *line; line = end ? end + 1 : NULL) {
+    g_auto(GStrv) fields = NULL;
     WvHugetlbfsMount *m;
 
+    end = strchr(line, '\n');
+    if (end)
+      *end = '\0';
+    if (strstr(line, "hugetlbfs") == NULL)
+      continue;
+    fields = g_strsplit_set(line, " \t", -1);
     if (g_strv_length(fields) < 4 || g_strcmp0(fields[2], "hugetlbfs") != 0)
       continue;
     m = g_new0(WvHugetlbfsMount, 1);

@@ -54,10 +54,25 @@ wv_hyperv_auto_set(void)
 
 /* ---- parse context ------------------------------------------------------ */
 
+/* One "key = value" line, both stripped, pointing into the scanned copy
+ * of the file; the value still escaped as in a key file ("\\s"...). */
+typedef struct
+{
+  const char *key;
+  const char *value;
+} Entry;
+
+typedef struct
+{
+  const char *name;
+  GArray *entries; /* Entry, in file order */
+} Group;
+
 typedef struct
 {
   const char *path;
-  GKeyFile *kf;
+  char *text;        /* the scanned copy of the file, cut into its lines */
+  GArray *groups;    /* Group, in file order */
   GHashTable *lines; /* "group\x1fkey" | "group" -> line */
   GString *errors;
   guint n_errors; /* reported, and past WV_PROFILE_MAX_ERRORS only counted */
@@ -140,14 +155,36 @@ static gboolean check_token(const char *text, gsize max, const char *extra, GErr
 
 /* ---- line scan: syntax, duplicates, where each key sits ----------------- */
 
+/* What GKeyFile takes as a group name: no brackets, no control characters. */
+static gboolean
+group_name_ok(const char *name)
+{
+  for (const char *p = name; *p; p++)
+    if (*p == '[' || *p == ']' || g_ascii_iscntrl(*p))
+      return FALSE;
+  return TRUE;
+}
+
+static void
+group_clear(Group *g)
+{
+  g_array_unref(g->entries);
+}
+
+/* The file's syntax, in one pass over a copy cut in place into its lines:
+ * groups and their keys in order (what GKeyFile did here, in a third of the
+ * work), duplicates refused, and the line of every group and key kept. */
 static gboolean
 scan_lines(Ctx *ctx, const char *data, gsize len)
 {
-  g_autofree char *copy = g_strndup(data, len);
-  g_autofree char *group = NULL;
+  Group *group = NULL; /* NULL: before the first group, or in a refused one */
+  gboolean refused = FALSE;
   gboolean ok = TRUE;
-  char *next = copy;
+  char *next;
   guint lineno = 0;
+
+  ctx->text = g_strndup(data, len);
+  next = ctx->text;
 
   /* line by line in place (one pass, no array of a million lines) */
   while (next != NULL) {
@@ -168,25 +205,37 @@ scan_lines(Ctx *ctx, const char *data, gsize len)
       continue;
     if (l[0] == '[') {
       char *end = strchr(l, ']');
-      g_autofree char *name = NULL;
+      char *name = l + 1;
 
+      group = NULL;
+      refused = TRUE; /* its keys are not looked at */
       if (end == NULL || end[1] != '\0' || end == l + 1) {
         add_error(ctx, "%s:%u: malformed group header “%s”", ctx->path, lineno, l);
         ok = FALSE;
         continue;
       }
-      name = g_strndup(l + 1, (gsize)(end - l - 1));
+      *end = '\0';
+      if (!group_name_ok(name)) {
+        add_error(ctx, "%s:%u: malformed group header “[%s]”", ctx->path, lineno, name);
+        ok = FALSE;
+        continue;
+      }
       if (g_hash_table_contains(ctx->lines, name)) {
         add_error(ctx, "%s:%u: [%s]: group appears twice (first at line %u)", ctx->path, lineno,
                   name, GPOINTER_TO_UINT(g_hash_table_lookup(ctx->lines, name)));
         ok = FALSE;
-      } else {
-        g_hash_table_insert(ctx->lines, g_strdup(name), GUINT_TO_POINTER(lineno));
+        continue;
       }
-      g_free(group);
-      group = g_steal_pointer(&name);
+      g_hash_table_insert(ctx->lines, g_strdup(name), GUINT_TO_POINTER(lineno));
+      g_array_set_size(ctx->groups, ctx->groups->len + 1); /* may move the others */
+      group = &g_array_index(ctx->groups, Group, ctx->groups->len - 1);
+      group->name = name;
+      group->entries = g_array_new(FALSE, FALSE, sizeof(Entry));
+      refused = FALSE;
       continue;
     }
+    if (refused)
+      continue;
     eq = strchr(l, '=');
     if (eq == NULL || group == NULL) {
       add_error(ctx, "%s:%u: %s", ctx->path, lineno,
@@ -198,22 +247,74 @@ scan_lines(Ctx *ctx, const char *data, gsize len)
     g_strstrip(l);
     if (!check_token(l, 64, "-", NULL)) {
       add_error(ctx, "%s:%u: [%s] %s: unknown key (keys are letters, digits and “-”)", ctx->path,
-                lineno, group, l);
+                lineno, group->name, l);
       ok = FALSE;
       continue;
     }
     {
-      g_autofree char *k = line_key(group, l);
+      g_autofree char *k = line_key(group->name, l);
+      Entry e = {.key = l, .value = g_strstrip(eq + 1)};
+
       if (g_hash_table_contains(ctx->lines, k)) {
-        add_error(ctx, "%s:%u: [%s] %s: set twice (first at line %u)", ctx->path, lineno, group, l,
-                  GPOINTER_TO_UINT(g_hash_table_lookup(ctx->lines, k)));
+        add_error(ctx, "%s:%u: [%s] %s: set twice (first at line %u)", ctx->path, lineno,
+                  group->name, l, GPOINTER_TO_UINT(g_hash_table_lookup(ctx->lines, k)));
         ok = FALSE;
-      } else {
-        g_hash_table_insert(ctx->lines, g_steal_pointer(&k), GUINT_TO_POINTER(lineno));
+        continue;
       }
+      g_hash_table_insert(ctx->lines, g_steal_pointer(&k), GUINT_TO_POINTER(lineno));
+      g_array_append_val(group->entries, e);
     }
   }
   return ok;
+}
+
+/* A key file value's escapes (\s \n \t \r \\), as GKeyFile reads them. */
+static char *
+unescape(const char *raw, GError **error)
+{
+  GString *out;
+
+  if (strchr(raw, '\\') == NULL)
+    return g_strdup(raw);
+  out = g_string_sized_new(strlen(raw));
+  for (const char *p = raw; *p; p++) {
+    if (*p != '\\') {
+      g_string_append_c(out, *p);
+      continue;
+    }
+    switch (*++p) {
+      case 's':
+        g_string_append_c(out, ' ');
+        break;
+      case 'n':
+        g_string_append_c(out, '\n');
+        break;
+      case 't':
+        g_string_append_c(out, '\t');
+        break;
+      case 'r':
+        g_string_append_c(out, '\r');
+        break;
+      case '\\':
+        g_string_append_c(out, '\\');
+        break;
+      case '\0':
+        g_set_error_literal(error, WV_ERROR, WV_ERROR_INVALID_PROFILE,
+                            "a backslash ends the value (“\\\\” is one)");
+        g_string_free(out, TRUE);
+        return NULL;
+      default: {
+        /* the whole character: the message must stay valid UTF-8 */
+        g_autofree char *c = g_strndup(p, (gsize)(g_utf8_next_char(p) - p));
+
+        g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE,
+                    "invalid escape “\\%s” (known: \\s \\n \\t \\r \\\\)", c);
+        g_string_free(out, TRUE);
+        return NULL;
+      }
+    }
+  }
+  return g_string_free(out, FALSE);
 }
 
 /* ---- value parsers ------------------------------------------------------ */
@@ -1433,9 +1534,9 @@ find_key(const KeyEntry *keys, const char *key)
 }
 
 static void
-parse_group(Ctx *ctx, const char *group)
+parse_group(Ctx *ctx, const Group *g)
 {
-  g_auto(GStrv) keys = NULL;
+  const char *group = g->name;
   const GroupKind *kind;
   const char *id = NULL;
   gpointer target = NULL;
@@ -1459,9 +1560,10 @@ parse_group(Ctx *ctx, const char *group)
     target = ctx->p;
   }
 
-  keys = g_key_file_get_keys(ctx->kf, group, NULL, NULL);
-  for (guint i = 0; keys && keys[i]; i++) {
-    const KeyEntry *entry = find_key(kind->keys, keys[i]);
+  for (guint i = 0; i < g->entries->len; i++) {
+    const Entry *e = &g_array_index(g->entries, Entry, i);
+    const char *key = e->key;
+    const KeyEntry *entry = find_key(kind->keys, key);
     g_autoptr(GError) local = NULL;
     g_autofree char *value = NULL;
 
@@ -1469,31 +1571,37 @@ parse_group(Ctx *ctx, const char *group)
       g_autoptr(GString) known = g_string_new(NULL);
       for (guint j = 0; kind->keys[j].key; j++)
         g_string_append_printf(known, "%s%s", j ? ", " : "", kind->keys[j].key);
-      ctx_error(ctx, group, keys[i], "unknown key (known: %s)", known->str);
+      ctx_error(ctx, group, key, "unknown key (known: %s)", known->str);
       continue;
     }
-    value = g_key_file_get_string(ctx->kf, group, keys[i], &local);
+    value = unescape(e->value, &local);
     if (value == NULL) {
-      ctx_error(ctx, group, keys[i], "%s", local->message);
+      ctx_error(ctx, group, key, "%s", local->message);
       continue;
     }
     g_strstrip(value);
     for (const char *p = value; *p; p++) {
       if ((guchar)*p < 0x20 || *p == 0x7f) {
-        ctx_error(ctx, group, keys[i], "control characters are not allowed");
+        ctx_error(ctx, group, key, "control characters are not allowed");
         goto next;
       }
     }
     if (value[0] == '\0' && !entry->empty_ok) {
-      ctx_error(ctx, group, keys[i], "empty value");
+      ctx_error(ctx, group, key, "empty value");
       continue;
     }
     if (!apply_key(ctx, entry, target, value, &local))
-      ctx_error(ctx, group, keys[i], "%s", local->message);
+      ctx_error(ctx, group, key, "%s", local->message);
   next:;
   }
-  if (kind->required && !g_key_file_has_key(ctx->kf, group, kind->required, NULL))
-    ctx_error(ctx, group, NULL, "“%s” is required", kind->required);
+  if (kind->required) {
+    gboolean found = FALSE;
+
+    for (guint i = 0; i < g->entries->len && !found; i++)
+      found = g_str_equal(g_array_index(g->entries, Entry, i).key, kind->required);
+    if (!found)
+      ctx_error(ctx, group, NULL, "“%s” is required", kind->required);
+  }
 }
 
 /* ---- checks across keys ------------------------------------------------- */
@@ -1772,11 +1880,10 @@ WvProfile *
 wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
 {
   g_autoptr(WvProfile) p = profile_new(path);
-  g_autoptr(GKeyFile) kf = g_key_file_new();
   g_autoptr(GString) errors = g_string_new(NULL);
-  g_auto(GStrv) groups = NULL;
-  g_autoptr(GError) local = NULL;
-  Ctx ctx = {.path = path, .kf = kf, .lines = p->lines, .errors = errors, .p = p};
+  g_autoptr(GArray) groups = g_array_new(FALSE, FALSE, sizeof(Group));
+  g_autofree char *text = NULL;
+  Ctx ctx = {.path = path, .groups = groups, .lines = p->lines, .errors = errors, .p = p};
 
   if (len > WV_PROFILE_MAX_SIZE) {
     g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: larger than %d bytes", path,
@@ -1787,18 +1894,16 @@ wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
     g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: not a UTF-8 text file", path);
     return NULL;
   }
-  if (!scan_lines(&ctx, data, len) ||
-      !g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &local)) {
-    if (local)
-      add_error(&ctx, "%s: %s", path, local->message);
+  g_array_set_clear_func(groups, (GDestroyNotify)group_clear);
+  if (!scan_lines(&ctx, data, len)) {
+    g_free(ctx.text);
     close_errors(&ctx);
     g_set_error_literal(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, errors->str);
     return NULL;
   }
-
-  groups = g_key_file_get_groups(kf, NULL);
-  for (guint i = 0; groups[i]; i++)
-    parse_group(&ctx, groups[i]);
+  text = ctx.text; /* the groups point into it */
+  for (guint i = 0; i < groups->len; i++)
+    parse_group(&ctx, &g_array_index(groups, Group, i));
   if (p->name == NULL) {
     g_autofree char *name = default_name(path);
     if (!wv_name_is_valid(name))

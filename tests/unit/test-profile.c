@@ -553,6 +553,11 @@ static const struct
     {"[vm]\nname =\n", "test.conf:2: [vm] name: empty value"},
     {"[vm]\nname = a\\nb\n", "test.conf:2: [vm] name: control characters are not allowed"},
     {"[vm]\nname[de] = x\n", "[vm] name[de]: unknown key"},
+    /* the key file syntax, read by winvm itself since GKeyFile went */
+    {"[a[b]\n", "test.conf:1: malformed group header “[a[b]”"},
+    {"[vm]\nname = a\\qb\n", "test.conf:2: [vm] name: invalid escape “\\q”"},
+    {"[vm]\nname = a\\é\n", "test.conf:2: [vm] name: invalid escape “\\é”"},
+    {"[vm]\nname = ab\\\n", "test.conf:2: [vm] name: a backslash ends the value"},
 };
 
 static void
@@ -564,6 +569,21 @@ test_errors(void)
       g_error("case %u:\n%s\nreported:\n  %s\nexpected it to contain:\n  %s", i, broken[i].text,
               msg, broken[i].expect);
   }
+}
+
+/* A refused group's keys are not judged: one error, the group's. Escapes
+ * read as GKeyFile read them. */
+static void
+test_key_file_syntax(void)
+{
+  g_autofree char *msg = wv_test_profile_error("[vm]\n[cpu]\n[vm]\nbogus = 1\nname = §\n");
+  g_autoptr(WvProfile) p = wv_test_profile("[vm]\nname = \\swin\\s\n\n[disk:a]\n"
+                                           "source = /var/lib/a\\\\b.img\n");
+
+  g_assert_cmpstr(msg, ==, "test.conf:3: [vm]: group appears twice (first at line 1)");
+  g_assert_cmpstr(p->name, ==, "win");
+  g_assert_cmpuint(p->disks->len, ==, 1);
+  g_assert_cmpstr(((WvDisk *)p->disks->pdata[0])->source, ==, "/var/lib/a\\b.img");
 }
 
 static void
@@ -908,6 +928,7 @@ main(int argc, char **argv)
   g_test_add_func("/profile/defaults", test_defaults);
   g_test_add_func("/profile/host-sleep", test_host_sleep);
   g_test_add_func("/profile/values", test_values);
+  g_test_add_func("/profile/key-file-syntax", test_key_file_syntax);
   g_test_add_func("/profile/device-keys", test_device_keys);
   g_test_add_func("/profile/errors", test_errors);
   g_test_add_func("/profile/all-errors-reported", test_all_errors_reported);
