@@ -156,10 +156,24 @@ wv_cpuset_parse(const char *text, GError **error)
   return wv_cpuset_new((const guint *)(gpointer)cpus->data, cpus->len);
 }
 
+static void
+append_uint(GString *s, guint v)
+{
+  char digits[12];
+  char *p = digits + sizeof digits;
+
+  do {
+    *--p = (char)('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  g_string_append_len(s, p, digits + sizeof digits - p);
+}
+
+/* Written for every render: no printf. */
 char *
 wv_cpuset_format(const WvCpuset *set)
 {
-  GString *s = g_string_new(NULL);
+  GString *s = g_string_sized_new(16);
 
   for (guint i = 0; i < set->n;) {
     guint j = i;
@@ -168,10 +182,11 @@ wv_cpuset_format(const WvCpuset *set)
       j++;
     if (s->len > 0)
       g_string_append_c(s, ',');
-    if (j == i)
-      g_string_append_printf(s, "%u", set->cpus[i]);
-    else
-      g_string_append_printf(s, "%u-%u", set->cpus[i], set->cpus[j]);
+    append_uint(s, set->cpus[i]);
+    if (j != i) {
+      g_string_append_c(s, '-');
+      append_uint(s, set->cpus[j]);
+    }
     i = j + 1;
   }
   return g_string_free(s, FALSE);

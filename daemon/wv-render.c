@@ -54,7 +54,7 @@ render_memory(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
   wv_xml_remove_children(mb, "access");
   if (plan->hugepage_kib) {
     xmlNode *page = wv_xml_append(wv_xml_append(mb, "hugepages"), "page");
-    wv_xml_set_propf(page, "size", "%" G_GUINT64_FORMAT, plan->hugepage_kib);
+    wv_xml_set_prop_uint(page, "size", plan->hugepage_kib);
     wv_xml_set_prop(page, "unit", "KiB");
   }
   if (p->shares->len > 0) {
@@ -104,7 +104,7 @@ render_cputune(xmlNode *dom, const WvPlan *plan)
       continue; /* left to the scheduler */
     set = wv_cpuset_format(plan->vcpu_pins->pdata[i]);
     pin = wv_xml_append(tune, "vcpupin");
-    wv_xml_set_propf(pin, "vcpu", "%u", i);
+    wv_xml_set_prop_uint(pin, "vcpu", i);
     wv_xml_set_prop(pin, "cpuset", set);
   }
   if (plan->emulator_pin) {
@@ -119,7 +119,7 @@ render_cputune(xmlNode *dom, const WvPlan *plan)
       continue;
     set = wv_cpuset_format(plan->iothread_pins->pdata[i]);
     pin = wv_xml_append(tune, "iothreadpin");
-    wv_xml_set_propf(pin, "iothread", "%u", i + 1);
+    wv_xml_set_prop_uint(pin, "iothread", i + 1);
     wv_xml_set_prop(pin, "cpuset", set);
   }
   wv_xml_remove_if_empty(tune);
@@ -133,7 +133,7 @@ render_numatune(xmlNode *dom, const WvPlan *plan)
   if (plan->numa_node >= 0) {
     xmlNode *mem = wv_xml_append(wv_xml_add_child(dom, "numatune", domain_order), "memory");
     wv_xml_set_prop(mem, "mode", "strict");
-    wv_xml_set_propf(mem, "nodeset", "%d", plan->numa_node);
+    wv_xml_set_prop_uint(mem, "nodeset", (guint)plan->numa_node);
   }
 }
 
@@ -170,10 +170,10 @@ render_cpu(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
   }
   {
     xmlNode *topo = wv_xml_replace_child(n, "topology", cpu_order);
-    wv_xml_set_propf(topo, "sockets", "%u", plan->sockets);
-    wv_xml_set_propf(topo, "dies", "%u", plan->dies);
-    wv_xml_set_propf(topo, "cores", "%u", plan->cores);
-    wv_xml_set_propf(topo, "threads", "%u", plan->threads);
+    wv_xml_set_prop_uint(topo, "sockets", plan->sockets);
+    wv_xml_set_prop_uint(topo, "dies", plan->dies);
+    wv_xml_set_prop_uint(topo, "cores", plan->cores);
+    wv_xml_set_prop_uint(topo, "threads", plan->threads);
   }
   for (guint i = 0; i < p->cpu_features->len; i++) {
     const WvNamedSwitch *sw = p->cpu_features->pdata[i];
@@ -268,7 +268,7 @@ render_features(xmlNode *dom, const WvProfile *p, const WvPlan *plan)
       e = wv_xml_append(hv, wv_hyperv_feature_name(f));
       wv_xml_set_prop(e, "state", "on");
       if (f == WV_HV_SPINLOCKS)
-        wv_xml_set_propf(e, "retries", "%u", p->spinlocks);
+        wv_xml_set_prop_uint(e, "retries", p->spinlocks);
       if (f == WV_HV_STIMER && (plan->hyperv_features & (1u << WV_HV_STIMER_DIRECT)))
         wv_xml_set_prop(wv_xml_append(e, "direct"), "state", "on");
     }
@@ -391,7 +391,7 @@ ensure_controller(xmlNode *devices, const char *type, const char *model)
     return NULL;
   ctrl = wv_xml_append(devices, "controller");
   wv_xml_set_prop(ctrl, "type", type);
-  wv_xml_set_propf(ctrl, "index", "%u", index);
+  wv_xml_set_prop_uint(ctrl, "index", index);
   wv_xml_set_prop(ctrl, "model", model);
   return ctrl;
 }
@@ -427,7 +427,7 @@ render_disks(xmlNode *devices, const WvProfile *p)
     if (d->discard)
       wv_xml_set_prop(drv, "discard", d->discard);
     if (d->bus == WV_DISK_BUS_VIRTIO && p->iothreads > 0)
-      wv_xml_set_propf(drv, "iothread", "%u", virtio_index++ % p->iothreads + 1);
+      wv_xml_set_prop_uint(drv, "iothread", virtio_index++ % p->iothreads + 1);
     src = wv_xml_append(disk, "source");
     wv_xml_set_prop(src, block ? "dev" : "file", d->source);
     tgt = wv_xml_append(disk, "target");
@@ -450,7 +450,7 @@ render_disks(xmlNode *devices, const WvProfile *p)
     }
     wv_xml_set_prop(tgt, "dev", dev);
     if (d->boot)
-      wv_xml_set_propf(wv_xml_append(disk, "boot"), "order", "%u", d->boot);
+      wv_xml_set_prop_uint(wv_xml_append(disk, "boot"), "order", d->boot);
   }
 
   for (guint i = 0; i < p->cdroms->len; i++) {
@@ -471,7 +471,7 @@ render_disks(xmlNode *devices, const WvProfile *p)
     wv_xml_set_prop(tgt, "bus", "sata");
     wv_xml_append(disk, "readonly");
     if (c->boot)
-      wv_xml_set_propf(wv_xml_append(disk, "boot"), "order", "%u", c->boot);
+      wv_xml_set_prop_uint(wv_xml_append(disk, "boot"), "order", c->boot);
   }
 
   if (need_scsi) {
@@ -524,10 +524,10 @@ render_shares_and_nics(xmlNode *devices, const WvProfile *p)
 static void
 set_pci_address(xmlNode *addr, guint domain, guint bus, guint slot, guint function)
 {
-  wv_xml_set_propf(addr, "domain", "0x%04x", domain);
-  wv_xml_set_propf(addr, "bus", "0x%02x", bus);
-  wv_xml_set_propf(addr, "slot", "0x%02x", slot);
-  wv_xml_set_propf(addr, "function", "0x%x", function);
+  wv_xml_set_prop_hex(addr, "domain", domain, 4);
+  wv_xml_set_prop_hex(addr, "bus", bus, 2);
+  wv_xml_set_prop_hex(addr, "slot", slot, 2);
+  wv_xml_set_prop_hex(addr, "function", function, 1);
 }
 
 static void
@@ -553,7 +553,7 @@ render_hostdevs(xmlNode *dom, xmlNode *devices, const WvProfile *p)
     if (multi && q35) {
       xmlNode *ctrl = wv_xml_append(devices, "controller");
       wv_xml_set_prop(ctrl, "type", "pci");
-      wv_xml_set_propf(ctrl, "index", "%u", next_port);
+      wv_xml_set_prop_uint(ctrl, "index", next_port);
       wv_xml_set_prop(ctrl, "model", "pcie-root-port");
       guest_bus = next_port++;
     } else if (multi) {
@@ -598,8 +598,8 @@ render_hostdevs(xmlNode *dom, xmlNode *devices, const WvProfile *p)
     wv_xml_set_prop(hd, "type", "usb");
     wv_xml_set_prop(hd, "managed", "yes");
     src = wv_xml_append(hd, "source");
-    wv_xml_set_propf(wv_xml_append(src, "vendor"), "id", "0x%04x", u->vendor);
-    wv_xml_set_propf(wv_xml_append(src, "product"), "id", "0x%04x", u->product);
+    wv_xml_set_prop_hex(wv_xml_append(src, "vendor"), "id", u->vendor, 4);
+    wv_xml_set_prop_hex(wv_xml_append(src, "product"), "id", u->product, 4);
   }
 }
 
@@ -691,7 +691,7 @@ render_video(xmlNode *devices, const WvProfile *p)
   model = wv_xml_append(wv_xml_append(devices, "video"), "model");
   wv_xml_set_prop(model, "type", video_models[p->video]);
   if (p->video_vram_kib)
-    wv_xml_set_propf(model, "vram", "%" G_GUINT64_FORMAT, p->video_vram_kib);
+    wv_xml_set_prop_uint(model, "vram", p->video_vram_kib);
 }
 
 static const char *const sound_models[] = {

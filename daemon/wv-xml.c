@@ -150,19 +150,71 @@ wv_xml_append(xmlNode *parent, const char *name)
 void
 wv_xml_set_prop(xmlNode *node, const char *name, const char *value)
 {
+  /* an attribute the template has: its text changed in place (xmlSetProp
+   * frees and makes its text node anew) */
+  for (xmlAttr *a = node->properties; a; a = a->next) {
+    if (a->ns == NULL && g_str_equal((const char *)a->name, name)) {
+      if (a->atype != XML_ATTRIBUTE_ID && a->children && a->children->next == NULL &&
+          a->children->type == XML_TEXT_NODE) {
+        xmlNodeSetContent(a->children, BAD_CAST value);
+        return;
+      }
+      break;
+    }
+  }
   xmlSetProp(node, BAD_CAST name, BAD_CAST value);
+}
+
+void
+wv_xml_set_prop_uint(xmlNode *node, const char *name, guint64 value)
+{
+  char digits[24];
+  char *p = digits + sizeof digits;
+
+  *--p = '\0';
+  do {
+    *--p = (char)('0' + value % 10);
+    value /= 10;
+  } while (value > 0);
+  wv_xml_set_prop(node, name, p);
+}
+
+void
+wv_xml_set_prop_hex(xmlNode *node, const char *name, guint64 value, guint width)
+{
+  static const char hex[] = "0123456789abcdef";
+  char digits[24];
+  char *p = digits + sizeof digits;
+
+  *--p = '\0';
+  do {
+    *--p = hex[value % 16];
+    value /= 16;
+  } while (value > 0 || digits + sizeof digits - 1 - p < (gssize)MIN(width, 16));
+  *--p = 'x';
+  *--p = '0';
+  wv_xml_set_prop(node, name, p);
 }
 
 void
 wv_xml_set_propf(xmlNode *node, const char *name, const char *fmt, ...)
 {
-  g_autofree char *value = NULL;
+  char small[128]; /* numbers, mostly: no allocation */
+  g_autofree char *large = NULL;
   va_list ap;
+  int n;
 
   va_start(ap, fmt);
-  value = g_strdup_vprintf(fmt, ap);
+  n = g_vsnprintf(small, sizeof small, fmt, ap);
   va_end(ap);
-  wv_xml_set_prop(node, name, value);
+  if (n >= 0 && (gsize)n < sizeof small) {
+    wv_xml_set_prop(node, name, small);
+    return;
+  }
+  va_start(ap, fmt);
+  large = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  wv_xml_set_prop(node, name, large);
 }
 
 void

@@ -45,6 +45,10 @@ xmlNode *wv_xml_replace_child(xmlNode *parent, const char *name, const char *con
 /* A new last child <name>. */
 xmlNode *wv_xml_append(xmlNode *parent, const char *name);
 void wv_xml_set_prop(xmlNode *node, const char *name, const char *value);
+/* @value in decimal */
+void wv_xml_set_prop_uint(xmlNode *node, const char *name, guint64 value);
+/* "0x" and @value in hexadecimal, at least @width digits ("0x%04x") */
+void wv_xml_set_prop_hex(xmlNode *node, const char *name, guint64 value, guint width);
 G_GNUC_PRINTF(3, 4)
 void wv_xml_set_propf(xmlNode *node, const char *name, const char *fmt, ...);
 void wv_xml_set_text(xmlNode *node, const char *text);

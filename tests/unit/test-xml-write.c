@@ -166,6 +166,35 @@ test_fallback(void)
   g_assert_nonnull(strstr(out, "&e;"));
 }
 
+/* The number writers, against printf. */
+static void
+test_numbers(void)
+{
+  static const guint64 values[] = {0,   1,    9,     10,    15,          16,         255,
+                                   256, 4095, 65535, 65536, G_MAXUINT32, G_MAXINT64, G_MAXUINT64};
+  g_autoptr(xmlDoc) doc = xmlNewDoc(BAD_CAST "1.0");
+  xmlNode *n = xmlNewDocNode(doc, NULL, BAD_CAST "n", NULL);
+
+  xmlDocSetRootElement(doc, n);
+  for (guint i = 0; i < G_N_ELEMENTS(values); i++) {
+    g_autofree char *dec = g_strdup_printf("%" G_GUINT64_FORMAT, values[i]);
+    g_autofree xmlChar *got = NULL;
+
+    wv_xml_set_prop_uint(n, "v", values[i]);
+    got = xmlGetProp(n, BAD_CAST "v");
+    g_assert_cmpstr((const char *)got, ==, dec);
+    for (guint width = 0; width <= 17; width++) {
+      g_autofree char *hex = g_strdup_printf("0x%0*" G_GINT64_MODIFIER "x", (int)width, values[i]);
+      g_autofree xmlChar *h = NULL;
+
+      wv_xml_set_prop_hex(n, "h", values[i], width);
+      h = xmlGetProp(n, BAD_CAST "h");
+      if (width <= 16)
+        g_assert_cmpstr((const char *)h, ==, hex);
+    }
+  }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -174,5 +203,6 @@ main(int argc, char **argv)
   g_test_add_func("/xml-write/examples", test_examples);
   g_test_add_func("/xml-write/hostile-tree", test_hostile_tree);
   g_test_add_func("/xml-write/fallback", test_fallback);
+  g_test_add_func("/xml-write/numbers", test_numbers);
   return g_test_run();
 }
