@@ -498,6 +498,16 @@ class ManagerTest(DaemonTest):
         self.assertIn("template-missing", msg)
         self.wait_state(b1, "undefined")
         self.wait_state(b3, "undefined")
+        # mended in place, then edited without a Reload: the render shows the
+        # file as it is now once the plan cache's 2 s are over (the daemon
+        # keeps parsed templates only while their file stays the same)
+        with open(os.path.join(TEMPLATE_DIR, "minimal.xml")) as f:
+            minimal = f.read()
+        for word in ("first", "second"):
+            write_file(broken, minimal.replace("</domain>",
+                                               f"<description>{word}</description></domain>"))
+            wait_until(lambda: f"<description>{word}</description>" in self.render("b1"), 5,
+                       f"the template's edit “{word}” in Render", poll=0.2)
 
     def test_shutdown_all(self):
         a, g = self.path("alpha"), self.path("my-vm.2")
