@@ -1286,6 +1286,41 @@ class ReloadTest(DaemonTest):
         self.assert_error(E + "NotFound", path, VM_IFACE, "Start")
         self.assert_error(E + "NotFound", MANAGER_PATH, MANAGER_IFACE, "Render", v("(s)", "hp"))
 
+    def managed(self):
+        return self.client.call(MANAGER_PATH, OM_IFACE, "GetManagedObjects", None,
+                                "(a{oa{sa{sv}}})")[0]
+
+    def assert_managed_is_get_all(self):
+        objects = self.managed()
+        self.assertEqual(sorted(objects), sorted(p for n, p in self.client.list_vms()))
+        for path, ifaces in objects.items():
+            self.assertEqual(ifaces, {VM_IFACE: self.client.get_all(path)}, path)
+        return objects
+
+    def test_managed_objects_follow_every_change(self):
+        # winvmd keeps the reply between calls: each change must show in the next
+        path = self.path("alpha")
+        self.wait_state(path, "undefined")
+        self.client.wait_idle(path)
+        first = self.assert_managed_is_get_all()
+        self.assertEqual(self.managed(), first)
+        self.start_vm(path)
+        self.assertEqual(self.assert_managed_is_get_all()[path][VM_IFACE]["State"], "running")
+        self.force_off(path)
+        self.client.wait_idle(path)
+        self.assertEqual(self.assert_managed_is_get_all()[path][VM_IFACE]["State"], "shut-off")
+        write_file(os.path.join(self.config_dir, "new.conf"),
+                   "[vm]\nname = new-one\ntemplate = minimal\nmemory = 2GiB\nvcpus = 3\n")
+        self.assertEqual(self.reload(), [])
+        new = "/org/winvm1/vm/new_2done"
+        wait_until(lambda: self.added(new), what="InterfacesAdded")
+        self.assertEqual(self.assert_managed_is_get_all()[new][VM_IFACE]["VCPUs"], 3)
+        hp = self.path("hp")
+        os.unlink(os.path.join(self.config_dir, "hp.conf"))
+        self.assertEqual(self.reload(), [])
+        wait_until(lambda: self.removed(hp), what="InterfacesRemoved")
+        self.assertNotIn(hp, self.assert_managed_is_get_all())
+
     def test_removing_a_running_vm_keeps_it_until_it_stops(self):
         # the domain is left alone, and the VM stays while it runs: the host's
         # shutdown still stops it and its hugepages are still given back
