@@ -32,6 +32,7 @@ struct _WvManager
    * property dictionary changes (wv_dbus_properties_generation()) */
   GVariant *managed;
   guint managed_generation;
+  GVariant *listed; /* ListVMs' reply, kept while no VM comes or goes */
 };
 
 static GVariant *
@@ -321,14 +322,19 @@ static void
 list_vms_start(gpointer call)
 {
   ManagerCall *c = call;
-  g_autoptr(GPtrArray) objects = vm_objects(c->manager);
-  GVariantBuilder b;
+  WvManager *manager = c->manager;
 
-  g_variant_builder_init(&b, G_VARIANT_TYPE("a(so)"));
-  for (guint i = 0; i < objects->len; i++)
-    g_variant_builder_add(&b, "(so)", wv_vm_name(wv_vm_object_vm(objects->pdata[i])),
-                          wv_vm_object_path(objects->pdata[i]));
-  manager_call_reply(c, g_variant_new("(a(so))", &b));
+  if (manager->listed == NULL) {
+    g_autoptr(GPtrArray) objects = vm_objects(manager);
+    GVariantBuilder b;
+
+    g_variant_builder_init(&b, G_VARIANT_TYPE("a(so)"));
+    for (guint i = 0; i < objects->len; i++)
+      g_variant_builder_add(&b, "(so)", wv_vm_name(wv_vm_object_vm(objects->pdata[i])),
+                            wv_vm_object_path(objects->pdata[i]));
+    manager->listed = g_variant_ref_sink(g_variant_new("(a(so))", &b));
+  }
+  manager_call_reply(c, manager->listed);
 }
 
 static void
@@ -746,6 +752,7 @@ wv_manager_free(WvManager *manager)
   g_clear_pointer(&manager->vm_info, g_dbus_node_info_unref);
   wv_dbus_properties_clear(&manager->properties);
   g_clear_pointer(&manager->managed, g_variant_unref);
+  g_clear_pointer(&manager->listed, g_variant_unref);
   g_hash_table_unref(manager->objects);
   g_object_unref(manager->bus);
   g_free(manager);
@@ -759,6 +766,7 @@ wv_manager_vm_added(WvManager *manager, WvVm *vm)
 
   g_hash_table_insert(manager->objects, vm, obj);
   g_clear_pointer(&manager->managed, g_variant_unref);
+  g_clear_pointer(&manager->listed, g_variant_unref);
   g_dbus_connection_emit_signal(
       manager->bus, NULL, WV_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "InterfacesAdded",
       g_variant_new("(o@a{sa{sv}})", wv_vm_object_path(obj), vm_interfaces(obj)), NULL);
@@ -777,4 +785,5 @@ wv_manager_vm_removed(WvManager *manager, WvVm *vm)
                                 g_variant_new("(o^as)", wv_vm_object_path(obj), ifaces), NULL);
   g_hash_table_remove(manager->objects, vm);
   g_clear_pointer(&manager->managed, g_variant_unref);
+  g_clear_pointer(&manager->listed, g_variant_unref);
 }
