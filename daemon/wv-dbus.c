@@ -289,6 +289,7 @@ read_all(const WvDBusProperty *table, gpointer object)
 {
   GVariantBuilder b;
 
+  wv_assert_main_thread("reading properties"); /* the pool is the main thread's */
   g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
   for (guint i = 0; table[i].name; i++) {
     /* some values are shared references, others new and floating */
