@@ -6,17 +6,26 @@
  *   GetConnectionUnixUser(sender) ── uid 0 ──────────────────────► allowed
  *            │ other uid
  *            ▼
- *   polkit_authority_get_async (once; cached) ─► CheckAuthorization ─► allowed / denied
+ *   org.freedesktop.PolicyKit1.Authority.CheckAuthorization ─► allowed / denied
  *
  * Any failure on the way (the bus cannot say who the caller is, polkit is
  * not on the bus, polkit says no) is a denial with WV_ERROR_ACCESS_DENIED.
+ *
+ * polkit is asked on the bus directly, as libpolkit-gobject-1 would ask it
+ * (same subject, details and flags): that library brought libsystemd,
+ * libgcrypt and more into winvmd for one method call (about 0.1 MiB of
+ * private memory in their relocations, tests/bench/README.md).
  */
 #include "config.h"
 
 #include "wv-auth.h"
 #include "wv-common.h"
 
-#include <polkit/polkit.h>
+#define POLKIT_NAME  "org.freedesktop.PolicyKit1"
+#define POLKIT_PATH  "/org/freedesktop/PolicyKit1/Authority"
+#define POLKIT_IFACE "org.freedesktop.PolicyKit1.Authority"
+/* CheckAuthorization's flags (polkit's PolkitCheckAuthorizationFlags) */
+#define POLKIT_ALLOW_USER_INTERACTION 1u
 
 typedef struct
 {
@@ -26,10 +35,6 @@ typedef struct
   char *action_id;
   gboolean interactive; /* the caller allowed a password prompt */
 } WvAuthCheck;
-
-/* The authority, once polkit_authority_get_async() has given us one. Only
- * touched from the main context the daemon runs its D-Bus objects on. */
-static PolkitAuthority *cached_authority;
 
 static void
 wv_auth_check_free(gpointer data)
@@ -108,54 +113,40 @@ on_authorization_checked(GObject *source, GAsyncResult *result, gpointer user_da
 {
   g_autoptr(GTask) task = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(PolkitAuthorizationResult) auth_result = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  gboolean authorized, challenge;
 
-  auth_result =
-      polkit_authority_check_authorization_finish(POLKIT_AUTHORITY(source), result, &error);
-  if (auth_result == NULL) {
+  reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &error);
+  if (reply == NULL) {
     auth_deny_unavailable(task, &error);
     return;
   }
-
-  if (polkit_authorization_result_get_is_authorized(auth_result))
+  g_variant_get(reply, "((bb@a{ss}))", &authorized, &challenge, NULL);
+  if (authorized)
     auth_allow(task, "polkit");
-  else if (polkit_authorization_result_get_is_challenge(auth_result))
+  else if (challenge)
     auth_deny(task, g_strdup("authentication is required"));
   else
     auth_deny(task, NULL);
 }
 
-/* Asks @authority about the caller of @task; takes @task. */
+/* Asks polkit about the caller of @task; takes @task. */
 static void
-auth_check_with(GTask *task, PolkitAuthority *authority)
+auth_check_with_polkit(GTask *task)
 {
   WvAuthCheck *check = g_task_get_task_data(task);
-  g_autoptr(PolkitSubject) subject = polkit_system_bus_name_new(check->sender);
+  GVariantBuilder subject;
 
-  polkit_authority_check_authorization(
-      authority, subject, check->action_id, NULL,
-      check->interactive ? POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION
-                         : POLKIT_CHECK_AUTHORIZATION_FLAGS_NONE,
+  /* a PolkitSystemBusName, as polkit_system_bus_name_new() makes it */
+  g_variant_builder_init(&subject, G_VARIANT_TYPE("a{sv}"));
+  g_variant_builder_add(&subject, "{sv}", "name", g_variant_new_string(check->sender));
+  g_dbus_connection_call(
+      check->connection, POLKIT_NAME, POLKIT_PATH, POLKIT_IFACE, "CheckAuthorization",
+      g_variant_new("((sa{sv})sa{ss}us)", "system-bus-name", &subject, check->action_id, NULL,
+                    check->interactive ? POLKIT_ALLOW_USER_INTERACTION : 0u, ""),
+      G_VARIANT_TYPE("((bba{ss}))"), G_DBUS_CALL_FLAGS_NONE,
+      G_MAXINT, /* a password prompt may take its time */
       g_task_get_cancellable(task), on_authorization_checked, task);
-}
-
-static void
-on_authority_ready(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PolkitAuthority) authority = NULL;
-
-  authority = polkit_authority_get_finish(result, &error);
-  if (authority == NULL) {
-    auth_deny_unavailable(task, &error);
-    return;
-  }
-
-  /* Two checks may have raced here; keep the first authority. */
-  if (cached_authority == NULL)
-    cached_authority = g_object_ref(authority);
-  auth_check_with(g_steal_pointer(&task), cached_authority);
 }
 
 static void
@@ -164,7 +155,6 @@ on_unix_user(GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GTask) task = user_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = NULL;
-  GCancellable *cancellable;
   guint32 uid;
 
   reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &error);
@@ -187,12 +177,7 @@ on_unix_user(GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   }
 
-  if (cached_authority != NULL) {
-    auth_check_with(g_steal_pointer(&task), cached_authority);
-    return;
-  }
-  cancellable = g_task_get_cancellable(task);
-  polkit_authority_get_async(cancellable, on_authority_ready, g_steal_pointer(&task));
+  auth_check_with_polkit(g_steal_pointer(&task));
 }
 
 void

@@ -48,6 +48,10 @@ typedef struct
 {
   const char *name;
   GVariant *(*get)(gpointer object); /* new (floating) or a reference */
+  /* values no two objects have alike (a name, a UUID): not pooled; every
+   * other {name: value} entry is one instance shared by all objects whose
+   * value is the same (read_all() in wv-dbus.c) */
+  gboolean unique;
 } WvDBusProperty;
 
 /* One object's properties: @table (NULL-terminated) and what was last
@@ -70,5 +74,8 @@ GVariant *wv_dbus_properties_get_all(WvDBusProperties *props, gpointer object);
 void wv_dbus_properties_update(WvDBusProperties *props, gpointer object, GDBusConnection *bus,
                                const char *path, const char *iface);
 void wv_dbus_properties_clear(WvDBusProperties *props);
+/* Changes whenever any object's dictionary is replaced or dropped: a reply
+ * built from several of them stays valid while this stays the same. */
+guint wv_dbus_properties_generation(void);
 
 G_END_DECLS

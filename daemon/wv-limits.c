@@ -86,7 +86,7 @@ struct _WvLimits
   GCond hold_cond;
   GQueue held;           /* Held*, by due time (nearly: see hold()) */
   GHashTable *held_uids; /* uid -> held refusals */
-  GThread *holder;
+  GThread *holder;       /* started with the first refusal held */
   gboolean quit;
 };
 
@@ -422,6 +422,8 @@ held_uid_add(WvLimits *limits, gint64 uid, gint delta)
     g_hash_table_insert(limits->held_uids, g_memdup2(&uid, sizeof(uid)), GUINT_TO_POINTER(n));
 }
 
+static gpointer holder_thread(gpointer data);
+
 /* GDBus's thread: holds the refusal of @message back; FALSE when too many
  * are held already (answer at once). */
 static gboolean
@@ -454,6 +456,10 @@ hold(WvLimits *limits, GDBusMessage *message, gint64 uid)
       g_queue_push_head(&limits->held, h);
   }
   held_uid_add(limits, uid, 1);
+  /* started at the first refusal held: most daemons never see a flood,
+   * and an idle thread costs its stack */
+  if (limits->holder == NULL)
+    limits->holder = g_thread_new("wv-limits", holder_thread, limits);
   g_cond_signal(&limits->hold_cond);
   g_mutex_unlock(&limits->hold_lock);
   return TRUE;
@@ -593,7 +599,6 @@ wv_limits_new(GDBusConnection *bus)
   g_cond_init(&limits->hold_cond);
   g_queue_init(&limits->held);
   limits->held_uids = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-  limits->holder = g_thread_new("wv-limits", holder_thread, limits);
   limits->signal_id = g_dbus_connection_signal_subscribe(
       bus, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
       "/org/freedesktop/DBus", NULL, G_DBUS_SIGNAL_FLAGS_NONE, name_owner_changed, limits, NULL);
@@ -615,6 +620,7 @@ wv_limits_free(WvLimits *limits)
   g_autoptr(GPtrArray) waiting = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
   GHashTableIter iter;
   gpointer value;
+  GThread *holder;
 
   if (limits == NULL)
     return;
@@ -623,10 +629,12 @@ wv_limits_free(WvLimits *limits)
   g_dbus_connection_remove_filter(limits->bus, limits->filter_id);
   /* the refusals held back are answered now */
   g_mutex_lock(&limits->hold_lock);
-  limits->quit = TRUE;
+  limits->quit = TRUE; /* no holder starts after this */
+  holder = g_steal_pointer(&limits->holder);
   g_cond_signal(&limits->hold_cond);
   g_mutex_unlock(&limits->hold_lock);
-  g_thread_join(limits->holder);
+  if (holder)
+    g_thread_join(holder);
   g_mutex_lock(&limits->lock);
   g_hash_table_iter_init(&iter, limits->callers);
   while (g_hash_table_iter_next(&iter, NULL, &value)) {

@@ -28,6 +28,11 @@ struct _WvManager
   GHashTable *objects; /* WvVm* -> WvVmObject*: the VMs' faces */
   WvDBusProperties properties;
   WvLimits *limits; /* every caller's, on @bus */
+  /* GetManagedObjects' reply, kept while no VM comes or goes and no
+   * property dictionary changes (wv_dbus_properties_generation()) */
+  GVariant *managed;
+  guint managed_generation;
+  GVariant *listed; /* ListVMs' reply, kept while no VM comes or goes */
 };
 
 static GVariant *
@@ -317,14 +322,19 @@ static void
 list_vms_start(gpointer call)
 {
   ManagerCall *c = call;
-  g_autoptr(GPtrArray) objects = vm_objects(c->manager);
-  GVariantBuilder b;
+  WvManager *manager = c->manager;
 
-  g_variant_builder_init(&b, G_VARIANT_TYPE("a(so)"));
-  for (guint i = 0; i < objects->len; i++)
-    g_variant_builder_add(&b, "(so)", wv_vm_name(wv_vm_object_vm(objects->pdata[i])),
-                          wv_vm_object_path(objects->pdata[i]));
-  manager_call_reply(c, g_variant_new("(a(so))", &b));
+  if (manager->listed == NULL) {
+    g_autoptr(GPtrArray) objects = vm_objects(manager);
+    GVariantBuilder b;
+
+    g_variant_builder_init(&b, G_VARIANT_TYPE("a(so)"));
+    for (guint i = 0; i < objects->len; i++)
+      g_variant_builder_add(&b, "(so)", wv_vm_name(wv_vm_object_vm(objects->pdata[i])),
+                            wv_vm_object_path(objects->pdata[i]));
+    manager->listed = g_variant_ref_sink(g_variant_new("(a(so))", &b));
+  }
+  manager_call_reply(c, manager->listed);
 }
 
 static void
@@ -339,18 +349,35 @@ host_changes_start(gpointer call)
                            : g_variant_new_array(G_VARIANT_TYPE("(sssssas)"), NULL, 0)));
 }
 
-static void
-get_managed_objects_start(gpointer call)
+/* Built again only after a change: GDBus still walks the whole tree for
+ * each reply, but the 50-VM build is not repeated per call (about 100 us of
+ * winvmd's 640, tests/bench/README.md). */
+static GVariant *
+managed_objects(WvManager *manager)
 {
-  ManagerCall *c = call;
-  g_autoptr(GPtrArray) objects = vm_objects(c->manager);
+  g_autoptr(GPtrArray) objects = NULL;
   GVariantBuilder b;
 
+  if (manager->managed && manager->managed_generation == wv_dbus_properties_generation())
+    return manager->managed;
+  g_clear_pointer(&manager->managed, g_variant_unref);
+  objects = vm_objects(manager);
   g_variant_builder_init(&b, G_VARIANT_TYPE("a{oa{sa{sv}}}"));
   for (guint i = 0; i < objects->len; i++)
     g_variant_builder_add(&b, "{o@a{sa{sv}}}", wv_vm_object_path(objects->pdata[i]),
                           vm_interfaces(objects->pdata[i]));
-  manager_call_reply(c, g_variant_new("(a{oa{sa{sv}}})", &b));
+  manager->managed = g_variant_ref_sink(g_variant_new("(a{oa{sa{sv}}})", &b));
+  /* taken after the build, which may read a dictionary for the first time */
+  manager->managed_generation = wv_dbus_properties_generation();
+  return manager->managed;
+}
+
+static void
+get_managed_objects_start(gpointer call)
+{
+  ManagerCall *c = call;
+
+  manager_call_reply(c, managed_objects(c->manager));
 }
 
 static void
@@ -724,6 +751,8 @@ wv_manager_free(WvManager *manager)
   g_clear_pointer(&manager->object_manager_info, g_dbus_node_info_unref);
   g_clear_pointer(&manager->vm_info, g_dbus_node_info_unref);
   wv_dbus_properties_clear(&manager->properties);
+  g_clear_pointer(&manager->managed, g_variant_unref);
+  g_clear_pointer(&manager->listed, g_variant_unref);
   g_hash_table_unref(manager->objects);
   g_object_unref(manager->bus);
   g_free(manager);
@@ -736,6 +765,8 @@ wv_manager_vm_added(WvManager *manager, WvVm *vm)
   WvVmObject *obj = wv_vm_object_new(vm, manager->daemon, manager->bus);
 
   g_hash_table_insert(manager->objects, vm, obj);
+  g_clear_pointer(&manager->managed, g_variant_unref);
+  g_clear_pointer(&manager->listed, g_variant_unref);
   g_dbus_connection_emit_signal(
       manager->bus, NULL, WV_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "InterfacesAdded",
       g_variant_new("(o@a{sa{sv}})", wv_vm_object_path(obj), vm_interfaces(obj)), NULL);
@@ -753,4 +784,6 @@ wv_manager_vm_removed(WvManager *manager, WvVm *vm)
                                 "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved",
                                 g_variant_new("(o^as)", wv_vm_object_path(obj), ifaces), NULL);
   g_hash_table_remove(manager->objects, vm);
+  g_clear_pointer(&manager->managed, g_variant_unref);
+  g_clear_pointer(&manager->listed, g_variant_unref);
 }

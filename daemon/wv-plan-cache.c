@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <malloc.h>
+
 #include "wv-plan-cache.h"
 #include "wv-common.h"
 #include "wv-preflight.h"
@@ -176,6 +178,10 @@ sweep(gpointer data)
   if (g_hash_table_size(cache->entries) > 0)
     return G_SOURCE_CONTINUE;
   cache->sweep_id = 0;
+  /* the burst of plans is over: the pages its renders and results freed
+   * go back to the system (50 VMs after 150 plans: RssAnon -60 KiB,
+   * tests/bench/README.md); at most once per TTL */
+  malloc_trim(0);
   return G_SOURCE_REMOVE;
 }
 

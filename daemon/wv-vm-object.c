@@ -203,8 +203,8 @@ get_blocking_sleep(gpointer object)
 }
 
 static const WvDBusProperty vm_properties[] = {
-    {"Name", get_name},
-    {"UUID", get_uuid},
+    {"Name", get_name, TRUE},
+    {"UUID", get_uuid, TRUE},
     {"State", get_state},
     {"VCPUs", get_vcpus},
     {"MemoryKiB", get_memory_kib},

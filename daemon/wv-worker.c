@@ -3,6 +3,9 @@
 
 #include "wv-worker.h"
 
+/* how long an idle worker thread stays for the next job */
+#define WV_WORKER_IDLE_MS 1000
+
 static gint running;
 static GThread *main_thread;
 
@@ -63,6 +66,9 @@ get_pool(WvLane lane)
   static gsize once = 0;
 
   if (g_once_init_enter(&once)) {
+    /* an idle worker ends after a second (GLib's default: 15 s), its
+     * stack and malloc cache with it */
+    g_thread_pool_set_max_idle_time(WV_WORKER_IDLE_MS);
     pools[WV_LANE_LIFECYCLE] =
         g_thread_pool_new(pool_thread, NULL, WV_LIFECYCLE_THREADS, FALSE, NULL);
     pools[WV_LANE_READ] = g_thread_pool_new(pool_thread, NULL, WV_READ_THREADS, FALSE, NULL);

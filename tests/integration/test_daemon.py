@@ -9,6 +9,7 @@ Each test gets its own bus and daemon (the test driver's state lives in the
 daemon's process), and ends by checking the daemon still answers."""
 
 import configparser
+import json
 import os
 import re
 import shutil
@@ -26,7 +27,8 @@ from daemon_fixture import (  # noqa: E402
     BUS_NAME, MANAGER_IFACE, MANAGER_PATH, OM_IFACE, POLKIT_PATH, PROPS_IFACE, SRC, TEMPLATE_DIR,
     VM_IFACE,
     WINVMD, Bus, Client, test_driver_with_domain,
-    Daemon, GLib, Polkit, copy_host, finish_user_client, new_workdir, print_log, run_as_user,
+    NOBODY, Daemon, GLib, Polkit, copy_host, finish_user_client, new_workdir, print_log,
+    run_as_user,
     spawn_as_user, wait_until)
 
 E = "org.winvm1.Error."
@@ -1286,6 +1288,41 @@ class ReloadTest(DaemonTest):
         self.assert_error(E + "NotFound", path, VM_IFACE, "Start")
         self.assert_error(E + "NotFound", MANAGER_PATH, MANAGER_IFACE, "Render", v("(s)", "hp"))
 
+    def managed(self):
+        return self.client.call(MANAGER_PATH, OM_IFACE, "GetManagedObjects", None,
+                                "(a{oa{sa{sv}}})")[0]
+
+    def assert_managed_is_get_all(self):
+        objects = self.managed()
+        self.assertEqual(sorted(objects), sorted(p for n, p in self.client.list_vms()))
+        for path, ifaces in objects.items():
+            self.assertEqual(ifaces, {VM_IFACE: self.client.get_all(path)}, path)
+        return objects
+
+    def test_managed_objects_follow_every_change(self):
+        # winvmd keeps the reply between calls: each change must show in the next
+        path = self.path("alpha")
+        self.wait_state(path, "undefined")
+        self.client.wait_idle(path)
+        first = self.assert_managed_is_get_all()
+        self.assertEqual(self.managed(), first)
+        self.start_vm(path)
+        self.assertEqual(self.assert_managed_is_get_all()[path][VM_IFACE]["State"], "running")
+        self.force_off(path)
+        self.client.wait_idle(path)
+        self.assertEqual(self.assert_managed_is_get_all()[path][VM_IFACE]["State"], "shut-off")
+        write_file(os.path.join(self.config_dir, "new.conf"),
+                   "[vm]\nname = new-one\ntemplate = minimal\nmemory = 2GiB\nvcpus = 3\n")
+        self.assertEqual(self.reload(), [])
+        new = "/org/winvm1/vm/new_2done"
+        wait_until(lambda: self.added(new), what="InterfacesAdded")
+        self.assertEqual(self.assert_managed_is_get_all()[new][VM_IFACE]["VCPUs"], 3)
+        hp = self.path("hp")
+        os.unlink(os.path.join(self.config_dir, "hp.conf"))
+        self.assertEqual(self.reload(), [])
+        wait_until(lambda: self.removed(hp), what="InterfacesRemoved")
+        self.assertNotIn(hp, self.assert_managed_is_get_all())
+
     def test_removing_a_running_vm_keeps_it_until_it_stops(self):
         # the domain is left alone, and the VM stays while it runs: the host's
         # shutdown still stops it and its hugepages are still given back
@@ -1687,6 +1724,57 @@ class AuthTest(DaemonTest):
             (BUS_NAME, MANAGER_PATH, INTROSPECT, "Introspect", None, []),
             (BUS_NAME, path, INTROSPECT, "Introspect", None, []),
         ]
+
+    def daemon_threads(self):
+        names = []
+        for tid in os.listdir(f"/proc/{self.daemon.proc.pid}/task"):
+            with open(f"/proc/{self.daemon.proc.pid}/task/{tid}/comm") as f:
+                names.append(f.read().strip())
+        return names
+
+    def test_refusals_held_back_by_a_thread_started_for_them(self):
+        # more reads in flight on one connection than WV_LIMIT_PER_NAME (16):
+        # the extra ones are refused, their answers held back 5-15 s by a
+        # thread that exists only from the first such refusal on
+        self.assertNotIn("wv-limits", self.daemon_threads())
+        burst = textwrap.dedent("""
+            import collections, json, sys
+            from gi.repository import Gio, GLib
+            conn = Gio.DBusConnection.new_for_address_sync(
+                sys.argv[1], Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+                | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+            loop, kinds, left = GLib.MainLoop(), collections.Counter(), [64]
+            def done(c, res):
+                try:
+                    c.call_finish(res)
+                    kinds["ok"] += 1
+                except GLib.Error as e:
+                    kinds[Gio.DBusError.get_remote_error(e)] += 1
+                left[0] -= 1
+                if not left[0]:
+                    loop.quit()
+            for i in range(64):
+                conn.call("org.winvm1", "/org/winvm1", "org.winvm1.Manager", "Render",
+                          GLib.Variant("(s)", ("alpha",)), None, 0, 40000, None, done)
+            loop.run()
+            print(json.dumps(kinds))
+        """)
+        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+        proc = subprocess.Popen([setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                                 "--clear-groups", "/usr/bin/python3", "-c", burst,
+                                 self.bus.address],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={"PATH": "/usr/bin:/bin", "HOME": "/"})
+        wait_until(lambda: "wv-limits" in self.daemon_threads(), what="the holder thread")
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 0, err)
+        kinds = json.loads(out)
+        self.assertEqual(sum(kinds.values()), 64, kinds)
+        self.assertGreaterEqual(kinds.get("ok", 0), 16, kinds)
+        self.assertGreaterEqual(kinds.get(E + "LimitsExceeded", 0), 1, kinds)
+        self.assertEqual(set(kinds), {"ok", E + "LimitsExceeded"}, kinds)
+        # root is not held back meanwhile, nor after
+        self.assertEqual(self.render("alpha"), self.render("alpha"))
 
     def test_interactive_authorization_only_when_asked(self):
         # polkit may ask for a password only when the caller said it can wait
