@@ -517,5 +517,6 @@ wv_xml_write(const xmlDoc *doc)
     put_c(&out, '\n');
   }
   out.buf[out.len] = '\0';
-  return out.buf;
+  /* kept by the plan cache: no more than it holds */
+  return g_realloc(out.buf, out.len + 1);
 }
