@@ -517,8 +517,11 @@ wv_daemon_new(const WvConfig *config, const WvDaemonCallbacks *callbacks, gpoint
   daemon->config = wv_config_copy(config);
   if (daemon->config->host_cache == NULL)
     daemon->config->host_cache = wv_preflight_host_cache_new(config);
-  if (daemon->config->templates == NULL)
-    daemon->config->templates = wv_templates_new();
+  if (daemon->config->templates == NULL) {
+    g_autoptr(GMainContext) context = g_main_context_ref_thread_default();
+
+    daemon->config->templates = wv_templates_new(context, WV_TEMPLATES_TTL_MS);
+  }
   if (daemon->config->isolate == NULL && config->runtime_dir)
     daemon->config->isolate =
         wv_isolate_new(config->runtime_dir, config->sysfs_root, config->proc_root);
@@ -570,6 +573,7 @@ wv_daemon_free(WvDaemon *daemon)
   g_hash_table_unref(daemon->vms);
   g_ptr_array_unref(daemon->profile_errors);
   wv_plan_cache_free(daemon->plans);
+  wv_templates_forget(daemon->config->templates); /* and its timer's reference */
   wv_config_unref(daemon->config);
   g_free(daemon);
 }

@@ -225,7 +225,7 @@ main(int argc, char **argv)
     g_ptr_array_add(profiles, value);
   g_ptr_array_sort(profiles, by_name);
   b.cache = wv_host_cache_new(sys, mounts);
-  b.templates = wv_templates_new();
+  b.templates = wv_templates_new(NULL, 0);
   bench_preflight_all(&b, profiles);
   elapsed_us = g_get_monotonic_time() - t0;
   wv_host_cache_unref(b.cache);

@@ -54,7 +54,7 @@ test_copy(void)
 {
   g_autofree char *dir = g_dir_make_tmp("wv-template-XXXXXX", NULL);
   g_autofree char *path = write_file(dir, "a.xml", good);
-  g_autoptr(WvTemplates) t = wv_templates_new();
+  g_autoptr(WvTemplates) t = wv_templates_new(NULL, 0);
   g_autoptr(GError) error = NULL;
   g_autoptr(xmlDoc) direct = wv_templates_copy(NULL, path, &error);
   g_autoptr(xmlDoc) one = NULL, two = NULL;
@@ -64,8 +64,10 @@ test_copy(void)
   expected = wv_xml_write(direct);
   g_assert_null(strstr(expected, "about the template"));
   g_assert_cmpuint(wv_templates_size(t), ==, 0);
-  one = wv_templates_copy(t, path, &error);
-  two = wv_templates_copy(t, path, &error);
+  one = wv_templates_copy(t, path, &error); /* the parse itself: no tree kept */
+  g_assert_no_error(error);
+  g_assert_cmpuint(wv_templates_size(t), ==, 0);
+  two = wv_templates_copy(t, path, &error); /* used again: kept, and copied */
   g_assert_no_error(error);
   g_assert_cmpuint(wv_templates_size(t), ==, 1);
   g_assert_true(one != two && xmlDocGetRootElement(one) != xmlDocGetRootElement(two));
@@ -87,11 +89,14 @@ test_changed(void)
   g_autofree char *dir = g_dir_make_tmp("wv-template-XXXXXX", NULL);
   g_autofree char *path = write_file(dir, "a.xml", good);
   g_autofree char *edited_text = g_strdup(good);
-  g_autoptr(WvTemplates) t = wv_templates_new();
-  g_autofree char *before = copy_text(t, path);
-  g_autofree char *after = NULL, *replaced = NULL;
+  g_autoptr(WvTemplates) t = wv_templates_new(NULL, 0);
+  g_autofree char *first = copy_text(t, path);
+  g_autofree char *before = copy_text(t, path); /* from the kept tree */
+  g_autofree char *after = NULL, *again = NULL, *replaced = NULL;
   g_autofree char *other = NULL;
 
+  g_assert_cmpuint(wv_templates_size(t), ==, 1);
+  g_assert_cmpstr(before, ==, first);
   g_assert_nonnull(strstr(before, "<name>t</name>"));
   *strstr(edited_text, "<name>t<") = '\0';
   {
@@ -101,13 +106,15 @@ test_changed(void)
   }
   after = copy_text(t, path);
   g_assert_nonnull(strstr(after, "<name>u</name>"));
+  again = copy_text(t, path); /* kept anew */
+  g_assert_cmpstr(again, ==, after);
+  g_assert_cmpuint(wv_templates_size(t), ==, 1);
 
   /* replaced by a rename, as editors do */
   other = write_file(dir, "b.xml", good);
   g_assert_cmpint(g_rename(other, path), ==, 0);
   replaced = copy_text(t, path);
   g_assert_nonnull(strstr(replaced, "<name>t</name>"));
-  g_assert_cmpuint(wv_templates_size(t), ==, 1);
   wv_test_remove_tree(dir);
 }
 
@@ -120,7 +127,7 @@ test_broken(void)
   g_autofree char *path = write_file(dir, "a.xml", "<domain><name>t</nam>");
   g_autofree char *foreign = write_file(dir, "b.xml", "<network/>");
   g_autofree char *missing = g_build_filename(dir, "none.xml", NULL);
-  g_autoptr(WvTemplates) t = wv_templates_new();
+  g_autoptr(WvTemplates) t = wv_templates_new(NULL, 0);
 
   for (guint round = 0; round < 2; round++) {
     g_autoptr(GError) e1 = NULL, e2 = NULL, e3 = NULL;
@@ -179,7 +186,7 @@ test_threads(void)
 {
   g_autofree char *dir = g_dir_make_tmp("wv-template-XXXXXX", NULL);
   g_autofree char *path = write_file(dir, "a.xml", good);
-  g_autoptr(WvTemplates) t = wv_templates_new();
+  g_autoptr(WvTemplates) t = wv_templates_new(NULL, 0);
   Shared s = {.templates = t, .path = path};
   GThread *threads[4];
 
@@ -199,6 +206,50 @@ test_threads(void)
   wv_test_remove_tree(dir);
 }
 
+static gboolean
+size_is(WvTemplates *t, guint n)
+{
+  return wv_templates_size(t) == n;
+}
+
+/* A tree unused for the TTL goes, one in use stays; forgetting cancels the
+ * timer (ASan and valgrind see that nothing is left). */
+static void
+test_expiry(void)
+{
+  g_autofree char *dir = g_dir_make_tmp("wv-template-XXXXXX", NULL);
+  g_autofree char *a = write_file(dir, "a.xml", good);
+  g_autofree char *b = write_file(dir, "b.xml", good);
+  g_autoptr(GMainContext) context = g_main_context_new();
+  g_autoptr(WvTemplates) t = wv_templates_new(context, 200);
+  gint64 deadline;
+
+  for (guint i = 0; i < 2; i++) {
+    g_free(copy_text(t, a));
+    g_free(copy_text(t, b));
+  }
+  g_assert_cmpuint(wv_templates_size(t), ==, 2);
+  /* @a used every 50 ms for 600 ms: it stays, @b goes */
+  for (guint i = 0; i < 12; i++) {
+    deadline = g_get_monotonic_time() + 50 * 1000;
+    while (g_get_monotonic_time() < deadline)
+      g_main_context_iteration(context, FALSE);
+    g_free(copy_text(t, a));
+  }
+  g_assert_cmpuint(wv_templates_size(t), ==, 1);
+  deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+  while (!size_is(t, 0) && g_get_monotonic_time() < deadline)
+    g_main_context_iteration(context, TRUE);
+  g_assert_cmpuint(wv_templates_size(t), ==, 0);
+  /* a pending timer when forgotten */
+  g_free(copy_text(t, a));
+  g_free(copy_text(t, a));
+  g_assert_cmpuint(wv_templates_size(t), ==, 1);
+  wv_templates_forget(t);
+  g_assert_cmpuint(wv_templates_size(t), ==, 0);
+  wv_test_remove_tree(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -207,5 +258,6 @@ main(int argc, char **argv)
   g_test_add_func("/template/changed", test_changed);
   g_test_add_func("/template/broken", test_broken);
   g_test_add_func("/template/threads", test_threads);
+  g_test_add_func("/template/expiry", test_expiry);
   return g_test_run();
 }
