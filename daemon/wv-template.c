@@ -192,8 +192,9 @@ lookup(WvTemplates *templates, const char *path, const struct stat *st, gboolean
   return template_ref(t);
 }
 
-/* Keeps @doc (NULL: only that @path was used) under @st's identity. */
-static void
+/* Keeps @doc (NULL: only that @path was used) under @st's identity; a
+ * reference for the caller (another thread may replace it at once). */
+static Template *
 keep(WvTemplates *templates, const char *path, const struct stat *st, xmlDoc *doc)
 {
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&templates->lock);
@@ -210,6 +211,7 @@ keep(WvTemplates *templates, const char *path, const struct stat *st, xmlDoc *do
     g_hash_table_remove_all(templates->by_path);
   g_hash_table_replace(templates->by_path, g_strdup(path), t);
   schedule_expiry(templates, templates->ttl_ms);
+  return template_ref(t);
 }
 
 xmlDoc *
@@ -233,14 +235,14 @@ wv_templates_copy(WvTemplates *templates, const char *path, GError **error)
      * that templates of one VM each (rendered once in a burst) never leave
      * their trees scattered over the heap. */
     if ((doc = parse(path, 0, error)) != NULL)
-      keep(templates, path, &st, NULL);
+      template_unref(keep(templates, path, &st, NULL));
     return doc;
   }
   /* no dictionary: copies made in other threads must not write to it */
   if ((doc = parse(path, XML_PARSE_NODICT, error)) == NULL)
     return NULL;
-  keep(templates, path, &st, doc);
-  return xmlCopyDoc(doc, 1);
+  t = keep(templates, path, &st, doc);
+  return xmlCopyDoc(t->doc, 1);
 }
 
 void
