@@ -515,12 +515,12 @@ meminfo_kib(const char *text, const char *field)
 {
   gsize len = strlen(field);
 
-  for (const char *line = text; line != NULL;
-       line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+  for (const char *line = text, *nl; line != NULL; line = nl ? nl + 1 : NULL) {
     const char *p = line + len;
     char *end;
     guint64 v;
 
+    nl = strchr(line, '\n');
     if (strncmp(line, field, len) != 0)
       continue;
     while (*p == ' ' || *p == '\t')
