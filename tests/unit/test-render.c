@@ -85,6 +85,12 @@ test_golden_examples(void)
     xml = wv_xml_doc_to_string(doc);
     again = wv_render_to_string(p, plan, &error);
     g_assert_cmpstr(xml, ==, again); /* deterministic */
+    {
+      /* winvm's writer (wv_xml_write) wrote what libxml2's would */
+      g_autofree char *libxml2 = wv_xml_save(doc);
+
+      g_assert_cmpstr(xml, ==, libxml2);
+    }
 
     if (g_getenv("WV_UPDATE_GOLDEN")) {
       g_assert_true(g_file_set_contents(golden, xml, -1, &error));
