@@ -127,8 +127,48 @@ line_key(const char *group, const char *key)
 guint
 wv_profile_line(const WvProfile *profile, const char *group, const char *key)
 {
-  g_autofree char *k = line_key(group, key);
-  return GPOINTER_TO_UINT(g_hash_table_lookup(profile->lines, k));
+  gsize glen = strlen(group);
+  const char *r = profile->lines;
+
+  /* a walk: asked for only when a finding names a line */
+  while (r && *r) {
+    gsize len = strlen(r);
+    guint32 line;
+
+    if (strncmp(r, group, glen) == 0 &&
+        (key ? r[glen] == '\x1f' && strcmp(r + glen + 1, key) == 0 : r[glen] == '\0')) {
+      memcpy(&line, r + len + 1, sizeof line);
+      return line;
+    }
+    r += len + 1 + sizeof line;
+  }
+  return 0;
+}
+
+/* ctx->lines packed into what the profile keeps */
+static char *
+pack_lines(GHashTable *lines)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+  gsize size = 1;
+  char *packed, *w;
+
+  g_hash_table_iter_init(&iter, lines);
+  while (g_hash_table_iter_next(&iter, &key, NULL))
+    size += strlen(key) + 1 + sizeof(guint32);
+  w = packed = g_malloc(size);
+  g_hash_table_iter_init(&iter, lines);
+  while (g_hash_table_iter_next(&iter, &key, &value)) {
+    gsize len = strlen(key) + 1;
+    guint32 line = GPOINTER_TO_UINT(value);
+
+    memcpy(w, key, len);
+    memcpy(w + len, &line, sizeof line);
+    w += len + sizeof line;
+  }
+  *w = '\0';
+  return packed;
 }
 
 G_GNUC_PRINTF(4, 5)
@@ -1782,7 +1822,6 @@ profile_new(const char *path)
   p->shares = g_ptr_array_new_with_free_func(share_free);
   p->inputs = g_ptr_array_new_with_free_func(input_free);
   p->graphics = WV_GRAPHICS_UNSET;
-  p->lines = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   p->refcount = 1;
   return p;
 }
@@ -1822,7 +1861,7 @@ wv_profile_unref(WvProfile *p)
   g_ptr_array_unref(p->shares);
   g_ptr_array_unref(p->inputs);
   g_free(p->sound_codec);
-  g_hash_table_unref(p->lines);
+  g_free(p->lines);
   g_free(p);
 }
 
@@ -1883,7 +1922,8 @@ wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
   g_autoptr(GString) errors = g_string_new(NULL);
   g_autoptr(GArray) groups = g_array_new(FALSE, FALSE, sizeof(Group));
   g_autofree char *text = NULL;
-  Ctx ctx = {.path = path, .groups = groups, .lines = p->lines, .errors = errors, .p = p};
+  g_autoptr(GHashTable) lines = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  Ctx ctx = {.path = path, .groups = groups, .lines = lines, .errors = errors, .p = p};
 
   if (len > WV_PROFILE_MAX_SIZE) {
     g_set_error(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, "%s: larger than %d bytes", path,
@@ -1922,6 +1962,7 @@ wv_profile_parse(const char *data, gsize len, const char *path, GError **error)
     g_set_error_literal(error, WV_ERROR, WV_ERROR_INVALID_PROFILE, errors->str);
     return NULL;
   }
+  p->lines = pack_lines(lines);
   p->etag = fingerprint(data, len);
   return g_steal_pointer(&p);
 }

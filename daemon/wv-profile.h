@@ -365,8 +365,11 @@ typedef struct
   guint lg_width, lg_height; /* 0: no Looking Glass device */
   WvLookingGlassDevice lg_device;
 
-  /* key -> line, for findings that point back into the file */
-  GHashTable *lines;
+  /* where each group and key is, for findings that point back into the
+   * file: records of "group\x1fkey" or "group", a NUL, then the line as 4
+   * bytes, after one another and ended by an empty name (one allocation
+   * instead of a table of its own per profile: see wv_profile_line()) */
+  char *lines;
   gint refcount;
 } WvProfile;
 
