@@ -191,6 +191,11 @@ wv_libvirt_devices_in_use(virConnectPtr conn, const char *except, GError **error
 #define WV_RECONNECT_MIN_MS 500
 #define WV_RECONNECT_MAX_MS 30000
 #define WV_POOL_IDLE_MAX    4
+/* A call connection nobody has used for this long is closed, as an idle
+ * worker thread ends: an idle winvmd keeps only its control connection
+ * (each call connection: ~15 KiB here and a client in libvirtd; opening
+ * one again costs a few milliseconds). */
+#define WV_POOL_IDLE_MS 1000
 
 /* The callbacks registered on a control connection (-1: none). */
 typedef struct
@@ -215,6 +220,8 @@ struct _WvLibvirt
   GPtrArray *idle;  /* call connections of this generation, not in use */
   guint generation; /* changes whenever the control connection comes or goes */
   GList *leases;    /* WvLibvirtLease: out */
+  gint64 idle_last; /* when a connection last went back to idle */
+  GSource *idle_timer;
 
   /* main thread */
   gboolean connected;
@@ -567,6 +574,43 @@ schedule_connect(WvLibvirt *lv)
     lv->retry_source = wv_timeout_add(lv->backoff_ms, retry_connect, lv);
 }
 
+/* main context: closes the call connections once idle long enough */
+static gboolean
+expire_idle(gpointer data)
+{
+  WvLibvirt *lv = data;
+  GPtrArray *expired = NULL;
+  gint64 left;
+
+  g_mutex_lock(&lv->lock);
+  g_clear_pointer(&lv->idle_timer, g_source_unref); /* destroyed as it returns */
+  left = lv->idle_last + WV_POOL_IDLE_MS * 1000 - g_get_monotonic_time();
+  if (left > 0) {
+    lv->idle_timer = g_timeout_source_new((guint)(left / 1000) + 1);
+    g_source_set_callback(lv->idle_timer, expire_idle, lv, NULL);
+    g_source_attach(lv->idle_timer, lv->main_context);
+  } else if (lv->idle->len > 0) {
+    expired = g_steal_pointer(&lv->idle);
+    lv->idle = g_ptr_array_new();
+  }
+  g_mutex_unlock(&lv->lock);
+  close_in_worker(expired);
+  return G_SOURCE_REMOVE;
+}
+
+/* with lv->lock held: @conn is idle from now */
+static void
+keep_idle(WvLibvirt *lv, virConnectPtr conn)
+{
+  g_ptr_array_add(lv->idle, conn);
+  lv->idle_last = g_get_monotonic_time();
+  if (lv->idle_timer == NULL) {
+    lv->idle_timer = g_timeout_source_new(WV_POOL_IDLE_MS);
+    g_source_set_callback(lv->idle_timer, expire_idle, lv, NULL);
+    g_source_attach(lv->idle_timer, lv->main_context);
+  }
+}
+
 WvLibvirt *
 wv_libvirt_new(const char *uri, const WvLibvirtCallbacks *callbacks, gpointer user_data)
 {
@@ -612,6 +656,10 @@ wv_libvirt_free(WvLibvirt *lv)
   g_atomic_int_set(&lv->quit, 1);
   g_clear_handle_id(&lv->retry_source, wv_source_remove);
   g_mutex_lock(&lv->lock);
+  if (lv->idle_timer) {
+    g_source_destroy(lv->idle_timer);
+    g_clear_pointer(&lv->idle_timer, g_source_unref);
+  }
   conn = g_steal_pointer(&lv->control);
   idle = g_steal_pointer(&lv->idle);
   if (lv->leases)
@@ -731,7 +779,7 @@ wv_libvirt_lease_free(WvLibvirtLease *lease)
     g_mutex_lock(&lv->lock);
     keep = lease->generation == lv->generation && lv->idle->len < WV_POOL_IDLE_MAX;
     if (keep)
-      g_ptr_array_add(lv->idle, conn);
+      keep_idle(lv, conn);
     g_mutex_unlock(&lv->lock);
   }
   g_mutex_lock(&lv->lock);

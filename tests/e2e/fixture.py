@@ -41,6 +41,11 @@ def virsh(*args, timeout=120):
     return run("virsh", "-q", "-c", URI, *args, timeout=timeout)
 
 
+def virt_admin(*args, timeout=30):
+    """libvirtd's admin interface (its clients and their processes)."""
+    return run("virt-admin", "-q", *args, timeout=timeout)
+
+
 def wait_for(predicate, timeout, interval=0.2, what="condition"):
     """Polls @predicate until it returns something true and returns that."""
     deadline = time.monotonic() + timeout

@@ -783,6 +783,56 @@ class DaemonE2E(unittest.TestCase):
         self.assertEqual(fx.nr_hugepages(), nr, "the dead guest's pages were released")
         self.assertFalse(os.path.exists(self.record(name)))
 
+    # -- 8 --
+
+    def test_8_idle_call_connections_close(self):
+        """Plans on the read lane lease call connections of their own; a
+        second after the last went back unused, winvmd keeps only its control
+        connection (libvirtd's list of clients, by process)."""
+        names = [self.add_vm(f"idle-{i}") for i in range(4)]
+        self.start_daemon()
+        pid = self.daemon.proc.pid
+
+        def clients():
+            listed = fx.virt_admin("srv-clients-list", "libvirtd")
+            mine = 0
+            for line in listed.splitlines():
+                if not line.split() or not line.split()[0].isdigit():
+                    continue
+                try:
+                    info = fx.virt_admin("client-info", "libvirtd", line.split()[0])
+                except RuntimeError:
+                    continue  # gone since the list
+                fields = {k.strip(): v.strip() for k, _, v in
+                          (x.partition(":") for x in info.splitlines())}
+                mine += fields.get("unix_process_id") == str(pid)
+            return mine
+
+        # what the start read on call connections has gone: the control one
+        fx.wait_for(lambda: clients() == 1, 10, interval=0.1, what="the control connection only")
+        answers = {}
+
+        def done(conn, res, key):
+            try:
+                answers[key] = conn.call_finish(res)
+            except GLib.Error as e:
+                answers[key] = e
+        for name in names:
+            self.client.conn.call(BUS_NAME, MANAGER, MANAGER_IFACE, "Plan",
+                                  GLib.Variant("(s)", (name,)), None, Gio.DBusCallFlags.NONE,
+                                  60 * 1000, None, done, name)
+        fx.wait_for(lambda: self.client.pump(0.01) or len(answers) == len(names), 60,
+                    interval=0.01, what="the plans")
+        for name, answer in answers.items():
+            self.assertNotIsInstance(answer, GLib.Error, f"{name}: {answer}")
+        busy = clients()  # the call connections, back idle for under a second
+        self.assertGreaterEqual(busy, 2)
+        t0 = time.monotonic()
+        fx.wait_for(lambda: clients() == 1, 10, interval=0.1,
+                    what="the idle call connections to close")
+        log(f"\nidle call connections: {busy - 1} closed {time.monotonic() - t0:.1f} s after "
+            "the plans")
+
 
 def table(text):
     """virsh's two-column tables (vcpupin, iothreadinfo) as a dict."""
