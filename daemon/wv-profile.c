@@ -615,6 +615,35 @@ parse_cpuset_value(const char *text, WvCpuset **out, GError **error)
   return TRUE;
 }
 
+/* Most profiles have none of most lists (disks, USB devices, shares ...):
+ * each list starts as the one shared empty array and gets its own with its
+ * first item. Readers see an empty GPtrArray either way; 50 VMs: 9 blocks
+ * of 48 bytes less per profile. */
+static GPtrArray *empty_list;
+
+static GPtrArray *
+no_items(void)
+{
+  static gsize once = 0;
+
+  if (g_once_init_enter(&once)) {
+    empty_list = g_ptr_array_new();
+    g_once_init_leave(&once, 1);
+  }
+  return g_ptr_array_ref(empty_list);
+}
+
+/* *@list, made the profile's own first if it is still the shared one */
+static GPtrArray *
+own_list(GPtrArray **list, GDestroyNotify free_func)
+{
+  if (*list == empty_list) {
+    g_ptr_array_unref(*list);
+    *list = g_ptr_array_new_with_free_func(free_func);
+  }
+  return *list;
+}
+
 /* "+a,-b,c" -> WvNamedSwitch list; @allowed NULL means any token. */
 static gboolean
 parse_switch_list(const char *text, const char *const *allowed, GPtrArray *out, GError **error)
@@ -973,7 +1002,7 @@ HANDLER(cpu_iothread_pin)
 
 HANDLER(cpu_features)
 {
-  return parse_switch_list(v, NULL, P->cpu_features, error);
+  return parse_switch_list(v, NULL, own_list(&P->cpu_features, named_switch_free), error);
 }
 
 HANDLER(mem_hugepages)
@@ -1110,7 +1139,7 @@ HANDLER(input_grab)
 
 HANDLER(clock_timers)
 {
-  return parse_switch_list(v, clock_timer_names, P->timers, error);
+  return parse_switch_list(v, clock_timer_names, own_list(&P->timers, named_switch_free), error);
 }
 
 HANDLER(net_mac)
@@ -1463,7 +1492,7 @@ add_disk(WvProfile *p, const char *id)
   WvDisk *d = g_new0(WvDisk, 1);
   d->id = g_strdup(id);
   d->bus = WV_DISK_BUS_VIRTIO;
-  g_ptr_array_add(p->disks, d);
+  g_ptr_array_add(own_list(&p->disks, (GDestroyNotify)disk_free), d);
   return d;
 }
 
@@ -1472,7 +1501,7 @@ add_cdrom(WvProfile *p, const char *id)
 {
   WvCdrom *c = g_new0(WvCdrom, 1);
   c->id = g_strdup(id);
-  g_ptr_array_add(p->cdroms, c);
+  g_ptr_array_add(own_list(&p->cdroms, (GDestroyNotify)cdrom_free), c);
   return c;
 }
 
@@ -1482,7 +1511,7 @@ add_network(WvProfile *p, const char *id)
   WvNetwork *n = g_new0(WvNetwork, 1);
   n->id = g_strdup(id);
   n->type = WV_NET_NETWORK;
-  g_ptr_array_add(p->networks, n);
+  g_ptr_array_add(own_list(&p->networks, (GDestroyNotify)network_free), n);
   return n;
 }
 
@@ -1492,7 +1521,7 @@ add_hostdev(WvProfile *p, const char *id)
   WvHostdev *h = g_new0(WvHostdev, 1);
   h->id = g_strdup(id);
   h->functions = g_array_new(FALSE, FALSE, sizeof(WvPciAddress));
-  g_ptr_array_add(p->hostdevs, h);
+  g_ptr_array_add(own_list(&p->hostdevs, (GDestroyNotify)hostdev_free), h);
   return h;
 }
 
@@ -1501,7 +1530,7 @@ add_usb(WvProfile *p, const char *id)
 {
   WvUsb *u = g_new0(WvUsb, 1);
   u->id = g_strdup(id);
-  g_ptr_array_add(p->usbs, u);
+  g_ptr_array_add(own_list(&p->usbs, (GDestroyNotify)usb_free), u);
   return u;
 }
 
@@ -1510,7 +1539,7 @@ add_share(WvProfile *p, const char *id)
 {
   WvShare *s = g_new0(WvShare, 1);
   s->id = g_strdup(id);
-  g_ptr_array_add(p->shares, s);
+  g_ptr_array_add(own_list(&p->shares, (GDestroyNotify)share_free), s);
   return s;
 }
 
@@ -1520,7 +1549,7 @@ add_input(WvProfile *p, const char *id)
   WvInput *in = g_new0(WvInput, 1);
   in->id = g_strdup(id);
   in->repeat = WV_TRI_UNSET;
-  g_ptr_array_add(p->inputs, in);
+  g_ptr_array_add(own_list(&p->inputs, (GDestroyNotify)input_free), in);
   return in;
 }
 
@@ -1803,7 +1832,7 @@ profile_new(const char *path)
   p->cpu_mode = WV_CPU_MODE_HOST_PASSTHROUGH;
   p->topology_auto = TRUE;
   p->pin = WV_PIN_AUTO;
-  p->cpu_features = g_ptr_array_new_with_free_func(named_switch_free);
+  p->cpu_features = no_items();
   p->balloon = WV_TRI_UNSET;
   p->isolate = WV_TRI_UNSET;
   p->hyperv_auto = TRUE;
@@ -1813,14 +1842,14 @@ profile_new(const char *path)
   p->secure_boot = WV_TRI_UNSET;
   p->tpm = WV_TRI_UNSET;
   p->clock_offset = WV_CLOCK_UNSET;
-  p->timers = g_ptr_array_new_with_free_func(named_switch_free);
-  p->disks = g_ptr_array_new_with_free_func(disk_free);
-  p->cdroms = g_ptr_array_new_with_free_func(cdrom_free);
-  p->networks = g_ptr_array_new_with_free_func(network_free);
-  p->hostdevs = g_ptr_array_new_with_free_func(hostdev_free);
-  p->usbs = g_ptr_array_new_with_free_func(usb_free);
-  p->shares = g_ptr_array_new_with_free_func(share_free);
-  p->inputs = g_ptr_array_new_with_free_func(input_free);
+  p->timers = no_items();
+  p->disks = no_items();
+  p->cdroms = no_items();
+  p->networks = no_items();
+  p->hostdevs = no_items();
+  p->usbs = no_items();
+  p->shares = no_items();
+  p->inputs = no_items();
   p->graphics = WV_GRAPHICS_UNSET;
   p->refcount = 1;
   return p;
