@@ -9,7 +9,6 @@
 
 #include <glib-unix.h>
 #include <locale.h>
-#include <malloc.h>
 #include <stdio.h>
 
 #include "wv-autostart.h"
@@ -499,11 +498,8 @@ main(int argc, char **argv)
   };
   int ret;
 
-  /* One malloc arena for every thread: each worker thread otherwise keeps
-   * its own, holding what its renders freed (50 VMs: 0.15-0.25 MiB of
-   * private memory, tests/bench/README.md). The workers spend little of
-   * their time in malloc; set before any thread starts. */
-  mallopt(M_ARENA_MAX, 1);
+  /* set before any thread starts */
+  wv_malloc_init();
   setlocale(LC_ALL, "");
   octx = g_option_context_new("- the winvm daemon");
   g_option_context_add_main_entries(octx, entries, NULL);

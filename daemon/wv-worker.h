@@ -24,6 +24,11 @@ G_BEGIN_DECLS
  * on wv_assert_main_thread() complains (g_critical) when anything that
  * touches that state runs on another thread. */
 void wv_main_thread_init(void);
+
+/* The daemon's malloc settings, before any thread starts: one arena for
+ * every thread, and the heap's top given back by wv-worker's trims after a
+ * burst rather than after each free (tests/bench/README.md). */
+void wv_malloc_init(void);
 void wv_assert_main_thread(const char *what);
 
 /* A timeout on the calling thread's default main context (winvmd's own, not

@@ -35,6 +35,7 @@
 #include "wv-profile.h"
 #include "wv-render.h"
 #include "wv-template.h"
+#include "wv-worker.h"
 
 typedef struct
 {
@@ -178,6 +179,7 @@ main(int argc, char **argv)
   gint64 t0, elapsed_us;
   Bench b = {0};
 
+  wv_malloc_init(); /* malloc as winvmd has it */
   g_option_context_add_main_entries(octx, entries, NULL);
   if (!g_option_context_parse(octx, &argc, &argv, &error) || source_root == NULL || count < 0) {
     g_printerr("bench-render: %s\n", error ? error->message : "--source-root DIR --count N");
