@@ -48,7 +48,8 @@ typedef struct
  * messages freed go back to the system: once soon after the last job is
  * over, and once more after the idle workers have ended, when their
  * threads' malloc caches have gone back to the heap. 50 VMs, after the 50
- * renders and domain definitions of tests/bench/run: RssAnon -100 KiB. */
+ * renders and domain definitions of tests/bench/run: RssAnon about -70 KiB
+ * at the bench's idle point. */
 #define WV_TRIM_SOON_MS 100
 static GSource *trim_source; /* the main thread's */
 
