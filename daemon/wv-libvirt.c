@@ -574,6 +574,17 @@ schedule_connect(WvLibvirt *lv)
     lv->retry_source = wv_timeout_add(lv->backoff_ms, retry_connect, lv);
 }
 
+static gboolean expire_idle(gpointer data);
+
+/* with lv->lock held: expire_idle() in @ms */
+static void
+arm_idle_timer(WvLibvirt *lv, guint ms)
+{
+  lv->idle_timer = g_timeout_source_new(ms);
+  g_source_set_callback(lv->idle_timer, expire_idle, lv, NULL);
+  g_source_attach(lv->idle_timer, lv->main_context);
+}
+
 /* main context: closes the call connections once idle long enough */
 static gboolean
 expire_idle(gpointer data)
@@ -586,9 +597,7 @@ expire_idle(gpointer data)
   g_clear_pointer(&lv->idle_timer, g_source_unref); /* destroyed as it returns */
   left = lv->idle_last + WV_POOL_IDLE_MS * 1000 - g_get_monotonic_time();
   if (left > 0) {
-    lv->idle_timer = g_timeout_source_new((guint)(left / 1000) + 1);
-    g_source_set_callback(lv->idle_timer, expire_idle, lv, NULL);
-    g_source_attach(lv->idle_timer, lv->main_context);
+    arm_idle_timer(lv, (guint)(left / 1000) + 1);
   } else if (lv->idle->len > 0) {
     expired = g_steal_pointer(&lv->idle);
     lv->idle = g_ptr_array_new();
@@ -604,11 +613,8 @@ keep_idle(WvLibvirt *lv, virConnectPtr conn)
 {
   g_ptr_array_add(lv->idle, conn);
   lv->idle_last = g_get_monotonic_time();
-  if (lv->idle_timer == NULL) {
-    lv->idle_timer = g_timeout_source_new(WV_POOL_IDLE_MS);
-    g_source_set_callback(lv->idle_timer, expire_idle, lv, NULL);
-    g_source_attach(lv->idle_timer, lv->main_context);
-  }
+  if (lv->idle_timer == NULL)
+    arm_idle_timer(lv, WV_POOL_IDLE_MS);
 }
 
 WvLibvirt *

@@ -53,6 +53,19 @@ typedef struct
 #define WV_TRIM_SOON_MS 100
 static GSource *trim_source; /* the main thread's */
 
+static gboolean trim_idle_heap(gpointer data);
+
+/* trim_idle_heap() on @context in @ms; @again: once more after the idle
+ * workers have ended */
+static void
+arm_trim(GMainContext *context, guint ms, gboolean again)
+{
+  trim_source = g_timeout_source_new(ms);
+  g_source_set_priority(trim_source, G_PRIORITY_LOW);
+  g_source_set_callback(trim_source, trim_idle_heap, GINT_TO_POINTER(again), NULL);
+  g_source_attach(trim_source, context);
+}
+
 static gboolean
 trim_idle_heap(gpointer data)
 {
@@ -63,11 +76,8 @@ trim_idle_heap(gpointer data)
   if (g_atomic_int_get(&running) > 0)
     return G_SOURCE_REMOVE; /* the burst goes on: its end trims */
   malloc_trim(0);
-  if (again) {
-    trim_source = g_timeout_source_new(WV_WORKER_IDLE_MS + 200);
-    g_source_set_callback(trim_source, trim_idle_heap, GINT_TO_POINTER(FALSE), NULL);
-    g_source_attach(trim_source, context);
-  }
+  if (again)
+    arm_trim(context, WV_WORKER_IDLE_MS + 200, FALSE);
   return G_SOURCE_REMOVE;
 }
 
@@ -78,10 +88,7 @@ schedule_trim(GMainContext *context)
     g_source_destroy(trim_source);
     g_source_unref(trim_source);
   }
-  trim_source = g_timeout_source_new(WV_TRIM_SOON_MS);
-  g_source_set_priority(trim_source, G_PRIORITY_LOW);
-  g_source_set_callback(trim_source, trim_idle_heap, GINT_TO_POINTER(TRUE), NULL);
-  g_source_attach(trim_source, context);
+  arm_trim(context, WV_TRIM_SOON_MS, TRUE);
 }
 
 /* Main thread, after the job's result (queued before) has been dispatched
