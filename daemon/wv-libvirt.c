@@ -217,10 +217,11 @@ struct _WvLibvirt
 
   GMutex lock; /* guards control, idle, generation and leases */
   virConnectPtr control;
-  GPtrArray *idle;  /* call connections of this generation, not in use */
-  guint generation; /* changes whenever the control connection comes or goes */
-  GList *leases;    /* WvLibvirtLease: out */
-  gint64 idle_last; /* when a connection last went back to idle */
+  GPtrArray *idle;   /* call connections of this generation, not in use */
+  guint generation;  /* changes whenever the control connection comes or goes */
+  GList *leases;     /* WvLibvirtLease: out */
+  GPtrArray *posted; /* GSource: events handed to the main context, not dispatched yet */
+  gint64 idle_last;  /* when a connection last went back to idle */
   GSource *idle_timer;
 
   /* main thread */
@@ -355,6 +356,7 @@ dispatch_event(gpointer data)
 
   wv_assert_main_thread("a libvirt event");
   g_mutex_lock(&lv->lock);
+  g_ptr_array_remove_fast(lv->posted, g_main_current_source());
   current = lv->control != NULL && lv->control == e->conn;
   g_mutex_unlock(&lv->lock);
   if (!current)
@@ -396,8 +398,16 @@ post_event(WvLibvirt *lv, virConnectPtr conn, int kind, const char *domain, int 
   e->event = event;
   e->detail = detail;
   e->reason = g_strdup(reason);
-  g_main_context_invoke_full(lv->main_context, G_PRIORITY_DEFAULT, dispatch_event, e,
-                             (GDestroyNotify)event_free);
+  GSource *source = g_idle_source_new();
+
+  g_source_set_priority(source, G_PRIORITY_DEFAULT);
+  g_source_set_callback(source, dispatch_event, e, (GDestroyNotify)event_free);
+  /* kept in lv->posted so that wv_libvirt_free() drops what is not
+   * dispatched yet: nothing dispatches with a freed lv */
+  g_mutex_lock(&lv->lock);
+  g_ptr_array_add(lv->posted, source);
+  g_source_attach(source, lv->main_context);
+  g_mutex_unlock(&lv->lock);
 }
 
 static int
@@ -631,6 +641,7 @@ wv_libvirt_new(const char *uri, const WvLibvirtCallbacks *callbacks, gpointer us
   lv->keepalive_interval = WV_KEEPALIVE_INTERVAL_DEFAULT;
   lv->keepalive_count = WV_KEEPALIVE_COUNT_DEFAULT;
   lv->idle = g_ptr_array_new();
+  lv->posted = g_ptr_array_new_with_free_func((GDestroyNotify)g_source_unref);
   g_mutex_init(&lv->lock);
   if (virEventRegisterDefaultImpl() < 0)
     g_warning("libvirt event loop: %s", virGetLastErrorMessage());
@@ -677,6 +688,10 @@ wv_libvirt_free(WvLibvirt *lv)
   /* wake the event loop so the thread sees quit */
   virEventAddTimeout(0, wake_event_loop, NULL, NULL);
   g_thread_join(lv->event_thread);
+  /* no event comes any more: those not dispatched yet are dropped */
+  for (guint i = 0; i < lv->posted->len; i++)
+    g_source_destroy(lv->posted->pdata[i]);
+  g_ptr_array_unref(lv->posted);
   g_main_context_unref(lv->main_context);
   g_mutex_clear(&lv->lock);
   g_free(lv->uri);
